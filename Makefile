@@ -1,0 +1,152 @@
+# blockguard - top-level Makefile
+#
+# One flat Makefile on purpose (redis style): every source directory is picked up by
+# wildcard, so adding a file never means editing this file.  Layers, bottom up:
+#
+#   report/   renderers + HTTP server          (knows nothing of guard/ or preload/)
+#   guard/    options, threads, verdicts, sites (may use report/)
+#   preload/  the LD_PRELOAD shim               (may use guard/)
+#
+# Outputs: build/libblockguard.so (shim), build/blockguard (CLI).  The CLI and the unit
+# tests link guard/ + report/ objects directly; only the shim contains preload/.
+#
+#   make                 build shim and CLI
+#   make check           unit + integration tests (installs missing Debian packages)
+#   make demo            run the bundled event-loop demo under the shim
+#   make bench           benchmark table (tests/bench)
+#   make install PREFIX=/usr/local DESTDIR=
+#   SANITIZER=address|undefined|thread   sanitizer build into build-$(SANITIZER)/
+#   V=1                  show full commands
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+DESTDIR ?=
+V       ?= 0
+SANITIZER ?=
+VERSION := 0.1.0
+
+ifeq ($(SANITIZER),)
+BUILD ?= build
+else
+BUILD ?= build-$(SANITIZER)
+endif
+
+Q := $(if $(filter 1,$(V)),,@)
+say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
+
+PKGS      := libunwind libmicrohttpd jansson
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lunwind -lmicrohttpd -ljansson)
+
+WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+CFLAGS  ?= -O2 -g
+BGFLAGS := -std=gnu11 $(WARN) -fPIC -pthread -fvisibility=hidden -fno-omit-frame-pointer \
+           -Iinclude -I. -I$(BUILD)/gen -DBG_VERSION='"$(VERSION)"' $(PKG_CFLAGS)
+ifneq ($(SANITIZER),)
+BGFLAGS += -fsanitize=$(SANITIZER) -fno-sanitize-recover=all
+SANLDFLAGS := -fsanitize=$(SANITIZER)
+endif
+LDLIBS  := $(PKG_LIBS) -ldl -lpthread -lm
+
+CORE_SRC    := $(sort $(wildcard guard/*.c report/*.c))
+CORE_ASM    := $(sort $(wildcard guard/*.S))
+PRELOAD_SRC := $(sort $(wildcard preload/*.c))
+CORE_OBJ    := $(CORE_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_ASM:%.S=$(BUILD)/obj/%.o)
+PRELOAD_OBJ := $(PRELOAD_SRC:%.c=$(BUILD)/obj/%.o)
+GEN_HDR     := $(BUILD)/gen/bg_dashboard.h
+
+SHIM := $(BUILD)/libblockguard.so
+CLI  := $(BUILD)/blockguard
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all deps check check-unit check-integration demo bench docs check-docs install \
+        clean format fuzz check-transparency
+all: $(BUILD)/.deps $(SHIM) $(CLI)
+
+# Installs (as root) or names (otherwise) missing Debian packages; re-run when the
+# script changes.
+$(BUILD)/.deps: tools/deps.sh
+	$(Q)tools/deps.sh build
+	$(Q)mkdir -p $(@D) && touch $@
+
+$(BUILD)/obj/%.o: %.c $(BUILD)/.deps $(GEN_HDR)
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(BGFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: %.S
+	$(call say,AS,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(BGFLAGS) -c $< -o $@
+
+# The dashboard page is embedded in the library as a C string (no external files at
+# run time).  An empty page is generated while report/dashboard.html does not exist.
+$(GEN_HDR): $(wildcard report/dashboard.html) tools/embed.sh
+	$(Q)mkdir -p $(@D)
+	$(Q)sh tools/embed.sh bg__dashboard_html report/dashboard.html > $@
+
+$(SHIM): $(PRELOAD_OBJ) $(CORE_OBJ)
+	$(call say,LD,$@)
+	$(Q)$(CC) -shared $(SANLDFLAGS) -Wl,-z,now -Wl,--version-script=preload/exports.map \
+	    -o $@ $^ $(LDLIBS)
+
+$(CLI): $(BUILD)/obj/tools/blockguard.o $(CORE_OBJ)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(SANLDFLAGS) -o $@ $^ $(LDLIBS)
+
+# --- tests --------------------------------------------------------------------------
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(BUILD)/.deps-check
+	$(call say,CC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(BGFLAGS) -fvisibility=default $(SANLDFLAGS) -o $@ $< \
+	    $(CORE_OBJ) $(LDLIBS) -lcmocka
+
+$(BUILD)/.deps-check: tools/deps.sh
+	$(Q)tools/deps.sh check
+	$(Q)mkdir -p $(@D) && touch $@
+
+check: all $(BUILD)/.deps-check check-docs check-unit check-integration
+
+check-unit: $(UNIT_BIN)
+	$(Q)sh tests/run-unit.sh $(UNIT_BIN)
+
+check-integration: all $(BUILD)/.deps-check
+	$(Q)BUILD=$(BUILD) CC="$(CC)" SANITIZER="$(SANITIZER)" sh tests/integration/run.sh
+
+# docs/calls.md is generated from the call table; check fails when it is stale.
+$(BUILD)/gencalls: tools/gencalls.c preload/calls.def
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(WARN) -I. -o $@ tools/gencalls.c
+
+docs: $(BUILD)/gencalls
+	$(Q)$(BUILD)/gencalls markdown > docs/calls.md
+
+check-docs: $(BUILD)/gencalls
+	$(Q)$(BUILD)/gencalls markdown | diff -u docs/calls.md - >/dev/null || \
+	  { echo "docs/calls.md is stale: run 'make docs'"; exit 1; }
+
+demo: all
+	$(Q)$(MAKE) -s -C tests/demo BUILD=$(abspath $(BUILD)) run
+
+bench: all
+	$(Q)tools/deps.sh bench
+	$(Q)$(MAKE) -s -C tests/bench BUILD=$(abspath $(BUILD)) run
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(SHIM) $(DESTDIR)$(PREFIX)/lib/libblockguard.so
+	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/blockguard
+	install -m 0644 include/blockguard.h $(DESTDIR)$(PREFIX)/include/blockguard.h
+	install -m 0644 docs/blockguard.1 $(DESTDIR)$(PREFIX)/share/man/man1/blockguard.1
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' tools/blockguard.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/blockguard.pc
+
+format:
+	clang-format -i $(wildcard */*.c */*.h tests/*/*.c)
+
+clean:
+	rm -rf build build-*
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,261 @@
+/* core.c - lifecycle and the verdict: what happens when a guarded thread blocks.
+ *
+ * bg__enter runs for every wrapped call a guarded thread makes.  In order it drops
+ * what cannot be a violation (core re-entry, exempt arguments, categories not
+ * selected, mode=off), then finds the site (stack + registry) because per-site rules
+ * decide the action, then acts: raise fails the call before it is made, abort stops
+ * the process with the site printed, warn prints once per site, report (and offload
+ * outside a coroutine) lets the call run while bg__leave measures it.
+ *
+ * errno is saved on entry and restored on every exit from the core: the program must
+ * see exactly what the real call set, nothing we did on the way.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "guard/options.h"
+#include "guard/sites.h"
+#include "guard/snapshot.h"
+
+static int ready;
+static const char *unguarded_reason;
+static uint64_t started_wall_ns;
+static uint64_t violations; /* not allowed, counted */
+static const bg__callinfo_t *calltable;
+static int ncalltable;
+
+/* Hooks later layers register (offload, report writers, HTTP) without guard/core.c
+ * knowing them at compile time. */
+int (*bg__offload_hook)(bg__call_t *c);
+void (*bg__exit_hooks[8])(void);
+static int nexit_hooks;
+
+void bg__at_core_exit(void (*fn)(void)) {
+  if (nexit_hooks < 8) bg__exit_hooks[nexit_hooks++] = fn;
+}
+
+uint64_t bg__now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t bg__wall_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t bg__started_ns(void) { return started_wall_ns; }
+const char *bg__unguarded_reason(void) { return unguarded_reason; }
+int bg__core_ready(void) { return ready; }
+
+void bg__set_calltable(const bg__callinfo_t *rows, int n) {
+  calltable = rows;
+  ncalltable = n;
+}
+const bg__callinfo_t *bg__callinfo(int id) {
+  return id >= 0 && id < ncalltable ? &calltable[id] : NULL;
+}
+int bg__ncalls(void) { return ncalltable; }
+
+void bg__msg(const char *fmt, ...) {
+  char buf[1024];
+  int saved = errno;
+  bg__self.depth++;
+  memcpy(buf, "blockguard: ", 12);
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf + 12, sizeof buf - 13, fmt, ap);
+  va_end(ap);
+  if (n < 0) n = 0;
+  size_t len = 12 + ((size_t)n < sizeof buf - 13 ? (size_t)n : sizeof buf - 14);
+  buf[len++] = '\n';
+  for (size_t off = 0; off < len;) {
+    ssize_t w = write(2, buf + off, len - off);
+    if (w <= 0 && errno != EINTR) break;
+    if (w > 0) off += (size_t)w;
+  }
+  bg__self.depth--;
+  errno = saved;
+}
+
+void bg__process_argv(char ***argv, int *argc) {
+  *argv = NULL;
+  *argc = 0;
+  int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  char buf[8192];
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = 0;
+  int count = 0;
+  for (ssize_t i = 0; i < n; i++)
+    if (buf[i] == 0) count++;
+  if (buf[n - 1] != 0) count++;
+  char **v = calloc((size_t)count + 1, sizeof *v);
+  if (!v) return;
+  int k = 0;
+  for (char *p = buf; p < buf + n && k < count; p += strlen(p) + 1) v[k++] = bg_model_strdup(p);
+  *argv = v;
+  *argc = k;
+}
+
+int bg__core_init(const char *options, const char *source) {
+  char err[512];
+  started_wall_ns = bg__wall_ns();
+  if (getauxval(AT_SECURE)) {
+    /* setuid/setgid: nothing from the environment is trusted, so we do not guard. */
+    bg__options_defaults(&bg__opt);
+    bg__opt.mode = BG_ACT_OFF;
+    unguarded_reason = "setuid/setgid process (AT_SECURE): the environment is not trusted";
+    return 0;
+  }
+  if (bg__options_parse(&bg__opt, options, err, sizeof err) < 0) {
+    bg__msg("%s: %s", source, err);
+    bg__options_defaults(&bg__opt);
+    bg__opt.mode = BG_ACT_OFF;
+    unguarded_reason = "invalid options";
+    return -1;
+  }
+  bg__sites_init();
+  ready = 1;
+  bg__thread_guard_main();
+  return 0;
+}
+
+void bg__core_atfork_prepare(void) {}
+void bg__core_atfork_parent(void) {}
+
+void bg__core_atfork_child(void) {
+  started_wall_ns = bg__wall_ns();
+  violations = 0;
+  bg__sites_after_fork();
+  bg__threads_after_fork();
+}
+
+uint64_t bg__violations_total(void) { return __atomic_load_n(&violations, __ATOMIC_RELAXED); }
+BG_EXPORT uint64_t bg__api_violations(void) { return bg__violations_total(); }
+
+static void describe_caller(char *buf, size_t n, uintptr_t pc) {
+  Dl_info di;
+  if (pc && dladdr((void *)(pc - 1), &di) && di.dli_fname) {
+    const char *mod = strrchr(di.dli_fname, '/');
+    mod = mod ? mod + 1 : di.dli_fname;
+    snprintf(buf, n, "%s (%s+0x%lx)", di.dli_sname ? di.dli_sname : "?", mod,
+             (unsigned long)(pc - (uintptr_t)di.dli_fbase));
+  } else {
+    snprintf(buf, n, "0x%lx", (unsigned long)pc);
+  }
+}
+
+static const char *call_name(int id) {
+  const bg__callinfo_t *ci = bg__callinfo(id);
+  return ci ? ci->name : "?";
+}
+
+static void thread_label(char *buf, size_t n) {
+  int slot = bg__thread_register();
+  snprintf(buf, n, "%s", slot >= 0 ? bg__thread_name_of_slot(slot) : "?");
+}
+
+void bg__core_fini(void) {
+  static int done;
+  if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL)) return;
+  bg__self.depth++;
+  for (int i = nexit_hooks - 1; i >= 0; i--) bg__exit_hooks[i]();
+  if (ready && bg__opt.verbosity >= 1) {
+    bg_model_t m;
+    bg__snapshot(&m);
+    if (m.nsites || bg__opt.verbosity >= 2) bg_render_summary(stderr, &m);
+    fflush(stderr);
+    bg_model_free(&m);
+  }
+  bg__self.depth--;
+}
+
+int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller) {
+  bg__thread_t *t = &bg__self;
+  if (t->depth || !ready || exempt) return BG_PASS;
+  if (!(bg__opt.categories & (1u << category))) return BG_PASS;
+  int saved = errno;
+  t->depth++;
+  c->id = id;
+  c->category = category;
+  c->caller = caller;
+  c->allowed = t->allow > 0;
+  c->action = bg__opt.mode;
+  c->site = bg__site_get(id, category, c->allowed, bg__opt.mode);
+  if (c->site) {
+    c->action = c->site->action;
+    c->allowed = c->site->allowed;
+  }
+  int verdict = BG_GO;
+  if (c->action == BG_ACT_OFF) {
+    verdict = BG_PASS;
+  } else if (c->allowed) {
+    c->action = BG_ACT_REPORT; /* allowed calls are counted, never acted on */
+  } else {
+    __atomic_fetch_add(&violations, 1, __ATOMIC_RELAXED);
+    char who[256], th[32];
+    switch (c->action) {
+    case BG_ACT_RAISE:
+      if (c->site) bg__site_add(c->site, 0, t->slot);
+      verdict = BG_RAISE;
+      break;
+    case BG_ACT_ABORT:
+      describe_caller(who, sizeof who, caller);
+      thread_label(th, sizeof th);
+      bg__msg("blocking call %s() on guarded thread '%s' from %s: aborting (mode=abort)",
+              call_name(id), th, who);
+      if (c->site) bg__site_add(c->site, 0, t->slot);
+      t->depth--;
+      bg__core_fini();
+      abort();
+    case BG_ACT_WARN:
+      if (c->site && !__atomic_exchange_n(&c->site->warned, 1, __ATOMIC_RELAXED)) {
+        describe_caller(who, sizeof who, caller);
+        thread_label(th, sizeof th);
+        bg__msg("warning: blocking call %s() on guarded thread '%s' from %s", call_name(id), th,
+                who);
+      }
+      break;
+    case BG_ACT_OFFLOAD:
+      if (bg__offload_hook && bg__offload_hook(c)) verdict = BG_OFFLOAD;
+      break;
+    default:
+      break;
+    }
+  }
+  if (bg__opt.verbosity >= 2 && c->site && verdict != BG_PASS &&
+      !__atomic_load_n(&c->site->count, __ATOMIC_RELAXED) && c->action != BG_ACT_WARN) {
+    char who[256];
+    describe_caller(who, sizeof who, caller);
+    bg__msg("new site: %s() from %s", call_name(id), who);
+  }
+  t->depth--;
+  errno = saved;
+  c->t0 = verdict == BG_GO ? bg__now_ns() : 0;
+  return verdict;
+}
+
+void bg__leave(bg__call_t *c) {
+  uint64_t dt = bg__now_ns() - c->t0;
+  if (!c->site) return;
+  if (dt < bg__opt.min_us * 1000ull) return;
+  int saved = errno;
+  bg__self.depth++;
+  bg__site_add(c->site, dt, bg__self.slot);
+  bg__self.depth--;
+  errno = saved;
+}

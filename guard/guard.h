@@ -1,0 +1,152 @@
+/* guard.h - the core's interface to the shim (preload/) and to the CLI and tests.
+ *
+ * The shim's wrappers are mechanism only: on the fast path they load one TLS byte
+ * (bg__self.guarded) and call the real function.  Only on a guarded thread do they ask
+ * the core for a verdict:
+ *
+ *     bg__call_t c;
+ *     switch (bg__enter(&c, id, category, exempt)) {
+ *       case BG_PASS:  return real(...);                    // not a violation
+ *       case BG_RAISE: errno = EDEADLK; return fail;        // call not made
+ *       case BG_OFFLOAD: ... run on a worker (guard/offload) ...
+ *       default:       r = real(...); bg__leave(&c); return r;  // measured violation
+ *     }
+ *
+ * bg__enter and bg__leave never change errno.  While the core runs, bg__self.depth > 0
+ * so that anything the core itself calls (stdio for a warning, a report written at
+ * exit, a signal handler interrupting us) passes straight through the wrappers: the
+ * core never recurses into itself and never takes a lock it already holds.
+ */
+#ifndef BG_GUARD_H
+#define BG_GUARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BG_HIDDEN __attribute__((visibility("hidden")))
+#define BG_EXPORT __attribute__((visibility("default")))
+#define BG_LIKELY(x) __builtin_expect(!!(x), 1)
+#define BG_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- categories (DESIGN.md vocabulary); order is the bit order in masks ---------- */
+#define BG_CATEGORIES(X)                                                               \
+  X(sleep) X(io) X(file) X(connect) X(accept) X(wait) X(dns) X(proc) X(sync) X(disk)   \
+  X(stdio)
+enum {
+#define BG__CAT_ENUM(n) BG_CAT_##n,
+  BG_CATEGORIES(BG__CAT_ENUM)
+#undef BG__CAT_ENUM
+  BG_CAT_COUNT
+};
+const char *bg__category_name(int cat);
+int bg__category_parse(const char *s, size_t n); /* -1 when unknown */
+
+/* ---- actions ---------------------------------------------------------------------- */
+enum { BG_ACT_REPORT, BG_ACT_WARN, BG_ACT_RAISE, BG_ACT_ABORT, BG_ACT_OFFLOAD, BG_ACT_OFF };
+const char *bg__action_name(int act);
+int bg__action_parse(const char *s, size_t n); /* -1 when unknown */
+
+/* ---- why a thread is guarded ------------------------------------------------------ */
+enum { BG_WHY_NONE, BG_WHY_MAIN, BG_WHY_NAME, BG_WHY_AUTO, BG_WHY_API, BG_WHY_ALL };
+const char *bg__why_name(int why);
+
+/* ---- per-thread state: initial-exec TLS, zero-initialised = unguarded ------------- */
+#define BG_LOOP_PCS 4
+enum { BG_ROLE_MAIN = 1, BG_ROLE_NAME = 2, BG_ROLE_LOOP = 4, BG_ROLE_ALL = 8 };
+typedef struct bg__thread {
+  volatile uint8_t guarded; /* the fast-path flag: nonzero → ask the core */
+  uint8_t why;              /* BG_WHY_* of the current guard */
+  uint8_t api;              /* 0: no API decision, 1: guarded by API, 2: unguarded by API */
+  uint8_t roles;            /* BG_ROLE_* this thread has, whatever threads= selects */
+  uint32_t depth;           /* > 0 while inside the core: wrappers pass through */
+  uint32_t allow;           /* bg_allow_begin() nesting */
+  int32_t slot;             /* index in the thread table, -1 = not registered */
+  uint32_t cand_hits;       /* auto detection: repeated timed waits from cand_pc */
+  uintptr_t cand_pc;
+  uintptr_t loop_pc[BG_LOOP_PCS]; /* return addresses of this thread's loop waits */
+} bg__thread_t;
+
+extern __thread bg__thread_t bg__self __attribute__((tls_model("initial-exec")));
+
+/* ---- verdicts --------------------------------------------------------------------- */
+enum { BG_PASS, BG_GO, BG_RAISE, BG_OFFLOAD };
+
+typedef struct bg__call {
+  int id;             /* row of the call table */
+  int category;       /* BG_CAT_* after fd classification */
+  int action;         /* BG_ACT_* chosen for this call */
+  int allowed;        /* inside an allow scope or an allow rule */
+  uint64_t t0;        /* monotonic ns at the start of the real call */
+  struct bg__site *site;
+  uintptr_t caller;   /* return address into the program */
+} bg__call_t;
+
+/* Flags of a call-table row (preload/calls.def). */
+#define BG_F_FD 0x1u      /* first argument is an fd: io vs file by fd type, O_NONBLOCK */
+#define BG_F_LOOP 0x2u    /* an event-loop wait: candidate for auto detection */
+#define BG_F_WRITE 0x4u   /* writes to its fd: stderr/stdout exemption applies */
+
+/* Call-table metadata the core needs, filled by the shim at start-up so guard/ does
+ * not depend on preload/ (names for reports, base categories). */
+typedef struct bg__callinfo {
+  const char *name;
+  int category;
+  unsigned flags;
+} bg__callinfo_t;
+void bg__set_calltable(const bg__callinfo_t *rows, int n);
+const bg__callinfo_t *bg__callinfo(int id);
+int bg__ncalls(void);
+
+/* Decides what a wrapped call on a guarded thread must do.  `exempt` is the row's
+ * argument-based exemption (O_NONBLOCK fd, zero timeout...).  `caller` is the
+ * wrapper's return address (for loop detection and the summary). */
+int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller);
+/* Records the blocked time of a call that bg__enter answered BG_GO. */
+void bg__leave(bg__call_t *c);
+/* Loop detection for BG_F_LOOP rows; returns 1 when this wait is the thread's loop
+ * wait (a legitimate yield point, never a violation).  Cheap; runs on any thread when
+ * threads=auto, so the loop thread becomes guarded. */
+int bg__loop_wait(uintptr_t caller, int has_timeout, int always_loop);
+extern int bg__auto_enabled; /* threads= contains auto */
+
+/* ---- fd knowledge (guard/fdcache.c) ------------------------------------------------ */
+int bg__fd_nonblock(int fd);              /* 1 when the fd has O_NONBLOCK */
+int bg__fd_category(int fd, int fallback); /* BG_CAT_file for regular files/block devs */
+int bg__fd_write_exempt(int fd);          /* writes to this fd never count (stderr...) */
+void bg__fd_forget(int fd);               /* fd closed or replaced */
+void bg__fd_set_nonblock(int fd, int on); /* flags known from socket/accept4/fcntl... */
+void bg__fd_forget_all(void);
+
+/* ---- threads (guard/thread.c) ------------------------------------------------------ */
+void bg__thread_name_changed(const char *name); /* calling thread's name is now `name` */
+void bg__thread_start(void);                    /* a new thread begins (pthread_create) */
+int bg__thread_needs_start_hook(void);          /* must pthread_create wrap start routines? */
+void bg__thread_name_changed_other(unsigned long pthread_id, const char *name);
+void bg__thread_refresh(bg__thread_t *t);       /* recompute guarded from roles + options */
+/* Thread table snapshot for reports: calls fn for every registered thread. */
+void bg__threads_each(void (*fn)(int tid, const char *name, int guarded, int why, void *),
+                      void *arg);
+const char *bg__thread_name_of_slot(int slot);
+void bg__threads_after_fork(void);
+void bg__thread_guard_main(void);               /* called on the main thread at start */
+int bg__thread_register(void);                  /* ensure bg__self has a table slot */
+
+/* ---- lifecycle (guard/core.c) ------------------------------------------------------ */
+/* Parses options and prepares the core; returns 0, or -1 after printing the error
+ * (the shim then exits 2 when strict=1). */
+int bg__core_init(const char *options, const char *source);
+void bg__core_fini(void);                   /* at exit: summary, reports */
+void bg__core_atfork_prepare(void);
+void bg__core_atfork_parent(void);
+void bg__core_atfork_child(void);
+int bg__core_ready(void);
+uint64_t bg__violations_total(void);       /* violations not allowed, this process */
+void bg__at_core_exit(void (*fn)(void));   /* run (last registered first) at exit */
+/* Set by guard/offload: returns 1 when the call in c will be run by a worker. */
+extern int (*bg__offload_hook)(bg__call_t *c);
+uint64_t bg__now_ns(void);
+
+/* Writes a message to stderr with the real write (prefix "blockguard: "). */
+void bg__msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* BG_GUARD_H */

@@ -1,0 +1,402 @@
+/* options.c - parse BLOCKGUARD_OPTIONS and CLI --key=value from one table.
+ *
+ * Syntax is sanitizer style, "key=value:key=value".  Values may themselves contain ':'
+ * (http=127.0.0.1:8080, threads=name:worker-*), so a ':' only separates options when
+ * what follows it up to the next '=' is a bare identifier: that keeps both readable and
+ * still reports an unknown key instead of folding it into the previous value.
+ *
+ * Every value goes through the parser of its row (defaults too), so a table typo is
+ * caught by the unit tests rather than by a user.  Nothing here allocates: it runs in
+ * the shim's constructor before the program's own allocator may be usable.
+ */
+#include "guard/options.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "guard/guard.h"
+
+bg__options_t bg__opt;
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  if (err && errlen) vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+/* ---- value parsers: (field pointer, value text) → 0 or -1 with err ---------------- */
+typedef int (*bg__opt_parser)(void *field, const char *key, const char *v, size_t n,
+                              uint64_t lo, uint64_t hi, char *err, size_t errlen);
+
+static int copy_text(char *dst, const char *key, const char *v, size_t n, char *err,
+                     size_t errlen) {
+  if (n >= BG_OPT_STR_MAX) return fail(err, errlen, "option '%s': value too long", key);
+  memcpy(dst, v, n);
+  dst[n] = 0;
+  return 0;
+}
+
+static int p_text(void *f, const char *key, const char *v, size_t n, uint64_t lo,
+                  uint64_t hi, char *err, size_t errlen) {
+  return copy_text(f, key, v, n, err, errlen);
+}
+
+static int p_path(void *f, const char *key, const char *v, size_t n, uint64_t lo,
+                  uint64_t hi, char *err, size_t errlen) {
+  if (memchr(v, 0, n)) return fail(err, errlen, "option '%s': NUL in path", key);
+  return copy_text(f, key, v, n, err, errlen);
+}
+
+static int p_uint(void *f, const char *key, const char *v, size_t n, uint64_t lo,
+                  uint64_t hi, char *err, size_t errlen) {
+  char buf[32];
+  if (n == 0 || n >= sizeof buf)
+    return fail(err, errlen, "option '%s': expected a number, got '%.*s'", key, (int)n, v);
+  memcpy(buf, v, n);
+  buf[n] = 0;
+  for (size_t i = 0; i < n; i++)
+    if (buf[i] < '0' || buf[i] > '9')
+      return fail(err, errlen, "option '%s': expected a number, got '%s'", key, buf);
+  errno = 0;
+  unsigned long long x = strtoull(buf, NULL, 10);
+  if (errno || x < lo || x > hi)
+    return fail(err, errlen, "option '%s': %s is out of range [%llu, %llu]", key, buf,
+                (unsigned long long)lo, (unsigned long long)hi);
+  *(uint64_t *)f = x;
+  return 0;
+}
+
+static int p_bool(void *f, const char *key, const char *v, size_t n, uint64_t lo,
+                  uint64_t hi, char *err, size_t errlen) {
+  static const char *yes[] = {"1", "true", "yes", "on"}, *no[] = {"0", "false", "no", "off"};
+  for (int i = 0; i < 4; i++) {
+    if (strlen(yes[i]) == n && !strncmp(v, yes[i], n)) return *(int *)f = 1, 0;
+    if (strlen(no[i]) == n && !strncmp(v, no[i], n)) return *(int *)f = 0, 0;
+  }
+  return fail(err, errlen, "option '%s': expected 0 or 1, got '%.*s'", key, (int)n, v);
+}
+
+static int p_action(void *f, const char *key, const char *v, size_t n, uint64_t lo,
+                    uint64_t hi, char *err, size_t errlen) {
+  int a = bg__action_parse(v, n);
+  if (a < 0)
+    return fail(err, errlen,
+                "option '%s': unknown action '%.*s' (report, warn, raise, abort, offload, off)",
+                key, (int)n, v);
+  *(int *)f = a;
+  return 0;
+}
+
+static int p_format(void *f, const char *key, const char *v, size_t n, uint64_t lo,
+                    uint64_t hi, char *err, size_t errlen) {
+  static const char *names[] = {"json", "text", "sarif", "junit"};
+  for (int i = 0; i < 4; i++)
+    if (strlen(names[i]) == n && !strncmp(v, names[i], n)) return *(int *)f = i, 0;
+  return fail(err, errlen, "option '%s': unknown format '%.*s' (json, text, sarif, junit)",
+              key, (int)n, v);
+}
+
+/* Iterates a comma list, calling item() for each non-empty element. */
+static int each_item(const char *v, size_t n, int (*item)(void *, const char *, size_t),
+                     void *arg) {
+  size_t i = 0;
+  while (i <= n) {
+    size_t j = i;
+    while (j < n && v[j] != ',') j++;
+    if (j > i && item(arg, v + i, j - i) < 0) return -1;
+    i = j + 1;
+  }
+  return 0;
+}
+
+struct list_ctx {
+  const char *key;
+  char *err;
+  size_t errlen;
+  void *out;
+  int count;
+};
+
+static int threads_item(void *arg, const char *s, size_t n) {
+  struct list_ctx *c = arg;
+  bg__threads_spec_t *t = c->out;
+  c->count++;
+  if (n == 4 && !strncmp(s, "main", 4)) return t->main = 1, 0;
+  if (n == 4 && !strncmp(s, "auto", 4)) return t->autodetect = 1, 0;
+  if (n == 3 && !strncmp(s, "all", 3)) return t->all = 1, 0;
+  if (n == 4 && !strncmp(s, "none", 4)) return 0;
+  if (n > 5 && !strncmp(s, "name:", 5)) {
+    if (t->nglobs == BG_MAX_NAME_GLOBS)
+      return fail(c->err, c->errlen, "option '%s': at most %d name: globs", c->key,
+                  BG_MAX_NAME_GLOBS);
+    if (n - 5 >= sizeof t->globs[0])
+      return fail(c->err, c->errlen, "option '%s': name glob too long", c->key);
+    memcpy(t->globs[t->nglobs], s + 5, n - 5);
+    t->globs[t->nglobs++][n - 5] = 0;
+    return 0;
+  }
+  return fail(c->err, c->errlen,
+              "option '%s': unknown thread selector '%.*s' (main, auto, name:GLOB, all, none)",
+              c->key, (int)n, s);
+}
+
+static int p_threads(void *f, const char *key, const char *v, size_t n, uint64_t lo,
+                     uint64_t hi, char *err, size_t errlen) {
+  bg__threads_spec_t t;
+  memset(&t, 0, sizeof t);
+  struct list_ctx c = {key, err, errlen, &t, 0};
+  if (each_item(v, n, threads_item, &c) < 0) return -1;
+  if (c.count == 0) return fail(err, errlen, "option '%s': empty (use 'none')", key);
+  memcpy(f, &t, sizeof t);
+  return 0;
+}
+
+static int cats_item(void *arg, const char *s, size_t n) {
+  struct list_ctx *c = arg;
+  unsigned *mask = c->out, all = (1u << BG_CAT_COUNT) - 1;
+  int neg = (*s == '-' || *s == '!');
+  if (neg) s++, n--;
+  unsigned bits;
+  if (n == 3 && !strncmp(s, "all", 3)) {
+    bits = all;
+  } else if (n == 4 && !strncmp(s, "none", 4)) {
+    bits = all, neg = 1;
+  } else {
+    int cat = bg__category_parse(s, n);
+    if (cat < 0)
+      return fail(c->err, c->errlen, "option '%s': unknown category '%.*s'", c->key, (int)n,
+                  s);
+    bits = 1u << cat;
+  }
+  *mask = neg ? (*mask & ~bits) : (*mask | bits);
+  return 0;
+}
+
+static int p_categories(void *f, const char *key, const char *v, size_t n, uint64_t lo,
+                        uint64_t hi, char *err, size_t errlen) {
+  unsigned mask = 0;
+  struct list_ctx c = {key, err, errlen, &mask, 0};
+  /* A list that only removes ("-dns") starts from the default set. */
+  if (n && (v[0] == '-' || v[0] == '!'))
+    mask = ((1u << BG_CAT_COUNT) - 1) & ~(1u << BG_CAT_sync);
+  if (each_item(v, n, cats_item, &c) < 0) return -1;
+  *(unsigned *)f = mask;
+  return 0;
+}
+
+static int p_addr(void *f, const char *key, const char *v, size_t n, uint64_t lo,
+                  uint64_t hi, char *err, size_t errlen) {
+  if (n == 0) return *(char *)f = 0, 0;
+  const char *colon = NULL;
+  for (size_t i = 0; i < n; i++)
+    if (v[i] == ':') colon = v + i;
+  if (!colon || colon == v || colon == v + n - 1)
+    return fail(err, errlen, "option '%s': expected ADDR:PORT, got '%.*s'", key, (int)n, v);
+  uint64_t port;
+  char perr[128];
+  if (p_uint(&port, key, colon + 1, (size_t)(v + n - colon - 1), 0, 65535, perr,
+             sizeof perr) < 0)
+    return fail(err, errlen, "option '%s': bad port in '%.*s' (0-65535)", key, (int)n, v);
+  return copy_text(f, key, v, n, err, errlen);
+}
+
+static int exempt_item(void *arg, const char *s, size_t n) {
+  struct list_ctx *c = arg;
+  unsigned *m = c->out;
+  if (n == 6 && !strncmp(s, "stderr", 6)) return *m |= BG_EXEMPT_STDERR, 0;
+  if (n == 6 && !strncmp(s, "stdout", 6)) return *m |= BG_EXEMPT_STDOUT, 0;
+  if (n == 3 && !strncmp(s, "tty", 3)) return *m |= BG_EXEMPT_TTY, 0;
+  if (n == 4 && !strncmp(s, "none", 4)) return 0;
+  return fail(c->err, c->errlen, "option '%s': unknown fd class '%.*s' (stderr, stdout, tty, none)",
+              c->key, (int)n, s);
+}
+
+/* exempt_fds keeps its text (for reports) and a derived mask. */
+static int p_exempt(void *f, const char *key, const char *v, size_t n, uint64_t lo,
+                    uint64_t hi, char *err, size_t errlen) {
+  unsigned mask = 0;
+  struct list_ctx c = {key, err, errlen, &mask, 0};
+  if (each_item(v, n, exempt_item, &c) < 0) return -1;
+  if (copy_text(f, key, v, n, err, errlen) < 0) return -1;
+  bg__options_t *o = (bg__options_t *)((char *)f - offsetof(bg__options_t, exempt_fds));
+  o->exempt_mask = mask;
+  return 0;
+}
+
+/* ---- the table -------------------------------------------------------------------- */
+#define BG__KIND_BOOL p_bool, 0, 0
+#define BG__KIND_ACTION p_action, 0, 0
+#define BG__KIND_THREADS p_threads, 0, 0
+#define BG__KIND_CATEGORIES p_categories, 0, 0
+#define BG__KIND_FORMAT p_format, 0, 0
+#define BG__KIND_PATH p_path, 0, 0
+#define BG__KIND_ADDR p_addr, 0, 0
+#define BG__KIND_TEXT p_text, 0, 0
+#define BG__KIND_UINT(lo, hi) p_uint, lo, hi
+
+typedef struct bg__optrow {
+  const char *key;
+  size_t offset;
+  bg__opt_parser parse;
+  uint64_t lo, hi;
+  const char *def, *help;
+} bg__optrow_t;
+
+#define BG__ROW3(key, parse, lo, hi, def, help) {#key, offsetof(bg__options_t, key), parse, lo, hi, def, help},
+#define BG__ROW2(key, spec, def, help) BG__ROW3(key, spec, def, help)
+#define BG_OPT(key, kind, def, help) BG__ROW2(key, BG__KIND_##kind, def, help)
+static const bg__optrow_t bg__rows[] = {
+#include "guard/options.def"
+};
+#undef BG_OPT
+#define BG__NROWS (sizeof bg__rows / sizeof bg__rows[0])
+
+static const bg__optrow_t *find_row(const char *key, size_t n) {
+  for (size_t i = 0; i < BG__NROWS; i++)
+    if (strlen(bg__rows[i].key) == n && !strncmp(bg__rows[i].key, key, n)) return &bg__rows[i];
+  return NULL;
+}
+
+int bg__options_known(const char *key, size_t keylen) { return find_row(key, keylen) != NULL; }
+
+int bg__options_set(bg__options_t *o, const char *key, size_t keylen, const char *val,
+                    size_t vallen, char *err, size_t errlen) {
+  const bg__optrow_t *r = find_row(key, keylen);
+  if (!r) return fail(err, errlen, "unknown option '%.*s' (see 'blockguard --help')", (int)keylen, key);
+  bg__opt_parser parse = r->parse;
+  if (!strcmp(r->key, "exempt_fds")) parse = p_exempt;
+  return parse((char *)o + r->offset, r->key, val, vallen, r->lo, r->hi, err, errlen);
+}
+
+void bg__options_defaults(bg__options_t *o) {
+  memset(o, 0, sizeof *o);
+  for (size_t i = 0; i < BG__NROWS; i++) {
+    char err[256];
+    const bg__optrow_t *r = &bg__rows[i];
+    if (bg__options_set(o, r->key, strlen(r->key), r->def, strlen(r->def), err, sizeof err) < 0)
+      abort(); /* a bad default is a build bug; test_options catches it */
+  }
+}
+
+static int is_ident(char ch) {
+  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+         ch == '_';
+}
+
+/* Is s[i] == ':' the start of a new "key=" ? */
+static int starts_option(const char *s, size_t i) {
+  size_t j = i + 1;
+  while (is_ident(s[j])) j++;
+  return j > i + 1 && s[j] == '=';
+}
+
+int bg__options_parse(bg__options_t *o, const char *s, char *err, size_t errlen) {
+  bg__options_defaults(o);
+  if (!s) return 0;
+  size_t len = strlen(s);
+  if (len >= sizeof o->text) return fail(err, errlen, "options string too long (%zu bytes)", len);
+  memcpy(o->text, s, len + 1);
+  size_t i = 0;
+  while (i < len) {
+    if (s[i] == ':' || s[i] == ' ') { /* empty element, "a=1::b=2" */
+      i++;
+      continue;
+    }
+    size_t k = i;
+    while (k < len && s[k] != '=' && s[k] != ':') k++;
+    if (k == len || s[k] != '=')
+      return fail(err, errlen, "option '%.*s': expected key=value", (int)(k - i), s + i);
+    size_t v = k + 1, e = v;
+    while (e < len && !(s[e] == ':' && starts_option(s, e))) e++;
+    if (bg__options_set(o, s + i, k - i, s + v, e - v, err, errlen) < 0) return -1;
+    i = e + 1;
+  }
+  return 0;
+}
+
+void bg__options_each(void (*fn)(const char *, const char *, const char *, void *), void *arg) {
+  for (size_t i = 0; i < BG__NROWS; i++) fn(bg__rows[i].key, bg__rows[i].def, bg__rows[i].help, arg);
+}
+
+/* Classic recursive-free glob: '*' backtracks to the last star only. */
+int bg__glob(const char *p, const char *s) {
+  const char *star = NULL, *ss = NULL;
+  while (*s) {
+    if (*p == '[') {
+      const char *q = p + 1;
+      int neg = (*q == '!' || *q == '^'), hit = 0;
+      if (neg) q++;
+      for (; *q && (*q != ']' || q == p + 1 + neg); q++) {
+        if (q[1] == '-' && q[2] && q[2] != ']') {
+          if (*s >= q[0] && *s <= q[2]) hit = 1;
+          q += 2;
+        } else if (*q == *s) {
+          hit = 1;
+        }
+      }
+      if (*q == ']' && hit != neg) {
+        p = q + 1, s++;
+        continue;
+      }
+    } else if (*p == '?' || (*p != '*' && *p == *s)) {
+      p++, s++;
+      continue;
+    }
+    if (*p == '*') {
+      star = p++, ss = s;
+      continue;
+    }
+    if (!star) return 0;
+    p = star + 1, s = ++ss;
+  }
+  while (*p == '*') p++;
+  return *p == 0;
+}
+
+/* Renders the current value of `key` as option text (for reports and --help).  The
+ * dashboard token is never echoed. */
+void bg__options_value(const void *opts, const char *key, char *buf, size_t n) {
+  const bg__options_t *o = opts;
+  const bg__optrow_t *r = find_row(key, strlen(key));
+  buf[0] = 0;
+  if (!r) return;
+  const void *f = (const char *)o + r->offset;
+  if (!strcmp(key, "http_token")) {
+    snprintf(buf, n, "%s", *(const char *)f ? "(set)" : "");
+  } else if (r->parse == p_uint) {
+    snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)f);
+  } else if (r->parse == p_bool) {
+    snprintf(buf, n, "%d", *(const int *)f);
+  } else if (r->parse == p_action) {
+    snprintf(buf, n, "%s", bg__action_name(*(const int *)f));
+  } else if (r->parse == p_format) {
+    static const char *names[] = {"json", "text", "sarif", "junit"};
+    snprintf(buf, n, "%s", names[*(const int *)f & 3]);
+  } else if (r->parse == p_threads) {
+    const bg__threads_spec_t *t = f;
+    size_t used = 0;
+    buf[0] = 0;
+#define BG__ADD(...) used += (size_t)snprintf(buf + used, used < n ? n - used : 0, __VA_ARGS__)
+    if (t->main) BG__ADD("%smain", used ? "," : "");
+    if (t->autodetect) BG__ADD("%sauto", used ? "," : "");
+    if (t->all) BG__ADD("%sall", used ? "," : "");
+    for (int i = 0; i < t->nglobs; i++) BG__ADD("%sname:%s", used ? "," : "", t->globs[i]);
+    if (!used) BG__ADD("none");
+  } else if (r->parse == p_categories) {
+    unsigned m = *(const unsigned *)f;
+    size_t used = 0;
+    for (int i = 0; i < BG_CAT_COUNT; i++)
+      if (m & (1u << i)) BG__ADD("%s%s", used ? "," : "", bg__category_name(i));
+    if (!used) BG__ADD("none");
+#undef BG__ADD
+  } else {
+    snprintf(buf, n, "%s", (const char *)f);
+  }
+}

@@ -1,0 +1,63 @@
+/* options.h - parsed blockguard options (the table is guard/options.def).
+ *
+ * One table, sanitizer style: each row names its key, parser, default and help, and
+ * the struct below, the parser, --help and docs/options.md are all expanded from it.
+ * Parsing never allocates: strings are copied into fixed buffers, so the same code
+ * runs in the shim's constructor and in the CLI.
+ */
+#ifndef BG_OPTIONS_H
+#define BG_OPTIONS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define BG_OPT_STR_MAX 1024
+#define BG_MAX_NAME_GLOBS 8
+
+typedef struct bg__threads_spec {
+  unsigned main : 1, autodetect : 1, all : 1;
+  int nglobs;
+  char globs[BG_MAX_NAME_GLOBS][64];
+} bg__threads_spec_t;
+
+enum { BG_FMT_JSON, BG_FMT_TEXT, BG_FMT_SARIF, BG_FMT_JUNIT };
+enum { BG_EXEMPT_STDERR = 1, BG_EXEMPT_STDOUT = 2, BG_EXEMPT_TTY = 4 };
+
+typedef struct bg__options {
+  int mode;                    /* BG_ACT_* */
+  bg__threads_spec_t threads;
+  unsigned categories;         /* bit per BG_CAT_* */
+  char suppressions[BG_OPT_STR_MAX];
+  char report[BG_OPT_STR_MAX];
+  int format;                  /* BG_FMT_* */
+  char http[BG_OPT_STR_MAX];
+  char http_token[BG_OPT_STR_MAX];
+  uint64_t min_us;
+  uint64_t stack_depth;
+  uint64_t max_sites;
+  uint64_t exitcode;
+  uint64_t workers;
+  uint64_t verbosity;
+  int strict;
+  char exempt_fds[BG_OPT_STR_MAX];
+  unsigned exempt_mask;        /* derived from exempt_fds */
+  char text[4096];             /* the option string as given, for reports */
+} bg__options_t;
+
+extern bg__options_t bg__opt;
+
+/* Parses "key=value:key=value" over defaults into *o.  Returns 0, or -1 with a
+ * message naming the key/value problem in err. */
+int bg__options_parse(bg__options_t *o, const char *s, char *err, size_t errlen);
+/* Defaults only. */
+void bg__options_defaults(bg__options_t *o);
+/* Sets one key from text (CLI --key=value).  Returns 0 or -1 with err. */
+int bg__options_set(bg__options_t *o, const char *key, size_t keylen, const char *val,
+                    size_t vallen, char *err, size_t errlen);
+/* Does `key` name an option? */
+int bg__options_known(const char *key, size_t keylen);
+/* Calls fn(key, default, help) for every row (for --help and docs). */
+void bg__options_each(void (*fn)(const char *key, const char *def, const char *help, void *),
+                      void *arg);
+/* Shell-style glob match (*, ?, [...]) without allocation. */
+int bg__glob(const char *pat, const char *s);
+#endif

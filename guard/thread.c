@@ -1,0 +1,224 @@
+/* thread.c - which threads are guarded, and why.
+ *
+ * A thread's state lives in initial-exec TLS (bg__self), zero-initialised, so a thread
+ * blockguard never heard of is unguarded and its wrappers cost one TLS load.  A thread
+ * collects roles (main, name match, event loop, all) as they are discovered; `guarded`
+ * is recomputed from the roles and threads= whenever one changes, and an explicit
+ * bg_thread_guard() call overrides everything.
+ *
+ * Event-loop detection (threads=auto): epoll_wait/epoll_pwait mark their call site as
+ * the thread's loop wait at once; poll/select-family calls with a non-zero timeout do
+ * so when the same call site repeats BG_AUTO_HITS times in a row.  The loop wait itself
+ * is the thread's legitimate yield point and never a violation; a *different* wait
+ * site on the same thread (a library polling one socket for seconds) still is.
+ *
+ * Registered threads get a slot in a fixed table (no allocation, usable from a signal
+ * handler) that reports read for thread names; a pthread key marks the slot dead when
+ * the thread exits so nobody touches its TLS afterwards.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "guard/guard.h"
+#include "guard/options.h"
+
+#define BG_MAX_THREADS 4096
+#define BG_AUTO_HITS 3
+
+__thread bg__thread_t bg__self __attribute__((tls_model("initial-exec"))) = {.slot = -1};
+
+typedef struct bg__thread_slot {
+  int tid;
+  volatile int alive;
+  uint8_t why, guarded;
+  unsigned long pthread_id;
+  bg__thread_t *tls;
+  char name[16];
+} bg__thread_slot_t;
+
+static bg__thread_slot_t slots[BG_MAX_THREADS];
+static int nslots;
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+int bg__auto_enabled;
+
+static void on_thread_exit(void *arg) {
+  (void)arg;
+  int s = bg__self.slot;
+  if (s >= 0 && s < BG_MAX_THREADS) {
+    slots[s].tls = NULL;
+    __atomic_store_n(&slots[s].alive, 0, __ATOMIC_RELEASE);
+  }
+}
+
+static void make_exit_key(void) { pthread_key_create(&exit_key, on_thread_exit); }
+
+static int name_matches(const char *name) {
+  for (int i = 0; i < bg__opt.threads.nglobs; i++)
+    if (bg__glob(bg__opt.threads.globs[i], name)) return 1;
+  return 0;
+}
+
+static int why_of(const bg__thread_t *t) {
+  const bg__threads_spec_t *spec = &bg__opt.threads;
+  if (t->api == 1) return BG_WHY_API;
+  if (t->api == 2) return BG_WHY_NONE;
+  if (spec->all) return BG_WHY_ALL;
+  if ((t->roles & BG_ROLE_MAIN) && spec->main) return BG_WHY_MAIN;
+  if (t->roles & BG_ROLE_NAME) return BG_WHY_NAME;
+  if ((t->roles & BG_ROLE_LOOP) && spec->autodetect) return BG_WHY_AUTO;
+  return BG_WHY_NONE;
+}
+
+int bg__thread_register(void) {
+  bg__thread_t *t = &bg__self;
+  if (t->slot >= 0) return t->slot;
+  int s = __atomic_fetch_add(&nslots, 1, __ATOMIC_RELAXED);
+  if (s >= BG_MAX_THREADS) {
+    __atomic_store_n(&nslots, BG_MAX_THREADS, __ATOMIC_RELAXED);
+    return -1;
+  }
+  t->depth++;
+  bg__thread_slot_t *sl = &slots[s];
+  sl->tid = gettid();
+  sl->pthread_id = (unsigned long)pthread_self();
+  sl->tls = t;
+  prctl(PR_GET_NAME, sl->name, 0, 0, 0);
+  pthread_once(&exit_key_once, make_exit_key);
+  pthread_setspecific(exit_key, (void *)1);
+  __atomic_store_n(&sl->alive, 1, __ATOMIC_RELEASE);
+  t->slot = s;
+  t->depth--;
+  return s;
+}
+
+void bg__thread_refresh(bg__thread_t *t) {
+  int why = why_of(t);
+  if (why != BG_WHY_NONE && t == &bg__self) bg__thread_register();
+  t->why = (uint8_t)why;
+  if (t->slot >= 0) {
+    slots[t->slot].why = (uint8_t)why;
+    slots[t->slot].guarded = why != BG_WHY_NONE;
+  }
+  t->guarded = why != BG_WHY_NONE && bg__opt.mode != BG_ACT_OFF && bg__core_ready();
+}
+
+void bg__thread_guard_main(void) {
+  bg__self.roles |= BG_ROLE_MAIN;
+  bg__auto_enabled = bg__opt.threads.autodetect;
+  if (bg__opt.threads.nglobs) {
+    char name[16] = {0};
+    prctl(PR_GET_NAME, name, 0, 0, 0);
+    if (name_matches(name)) bg__self.roles |= BG_ROLE_NAME;
+  }
+  bg__thread_refresh(&bg__self);
+}
+
+int bg__thread_needs_start_hook(void) {
+  return bg__core_ready() && (bg__opt.threads.all || bg__opt.threads.nglobs > 0);
+}
+
+void bg__thread_start(void) {
+  bg__thread_t *t = &bg__self;
+  t->depth++;
+  char name[16] = {0};
+  prctl(PR_GET_NAME, name, 0, 0, 0); /* a new thread inherits its creator's name */
+  if (name_matches(name)) t->roles |= BG_ROLE_NAME;
+  bg__thread_register();
+  t->depth--;
+  bg__thread_refresh(t);
+}
+
+void bg__thread_name_changed(const char *name) {
+  bg__thread_t *t = &bg__self;
+  if (t->slot >= 0) strncpy(slots[t->slot].name, name, sizeof slots[0].name - 1);
+  if (name_matches(name))
+    t->roles |= BG_ROLE_NAME;
+  else
+    t->roles &= (uint8_t)~BG_ROLE_NAME;
+  bg__thread_refresh(t);
+}
+
+void bg__thread_name_changed_other(unsigned long pthread_id, const char *name) {
+  int n = __atomic_load_n(&nslots, __ATOMIC_ACQUIRE);
+  for (int i = 0; i < n && i < BG_MAX_THREADS; i++) {
+    bg__thread_slot_t *sl = &slots[i];
+    if (sl->pthread_id != pthread_id || !__atomic_load_n(&sl->alive, __ATOMIC_ACQUIRE)) continue;
+    strncpy(sl->name, name, sizeof sl->name - 1);
+    bg__thread_t *t = sl->tls;
+    if (!t) return;
+    if (name_matches(name))
+      t->roles |= BG_ROLE_NAME;
+    else
+      t->roles &= (uint8_t)~BG_ROLE_NAME;
+    bg__thread_refresh(t);
+    return;
+  }
+}
+
+/* Returns 1 when this wait is the thread's event-loop wait. */
+int bg__loop_wait(uintptr_t caller, int has_timeout, int always_loop) {
+  bg__thread_t *t = &bg__self;
+  for (int i = 0; i < BG_LOOP_PCS; i++)
+    if (t->loop_pc[i] == caller) return 1;
+  if (!always_loop) {
+    if (!has_timeout) return 0;
+    if (t->cand_pc != caller) {
+      t->cand_pc = caller;
+      t->cand_hits = 1;
+      return 0;
+    }
+    if (++t->cand_hits < BG_AUTO_HITS) return 0;
+  }
+  for (int i = 0; i < BG_LOOP_PCS; i++)
+    if (!t->loop_pc[i]) {
+      t->loop_pc[i] = caller;
+      break;
+    }
+  if (!(t->roles & BG_ROLE_LOOP)) {
+    t->roles |= BG_ROLE_LOOP;
+    bg__thread_refresh(t);
+  }
+  return 1;
+}
+
+void bg__threads_each(void (*fn)(int, const char *, int, int, void *), void *arg) {
+  int n = __atomic_load_n(&nslots, __ATOMIC_ACQUIRE);
+  for (int i = 0; i < n && i < BG_MAX_THREADS; i++) {
+    char name[16];
+    memcpy(name, slots[i].name, sizeof name);
+    name[15] = 0;
+    fn(slots[i].tid, name, slots[i].guarded, slots[i].why, arg);
+  }
+}
+
+const char *bg__thread_name_of_slot(int slot) {
+  return slot >= 0 && slot < BG_MAX_THREADS ? slots[slot].name : "?";
+}
+
+/* After fork only the forking thread exists; it is the child's main thread. */
+void bg__threads_after_fork(void) {
+  bg__thread_t *t = &bg__self;
+  nslots = 0;
+  t->slot = -1;
+  t->roles |= BG_ROLE_MAIN;
+  bg__thread_refresh(t);
+}
+
+/* ---- public API (exported; see include/blockguard.h) ------------------------------ */
+BG_EXPORT int bg__api_thread_guard(int on) {
+  bg__thread_t *t = &bg__self;
+  int prev = t->guarded != 0;
+  t->api = on ? 1 : 2;
+  bg__thread_refresh(t);
+  return prev;
+}
+
+BG_EXPORT void bg__api_allow_begin(void) { bg__self.allow++; }
+
+BG_EXPORT void bg__api_allow_end(void) {
+  if (bg__self.allow) bg__self.allow--;
+}

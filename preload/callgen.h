@@ -1,0 +1,79 @@
+/* callgen.h - macros that expand a call-table row (preload/calls.def) into code.
+ *
+ * A row lists parameters as flat (type, name) pairs with their count, e.g.
+ *   BG_CALL(read, FDCAT(fd, io), BG_F_FD, ssize_t, -1, 3,
+ *           (int, fd, void *, buf, size_t, n), bg__fd_nonblock(fd))
+ * so that one row can become a prototype (BG_PARAMS), an argument list (BG_ARGS), a
+ * struct of the arguments for offloading (BG_FIELDS/BG_UNPACK) and docs (tools/gencalls).
+ */
+#ifndef BG_CALLGEN_H
+#define BG_CALLGEN_H
+
+#define BG__P0() void
+#define BG__P1(t1, a1) t1 a1
+#define BG__P2(t1, a1, t2, a2) t1 a1, t2 a2
+#define BG__P3(t1, a1, t2, a2, t3, a3) t1 a1, t2 a2, t3 a3
+#define BG__P4(t1, a1, t2, a2, t3, a3, t4, a4) t1 a1, t2 a2, t3 a3, t4 a4
+#define BG__P5(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5) t1 a1, t2 a2, t3 a3, t4 a4, t5 a5
+#define BG__P6(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6)                           \
+  t1 a1, t2 a2, t3 a3, t4 a4, t5 a5, t6 a6
+#define BG__P7(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6, t7, a7)                   \
+  t1 a1, t2 a2, t3 a3, t4 a4, t5 a5, t6 a6, t7 a7
+
+#define BG__A0()
+#define BG__A1(t1, a1) a1
+#define BG__A2(t1, a1, t2, a2) a1, a2
+#define BG__A3(t1, a1, t2, a2, t3, a3) a1, a2, a3
+#define BG__A4(t1, a1, t2, a2, t3, a3, t4, a4) a1, a2, a3, a4
+#define BG__A5(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5) a1, a2, a3, a4, a5
+#define BG__A6(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6) a1, a2, a3, a4, a5, a6
+#define BG__A7(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6, t7, a7)                   \
+  a1, a2, a3, a4, a5, a6, a7
+
+#define BG__F0()
+#define BG__F1(t1, a1) t1 a1;
+#define BG__F2(t1, a1, t2, a2) t1 a1; t2 a2;
+#define BG__F3(t1, a1, t2, a2, t3, a3) t1 a1; t2 a2; t3 a3;
+#define BG__F4(t1, a1, t2, a2, t3, a3, t4, a4) t1 a1; t2 a2; t3 a3; t4 a4;
+#define BG__F5(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5) t1 a1; t2 a2; t3 a3; t4 a4; t5 a5;
+#define BG__F6(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6)                           \
+  t1 a1; t2 a2; t3 a3; t4 a4; t5 a5; t6 a6;
+#define BG__F7(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6, t7, a7)                   \
+  t1 a1; t2 a2; t3 a3; t4 a4; t5 a5; t6 a6; t7 a7;
+
+#define BG__U0(s)
+#define BG__U1(s, t1, a1) s->a1
+#define BG__U2(s, t1, a1, t2, a2) s->a1, s->a2
+#define BG__U3(s, t1, a1, t2, a2, t3, a3) s->a1, s->a2, s->a3
+#define BG__U4(s, t1, a1, t2, a2, t3, a3, t4, a4) s->a1, s->a2, s->a3, s->a4
+#define BG__U5(s, t1, a1, t2, a2, t3, a3, t4, a4, t5, a5) s->a1, s->a2, s->a3, s->a4, s->a5
+#define BG__U6(s, t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6)                        \
+  s->a1, s->a2, s->a3, s->a4, s->a5, s->a6
+#define BG__U7(s, t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6, t7, a7)                \
+  s->a1, s->a2, s->a3, s->a4, s->a5, s->a6, s->a7
+
+#define BG__EXPAND(x) x
+/* BG_PARAMS(3, (int, fd, void *, buf, size_t, n)) → int fd, void * buf, size_t n */
+#define BG_PARAMS(n, list) BG__EXPAND(BG__P##n list)
+#define BG_ARGS(n, list) BG__EXPAND(BG__A##n list)
+#define BG_FIELDS(n, list) BG__EXPAND(BG__F##n list)
+#define BG__UNPACK_(n, s, ...) BG__U##n(s, __VA_ARGS__)
+#define BG__UNPACK0(s)
+#define BG_UNPACK(n, s, list) BG__EXPAND(BG__UNPACK_##n(s, BG__STRIP list))
+#define BG__STRIP(...) __VA_ARGS__
+#define BG__UNPACK_0(s, ...)
+#define BG__UNPACK_1(s, ...) BG__U1(s, __VA_ARGS__)
+#define BG__UNPACK_2(s, ...) BG__U2(s, __VA_ARGS__)
+#define BG__UNPACK_3(s, ...) BG__U3(s, __VA_ARGS__)
+#define BG__UNPACK_4(s, ...) BG__U4(s, __VA_ARGS__)
+#define BG__UNPACK_5(s, ...) BG__U5(s, __VA_ARGS__)
+#define BG__UNPACK_6(s, ...) BG__U6(s, __VA_ARGS__)
+#define BG__UNPACK_7(s, ...) BG__U7(s, __VA_ARGS__)
+
+/* Category column: CAT(sleep) is fixed; FDCAT(fd, io) is io, or file when fd is a
+ * regular file or block device. */
+#define BG__CATEXPR_CAT(c) BG_CAT_##c
+#define BG__CATEXPR_FDCAT(fd, c) bg__fd_category(fd, BG_CAT_##c)
+#define BG_CATEXPR(col) BG__CATEXPR_##col
+
+#endif

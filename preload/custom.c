@@ -1,0 +1,124 @@
+/* custom.c - hand-written wrappers: calls that are variadic or that the shim must
+ * watch to keep its own state right (fd flags, thread names, thread start).
+ *
+ * These are not in calls.def as violations-capable rows unless listed there with
+ * BG_CUSTOM; the state-tracking ones (close, socket, pthread_setname_np...) never block
+ * and never report, they only keep guard/ informed.  Each is transparent: the real
+ * call is made exactly once with the same arguments, and its result and errno are
+ * returned untouched.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "preload/preload.h"
+
+/* Real pointer for a hand-written wrapper, resolved on first use (the constructor
+ * resolves them too via bg__custom_resolve_all). */
+#define BG_REAL_FN(type, name)                                                          \
+  static type bg__real_custom_##name;                                                   \
+  static inline type bg__get_##name(void) {                                             \
+    type p = __atomic_load_n(&bg__real_custom_##name, __ATOMIC_ACQUIRE);                \
+    if (BG_UNLIKELY(!p)) {                                                              \
+      p = (type)bg__resolve(#name);                                                     \
+      if (!p) bg__die_unresolved(#name);                                                \
+      __atomic_store_n(&bg__real_custom_##name, p, __ATOMIC_RELEASE);                   \
+    }                                                                                   \
+    return p;                                                                           \
+  }
+
+typedef int (*close_fn)(int);
+typedef int (*socket_fn)(int, int, int);
+typedef int (*accept4_fn)(int, struct sockaddr *, socklen_t *, int);
+typedef int (*setname_fn)(pthread_t, const char *);
+typedef int (*prctl_fn)(int, unsigned long, unsigned long, unsigned long, unsigned long);
+typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+
+BG_REAL_FN(close_fn, close)
+BG_REAL_FN(socket_fn, socket)
+BG_REAL_FN(setname_fn, pthread_setname_np)
+BG_REAL_FN(prctl_fn, prctl)
+BG_REAL_FN(create_fn, pthread_create)
+
+BG_EXPORT int close(int fd) {
+  bg__fd_forget(fd);
+  return bg__get_close()(fd);
+}
+
+BG_EXPORT int socket(int domain, int type, int protocol) {
+  int fd = bg__get_socket()(domain, type, protocol);
+  if (fd >= 0) bg__fd_set_nonblock(fd, (type & SOCK_NONBLOCK) != 0);
+  return fd;
+}
+
+BG_EXPORT int pthread_setname_np(pthread_t th, const char *name) {
+  int r = bg__get_pthread_setname_np()(th, name);
+  if (r == 0 && bg__core_ready()) {
+    int saved = errno;
+    if (pthread_equal(th, pthread_self()))
+      bg__thread_name_changed(name);
+    else
+      bg__thread_name_changed_other((unsigned long)th, name);
+    errno = saved;
+  }
+  return r;
+}
+
+BG_EXPORT int prctl(int option, ...) {
+  va_list ap;
+  va_start(ap, option);
+  unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long),
+                a4 = va_arg(ap, unsigned long), a5 = va_arg(ap, unsigned long);
+  va_end(ap);
+  int r = bg__get_prctl()(option, a2, a3, a4, a5);
+  if (r == 0 && option == PR_SET_NAME && bg__core_ready()) {
+    int saved = errno;
+    char name[16] = {0};
+    strncpy(name, (const char *)a2, sizeof name - 1);
+    bg__thread_name_changed(name);
+    errno = saved;
+  }
+  return r;
+}
+
+/* pthread_create: only when threads= needs to see new threads start (all, name:GLOB)
+ * is the start routine wrapped; otherwise the call passes straight through. */
+struct start_arg {
+  void *(*fn)(void *);
+  void *arg;
+};
+
+static void *start_trampoline(void *p) {
+  struct start_arg a = *(struct start_arg *)p;
+  free(p);
+  bg__thread_start();
+  return a.fn(a.arg);
+}
+
+BG_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *),
+                             void *arg) {
+  if (!bg__thread_needs_start_hook()) return bg__get_pthread_create()(th, attr, fn, arg);
+  struct start_arg *a = malloc(sizeof *a);
+  if (!a) return bg__get_pthread_create()(th, attr, fn, arg);
+  a->fn = fn;
+  a->arg = arg;
+  int r = bg__get_pthread_create()(th, attr, start_trampoline, a);
+  if (r != 0) free(a);
+  return r;
+}
+
+void bg__custom_resolve_all(void) {
+  bg__get_close();
+  bg__get_socket();
+  bg__get_pthread_setname_np();
+  bg__get_prctl();
+  bg__get_pthread_create();
+}

@@ -1,0 +1,78 @@
+/* init.c - the shim's lifecycle: constructor, exit, fork.
+ *
+ * The constructor resolves every real symbol (so no dlsym runs later, possibly in a
+ * signal handler), hands the call table to the core and parses BLOCKGUARD_OPTIONS.
+ * Bad options with strict=1 (the default) stop the program with exit status 2 before
+ * main() runs: a CI job must never pass because the guard silently did not start.
+ *
+ * Exit: the core's fini (summary, report files, HTTP shutdown) runs from a destructor.
+ * _exit/_Exit are deliberately not wrapped: they are async-signal-safe and are called
+ * from signal handlers and vfork children, where writing a report (malloc, stdio) could
+ * deadlock or corrupt the parent.  A process leaving through _exit writes no report;
+ * docs/design.md explains the trade.  exec needs nothing: LD_PRELOAD and
+ * BLOCKGUARD_OPTIONS are inherited through the environment.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "guard/options.h"
+#include "guard/sites.h"
+#include "preload/preload.h"
+
+static int initialised;
+
+void bg__die_unresolved(const char *name) {
+  bg__msg("cannot resolve the real %s(): aborting", name);
+  abort();
+}
+
+/* Finds the address range of our own text so stacks start at the program's frame. */
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  uintptr_t me = (uintptr_t)arg, lo = UINTPTR_MAX, hi = 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD) continue;
+    uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+    if (a < lo) lo = a;
+    if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
+  }
+  if (me >= lo && me < hi) {
+    bg__sites_set_own_text(lo, hi);
+    return 1;
+  }
+  return 0;
+}
+
+static void atfork_prepare(void) { bg__core_atfork_prepare(); }
+static void atfork_parent(void) { bg__core_atfork_parent(); }
+static void atfork_child(void) { bg__core_atfork_child(); }
+
+void bg__preload_init(void) {
+  if (__atomic_exchange_n(&initialised, 1, __ATOMIC_ACQ_REL)) return;
+  bg__self.depth++;
+  bg__resolve_all();
+  bg__custom_resolve_all();
+  bg__set_calltable(bg__calltable, bg__ncalltable);
+  dl_iterate_phdr(find_self, (void *)(uintptr_t)&bg__preload_init);
+  const char *opts = getenv("BLOCKGUARD_OPTIONS");
+  if (bg__core_init(opts, "BLOCKGUARD_OPTIONS") < 0) {
+    /* The core printed the problem.  strict is read from the raw text because the
+     * parse failed: only an explicit strict=0 lets the program run unguarded. */
+    if (!opts || !strstr(opts, "strict=0")) {
+      bg__msg("exiting with status 2 (set strict=0 to run unguarded instead)");
+      _exit(2);
+    }
+    bg__msg("strict=0: running unguarded");
+  }
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+  bg__self.depth--;
+}
+
+__attribute__((constructor(101))) static void bg__ctor(void) { bg__preload_init(); }
+__attribute__((destructor(101))) static void bg__dtor(void) { bg__core_fini(); }

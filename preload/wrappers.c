@@ -1,0 +1,136 @@
+/* wrappers.c - expands preload/calls.def into the exported wrappers.
+ *
+ * Per row:
+ *   - a pointer to the real function, initialised to a lazy resolver so a call that
+ *     arrives before our constructor (from another library's constructor) still works;
+ *     the constructor resolves every row eagerly so no dlsym runs later (dlsym is not
+ *     async-signal-safe, a wrapper may run in a signal handler);
+ *   - the exported wrapper: the fast path is one TLS load and a branch;
+ *   - a noinline slow path that asks the core (guard/) for a verdict.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "guard/guard.h"
+#include "preload/callgen.h"
+#include "preload/exempt.h"
+#include "preload/preload.h"
+
+/* ---- row ids and metadata for the core ------------------------------------------- */
+enum {
+#define BG_CALL(name, ...) BG_ID_##name,
+#include "preload/calls.def"
+#undef BG_CALL
+#undef BG_CUSTOM
+  BG_NCALLS
+};
+
+#define BG__BASECAT_CAT(c) BG_CAT_##c
+#define BG__BASECAT_FDCAT(fd, c) BG_CAT_##c
+#define BG_CALL(name, cat, flags, ...) {#name, BG__BASECAT_##cat, flags},
+const bg__callinfo_t bg__calltable[] = {
+#include "preload/calls.def"
+};
+#undef BG_CALL
+#undef BG_CUSTOM
+const int bg__ncalltable = BG_NCALLS;
+
+/* ---- dlvsym versions -------------------------------------------------------------- */
+#define BG_CALL(...)
+#undef BG_VERSION
+#define BG_VERSION(name, ver) {#name, ver},
+static const struct {
+  const char *name, *version;
+} versions[] = {
+#include "preload/calls.def"
+    {NULL, NULL}};
+#undef BG_CALL
+#undef BG_CUSTOM
+#undef BG_VERSION
+
+void *bg__resolve(const char *name) {
+  for (int i = 0; versions[i].name; i++)
+    if (!strcmp(versions[i].name, name)) {
+      void *p = dlvsym(RTLD_NEXT, name, versions[i].version);
+      if (p) return p;
+    }
+  return dlsym(RTLD_NEXT, name);
+}
+
+/* ---- real pointers with lazy resolvers (not for BG_CUSTOM rows) -------------------- */
+#define BG_CUSTOM(...)
+#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
+  static ret bg__lazy_##name(BG_PARAMS(n, params));                                     \
+  ret (*bg__real_##name)(BG_PARAMS(n, params)) = bg__lazy_##name;                        \
+  static ret bg__lazy_##name(BG_PARAMS(n, params)) {                                    \
+    void *p = bg__resolve(#name);                                                       \
+    if (!p) bg__die_unresolved(#name);                                                  \
+    __atomic_store_n(&bg__real_##name, (ret(*)(BG_PARAMS(n, params)))p, __ATOMIC_RELEASE); \
+    return bg__real_##name(BG_ARGS(n, params));                                         \
+  }
+#include "preload/calls.def"
+#undef BG_CALL
+#undef BG_CUSTOM
+
+void bg__resolve_all(void) {
+#define BG_CUSTOM(...)
+#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
+  {                                                                                     \
+    void *p = bg__resolve(#name);                                                       \
+    if (p) __atomic_store_n(&bg__real_##name, (ret(*)(BG_PARAMS(n, params)))p, __ATOMIC_RELEASE); \
+  }
+#include "preload/calls.def"
+#undef BG_CALL
+#undef BG_CUSTOM
+}
+
+/* ---- the wrappers --------------------------------------------------------------- */
+#define BG_CUSTOM(...)
+#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
+  static __attribute__((noinline)) ret bg__slow_##name(uintptr_t caller,                \
+                                                        BG_PARAMS(n, params)) {         \
+    if (bg__self.depth) return bg__real_##name(BG_ARGS(n, params));                      \
+    bg__self.depth++;                                                                   \
+    int bg_ex = (exempt);                                                               \
+    int bg_cat = BG_CATEXPR(cat);                                                       \
+    bg__self.depth--;                                                                   \
+    if (!bg__self.guarded) return bg__real_##name(BG_ARGS(n, params));                   \
+    bg__call_t bg_c;                                                                    \
+    switch (bg__enter(&bg_c, BG_ID_##name, bg_cat, bg_ex, caller)) {                    \
+    case BG_PASS:                                                                       \
+      return bg__real_##name(BG_ARGS(n, params));                                       \
+    case BG_RAISE:                                                                      \
+      errno = EDEADLK;                                                                  \
+      return fail;                                                                      \
+    default: {                                                                          \
+      ret bg_r = bg__real_##name(BG_ARGS(n, params));                                   \
+      bg__leave(&bg_c);                                                                 \
+      return bg_r;                                                                      \
+    }                                                                                   \
+    }                                                                                   \
+  }                                                                                     \
+  BG_EXPORT ret name(BG_PARAMS(n, params)) {                                            \
+    if (BG_LIKELY(!bg__self.guarded) &&                                                 \
+        !(((flags) & BG_F_LOOP) && bg__auto_enabled))                                   \
+      return bg__real_##name(BG_ARGS(n, params));                                       \
+    return bg__slow_##name((uintptr_t)__builtin_return_address(0), BG_ARGS(n, params)); \
+  }
+#include "preload/calls.def"
+#undef BG_CALL
+#undef BG_CUSTOM

@@ -1,0 +1,31 @@
+/* model.c - freeing and small helpers for the report model (see model.h). */
+#include "report/model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+char *bg_model_strdup(const char *s) { return strdup(s ? s : ""); }
+
+void bg_model_free(bg_model_t *m) {
+  if (!m) return;
+  free(m->tool);
+  free(m->version);
+  for (int i = 0; i < m->argc; i++) free(m->argv[i]);
+  free(m->argv);
+  for (int i = 0; i < m->noptions; i++) free(m->options[i].key), free(m->options[i].value);
+  free(m->options);
+  for (int i = 0; i < m->nthreads; i++) free(m->threads[i].name), free(m->threads[i].why);
+  free(m->threads);
+  for (int i = 0; i < m->nsites; i++) {
+    bg_rsite_t *s = &m->sites[i];
+    free(s->call), free(s->category), free(s->action);
+    for (int j = 0; j < s->nthreads; j++) free(s->threads[j]);
+    free(s->threads);
+    for (int j = 0; j < s->nframes; j++)
+      free(s->frames[j].module), free(s->frames[j].function), free(s->frames[j].file);
+    free(s->frames);
+  }
+  free(m->sites);
+  free(m->unguarded_reason);
+  memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,74 @@
+/* model.h - the report data model: what every renderer and the HTTP server consume.
+ *
+ * It mirrors the JSON schema in DESIGN.md one to one.  guard/ builds a model from the
+ * live registry (guard/snapshot.c), the CLI builds one by reading report files
+ * (report/reader.c), and renderers (text summary, JSON, SARIF, JUnit, Prometheus, HTML)
+ * only ever see this: that is what keeps the dependency arrow pointing from guard/ to
+ * report/ and never back.  All strings are owned by the model (bg_model_free).
+ */
+#ifndef BG_REPORT_MODEL_H
+#define BG_REPORT_MODEL_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define BG_MODEL_HIST 48
+
+typedef struct bg_rframe {
+  uint64_t pc;
+  char *module;   /* path or basename of the object, "" when unknown */
+  uint64_t offset; /* pc - module load base */
+  char *function; /* "" when unknown */
+  char *file;     /* "" when unknown */
+  int line;       /* 0 when unknown */
+} bg_rframe_t;
+
+typedef struct bg_rsite {
+  char id[32];    /* hex */
+  char *call;
+  char *category;
+  int allowed;
+  char *action;
+  uint64_t count, total_ns, max_ns, first_ns, last_ns;
+  uint64_t hist[BG_MODEL_HIST];
+  int nhist;      /* buckets present (trailing zeros trimmed) */
+  char **threads;
+  int nthreads;
+  bg_rframe_t *frames;
+  int nframes;
+} bg_rsite_t;
+
+typedef struct bg_rthread {
+  int tid;
+  char *name;
+  int guarded;
+  char *why;
+} bg_rthread_t;
+
+typedef struct bg_rkv {
+  char *key, *value;
+} bg_rkv_t;
+
+typedef struct bg_model {
+  char *tool, *version;
+  int pid;
+  char **argv;
+  int argc;
+  uint64_t started_ns, ended_ns;
+  bg_rkv_t *options;
+  int noptions;
+  bg_rthread_t *threads;
+  int nthreads;
+  bg_rsite_t *sites;
+  int nsites;
+  uint64_t dropped_sites;
+  char *unguarded_reason; /* NULL: guarded */
+} bg_model_t;
+
+void bg_model_free(bg_model_t *m);
+/* Small helpers for builders: strdup that never returns NULL for NULL input. */
+char *bg_model_strdup(const char *s);
+
+/* Renders the one-screen summary printed at exit (stderr by default). */
+void bg_render_summary(FILE *out, const bg_model_t *m);
+#endif
