@@ -28,13 +28,13 @@ extern "C" {
  * library is not loaded.  A benign race: every thread stores the same value. */
 #define BG__RESOLVE(type, sym)                                                         \
   ({                                                                                 \
-    static type bg__p;                                                               \
+    static void *bg__p;                                                              \
     static int bg__done;                                                             \
     if (!__atomic_load_n(&bg__done, __ATOMIC_ACQUIRE)) {                             \
-      __atomic_store_n(&bg__p, (type)dlsym(RTLD_DEFAULT, sym), __ATOMIC_RELAXED);    \
+      __atomic_store_n(&bg__p, dlsym(RTLD_DEFAULT, sym), __ATOMIC_RELAXED);          \
       __atomic_store_n(&bg__done, 1, __ATOMIC_RELEASE);                              \
     }                                                                                \
-    __atomic_load_n(&bg__p, __ATOMIC_RELAXED);                                       \
+    (type)__atomic_load_n(&bg__p, __ATOMIC_RELAXED);                                 \
   })
 
 /* Marks (on=1) or unmarks (on=0) the calling thread as guarded.  Returns the previous
