@@ -174,6 +174,7 @@ void bg__core_fini(void) {
   if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL)) return;
   bg__self.depth++;
   for (int i = nexit_hooks - 1; i >= 0; i--) bg__exit_hooks[i]();
+  bg__report_write();
   if (ready && bg__opt.verbosity >= 1) {
     bg_model_t m;
     bg__snapshot(&m);

@@ -140,6 +140,8 @@ void bg__core_atfork_prepare(void);
 void bg__core_atfork_parent(void);
 void bg__core_atfork_child(void);
 int bg__core_ready(void);
+void bg__report_write(void);               /* report= file, atomically (guard/report_file.c) */
+int bg__report_path(const char *pattern, char *out, size_t n); /* %p → pid */
 uint64_t bg__violations_total(void);       /* violations not allowed, this process */
 void bg__at_core_exit(void (*fn)(void));   /* run (last registered first) at exit */
 /* Set by guard/offload: returns 1 when the call in c will be run by a worker. */

@@ -39,6 +39,7 @@ typedef struct bg__options {
   uint64_t verbosity;
   int strict;
   char exempt_fds[BG_OPT_STR_MAX];
+  char collect[BG_OPT_STR_MAX];
   unsigned exempt_mask;        /* derived from exempt_fds */
   char text[4096];             /* the option string as given, for reports */
 } bg__options_t;

@@ -76,6 +76,9 @@ void bg_render_summary(FILE *out, const bg_model_t *m);
  * NULL on allocation failure. */
 char *bg_render_json(const bg_model_t *m);
 char *bg_render_site_json(const bg_rsite_t *s);
+/* Renders in a named format: json, text, sarif, junit (report/render.c).  malloc'd;
+ * NULL for an unknown format or allocation failure. */
+char *bg_render(const bg_model_t *m, const char *format);
 /* Reads a report file / text back into a model (report/json.c).  0, or -1 with a
  * message naming the file and problem in err (wrong tool, version, corrupt JSON). */
 int bg_model_read_file(const char *path, bg_model_t *m, char *err, size_t errlen);
