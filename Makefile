@@ -107,7 +107,7 @@ $(BUILD)/.deps-check: tools/deps.sh
 	$(Q)tools/deps.sh check
 	$(Q)mkdir -p $(@D) && touch $@
 
-check: all $(BUILD)/.deps-check check-docs check-unit check-integration
+check: all $(BUILD)/.deps-check check-docs check-unit check-integration check-fuzz-replay
 
 check-unit: $(UNIT_BIN)
 	$(Q)sh tests/run-unit.sh $(UNIT_BIN)
@@ -149,5 +149,9 @@ format:
 
 clean:
 	rm -rf build build-*
+
+# Trust targets: fuzzing (tests/fuzz/fuzz.mk), transparency against CPython's test suite
+# (tests/transparency/transparency.mk).
+include tests/fuzz/fuzz.mk
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

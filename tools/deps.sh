@@ -3,24 +3,34 @@
 #
 # Called by `make` targets before anything is compiled, so a fresh Debian machine needs
 # no manual step: as root it runs apt-get, otherwise it prints the exact command to run.
-# Usage: tools/deps.sh [build|check|bench|browser]  (each group implies the ones before)
+# Usage: tools/deps.sh [build|check|bench|browser|fuzz|trust]
+# (each group implies build and check; trust = fuzz + valgrind + CPython's test suite)
 set -eu
 group=${1:-build}
 build_pkgs="gcc make pkg-config libunwind-dev uthash-dev libmicrohttpd-dev libjansson-dev"
 check_pkgs="libcmocka-dev libst-dev python3 curl"
 bench_pkgs="valgrind strace ltrace redis-server redis-tools"
 browser_pkgs="chromium nodejs npm"
+# clang's libFuzzer runtime is in libclang-rt-dev, which clang does not pull in.
+fuzz_pkgs="clang libclang-rt-dev"
+# make check-transparency runs CPython's own regression tests: Debian's python3 ships
+# only the test-suite skeleton; the modules are in libpython3.X-testsuite.
+py=/usr/bin/python3; [ -x $py ] || py=python3
+pyver=$($py -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || echo 3.11)
+trust_pkgs="$fuzz_pkgs valgrind libpython$pyver-testsuite"
 case "$group" in
   build) want="$build_pkgs" ;;
   check) want="$build_pkgs $check_pkgs" ;;
   bench) want="$build_pkgs $check_pkgs $bench_pkgs" ;;
   browser) want="$build_pkgs $check_pkgs $browser_pkgs" ;;
-  *) echo "deps.sh: unknown group '$group' (build, check, bench, browser)" >&2; exit 2 ;;
+  fuzz) want="$build_pkgs $check_pkgs $fuzz_pkgs" ;;
+  trust) want="$build_pkgs $check_pkgs $trust_pkgs" ;;
+  *) echo "deps.sh: unknown group '$group' (build, check, bench, browser, fuzz, trust)" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do
   # A command that is already on PATH counts as installed even if it came from elsewhere.
-  case "$p" in gcc|make|python3|curl|valgrind|strace|ltrace|nodejs|npm)
+  case "$p" in gcc|make|python3|curl|valgrind|strace|ltrace|nodejs|npm|clang)
     c=$p; [ "$p" = nodejs ] && c=node
     command -v "$c" >/dev/null 2>&1 && continue ;;
   esac
@@ -30,8 +40,10 @@ done
 if [ "$(id -u)" = 0 ]; then
   echo "deps.sh: installing:$missing" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y --no-install-recommends $missing >/dev/null 2>&1 ||
-    { apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends $missing; }
+  # Other builds may be installing at the same time: wait for the dpkg lock.
+  lock="-o DPkg::Lock::Timeout=600"
+  apt-get $lock install -y --no-install-recommends $missing >/dev/null 2>&1 ||
+    { apt-get $lock update >/dev/null 2>&1 && apt-get $lock install -y --no-install-recommends $missing; }
 else
   echo "deps.sh: missing Debian packages:$missing" >&2
   echo "deps.sh: run: sudo apt-get install -y$missing" >&2
