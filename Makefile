@@ -25,10 +25,11 @@ V       ?= 0
 SANITIZER ?=
 VERSION := 0.1.0
 
+comma := ,
 ifeq ($(SANITIZER),)
 BUILD ?= build
 else
-BUILD ?= build-$(SANITIZER)
+BUILD ?= build-$(subst $(comma),-,$(SANITIZER))
 endif
 
 Q := $(if $(filter 1,$(V)),,@)

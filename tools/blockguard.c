@@ -75,6 +75,27 @@ static int find_shim(char *out, size_t n) {
   return -1;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <link.h>
+/* A sanitizer build of the shim needs the ASan runtime first in LD_PRELOAD; this CLI,
+ * built the same way, has it loaded already. */
+static int find_asan(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  if (strstr(info->dlpi_name, "libasan.so")) {
+    snprintf(arg, PATH_MAX, "%s", info->dlpi_name);
+    return 1;
+  }
+  return 0;
+}
+#endif
+
+static void sanitizer_runtime(char *out) {
+  out[0] = 0;
+#if defined(__SANITIZE_ADDRESS__)
+  dl_iterate_phdr(find_asan, out);
+#endif
+}
+
 /* ---- can LD_PRELOAD work on this program? ----------------------------------------- */
 static int find_in_path(const char *cmd, char *out, size_t n) {
   if (strchr(cmd, '/')) {
@@ -276,9 +297,10 @@ static int cmd_run(int argc, char **argv, int checking) {
   size_t used = strlen(opts);
   snprintf(opts + used, sizeof opts - used, "%scollect=%s", used ? ":" : "", collect);
   const char *old_preload = getenv("LD_PRELOAD");
-  char preload[PATH_MAX * 2];
-  snprintf(preload, sizeof preload, "%s%s%s", shim, old_preload && *old_preload ? ":" : "",
-           old_preload ? old_preload : "");
+  char preload[PATH_MAX * 3], asan[PATH_MAX];
+  sanitizer_runtime(asan);
+  snprintf(preload, sizeof preload, "%s%s%s%s%s", asan, asan[0] ? ":" : "", shim,
+           old_preload && *old_preload ? ":" : "", old_preload ? old_preload : "");
 
   /* Like system(): the terminal's SIGINT/SIGQUIT go to the child; we stay to report. */
   struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit;
