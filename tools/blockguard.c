@@ -48,6 +48,10 @@ static void print_option(const char *key, const char *def, const char *help, voi
   fprintf(arg, "  --%-14s %s%s%s%s\n", key, help, def[0] ? " [" : "", def, def[0] ? "]" : "");
 }
 
+static void print_option_md(const char *key, const char *def, const char *help, void *arg) {
+  fprintf(arg, "| `%s` | %s%s%s | %s |\n", key, def[0] ? "`" : "—", def, def[0] ? "`" : "", help);
+}
+
 /* ---- locating the shim ------------------------------------------------------------ */
 static int find_shim(char *out, size_t n) {
   const char *env = getenv("BLOCKGUARD_LIB");
@@ -380,6 +384,14 @@ int main(int argc, char **argv) {
     usage(out);
     bg__options_each(print_option, out);
     return argc < 2 ? 2 : 0;
+  }
+  if (!strcmp(argv[1], "--help=markdown")) { /* docs/options.md, via make docs */
+    printf("# Options\n\nGenerated from `guard/options.def` by `make docs`; do not edit.\n\n"
+           "Set them as `BLOCKGUARD_OPTIONS=\"key=value:key=value\"` or `blockguard run "
+           "--key=value`.\nA `:` inside a value (`http=127.0.0.1:8080`, `threads=name:io-*`) "
+           "is kept: only `:key=` starts a new option.\n\n| key | default | meaning |\n|---|---|---|\n");
+    bg__options_each(print_option_md, stdout);
+    return 0;
   }
   if (!strcmp(argv[1], "--version")) {
     printf("blockguard %s\n", BG_VERSION);
