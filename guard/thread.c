@@ -30,14 +30,32 @@
 
 __thread bg__thread_t bg__self __attribute__((tls_model("initial-exec"))) = {.slot = -1};
 
+/* Slots are read by report snapshots on other threads while their owner renames or
+ * re-guards itself: every field a reader looks at after publication is accessed with
+ * atomics (the name as two 8-byte words), and a slot is only listed once `published`
+ * (release) says its fields are set.  No locks: readers run in signal handlers too. */
 typedef struct bg__thread_slot {
   int tid;
   volatile int alive;
-  uint8_t why, guarded;
+  uint8_t why, guarded, published;
   unsigned long pthread_id;
   bg__thread_t *tls;
-  char name[16];
+  _Alignas(8) char name[16];
 } bg__thread_slot_t;
+
+static void slot_name_store(bg__thread_slot_t *sl, const char *name) {
+  uint64_t w[2] = {0, 0};
+  strncpy((char *)w, name, sizeof w - 1);
+  __atomic_store_n((uint64_t *)sl->name, w[0], __ATOMIC_RELAXED);
+  __atomic_store_n((uint64_t *)sl->name + 1, w[1], __ATOMIC_RELAXED);
+}
+
+static void slot_name_load(const bg__thread_slot_t *sl, char out[16]) {
+  uint64_t w[2] = {__atomic_load_n((const uint64_t *)sl->name, __ATOMIC_RELAXED),
+                   __atomic_load_n((const uint64_t *)sl->name + 1, __ATOMIC_RELAXED)};
+  memcpy(out, w, 16);
+  out[15] = 0;
+}
 
 static bg__thread_slot_t slots[BG_MAX_THREADS];
 static int nslots;
@@ -83,13 +101,17 @@ int bg__thread_register(void) {
   }
   t->depth++;
   bg__thread_slot_t *sl = &slots[s];
+  __atomic_store_n(&sl->published, 0, __ATOMIC_RELAXED); /* reused after a fork */
   sl->tid = gettid();
   sl->pthread_id = (unsigned long)pthread_self();
   sl->tls = t;
-  prctl(PR_GET_NAME, sl->name, 0, 0, 0);
+  char name[16] = {0};
+  prctl(PR_GET_NAME, name, 0, 0, 0);
+  slot_name_store(sl, name);
   pthread_once(&exit_key_once, make_exit_key);
   pthread_setspecific(exit_key, (void *)1);
   __atomic_store_n(&sl->alive, 1, __ATOMIC_RELEASE);
+  __atomic_store_n(&sl->published, 1, __ATOMIC_RELEASE);
   t->slot = s;
   t->depth--;
   return s;
@@ -100,8 +122,8 @@ void bg__thread_refresh(bg__thread_t *t) {
   if (why != BG_WHY_NONE && t == &bg__self) bg__thread_register();
   t->why = (uint8_t)why;
   if (t->slot >= 0) {
-    slots[t->slot].why = (uint8_t)why;
-    slots[t->slot].guarded = why != BG_WHY_NONE;
+    __atomic_store_n(&slots[t->slot].why, (uint8_t)why, __ATOMIC_RELAXED);
+    __atomic_store_n(&slots[t->slot].guarded, (uint8_t)(why != BG_WHY_NONE), __ATOMIC_RELAXED);
   }
   t->guarded = why != BG_WHY_NONE && bg__opt.mode != BG_ACT_OFF && bg__core_ready();
 }
@@ -136,7 +158,7 @@ void bg__thread_start(void) {
 
 void bg__thread_name_changed(const char *name) {
   bg__thread_t *t = &bg__self;
-  if (t->slot >= 0) strncpy(slots[t->slot].name, name, sizeof slots[0].name - 1);
+  if (t->slot >= 0) slot_name_store(&slots[t->slot], name);
   if (name_matches(name))
     t->roles |= BG_ROLE_NAME;
   else
@@ -148,8 +170,8 @@ void bg__thread_name_changed_other(unsigned long pthread_id, const char *name) {
   int n = __atomic_load_n(&nslots, __ATOMIC_ACQUIRE);
   for (int i = 0; i < n && i < BG_MAX_THREADS; i++) {
     bg__thread_slot_t *sl = &slots[i];
-    if (sl->pthread_id != pthread_id || !__atomic_load_n(&sl->alive, __ATOMIC_ACQUIRE)) continue;
-    strncpy(sl->name, name, sizeof sl->name - 1);
+    if (!__atomic_load_n(&sl->alive, __ATOMIC_ACQUIRE) || sl->pthread_id != pthread_id) continue;
+    slot_name_store(sl, name);
     bg__thread_t *t = sl->tls;
     if (!t) return;
     if (name_matches(name))
@@ -190,15 +212,21 @@ int bg__loop_wait(uintptr_t caller, int has_timeout, int always_loop) {
 void bg__threads_each(void (*fn)(int, const char *, int, int, void *), void *arg) {
   int n = __atomic_load_n(&nslots, __ATOMIC_ACQUIRE);
   for (int i = 0; i < n && i < BG_MAX_THREADS; i++) {
+    if (!__atomic_load_n(&slots[i].published, __ATOMIC_ACQUIRE)) continue; /* being set up */
     char name[16];
-    memcpy(name, slots[i].name, sizeof name);
-    name[15] = 0;
-    fn(slots[i].tid, name, slots[i].guarded, slots[i].why, arg);
+    slot_name_load(&slots[i], name);
+    fn(slots[i].tid, name, __atomic_load_n(&slots[i].guarded, __ATOMIC_RELAXED),
+       __atomic_load_n(&slots[i].why, __ATOMIC_RELAXED), arg);
   }
 }
 
+/* A copy (the slot may be renamed while the caller formats it), valid until this
+ * thread's next call. */
 const char *bg__thread_name_of_slot(int slot) {
-  return slot >= 0 && slot < BG_MAX_THREADS ? slots[slot].name : "?";
+  static __thread char buf[16] __attribute__((tls_model("initial-exec")));
+  if (slot < 0 || slot >= BG_MAX_THREADS) return "?";
+  slot_name_load(&slots[slot], buf);
+  return buf;
 }
 
 /* After fork only the forking thread exists; it is the child's main thread.  It is no

@@ -31,7 +31,7 @@ for t in $targets; do
   if timeout $((FUZZ_SECONDS + 120)) "$bin" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
        -rss_limit_mb=2048 -max_len="$maxlen" -print_final_stats=1 \
        -artifact_prefix="$crashes/" $dict "$work" $seeds >"$log" 2>&1; then
-    execs=$(sed -n 's/^stat::number_executed_units: *//p' "$log" | tail -n 1)
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1)
     echo "  ok    fuzz_$t: ${execs:-?} executions in ${FUZZ_SECONDS}s (${cov:-cov: ?}, corpus $(ls "$work" | wc -l))"
     total_execs=$((total_execs + ${execs:-0}))
