@@ -45,7 +45,7 @@ typedef struct bg__thread_slot {
 
 static void slot_name_store(bg__thread_slot_t *sl, const char *name) {
   uint64_t w[2] = {0, 0};
-  strncpy((char *)w, name, sizeof w - 1);
+  memcpy(w, name, strnlen(name, sizeof w - 1));
   __atomic_store_n((uint64_t *)sl->name, w[0], __ATOMIC_RELAXED);
   __atomic_store_n((uint64_t *)sl->name + 1, w[1], __ATOMIC_RELAXED);
 }
