@@ -24,7 +24,11 @@ void bg_model_free(bg_model_t *m) {
     for (int j = 0; j < s->nframes; j++)
       free(s->frames[j].module), free(s->frames[j].function), free(s->frames[j].file);
     free(s->frames);
+    free(s->rule);
   }
+  for (int i = 0; i < m->nunmatched; i++)
+    free(m->unmatched_rules[i].file), free(m->unmatched_rules[i].text);
+  free(m->unmatched_rules);
   free(m->sites);
   free(m->unguarded_reason);
   memset(m, 0, sizeof *m);

@@ -36,7 +36,15 @@ typedef struct bg_rsite {
   int nthreads;
   bg_rframe_t *frames;
   int nframes;
+  char *rule;     /* allowlist rule that decided, "FILE:LINE"; NULL: none (extension) */
 } bg_rsite_t;
+
+/* An allowlist rule that matched no site (extension, docs/report-schema.md). */
+typedef struct bg_rrule {
+  char *file;
+  int line;
+  char *text;
+} bg_rrule_t;
 
 typedef struct bg_rthread {
   int tid;
@@ -63,6 +71,8 @@ typedef struct bg_model {
   int nsites;
   uint64_t dropped_sites;
   char *unguarded_reason; /* NULL: guarded */
+  bg_rrule_t *unmatched_rules; /* allowlist rules that never matched (extension) */
+  int nunmatched;
 } bg_model_t;
 
 void bg_model_free(bg_model_t *m);
