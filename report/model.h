@@ -94,6 +94,20 @@ char *bg_render(const bg_model_t *m, const char *format);
 int bg_model_read_file(const char *path, bg_model_t *m, char *err, size_t errlen);
 int bg_model_read_json(const char *text, size_t len, const char *name, bg_model_t *m, char *err,
                        size_t errlen);
+/* Shared renderer helpers (report/util.c). */
+const char *bg_basename(const char *path);
+int bg_frame_is_system(const bg_rframe_t *f); /* libc, loader, blockguard, runtimes */
+/* Index of the frame a person should look at: first with file:line outside system
+ * objects, else first outside them, else 0; -1 without frames. */
+int bg_site_culprit(const bg_rsite_t *s);
+void bg_fmt_ns(char *buf, size_t n, uint64_t ns);
+void bg_fmt_frame(char *buf, size_t n, const bg_rframe_t *f); /* fn file:line (mod+0x) */
+void bg_xml_escape(FILE *out, const char *s, int attr);
+/* Renderers behind bg_render (report/text.c, sarif.c, junit.c); malloc'd text. */
+char *bg_render_text(const bg_model_t *m);
+char *bg_render_sarif(const bg_model_t *m);
+char *bg_render_junit(const bg_model_t *m);
+
 /* Writes data to path atomically: a temp file in the same directory created with
  * O_EXCL|O_NOFOLLOW (never follows a planted symlink), fsync'd, renamed over path.
  * mode is the file mode (0600 by default for reports).  0 or -1 with err. */

@@ -2,7 +2,7 @@
  *
  * Sorted by blocked time so the site that hurts most is on top; each line names the
  * call, how often, how long in total and at worst, and the first frame in the program
- * (the immediate caller), which is usually enough to find the culprit without opening
+ * (the first frame with source outside libc and the shim), which is usually enough to find the culprit without opening
  * the full report.
  */
 #include <inttypes.h>
@@ -19,26 +19,14 @@ static int by_total_desc(const void *a, const void *b) {
   return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
 }
 
-/* Prints a duration in a unit a person reads at a glance. */
-static void fmt_ns(char *buf, size_t n, uint64_t ns) {
-  if (ns >= 1000000000ull)
-    snprintf(buf, n, "%.2fs", ns / 1e9);
-  else if (ns >= 1000000ull)
-    snprintf(buf, n, "%.2fms", ns / 1e6);
-  else if (ns >= 1000ull)
-    snprintf(buf, n, "%.1fus", ns / 1e3);
-  else
-    snprintf(buf, n, "%" PRIu64 "ns", ns);
-}
-
 static void fmt_caller(char *buf, size_t n, const bg_rsite_t *s) {
-  if (s->nframes == 0) {
+  int c = bg_site_culprit(s);
+  if (c < 0) {
     snprintf(buf, n, "?");
     return;
   }
-  const bg_rframe_t *f = &s->frames[0];
-  const char *mod = strrchr(f->module, '/');
-  mod = mod ? mod + 1 : f->module;
+  const bg_rframe_t *f = &s->frames[c];
+  const char *mod = bg_basename(f->module);
   if (f->function[0] && f->file[0] && f->line)
     snprintf(buf, n, "%s %s:%d", f->function, f->file, f->line);
   else if (f->function[0])
@@ -74,8 +62,8 @@ void bg_render_summary(FILE *out, const bg_model_t *m) {
   for (int i = 0; i < nviol && i < SUMMARY_ROWS; i++) {
     const bg_rsite_t *s = rows[i];
     char total[32], max[32], caller[512];
-    fmt_ns(total, sizeof total, s->total_ns);
-    fmt_ns(max, sizeof max, s->max_ns);
+    bg_fmt_ns(total, sizeof total, s->total_ns);
+    bg_fmt_ns(max, sizeof max, s->max_ns);
     fmt_caller(caller, sizeof caller, s);
     fprintf(out, "  %-16s %-8s %8" PRIu64 " %10s %10s  %s", s->call, s->category, s->count,
             total, max, caller);
