@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -66,7 +67,42 @@ void bg__sites_set_own_text(uintptr_t lo, uintptr_t hi) {
   own_hi = hi;
 }
 
+/* Sanitizer runtimes preloaded before us (ASan must come first in LD_PRELOAD)
+ * intercept the program's call and then call ours: their frames sit between the shim
+ * and the program and are skipped like the shim's own. */
+#define MAX_SKIP 4
+static uintptr_t skip_lo[MAX_SKIP], skip_hi[MAX_SKIP];
+static int nskip;
+
+static int find_runtime(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size, (void)arg;
+  static const char *const names[] = {"libasan.", "libtsan.", "libubsan.", "liblsan.", "libhwasan."};
+  const char *b = info->dlpi_name ? strrchr(info->dlpi_name, '/') : NULL;
+  b = b ? b + 1 : info->dlpi_name ? info->dlpi_name : "";
+  int hit = 0;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) hit |= !strncmp(b, names[i], strlen(names[i]));
+  if (!hit || nskip == MAX_SKIP) return 0;
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD) continue;
+    uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+    if (a < lo) lo = a;
+    if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
+  }
+  if (hi) skip_lo[nskip] = lo, skip_hi[nskip++] = hi;
+  return 0;
+}
+
+static int skipped(uintptr_t pc) {
+  if (pc >= own_lo && pc < own_hi) return 1;
+  for (int i = 0; i < nskip; i++)
+    if (pc >= skip_lo[i] && pc < skip_hi[i]) return 1;
+  return 0;
+}
+
 void bg__sites_init(void) {
+  if (!nskip) dl_iterate_phdr(find_runtime, NULL);
   pthread_mutex_lock(&lock);
   if (!pool) {
     size_t cap = bg__opt.max_sites ? bg__opt.max_sites : 4096;
@@ -88,8 +124,10 @@ __attribute__((noinline)) int bg__stack_capture(uintptr_t *pcs, int max) {
   int want = max + 16 > (int)(sizeof raw / sizeof raw[0]) ? (int)(sizeof raw / sizeof raw[0]) : max + 16;
   int n = unw_backtrace(raw, want);
   int i = 0, out = 0;
-  while (i < n && (uintptr_t)raw[i] >= own_lo && (uintptr_t)raw[i] < own_hi) i++;
-  if (own_hi == 0) i = n > 2 ? 2 : 0; /* core linked into a test: skip capture+get */
+  if (own_hi == 0)
+    i = n > 2 ? 2 : 0; /* core linked into a test: skip capture+get */
+  else
+    while (i < n && skipped((uintptr_t)raw[i])) i++;
   for (; i < n && out < max; i++) pcs[out++] = (uintptr_t)raw[i];
   return out;
 }
