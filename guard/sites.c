@@ -221,6 +221,7 @@ static __attribute__((noinline)) bg__site_t *create(const bg__site_key_t *k, siz
   cand.allowed = k->allowed;
   cand.rule = -1;
   for (int i = 0; i < BG_SITE_THREADS; i++) cand.threads[i] = -1;
+  bg__modules_sync();
   for (int i = 0; i < k->nframes; i++) {
     uintptr_t off;
     cand.mods[i] = (uint16_t)bg__module_of(k->pcs[i], &off);

@@ -31,6 +31,8 @@
 
 typedef struct module {
   uintptr_t bias;
+  uintptr_t lo, hi;    /* mapped address range (all PT_LOAD segments) */
+  uint64_t epoch;      /* range valid while no object was unloaded since (dlpi_subs) */
   uint32_t path, base; /* offsets into arena */
 } module_t;
 
@@ -40,6 +42,7 @@ static char arena[ARENA_SIZE];
 static size_t arena_used = 1; /* offset 0 is the empty string */
 static pthread_mutex_t mod_lock = PTHREAD_MUTEX_INITIALIZER;
 static char exe_path[4096];
+static uint64_t mod_epoch; /* dlpi_subs at the last bg__modules_sync */
 
 static const char *exe_name(void) {
   if (!exe_path[0]) {
@@ -57,24 +60,79 @@ static int find_module(uintptr_t bias, const char *path) {
   return -1;
 }
 
+static int read_subs(struct dl_phdr_info *info, size_t size, void *arg) {
+  if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs)
+    *(uint64_t *)arg = info->dlpi_subs;
+  return 1; /* the counters are the same in every entry: stop at the first */
+}
+
+/* Cached ranges stay valid until an object is unloaded (something else could then be
+ * mapped at its addresses): one cheap dl_iterate_phdr step per new site notices. */
+void bg__modules_sync(void) {
+  uint64_t subs = 0;
+  dl_iterate_phdr(read_subs, &subs);
+  if (subs != __atomic_load_n(&mod_epoch, __ATOMIC_RELAXED))
+    __atomic_store_n(&mod_epoch, subs, __ATOMIC_RELEASE);
+}
+
+struct find_ctx {
+  uintptr_t pc, bias, lo, hi;
+  const char *name;
+  int found;
+};
+
+static int find_object(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  struct find_ctx *c = arg;
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  int inside = 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD) continue;
+    uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+    if (a < lo) lo = a;
+    if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
+    if (c->pc >= a && c->pc < a + ph->p_memsz) inside = 1;
+  }
+  if (!inside) return 0;
+  c->bias = info->dlpi_addr;
+  c->lo = lo, c->hi = hi;
+  c->name = info->dlpi_name;
+  c->found = 1;
+  return 1;
+}
+
+/* dladdr would do, but it also searches the nearest symbol (a linear scan of the
+ * object's dynamic symbols): 30x the cost.  Ranges are cached per object instead. */
 unsigned bg__module_of(uintptr_t pc, uintptr_t *offset) {
-  Dl_info di;
-  struct link_map *lm = NULL;
   *offset = pc;
-  /* pc is a return address: pc-1 is inside the call instruction, so a call that ends
-   * a function (noreturn callee) is attributed to the right object. */
-  if (!pc || !dladdr1((void *)(pc - 1), &di, (void **)&lm, RTLD_DL_LINKMAP) || !lm)
-    return BG_NO_MODULE;
-  const char *path = lm->l_name && lm->l_name[0] ? lm->l_name : exe_name();
-  *offset = pc - lm->l_addr;
-  int i = find_module(lm->l_addr, path);
-  if (i >= 0) return (unsigned)i;
+  if (!pc) return BG_NO_MODULE;
+  uintptr_t q = pc - 1; /* a return address: the call instruction is just before it */
+  uint64_t epoch = __atomic_load_n(&mod_epoch, __ATOMIC_ACQUIRE);
+  int n = __atomic_load_n(&nmodules, __ATOMIC_ACQUIRE);
+  for (int i = n - 1; i >= 0; i--) {
+    const module_t *m = &modules[i];
+    if (q >= m->lo && q < m->hi && __atomic_load_n(&m->epoch, __ATOMIC_ACQUIRE) == epoch) {
+      *offset = pc - m->bias;
+      return (unsigned)i;
+    }
+  }
+  struct find_ctx c = {q, 0, 0, 0, NULL, 0};
+  dl_iterate_phdr(find_object, &c);
+  if (!c.found) return BG_NO_MODULE;
+  const char *path = c.name && c.name[0] ? c.name : exe_name();
+  *offset = pc - c.bias;
   pthread_mutex_lock(&mod_lock);
-  i = find_module(lm->l_addr, path);
+  int i = find_module(c.bias, path);
   size_t len = strlen(path);
-  if (i < 0 && nmodules < MAX_MODULES && arena_used + len + 1 <= ARENA_SIZE) {
+  if (i >= 0) { /* seen before an unload: same object, same place, range valid again */
+    modules[i].lo = c.lo, modules[i].hi = c.hi;
+    __atomic_store_n(&modules[i].epoch, epoch, __ATOMIC_RELEASE);
+  } else if (nmodules < MAX_MODULES && arena_used + len + 1 <= ARENA_SIZE) {
     module_t *m = &modules[nmodules];
-    m->bias = lm->l_addr;
+    m->bias = c.bias;
+    m->lo = c.lo, m->hi = c.hi;
+    m->epoch = epoch;
     m->path = (uint32_t)arena_used;
     memcpy(arena + arena_used, path, len + 1);
     const char *slash = strrchr(path, '/');

@@ -3,7 +3,8 @@
  * Two steps with very different costs, used at different times:
  *
  *  1. bg__module_of(pc): which loaded object holds pc, and its offset from the
- *     object's load bias.  dladdr1 + an append-only module table (no malloc).  Done
+ *     object's load bias: an append-only table of objects and their address ranges
+ *     (dl_iterate_phdr on a miss, no malloc, no dladdr symbol scan).  Done
  *     once per frame when a site is created, so a site keeps naming its frames even if
  *     a library is dlclose'd before the report, and so the site's stable id (call +
  *     module basename + offset per frame) can be computed without ASLR noise.
@@ -30,6 +31,8 @@
 /* Module index of pc (a return address) and *offset = pc - load bias, or BG_NO_MODULE
  * (JIT code, unmapped).  Thread-safe; takes a lock only to add a new module. */
 unsigned bg__module_of(uintptr_t pc, uintptr_t *offset);
+/* Call once before resolving a new site's frames: notices unloaded objects. */
+void bg__modules_sync(void);
 const char *bg__module_path(unsigned idx); /* full path; "" for BG_NO_MODULE */
 const char *bg__module_base(unsigned idx); /* basename */
 uintptr_t bg__module_bias(unsigned idx);   /* load bias at the time it was seen */
