@@ -3,7 +3,7 @@
 # action:raise rule fails only its own site's calls, stale rules are listed, and a
 # broken allowlist stops the program with FILE:LINE:COLUMN (strict).
 . "$(dirname "$0")/lib.sh"
-SRC="$BG_ROOT/tests/integration/src/sites3.c"
+SRC="$BG_ROOT/tests/integration/progs/sites3.c"
 cc_prog "$T/sites3" "$SRC"
 
 cat > "$T/supp.txt" <<'S'

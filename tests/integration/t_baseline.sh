@@ -3,7 +3,7 @@
 # fails (report --baseline and check --baseline share the gate); a rebuild that moves
 # every offset does not make old sites new; --suppressions prints usable rules.
 . "$(dirname "$0")/lib.sh"
-SRC="$BG_ROOT/tests/integration/src/sites3.c"
+SRC="$BG_ROOT/tests/integration/progs/sites3.c"
 cc_prog "$T/sites3" "$SRC"
 O="threads=name:evloop:verbosity=0"
 

@@ -2,7 +2,7 @@
 # t_fork_report.sh - a forking program writes one report per process (report=%p),
 # and `blockguard report DIR` merges them by stable site id.
 . "$(dirname "$0")/lib.sh"
-cc_prog "$T/forks" "$BG_ROOT/tests/integration/src/forks.c"
+cc_prog "$T/forks" "$BG_ROOT/tests/integration/progs/forks.c"
 mkdir -p "$T/d"
 under_shim "threads=main:report=$T/d/%p.json:verbosity=0" "$T/forks"
 n=$(ls "$T/d" | grep -c '\.json$')

@@ -3,7 +3,7 @@
 # thread yields exactly three sites, with the right functions and source lines, the
 # same ids in a second run (ASLR), and every report format renders them.
 . "$(dirname "$0")/lib.sh"
-SRC="$BG_ROOT/tests/integration/src/sites3.c"
+SRC="$BG_ROOT/tests/integration/progs/sites3.c"
 cc_prog "$T/sites3" "$SRC"
 line_of() { grep -n "SITE:$1" "$SRC" | cut -d: -f1; }
 
