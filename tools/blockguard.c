@@ -31,6 +31,7 @@
 
 #include "guard/guard.h"
 #include "guard/options.h"
+#include "guard/rules.h"
 #include "report/model.h"
 #include "tools/cli.h"
 
@@ -253,6 +254,15 @@ static int cmd_run(int argc, char **argv, int checking) {
       continue;
     }
     if (add_flag(opts, sizeof opts, &o, argv[i]) < 0) return 2;
+  }
+  if (o.suppressions[0]) { /* a broken allowlist fails here, before anything runs */
+    bg__rules_t rs;
+    char rerr[1200];
+    if (bg__rules_load(&rs, o.suppressions, rerr, sizeof rerr) < 0) {
+      fprintf(stderr, "blockguard: suppressions: %s\n", rerr);
+      return 2;
+    }
+    bg__rules_free(&rs);
   }
   if (baseline && bg_cli_load(1, (char *const *)&baseline, &base) < 0) return 2;
   if (i >= argc) {

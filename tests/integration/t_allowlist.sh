@@ -66,4 +66,9 @@ printf 'allow raed\n' > "$T/bad2.txt"
 rc=0; under_shim "threads=name:evloop:suppressions=$T/bad2.txt" "$T/sites3" >/dev/null 2> "$T/bad2.err" || rc=$?
 expect_eq "$rc" 2 "exit status with an unknown call"
 expect_grep "bad2.txt:1:7: unknown call or category 'raed'" "$T/bad2.err"
+# blockguard check refuses it before running anything
+rc=0; "$BG_CLI" check --threads=name:evloop --suppressions="$T/bad.txt" -- "$T/sites3" > "$T/cb.out" 2> "$T/cb.err" || rc=$?
+expect_eq "$rc" 2 "check with a bad allowlist"
+expect_grep "bad.txt:2:19: unknown action 'explode'" "$T/cb.err"
+expect_no_grep "raised=" "$T/cb.out"
 echo ok
