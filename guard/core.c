@@ -148,8 +148,8 @@ int bg__core_init(const char *options, const char *source) {
   return 0;
 }
 
-void bg__core_atfork_prepare(void) {}
-void bg__core_atfork_parent(void) {}
+void bg__core_atfork_prepare(void) { bg__sites_atfork_prepare(); }
+void bg__core_atfork_parent(void) { bg__sites_atfork_parent(); }
 
 void bg__core_atfork_child(void) {
   self_pid = getpid();

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <link.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -103,6 +104,11 @@ static int skipped(uintptr_t pc) {
 
 void bg__sites_init(void) {
   if (!nskip) dl_iterate_phdr(find_runtime, NULL);
+  /* libunwind's default (global) cache of unwind rules is guarded by a mutex taken
+   * with all signals blocked: a fork while another thread unwinds leaves the child
+   * stuck on it forever (and unkillable but by SIGKILL).  The per-thread cache takes
+   * no lock. */
+  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
   pthread_mutex_lock(&lock);
   if (!pool) {
     size_t cap = bg__opt.max_sites ? bg__opt.max_sites : 4096;
@@ -116,13 +122,48 @@ void bg__sites_init(void) {
   pthread_mutex_unlock(&lock);
 }
 
+/* libunwind takes internal locks while it unwinds (caches of unwind info, address
+ * validation).  A fork while another thread is in there leaves the child blocked on
+ * a lock whose owner does not exist in it - with signals masked, so only SIGKILL ends
+ * it.  So fork waits (bg__sites_atfork_prepare) until no thread is unwinding, and no
+ * thread starts unwinding until the fork is done.  Cost on the hot path: two atomic
+ * adds.  A thread's own unfinished capture (fork from a signal handler that
+ * interrupted it) is not waited for. */
+static int capturing;       /* threads inside unw_backtrace */
+static int fork_gate;       /* a fork is in progress */
+static __thread int my_capture __attribute__((tls_model("initial-exec")));
+
+static void capture_enter(void) {
+  for (;;) {
+    __atomic_fetch_add(&capturing, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&fork_gate, __ATOMIC_SEQ_CST)) break;
+    __atomic_fetch_sub(&capturing, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&fork_gate, __ATOMIC_ACQUIRE)) sched_yield();
+  }
+  my_capture++;
+}
+
+static void capture_leave(void) {
+  my_capture--;
+  __atomic_fetch_sub(&capturing, 1, __ATOMIC_RELEASE);
+}
+
+void bg__sites_atfork_prepare(void) {
+  __atomic_store_n(&fork_gate, 1, __ATOMIC_SEQ_CST);
+  while (__atomic_load_n(&capturing, __ATOMIC_SEQ_CST) > my_capture) sched_yield();
+}
+
+void bg__sites_atfork_parent(void) { __atomic_store_n(&fork_gate, 0, __ATOMIC_RELEASE); }
+
 /* Return addresses above the shim: frames inside libblockguard are skipped.  noinline:
  * the unit tests (core linked without the shim) skip exactly this frame and
  * bg__site_get's. */
 __attribute__((noinline)) int bg__stack_capture(uintptr_t *pcs, int max) {
   void *raw[BG_MAX_FRAMES + 16];
   int want = max + 16 > (int)(sizeof raw / sizeof raw[0]) ? (int)(sizeof raw / sizeof raw[0]) : max + 16;
+  capture_enter();
   int n = unw_backtrace(raw, want);
+  capture_leave();
   int i = 0, out = 0;
   if (own_hi == 0)
     i = n > 2 ? 2 : 0; /* core linked into a test: skip capture+get */
@@ -332,6 +373,8 @@ uint64_t bg__sites_dropped(void) { return __atomic_load_n(&dropped, __ATOMIC_REL
 uint64_t bg__site_id(const bg__site_t *s) { return s->id; }
 
 void bg__sites_after_fork(void) {
+  capturing = my_capture; /* only this thread exists */
+  __atomic_store_n(&fork_gate, 0, __ATOMIC_RELEASE);
   /* Only the forking thread survives.  If the lock was free at the fork, the table is
    * consistent and its buckets can be unmapped; if another thread held it, the table
    * may be half-updated: re-create the lock and leave the old buckets mapped. */

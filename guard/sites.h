@@ -71,6 +71,8 @@ uint64_t bg__site_id(const bg__site_t *s); /* stable id */
 uintptr_t bg__site_offset(const bg__site_t *s, int frame); /* pc - module load bias */
 
 void bg__sites_init(void);          /* reserves the pool (max_sites) */
+void bg__sites_atfork_prepare(void); /* waits until no thread is unwinding */
+void bg__sites_atfork_parent(void);
 void bg__sites_after_fork(void);    /* the child starts with an empty registry */
 void bg__sites_set_own_text(uintptr_t lo, uintptr_t hi); /* frames to skip (the shim) */
 int bg__stack_capture(uintptr_t *pcs, int max); /* return addresses above the shim */
