@@ -25,17 +25,15 @@ rc=0; "$BG_CLI" report --baseline "$T/base.json" --format sarif "$T/more.json" >
 expect_eq "$rc" 66
 python3 -c "import json,sys; assert len(json.load(open(sys.argv[1]))['runs'][0]['results']) == 1" "$T/more.sarif"
 
-# check uses the same gate (run/check need the ASan runtime first: not in ASan builds)
-if [ "${SANITIZER:-}" != address ]; then
-  rc=0; "$BG_CLI" check --baseline="$T/base.json" --threads=name:evloop -- "$T/sites3" >/dev/null 2>"$T/c1.err" || rc=$?
-  expect_eq "$rc" 0 "check --baseline without new sites"
-  rc=0; "$BG_CLI" check --baseline="$T/base.json" --threads=name:evloop -- "$T/sites3" extra >/dev/null 2>"$T/c2.err" || rc=$?
-  expect_eq "$rc" 66 "check --baseline with a new site"
-  expect_grep "1 new site since the baseline" "$T/c2.err"
-  expect_grep " in extra " "$T/c2.err"
-  rc=0; "$BG_CLI" check --baseline="$T/nonexistent.json" -- "$T/sites3" >/dev/null 2>"$T/c3.err" || rc=$?
-  expect_eq "$rc" 2 "check with a missing baseline"
-fi
+# check uses the same gate
+rc=0; "$BG_CLI" check --baseline="$T/base.json" --threads=name:evloop -- "$T/sites3" >/dev/null 2>"$T/c1.err" || rc=$?
+expect_eq "$rc" 0 "check --baseline without new sites"
+rc=0; "$BG_CLI" check --baseline="$T/base.json" --threads=name:evloop -- "$T/sites3" extra >/dev/null 2>"$T/c2.err" || rc=$?
+expect_eq "$rc" 66 "check --baseline with a new site"
+expect_grep "1 new site since the baseline" "$T/c2.err"
+expect_grep " in extra " "$T/c2.err"
+rc=0; "$BG_CLI" check --baseline="$T/nonexistent.json" -- "$T/sites3" >/dev/null 2>"$T/c3.err" || rc=$?
+expect_eq "$rc" 2 "check with a missing baseline"
 
 # a rebuild with code inserted above every site: all offsets move, ids change, the
 # function-level signature still matches the baseline
@@ -54,12 +52,10 @@ PY
 # suggested rules, pasted into an allowlist, silence every site
 "$BG_CLI" report --suppressions "$T/more.json" > "$T/supp.txt"
 expect_grep "^allow usleep fun:extra$" "$T/supp.txt"
-if [ "${SANITIZER:-}" != address ]; then
-  cc_prog "$T/sites3" "$SRC"
-  rc=0; "$BG_CLI" check --threads=name:evloop --suppressions="$T/supp.txt" -- "$T/sites3" extra >/dev/null 2>"$T/s.err" || rc=$?
-  expect_eq "$rc" 0 "check with the suggested allowlist"
-  expect_grep "0 violations at 0 sites" "$T/s.err"
-fi
+cc_prog "$T/sites3" "$SRC"
+rc=0; "$BG_CLI" check --threads=name:evloop --suppressions="$T/supp.txt" -- "$T/sites3" extra >/dev/null 2>"$T/s.err" || rc=$?
+expect_eq "$rc" 0 "check with the suggested allowlist"
+expect_grep "0 violations at 0 sites" "$T/s.err"
 
 # unreadable inputs are errors, never a pass
 echo '{"tool":"blockguard","version":"0.1.0"' > "$T/broken.json"
