@@ -7,8 +7,8 @@
 # (each group implies build and check; trust = fuzz + valgrind + CPython's test suite)
 set -eu
 group=${1:-build}
-build_pkgs="gcc make pkg-config libunwind-dev uthash-dev libmicrohttpd-dev libjansson-dev"
-check_pkgs="libcmocka-dev libst-dev python3 curl"
+build_pkgs="gcc make pkg-config libunwind-dev uthash-dev libmicrohttpd-dev libjansson-dev libdw-dev"
+check_pkgs="libcmocka-dev libst-dev python3 curl python3-jsonschema"
 bench_pkgs="valgrind strace ltrace redis-server redis-tools"
 browser_pkgs="chromium nodejs npm"
 # clang's libFuzzer runtime is in libclang-rt-dev, which clang does not pull in.
