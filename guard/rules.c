@@ -109,11 +109,16 @@ static int parse_line(bg__rules_t *rs, const char *file, int lineno, const char 
   struct tok t[MAX_TOKENS];
   int nt = 0;
   size_t i = 0, end_text = 0, start_text = 0;
+  /* Before any error return: the caller frees whatever r holds (fuzz_rules found a
+   * free of uninitialised pointers after "too many fields"). */
+  memset(r, 0, sizeof *r);
   for (;;) {
-    while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
+    /* '\r' separates too: a stray CR (an editor's CRLF mixed with trailing blanks)
+     * must not end up inside a glob, invisible in the error message. */
+    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) i++;
     if (i >= len || line[i] == '#') break;
     size_t b = i;
-    while (i < len && line[i] != ' ' && line[i] != '\t') i++;
+    while (i < len && line[i] != ' ' && line[i] != '\t' && line[i] != '\r') i++;
     if (nt == MAX_TOKENS)
       return perr(err, errlen, file, lineno, (int)b + 1, "too many fields (at most %d)", MAX_TOKENS);
     if (!nt) start_text = b;
@@ -121,7 +126,6 @@ static int parse_line(bg__rules_t *rs, const char *file, int lineno, const char 
     end_text = i;
   }
   if (!nt) return 0;
-  memset(r, 0, sizeof *r);
   r->action = -1;
   r->tbit = -1;
   r->line = lineno;
