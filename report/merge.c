@@ -258,7 +258,8 @@ void bg_model_keep_sites(bg_model_t *m, const int *keep) {
  * '?' so the rule still matches exactly that name (or a near twin). */
 static void glob_safe(char *dst, size_t n, const char *src) {
   size_t o = 0;
-  for (; *src && o + 1 < n; src++) dst[o++] = strchr(" \t*?[]#", *src) ? '?' : *src;
+  for (; *src && o + 1 < n; src++)
+    dst[o++] = (strchr(" \t*?[]#", *src) || (unsigned char)*src < 0x20) ? '?' : *src;
   dst[o] = 0;
 }
 
@@ -274,21 +275,29 @@ char *bg_render_suppressions(const bg_model_t *m) {
   for (int i = 0; i < m->nsites; i++) {
     const bg_rsite_t *s = &m->sites[i];
     if (s->allowed) continue;
-    char rule[1200], name[600], where[2048] = "", total[32];
+    char rule[1200], name[600], call[128], where[2048] = "", total[32], comment[2600];
     int c = bg_site_culprit(s);
+    /* Report files are input: a call or function name with a blank, ':' or a newline
+     * must not turn into a different rule or break out of its comment (fuzz_report_json). */
+    glob_safe(call, sizeof call, s->call[0] ? s->call : "?");
+    for (char *p = call; *p; p++)
+      if (*p == ':') *p = '?';
     if (c >= 0 && s->frames[c].function[0]) {
       glob_safe(name, sizeof name, s->frames[c].function);
-      snprintf(rule, sizeof rule, "allow %s fun:%s", s->call, name);
+      snprintf(rule, sizeof rule, "allow %s fun:%s", call, name);
     } else if (c >= 0 && bg_basename(s->frames[c].module)[0]) {
       glob_safe(name, sizeof name, bg_basename(s->frames[c].module));
-      snprintf(rule, sizeof rule, "allow %s lib:%s", s->call, name);
+      snprintf(rule, sizeof rule, "allow %s lib:%s", call, name);
     } else {
-      snprintf(rule, sizeof rule, "allow %s", s->call);
+      snprintf(rule, sizeof rule, "allow %s", call);
     }
     if (c >= 0) bg_fmt_frame(where, sizeof where, &s->frames[c]);
     bg_fmt_ns(total, sizeof total, s->total_ns);
-    fprintf(f, "# %s() [%s] %" PRIu64 " call%s, %s blocked, site %s%s%s\n", s->call, s->category,
-            s->count, s->count == 1 ? "" : "s", total, s->id, where[0] ? ": " : "", where);
+    snprintf(comment, sizeof comment, "# %s() [%s] %" PRIu64 " call%s, %s blocked, site %s%s%s", s->call,
+             s->category, s->count, s->count == 1 ? "" : "s", total, s->id, where[0] ? ": " : "", where);
+    for (char *p = comment; *p; p++)
+      if ((unsigned char)*p < 0x20) *p = '?';
+    fprintf(f, "%s\n", comment);
     int dupe = 0;
     for (int k = 0; k < nseen; k++) dupe |= !strcmp(seen[k], rule);
     if (dupe) {

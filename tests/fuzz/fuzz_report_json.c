@@ -8,7 +8,12 @@
  *   - rendering the model to JSON and reading it back succeeds (we always read what we
  *     write), and a second render is byte-identical to the first (nothing is lost or
  *     changed in a merge/re-render cycle);
- *   - the text summary renders (it sorts and formats every site).
+ *   - every format renders (text, SARIF, JUnit); SARIF is valid JSON;
+ *   - merging the report with itself doubles every count (`blockguard report DIR`);
+ *     a baseline diff against itself finds nothing new;
+ *   - the suggested allowlist (`report --suppressions`) parses as an allowlist, with
+ *     exactly one rule line per distinct suggestion: program strings (function names,
+ *     call names) never break out of a comment or a rule.
  * On rejected input the error message must be non-empty and name the file.
  */
 #include <stdint.h>
@@ -16,7 +21,74 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "guard/rules.h"
 #include "report/model.h"
+
+static uint64_t total(const bg_model_t *m) {
+  uint64_t n = 0;
+  for (int i = 0; i < m->nsites; i++) n += m->sites[i].count;
+  return n;
+}
+
+static void check_formats(const bg_model_t *m) {
+  char *text = bg_render(m, "text"), *sarif = bg_render(m, "sarif"), *junit = bg_render(m, "junit");
+  if (!text || !sarif || !junit) abort();
+  json_error_t je;
+  json_t *j = json_loads(sarif, 0, &je);
+  if (!j) {
+    fprintf(stderr, "SARIF output is not JSON: %s\n%s\n", je.text, sarif);
+    abort();
+  }
+  json_decref(j);
+  free(text), free(sarif), free(junit);
+}
+
+static void check_merge(const bg_model_t *m) {
+  bg_merge_t g;
+  bg_model_t out;
+  bg_merge_init(&g);
+  if (bg_merge_add(&g, m) < 0 || bg_merge_add(&g, m) < 0) abort();
+  bg_merge_finish(&g, &out);
+  /* counts are uint64 and may wrap on hostile input: compare modulo 2^64 */
+  if (total(&out) != 2 * total(m)) {
+    fprintf(stderr, "merge of a report with itself: %llu, expected 2 x %llu\n",
+            (unsigned long long)total(&out), (unsigned long long)total(m));
+    abort();
+  }
+  int *is_new = calloc((size_t)m->nsites + 1, sizeof *is_new);
+  if (!is_new) abort();
+  int n = bg_baseline_diff(m, m, is_new);
+  if (n != 0) {
+    fprintf(stderr, "baseline diff of a report against itself: %d new sites\n", n);
+    abort();
+  }
+  free(is_new);
+  bg_model_free(&out);
+}
+
+static void check_suppressions(const bg_model_t *m) {
+  char *supp = bg_render_suppressions(m);
+  if (!supp) abort();
+  int lines = 0;
+  for (const char *p = supp; *p; p++)
+    if ((p == supp || p[-1] == '\n') && *p != '#' && *p != '\n') lines++;
+  bg__rules_t rs;
+  char err[512];
+  if (bg__rules_parse(&rs, "suggested.supp", supp, strlen(supp), err, sizeof err) < 0) {
+    fprintf(stderr, "suggested allowlist does not parse: %s\n%s\n", err, supp);
+    abort();
+  }
+  if (rs.n != lines) {
+    fprintf(stderr, "suggested allowlist: %d rules parsed from %d rule lines\n%s\n", rs.n, lines, supp);
+    abort();
+  }
+  for (int i = 0; i < rs.n; i++)
+    if (!rs.rules[i].allow) abort();
+  bg__rules_free(&rs);
+  free(supp);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   bg_model_t m, m2;
@@ -46,8 +118,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fprintf(stderr, "render/read cycle is not stable:\n--- 2\n%s\n--- 3\n%s\n", j2, j3 ? j3 : "(null)");
     abort();
   }
-  char *text = bg_render(&m, "text");
-  free(text);
+  check_formats(&m);
+  check_merge(&m);
+  check_suppressions(&m);
   for (int i = 0; i < m.nsites; i++) free(bg_render_site_json(&m.sites[i]));
   free(j1), free(j2), free(j3);
   bg_model_free(&m);
