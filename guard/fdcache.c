@@ -115,6 +115,8 @@ int bg__fd_nonblock(int fd) {
 
 int bg__fd_is_pipe(int fd) { return (kind(fd) & FD_PIPE) != 0; }
 
+int bg__fd_is_tty(int fd) { return (kind(fd) & FD_TTY) != 0; }
+
 int bg__fd_category(int fd, int fallback) {
   return (kind(fd) & FD_FILE) ? BG_CAT_file : fallback;
 }

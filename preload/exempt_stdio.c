@@ -29,6 +29,9 @@
 #define IO_ERR_SEEN 0x0020
 #define IO_LINE_BUF 0x0200
 #define IO_CURRENTLY_PUTTING 0x0800
+/* Bytes a fresh stream surely buffers: glibc allocates st_blksize (4096 for pipes and
+ * most file systems, BUFSIZ when unknown); 512 leaves room for odd devices. */
+#define FRESH_MAX 512
 
 int bg__file_fd_exempt(FILE *fp, int writing) {
   if (!fp) return 1; /* the real call faults or fails; nothing to wait for */
@@ -90,11 +93,21 @@ int bg__file_delim(FILE *fp, int delim) {
 
 /* Does writing n bytes at p leave everything in the buffer (no flush)?  Mirrors
  * _IO_new_file_xsputn: a line-buffered stream in put mode flushes on '\n'; otherwise
- * only [write_ptr, write_end) is usable (unbuffered and not-yet-writing streams have
- * write_end == write_ptr). */
+ * only [write_ptr, write_end) is usable (an unbuffered stream has write_end ==
+ * write_ptr).  p may be NULL when only the length is known. */
 static int fits(FILE *fp, const char *p, size_t n) {
   if (fp->_flags & IO_NO_WRITES) return 1; /* fails at once with EBADF */
-  if (!fp->_IO_write_ptr) return n == 0;
+  if (!(fp->_flags & IO_CURRENTLY_PUTTING) || !fp->_IO_write_ptr) {
+    /* Not writing yet: the first write sets the stream up (_IO_new_file_overflow with
+     * EOF writes nothing), allocating the buffer if there is none (_IO_file_doallocate:
+     * at least st_blksize bytes, line buffering when the fd is a terminal), then stores
+     * the data.  A short write without a newline stays in memory. */
+    if (fp->_flags & IO_UNBUFFERED) return 0;
+    size_t room = fp->_IO_buf_base ? (size_t)(fp->_IO_buf_end - fp->_IO_buf_base) : FRESH_MAX;
+    if (n >= room) return 0;
+    int line = (fp->_flags & IO_LINE_BUF) || (!fp->_IO_buf_base && bg__fd_is_tty(fp->_fileno));
+    return !line || (p && !memchr(p, '\n', n));
+  }
   if ((fp->_flags & IO_LINE_BUF) && (fp->_flags & IO_CURRENTLY_PUTTING)) {
     if ((size_t)(fp->_IO_buf_end - fp->_IO_write_ptr) < n) return 0;
     return p && !memchr(p, '\n', n); /* unknown text: assume it may hold a newline */
@@ -171,15 +184,15 @@ int bg__file_close_exempt(FILE *fp) {
 }
 
 /* printf: format once into a stack buffer to learn the text and its length.  Only
- * when the stream could hold it (buffered, writing), so an unbuffered or fresh stream
- * costs nothing extra.  Formatting twice is invisible to the program except through
+ * when the stream could hold it (buffered), so an unbuffered stream costs nothing
+ * extra.  Formatting twice is invisible to the program except through
  * %n (which stores the same value twice) and custom printf handlers (run twice). */
 int bg__file_printf(FILE *fp, const char *fmt, va_list ap) {
   if (bg__file_fd_exempt(fp, 1)) return 1;
   if (!fmt) return 1;
   if (ftrylockfile(fp) != 0) return 0;
   int ok = 0;
-  if (!(fp->_flags & IO_UNBUFFERED) && (fp->_flags & IO_CURRENTLY_PUTTING) && fp->_IO_write_ptr) {
+  if (!(fp->_flags & IO_UNBUFFERED)) {
     char buf[256];
     va_list aq;
     va_copy(aq, ap);

@@ -189,7 +189,8 @@ static void stdio_writes_that_fit_the_buffer(void **s) {
   FILE *fp = fdopen(p[1], "w");
   static char buf[64];
   setvbuf(fp, buf, _IOFBF, sizeof buf);
-  assert_false(bg__file_wr(fp, "x", 1, 1)); /* not writing yet: the first write sets up */
+  assert_true(bg__file_wr(fp, "x", 1, 1));   /* not writing yet: set up, then stored */
+  assert_false(bg__file_wr(fp, buf, 1, 64)); /* no room for that much */
   fputc('<', fp);
   assert_true(bg__file_wr(fp, "abc", 1, 3));
   assert_false(bg__file_wr(fp, buf, 1, 64)); /* more than the room left */
@@ -230,6 +231,23 @@ static void stdio_printf_formats_to_decide(void **s) {
   fputc('<', fp);
   assert_true(printf_exempt(fp, "%d-%s", 42, "ok"));
   assert_false(printf_exempt(fp, "%40d", 1)); /* 40 bytes > 31 left */
+  fclose(fp);
+  close(p[0]);
+}
+
+static void stdio_fresh_streams(void **s) {
+  (void)s;
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  bg__fd_forget(p[1]);
+  FILE *fp = fdopen(p[1], "w"); /* no buffer yet; a pipe is not a terminal */
+  assert_true(bg__file_wr(fp, "a\nb", 1, 3));
+  assert_true(bg__file_wr_str(fp, "line", 1));
+  assert_true(printf_exempt(fp, "%d\n", 7));
+  char big[600] = {0};
+  assert_false(bg__file_wr(fp, big, 1, sizeof big));
+  setvbuf(fp, NULL, _IONBF, 0);
+  assert_false(bg__file_wr(fp, "a", 1, 1));
   fclose(fp);
   close(p[0]);
 }
@@ -282,6 +300,7 @@ int main(void) {
       cmocka_unit_test(stdio_reads_served_by_the_buffer),
       cmocka_unit_test(stdio_writes_that_fit_the_buffer),
       cmocka_unit_test(stdio_printf_formats_to_decide),
+      cmocka_unit_test(stdio_fresh_streams),
       cmocka_unit_test(stdio_fd_level),
       cmocka_unit_test(popen_streams_wait_in_fclose),
       cmocka_unit_test(raise_sets_the_error_indicator),

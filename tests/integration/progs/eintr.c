@@ -1,7 +1,9 @@
 /* eintr.c - EINTR and SA_RESTART through wrapped calls, guarded and not.
  * A signal without SA_RESTART interrupts a blocked read: -1/EINTR, exactly as bare.
  * With SA_RESTART the read restarts and returns the data written later.  nanosleep
- * is never restarted by the kernel: -1/EINTR with rem filled in, either way. */
+ * is never restarted by the kernel: -1/EINTR with rem filled in, either way.
+ * errno is printed by name without strerror(): under ASan, libp11-kit (pulled in by
+ * libmicrohttpd) corrupts glibc's locale lock and strerror then hangs at exit. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -17,6 +19,15 @@ static pthread_t main_th;
 static int p[2];
 
 static void on_signal(int sig) { (void)sig; }
+
+static const char *name(int e) {
+  static char buf[16];
+  if (e == 0) return "0";
+  if (e == EINTR) return "EINTR";
+  if (e == EDEADLK) return "EDEADLK";
+  snprintf(buf, sizeof buf, "%d", e);
+  return buf;
+}
 
 static void *kick(void *arg) {
   int restart = *(int *)arg;
@@ -45,8 +56,8 @@ static void trial(int restart, int guarded) {
   int e = errno;
   bg_thread_guard(0);
   pthread_join(th, NULL);
-  printf("read restart=%d guarded=%d: ret=%zd errno=%s buf=%s\n", restart, guarded, n,
-         e ? strerror(e) : "0", buf);
+  printf("read restart=%d guarded=%d: ret=%zd errno=%s buf=%s\n", restart, guarded, n, name(e),
+         buf);
   close(p[0]);
   close(p[1]);
 
@@ -59,7 +70,7 @@ static void trial(int restart, int guarded) {
   bg_thread_guard(0);
   pthread_join(th, NULL);
   printf("nanosleep restart=%d guarded=%d: ret=%d errno=%s rem_over_4s=%d\n", restart, guarded, r,
-         e ? strerror(e) : "0", rem.tv_sec >= 4);
+         name(e), rem.tv_sec >= 4);
 }
 
 int main(void) {
