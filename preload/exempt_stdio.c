@@ -150,26 +150,38 @@ int bg__file_flush_exempt(FILE *fp) {
 }
 
 /* popen streams, so that fclose() on one (which waits for the child, like pclose) is
- * not exempt.  A small lock-free set: slots are claimed with a CAS. */
+ * not exempt.  A small lock-free set: slots are claimed with a CAS.  Beyond 64 open
+ * popen streams the extra ones are not remembered (their fclose may be exempt when
+ * nothing is pending: a missed violation, never a false one). */
 #define POPEN_SLOTS 64
 static FILE *popen_set[POPEN_SLOTS];
 
+static int npopen; /* streams in the set: fclose skips the scan when none */
+
 void bg__popen_track(FILE *fp, int on) {
   if (!fp) return;
+  if (!on && !__atomic_load_n(&npopen, __ATOMIC_ACQUIRE)) return;
   for (int i = 0; i < POPEN_SLOTS; i++) {
     if (on) {
       FILE *expect = NULL;
       if (__atomic_compare_exchange_n(&popen_set[i], &expect, fp, 0, __ATOMIC_ACQ_REL,
-                                      __ATOMIC_RELAXED))
+                                      __ATOMIC_RELAXED)) {
+        __atomic_fetch_add(&npopen, 1, __ATOMIC_RELEASE);
         return;
-    } else if (__atomic_load_n(&popen_set[i], __ATOMIC_ACQUIRE) == fp) {
-      __atomic_store_n(&popen_set[i], NULL, __ATOMIC_RELEASE);
-      return;
+      }
+    } else {
+      FILE *expect = fp;
+      if (__atomic_compare_exchange_n(&popen_set[i], &expect, NULL, 0, __ATOMIC_ACQ_REL,
+                                      __ATOMIC_RELAXED)) {
+        __atomic_fetch_sub(&npopen, 1, __ATOMIC_RELEASE);
+        return;
+      }
     }
   }
 }
 
 static int is_popen(FILE *fp) {
+  if (!__atomic_load_n(&npopen, __ATOMIC_ACQUIRE)) return 0;
   for (int i = 0; i < POPEN_SLOTS; i++)
     if (__atomic_load_n(&popen_set[i], __ATOMIC_ACQUIRE) == fp) return 1;
   return 0;

@@ -18,6 +18,7 @@
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
+#include <sys/wait.h>
 
 #include "bgt.h"
 
@@ -304,3 +305,16 @@ CASE(pthread_create) {
   OUT("create=%d", r);
   close(p[0]), close(p[1]);
 }
+
+/* ---- exits that skip destructors (the shim writes its report from them) ---------- */
+#define EXIT_CASE(name)                                                                 \
+  CASE(name) {                                                                          \
+    NO_NONBLOCK();                                                                      \
+    pid_t pid = fork();                                                                 \
+    if (pid == 0) name(7);                                                              \
+    int st = 0;                                                                         \
+    CALLX(waitpid(pid, &st, 0), r_ == pid);                                             \
+    OUT("exited=%d status=%d", WIFEXITED(st), WEXITSTATUS(st));                         \
+  }
+EXIT_CASE(_exit)
+EXIT_CASE(_Exit)
