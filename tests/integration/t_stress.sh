@@ -13,7 +13,7 @@ mkdir -p "$T/reports"
 opts="threads=main,name:g-*:max_sites=100000:verbosity=0:report=$T/reports/%p.json"
 STRESS_SECONDS=${STRESS_SECONDS:-5} STRESS_CHURN=${STRESS_CHURN:-300} \
   timeout 120 env LD_PRELOAD="$BG_PRELOAD" BLOCKGUARD_OPTIONS="$opts" "$T/stress" >"$T/out" 2>"$T/err" ||
-  { cat "$T/out" "$T/err"; fail "stress exited with status $?"; }
+  { rc=$?; cat "$T/out" "$T/err"; fail "stress exited with status $rc"; }
 cat "$T/out"
 pid_report=$(ls "$T/reports" | wc -l)
 echo "reports: $pid_report"
