@@ -157,5 +157,6 @@ clean:
 # Trust targets: fuzzing (tests/fuzz/fuzz.mk), transparency against CPython's test suite
 # (tests/transparency/transparency.mk).
 include tests/fuzz/fuzz.mk
+include tests/transparency/transparency.mk
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

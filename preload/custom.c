@@ -65,10 +65,20 @@ BG_EXPORT int prctl(int option, ...) {
 struct start_arg {
   void *(*fn)(void *);
   void *arg;
+  int slot;
 };
+
+/* Blocks of threads not yet started stay referenced from here.  A fork while another
+ * thread is between malloc and its new thread's start gives the child a copy of the
+ * block and no thread to free it; referenced, leak checkers (valgrind, LSan) running
+ * the child call it reachable instead of reporting a leak of ours.  Full table (256
+ * threads starting at once): the block is simply not referenced. */
+#define BG_INFLIGHT 256
+static struct start_arg *inflight[BG_INFLIGHT];
 
 static void *start_trampoline(void *p) {
   struct start_arg a = *(struct start_arg *)p;
+  if (a.slot >= 0) __atomic_store_n(&inflight[a.slot], NULL, __ATOMIC_RELEASE);
   free(p);
   bg__thread_start();
   return a.fn(a.arg);
@@ -81,8 +91,17 @@ BG_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
   if (!a) return bg__get_pthread_create()(th, attr, fn, arg);
   a->fn = fn;
   a->arg = arg;
+  a->slot = -1;
+  for (int i = 0; i < BG_INFLIGHT && a->slot < 0; i++) {
+    struct start_arg *none = NULL;
+    if (__atomic_compare_exchange_n(&inflight[i], &none, a, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+      a->slot = i;
+  }
   int r = bg__get_pthread_create()(th, attr, start_trampoline, a);
-  if (r != 0) free(a);
+  if (r != 0) {
+    if (a->slot >= 0) __atomic_store_n(&inflight[a->slot], NULL, __ATOMIC_RELEASE);
+    free(a);
+  }
   return r;
 }
 

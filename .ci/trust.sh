@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# .ci/trust.sh - the trust suite (issue 7), called by .ci/run after `make check`.
+#
+#   1. ASan+UBSan build: the whole `make check` (unit, integration, fuzz replay).
+#   2. TSan (clang): the unit tests, among them the concurrent writers/readers test.
+#      clang, not gcc: gcc 12's libtsan crashes at thread exit in libunwind's
+#      thread-specific-data destructor (docs/trust.md).
+#   3. make check-fuzz: every libFuzzer harness for CHECK_FUZZ_SECONDS (20) each.
+#   4. valgrind memcheck of programs under the shim and of the CLI.
+#   5. make check-transparency: CPython's own tests with and without the shim.
+# Each stage is bounded by `timeout`; a failing stage does not stop the others.
+# Prints one line per stage and a final "trust: N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+start=$(date +%s)
+pass=0 fail=0 failed=""
+log_dir=build/trust-logs
+mkdir -p "$log_dir"
+
+stage() {
+  local name=$1 limit=$2
+  shift 2
+  local t0=$(date +%s) log="$log_dir/$name.log"
+  echo "=== trust: $name"
+  local rc=0
+  timeout "$limit" "$@" >"$log" 2>&1 || rc=$?
+  if [ "$rc" -eq 0 ]; then
+    pass=$((pass + 1))
+    echo "  ok    $name ($(($(date +%s) - t0))s)"
+  else
+    fail=$((fail + 1)) failed="$failed $name"
+    echo "  FAIL  $name ($(($(date +%s) - t0))s, status $rc$([ "$rc" = 124 ] && echo ": timed out"), log $log)"
+  fi
+  # the stage's own tally lines, whatever happened
+  grep -E '^(unit|integration|fuzz|memcheck|transparency):|^ *(FAIL|ok) ' "$log" | tail -n 40 | sed 's/^/    /'
+}
+
+tools/deps.sh trust
+
+stage asan-ubsan-check 1800 make -j2 SANITIZER=address,undefined check
+stage tsan-unit 1200 make -j2 SANITIZER=thread CC=clang BUILD=build-tsan check-unit
+stage fuzz 1200 make -j2 check-fuzz CHECK_FUZZ_SECONDS="${CHECK_FUZZ_SECONDS:-20}"
+stage memcheck 1200 sh tests/valgrind/memcheck.sh
+stage transparency 1500 make check-transparency
+
+[ -n "$failed" ] && echo "trust: failed:$failed"
+echo "trust: $pass passed, $fail failed ($(($(date +%s) - start))s)"
+[ "$fail" -eq 0 ]
