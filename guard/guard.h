@@ -126,6 +126,15 @@ void bg__fd_flags_changed(int fd, int nonblock); /* F_SETFL, FIONBIO (+ sharers)
 void bg__fd_dup(int oldfd, int newfd);     /* newfd shares oldfd's open file description */
 void bg__fd_forget_all(void);
 
+/* ---- libunwind's validation pipe, emulated without fds (guard/unwind_io.c) --------- */
+extern __thread int bg__unwinding __attribute__((tls_model("initial-exec")));
+#define BG_UNW_FD_R (-1000) /* fake fds libunwind gets from pipe2 in bg__unwinding scope */
+#define BG_UNW_FD_W (-1001)
+static inline int bg__unw_fake_fd(int fd) { return fd == BG_UNW_FD_R || fd == BG_UNW_FD_W; }
+int bg__unw_pipe(int fds[2]);
+long bg__unw_read(int fd, void *buf, size_t n);
+long bg__unw_write(int fd, const void *buf, size_t n);
+
 /* ---- threads (guard/thread.c) ------------------------------------------------------ */
 void bg__thread_name_changed(const char *name); /* calling thread's name is now `name` */
 void bg__thread_start(void);                    /* a new thread begins (pthread_create) */

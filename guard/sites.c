@@ -108,7 +108,9 @@ void bg__sites_init(void) {
    * with all signals blocked: a fork while another thread unwinds leaves the child
    * stuck on it forever (and unkillable but by SIGKILL).  The per-thread cache takes
    * no lock. */
+  bg__unwinding++; /* libunwind initialises here and opens its pipe: guard/unwind_io.c */
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+  bg__unwinding--;
   pthread_mutex_lock(&lock);
   if (!pool) {
     size_t cap = bg__opt.max_sites ? bg__opt.max_sites : 4096;
@@ -141,9 +143,11 @@ static void capture_enter(void) {
     while (__atomic_load_n(&fork_gate, __ATOMIC_ACQUIRE)) sched_yield();
   }
   my_capture++;
+  bg__unwinding++; /* libunwind's pipe is emulated meanwhile (guard/unwind_io.c) */
 }
 
 static void capture_leave(void) {
+  bg__unwinding--;
   my_capture--;
   __atomic_fetch_sub(&capturing, 1, __ATOMIC_RELEASE);
 }

@@ -81,10 +81,27 @@ void bg__resolve_all(void) {
 }
 
 /* ---- the wrappers --------------------------------------------------------------- */
+/* read and write rows answer for libunwind's emulated pipe (guard/unwind_io.c) before
+ * anything else; BG__HAS_UNWIO(name) is 1 for them, 0 for every other row (a macro
+ * probe: only BG__UNWIO_read/_write expand to something with a comma). */
+#define BG__PROBE ~, 1
+#define BG__UNWIO_read BG__PROBE
+#define BG__UNWIO_write BG__PROBE
+#define BG__2ND(a, b, ...) b
+#define BG__ISPROBE(...) BG__2ND(__VA_ARGS__, 0, 0)
+#define BG__HAS_UNWIO(name) BG__ISPROBE(BG__UNWIO_##name)
+#define BG__IF(c) BG__IF_(c)
+#define BG__IF_(c) BG__IF_##c
+#define BG__IF_1(...) __VA_ARGS__
+#define BG__IF_0(...)
+#define BG__UNW_HOOK(name)                                                              \
+  BG__IF(BG__HAS_UNWIO(name))(if (BG_UNLIKELY(bg__unwinding) && bg__unw_fake_fd(fd))     \
+                                  return bg__unw_##name(fd, buf, n);)
 #define BG_CUSTOM(...)
 #define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
   static __attribute__((noinline)) ret bg__slow_##name(uintptr_t caller                 \
                                                         BG_PARAMS_TAIL(n, params)) {    \
+    BG__UNW_HOOK(name)                                                                  \
     if (bg__self.depth) return bg__real_##name(BG_ARGS(n, params));                      \
     bg__self.depth++;                                                                   \
     int bg_ex = (exempt);                                                               \

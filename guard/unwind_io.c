@@ -1,0 +1,54 @@
+/* unwind_io.c - libunwind's address-validation pipe, emulated without an fd.
+ *
+ * Before dereferencing an address it is not sure of, libunwind checks it by
+ * write()ing one byte from it into a private pipe (EFAULT = unreadable) after
+ * read()ing one byte back out.  The pipe is opened once, at the lowest free fd
+ * numbers, and kept.  Inside someone else's process that is wrong twice over: the
+ * program's own fds get different numbers than without the shim (CPython's
+ * test_pass_fds_redirected saw fds 3 and 4 it never opened), and a program that
+ * closes "all its fds" and reuses those numbers has libunwind read a byte of its
+ * socket and write one into its file (tests/integration/t_fds.sh reproduces both).
+ *
+ * So while a thread runs libunwind for the core (bg__unwinding > 0, set around
+ * unw_backtrace and libunwind's initialisation in guard/sites.c), the shim's pipe()
+ * and pipe2() hand libunwind two fake, negative fd numbers instead of a pipe, and the
+ * read/write/close/syscall wrappers answer for those numbers: read says "empty"
+ * (EAGAIN), write checks readability with rt_sigprocmask given an invalid `how`
+ * (the kernel copies the 8-byte set in first: EFAULT when unreadable, EINVAL when
+ * readable, no side effect), close succeeds.  No fd is ever the shim's; a negative fd
+ * that leaks out anyway is EBADF for the kernel.  Outside that scope nothing changes:
+ * a program that uses libunwind itself gets its own real pipe, as without the shim.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "guard/guard.h"
+
+__thread int bg__unwinding __attribute__((tls_model("initial-exec")));
+
+int bg__unw_pipe(int fds[2]) {
+  fds[0] = BG_UNW_FD_R;
+  fds[1] = BG_UNW_FD_W;
+  return 0;
+}
+
+long bg__unw_read(int fd, void *buf, size_t n) {
+  (void)fd, (void)buf, (void)n;
+  errno = EAGAIN; /* an empty non-blocking pipe: libunwind's "still open" answer */
+  return -1;
+}
+
+long bg__unw_write(int fd, const void *buf, size_t n) {
+  (void)fd;
+  if (n == 0) return 0;
+  if (!buf) { /* a NULL set means "no set" to the kernel, not a bad address */
+    errno = EFAULT;
+    return -1;
+  }
+  long r = syscall(SYS_rt_sigprocmask, ~0L, buf, (void *)0, 8L);
+  if (r == -1 && errno == EFAULT) return -1; /* unreadable: errno EFAULT, as the pipe */
+  errno = 0; /* libunwind loops while errno == EINTR, even after a success */
+  return 1;
+}
