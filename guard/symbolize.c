@@ -156,7 +156,7 @@ uintptr_t bg__module_bias(unsigned idx) { return valid_module(idx) ? modules[idx
 #define DW_FUNCS(X)                                                                        \
   X(dwfl_begin) X(dwfl_end) X(dwfl_report_begin) X(dwfl_report_elf) X(dwfl_report_end)    \
   X(dwfl_module_addrname) X(dwfl_module_getsrc) X(dwfl_lineinfo)                          \
-  X(dwfl_standard_find_debuginfo) X(dwfl_offline_section_address)
+  X(dwfl_build_id_find_debuginfo) X(dwfl_offline_section_address)
 static struct {
 #define DW_PTR(f) __typeof__(f) *f;
   DW_FUNCS(DW_PTR)
@@ -176,6 +176,19 @@ static pthread_mutex_t sym_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *debuginfo_path;
 static Dwfl_Callbacks callbacks;
 
+/* Separate debug files are looked up by build id only (/usr/lib/debug/.build-id, where
+ * Debian's -dbgsym packages put them).  Not dwfl_standard_find_debuginfo: it ends with
+ * a debuginfod query, and libdw 0.188 dlopens libdebuginfod, which initialises
+ * libcurl, libssh2 and OpenSSL inside the program - at exit, after the program's own
+ * OpenSSL cleanup had run, that crashed CPython (test_asyncio, SIGSEGV in
+ * CRYPTO_THREAD_write_lock) - and with DEBUGINFOD_URLS set would go to the network. */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                          const char *file_name, const char *debuglink_file,
+                          GElf_Word debuglink_crc, char **debuginfo_file_name) {
+  return dw.dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+                                         debuglink_crc, debuginfo_file_name);
+}
+
 static int dw_load(void) {
   if (dw_state) return dw_state > 0;
   dw_state = -1;
@@ -184,7 +197,7 @@ static int dw_load(void) {
 #define DW_SYM(f) if (!(dw.f = (__typeof__(f) *)dlsym(h, #f))) return 0;
   DW_FUNCS(DW_SYM)
 #undef DW_SYM
-  callbacks.find_debuginfo = dw.dwfl_standard_find_debuginfo;
+  callbacks.find_debuginfo = find_debuginfo;
   callbacks.section_address = dw.dwfl_offline_section_address;
   callbacks.debuginfo_path = &debuginfo_path;
   dw_state = 1;

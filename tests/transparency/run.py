@@ -13,7 +13,8 @@ A difference is re-run alone, twice on each side: if both sides then agree every
 it is reported as flaky (a test sensitive to the load of the first run); otherwise it
 is a shim bug until proven otherwise, and the suite fails.
 
-The shim must provably have been there: each shim run writes per-process reports
+The regrtest process's exit status must be the same too (a crash at exit happens after
+the junit file is written).  The shim must provably have been there: each shim run writes per-process reports
 (report=DIR/%p.json); a run that produced no report, or a report saying it was not
 guarded, fails.
 
@@ -208,6 +209,10 @@ def main():
                 flaky = [n for n, _, _ in d if agree.get(n)]
                 real = [x for x in d if x[0] not in flaky]
             procs, guarded, viol, problems = check_reports(reports)
+            # The interpreter's own exit status too: a crash at exit (after the
+            # junit file was written) is not a pass.
+            if src != brc:
+                problems.insert(0, "exit status %s with the shim, %s without (log %s)" % (src, brc, slog))
             if procs == 0:
                 problems.append("no report written: was the shim loaded?")
             counts = {}
