@@ -22,10 +22,11 @@
 #include "guard/guard.h"
 #include "guard/options.h"
 
-#define BG_FD_TABLE 65536
-enum { FD_KNOWN = 1, FD_NONBLOCK = 2, FD_FILE = 4, FD_TTY = 8, FD_KIND_KNOWN = 16 };
+/* The table and the bit names are in guard.h: known fds are answered inline there. */
+enum { FD_KNOWN = BG_FD_KNOWN, FD_NONBLOCK = BG_FD_NONBLOCK, FD_FILE = BG_FD_FILE,
+       FD_TTY = BG_FD_TTY, FD_KIND_KNOWN = BG_FD_KIND_KNOWN };
 
-static uint8_t fdinfo[BG_FD_TABLE];
+uint8_t bg__fdinfo[BG_FD_TABLE];
 
 static uint8_t probe_flags(int fd) {
   int saved = errno;
@@ -47,24 +48,21 @@ static uint8_t probe_kind(int fd) {
   return k;
 }
 
-static uint8_t info(int fd, uint8_t need) {
+/* Out-of-line half of bg__fd_info (guard.h): an fd not yet (fully) known. */
+uint8_t bg__fd_info_slow(int fd, uint8_t need) {
   if (fd < 0) return 0;
   if (fd >= BG_FD_TABLE) {
     uint8_t v = probe_flags(fd);
     return (need & FD_KIND_KNOWN) ? v | probe_kind(fd) : v;
   }
-  uint8_t v = __atomic_load_n(&fdinfo[fd], __ATOMIC_RELAXED);
+  uint8_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
   if (!(v & FD_KNOWN)) v |= probe_flags(fd);
   if ((need & FD_KIND_KNOWN) && !(v & FD_KIND_KNOWN) && (v & FD_KNOWN)) v |= probe_kind(fd);
-  if (v & FD_KNOWN) __atomic_store_n(&fdinfo[fd], v, __ATOMIC_RELAXED);
+  if (v & FD_KNOWN) __atomic_store_n(&bg__fdinfo[fd], v, __ATOMIC_RELAXED);
   return v;
 }
 
-int bg__fd_nonblock(int fd) { return (info(fd, FD_KNOWN) & FD_NONBLOCK) != 0; }
-
-int bg__fd_category(int fd, int fallback) {
-  return (info(fd, FD_KIND_KNOWN) & FD_FILE) ? BG_CAT_file : fallback;
-}
+static uint8_t info(int fd, uint8_t need) { return bg__fd_info(fd, need); }
 
 int bg__fd_write_exempt(int fd) {
   unsigned m = bg__opt.exempt_mask;
@@ -75,17 +73,17 @@ int bg__fd_write_exempt(int fd) {
 }
 
 void bg__fd_forget(int fd) {
-  if (fd >= 0 && fd < BG_FD_TABLE) __atomic_store_n(&fdinfo[fd], 0, __ATOMIC_RELAXED);
+  if (fd >= 0 && fd < BG_FD_TABLE) __atomic_store_n(&bg__fdinfo[fd], 0, __ATOMIC_RELAXED);
 }
 
 void bg__fd_set_nonblock(int fd, int on) {
   if (fd < 0 || fd >= BG_FD_TABLE) return;
   /* The kind bits are kept; only the flag is (re)defined. */
-  uint8_t v = __atomic_load_n(&fdinfo[fd], __ATOMIC_RELAXED);
+  uint8_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
   v = (uint8_t)((v & ~FD_NONBLOCK) | FD_KNOWN | (on ? FD_NONBLOCK : 0));
-  __atomic_store_n(&fdinfo[fd], v, __ATOMIC_RELAXED);
+  __atomic_store_n(&bg__fdinfo[fd], v, __ATOMIC_RELAXED);
 }
 
 void bg__fd_forget_all(void) {
-  for (int i = 0; i < BG_FD_TABLE; i++) __atomic_store_n(&fdinfo[i], 0, __ATOMIC_RELAXED);
+  for (int i = 0; i < BG_FD_TABLE; i++) __atomic_store_n(&bg__fdinfo[i], 0, __ATOMIC_RELAXED);
 }

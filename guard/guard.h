@@ -54,7 +54,15 @@ const char *bg__why_name(int why);
 #define BG_LOOP_PCS 4
 enum { BG_ROLE_MAIN = 1, BG_ROLE_NAME = 2, BG_ROLE_LOOP = 4, BG_ROLE_ALL = 8 };
 typedef struct bg__thread {
-  volatile uint8_t guarded; /* the fast-path flag: nonzero → ask the core */
+  union {
+    struct {
+      volatile uint8_t guarded; /* the fast-path flag: nonzero → ask the core */
+      volatile uint8_t watch;   /* BG_F_LOOP rows: feed this thread's timed waits to auto
+                                   detection; 1 (TLS image) until the thread learns that
+                                   threads=auto is off */
+    };
+    volatile uint16_t ask; /* guarded|watch in one load: the fast path of BG_F_LOOP rows */
+  };
   uint8_t why;              /* BG_WHY_* of the current guard */
   uint8_t api;              /* 0: no API decision, 1: guarded by API, 2: unguarded by API */
   uint8_t roles;            /* BG_ROLE_* this thread has, whatever threads= selects */
@@ -110,8 +118,28 @@ int bg__loop_wait(uintptr_t caller, int has_timeout, int always_loop);
 extern int bg__auto_enabled; /* threads= contains auto */
 
 /* ---- fd knowledge (guard/fdcache.c) ------------------------------------------------ */
-int bg__fd_nonblock(int fd);              /* 1 when the fd has O_NONBLOCK */
-int bg__fd_category(int fd, int fallback); /* BG_CAT_file for regular files/block devs */
+/* bg__fd_nonblock and bg__fd_category run on every call a guarded thread makes on an
+ * fd (the exempt test), so a known fd is answered inline from the byte table; only an
+ * fd seen for the first time goes out of line to probe it (fcntl, fstat). */
+#define BG_FD_TABLE 65536
+enum { BG_FD_KNOWN = 1, BG_FD_NONBLOCK = 2, BG_FD_FILE = 4, BG_FD_TTY = 8, BG_FD_KIND_KNOWN = 16 };
+extern uint8_t bg__fdinfo[BG_FD_TABLE] BG_HIDDEN;
+uint8_t bg__fd_info_slow(int fd, uint8_t need); /* probes, caches, returns the bits */
+static inline uint8_t bg__fd_info(int fd, uint8_t need) {
+  if (BG_LIKELY((unsigned)fd < BG_FD_TABLE)) {
+    uint8_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
+    if (BG_LIKELY((v & need) == need)) return v;
+  }
+  return bg__fd_info_slow(fd, need);
+}
+/* 1 when the fd has O_NONBLOCK */
+static inline int bg__fd_nonblock(int fd) {
+  return (bg__fd_info(fd, BG_FD_KNOWN) & BG_FD_NONBLOCK) != 0;
+}
+/* BG_CAT_file for regular files/block devs, else fallback */
+static inline int bg__fd_category(int fd, int fallback) {
+  return (bg__fd_info(fd, BG_FD_KNOWN | BG_FD_KIND_KNOWN) & BG_FD_FILE) ? BG_CAT_file : fallback;
+}
 int bg__fd_write_exempt(int fd);          /* writes to this fd never count (stderr...) */
 void bg__fd_forget(int fd);               /* fd closed or replaced */
 void bg__fd_set_nonblock(int fd, int on); /* flags known from socket/accept4/fcntl... */

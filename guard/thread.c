@@ -28,7 +28,8 @@
 #define BG_MAX_THREADS 4096
 #define BG_AUTO_HITS 3
 
-__thread bg__thread_t bg__self __attribute__((tls_model("initial-exec"))) = {.slot = -1};
+__thread bg__thread_t bg__self __attribute__((tls_model("initial-exec"))) = {.watch = 1,
+                                                                                .slot = -1};
 
 typedef struct bg__thread_slot {
   int tid;
@@ -108,7 +109,7 @@ void bg__thread_refresh(bg__thread_t *t) {
 
 void bg__thread_guard_main(void) {
   bg__self.roles |= BG_ROLE_MAIN;
-  bg__auto_enabled = bg__opt.threads.autodetect;
+  bg__auto_enabled = bg__opt.threads.autodetect && bg__opt.mode != BG_ACT_OFF;
   if (bg__opt.threads.nglobs) {
     char name[16] = {0};
     prctl(PR_GET_NAME, name, 0, 0, 0);
@@ -162,6 +163,12 @@ void bg__thread_name_changed_other(unsigned long pthread_id, const char *name) {
 /* Returns 1 when this wait is the thread's event-loop wait. */
 int bg__loop_wait(uintptr_t caller, int has_timeout, int always_loop) {
   bg__thread_t *t = &bg__self;
+  if (!bg__auto_enabled && !t->guarded) {
+    /* Only auto detection asks about unguarded threads: once the options are known to
+     * exclude it, this thread's loop-row wrappers go back to the one-load fast path. */
+    if (bg__core_ready()) t->watch = 0;
+    return 0;
+  }
   for (int i = 0; i < BG_LOOP_PCS; i++)
     if (t->loop_pc[i] == caller) return 1;
   if (!always_loop) {

@@ -1,0 +1,471 @@
+#!/usr/bin/env python3
+"""bench.py - the `make bench` driver: runs every benchmark, prints one table.
+
+The machine this runs on is usually shared and noisy, so every comparison is made side
+by side in the same run: bare and shim (and strace, ltrace) processes are interleaved
+round by round, the order flipping each round, and a ratio is computed per round and
+then reduced to its median (the interquartile range is shown next to it).  Within a
+process, the per-call time of a loop is the fastest of several timed blocks (noise only
+ever adds time).  Where a figure must not move with the load, the instruction count
+from `valgrind --tool=callgrind` is given too: it is exact and load-independent.
+
+Output: the table on stdout and in BUILD/bench.md; raw numbers in BUILD/bench/results.json;
+the callgrind profile of the violation path in BUILD/bench/profile-violation.txt.
+Usage: bench.py --build BUILD [--rounds N] [--quick] [--only rows]
+"""
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CALLS = ["read", "write", "poll", "sleep"]
+CALL_LABEL = {
+    "read": "read(/dev/zero, 1)",
+    "write": "write(/dev/null, 1)",
+    "poll": "poll(1 fd, 0)",
+    "sleep": "clock_nanosleep(0)",
+}
+VIOLATE_LABEL = {
+    "read": "read(/dev/zero, 1)",
+    "write": "write(/dev/null, 1)",
+    "poll": "poll(1 ready fd, 1 s)",
+    "sleep": "clock_nanosleep(abs, past)",
+}
+# Options of each shim variant.  verbosity=0 keeps the exit summary out of the output;
+# it does not touch any per-call path.
+OPT_UNGUARDED = "verbosity=0"  # defaults: threads=auto mode=report; main is not a loop
+OPT_GUARDED = "threads=main:mode=report:verbosity=0"
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def quartiles(xs):
+    if len(xs) < 4:
+        return (min(xs), max(xs)) if xs else (float("nan"), float("nan"))
+    q = statistics.quantiles(xs, n=4)
+    return q[0], q[2]
+
+
+class Bench:
+    def __init__(self, build, rounds, quick):
+        self.build = build
+        self.out = os.path.join(build, "bench")
+        self.shim = os.path.join(build, "libblockguard.so")
+        self.rounds = rounds
+        self.quick = quick
+        self.rows = []  # (section, label, bare, measured, ratio, instr, target, verdict)
+        self.notes = []
+        self.results = {}
+        base = dict(os.environ)
+        base.pop("LD_PRELOAD", None)
+        base.pop("BLOCKGUARD_OPTIONS", None)
+        self.base_env = base
+
+    # ---- helpers ------------------------------------------------------------------
+    def env(self, opts=None):
+        e = dict(self.base_env)
+        if opts is not None:
+            e["LD_PRELOAD"] = self.shim
+            e["BLOCKGUARD_OPTIONS"] = opts
+        return e
+
+    def run(self, cmd, opts=None, timeout=300, prefix=()):
+        p = subprocess.run(list(prefix) + cmd, env=self.env(opts), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, timeout=timeout)
+        if p.returncode != 0:
+            raise RuntimeError("%s exited %d: %s" % (" ".join(list(prefix) + cmd), p.returncode,
+                                                    p.stderr.strip()[-500:]))
+        return p.stdout
+
+    def bin(self, name):
+        return os.path.join(self.out, name)
+
+    def percall(self, args, calls, iters, blocks, opts=None, prefix=()):
+        """Returns {call: min ns per call} for one process."""
+        out = self.run([self.bin("percall"), args, ",".join(calls), str(iters), str(blocks)],
+                       opts, prefix=prefix)
+        res = {}
+        for line in out.splitlines():
+            name, best, _med = line.split()
+            res[name] = float(best)
+        return res
+
+    def add(self, section, label, bare, measured, ratio, instr, target, verdict):
+        self.rows.append((section, label, bare, measured, ratio, instr, target, verdict))
+
+    # ---- row 1: per-call cost ------------------------------------------------------
+    def percall_pairs(self, args, opts):
+        """Interleaved bare/shim rounds; returns per call lists of (bare, shim) ns."""
+        pairs = {c: [] for c in CALLS}
+        it_fast, it_sleep, blocks = (20000, 400, 9) if not self.quick else (4000, 100, 5)
+        for r in range(self.rounds):
+            order = [None, opts] if r % 2 == 0 else [opts, None]
+            got = {}
+            for o in order:
+                m = self.percall(args, ["read", "write", "poll"], it_fast, blocks, o)
+                m.update(self.percall(args, ["sleep"], it_sleep, blocks, o))
+                got["bare" if o is None else "shim"] = m
+            for c in CALLS:
+                pairs[c].append((got["bare"][c], got["shim"][c]))
+        return pairs
+
+    def callgrind(self, args, opts, tag):
+        """Instructions per call inside each loop (callgrind, exact).  Returns
+        {call: Ir per call}; keeps the annotated profile of the run."""
+        iters = 2000
+        ncalls = (iters // 10 + 1) * 2 + (iters // 2) * 2  # warm-up + one block
+        cg = os.path.join(self.out, "callgrind.%s.out" % tag)
+        self.run([self.bin("percall"), args, ",".join(CALLS), str(iters), "1"], opts,
+                 prefix=["valgrind", "--tool=callgrind", "--callgrind-out-file=" + cg,
+                         "--toggle-collect=loop_*"])
+        ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", cg], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True).stdout
+        with open(os.path.join(self.out, "profile-%s.txt" % tag), "w") as f:
+            f.write(ann)
+        res = {}
+        for line in ann.splitlines():
+            m = re.match(r"\s*([\d,]+) \(.*\)\s+\S*:loop_(\w+) ", line)
+            if m and m.group(2) in CALLS:
+                res[m.group(2)] = int(m.group(1).replace(",", "")) / ncalls
+        return res
+
+    def row1(self):
+        scen = [
+            ("unguarded", "plain", OPT_UNGUARDED, "unguarded thread (defaults: threads=auto)",
+             1.02, 10),
+            ("exempt", "exempt", OPT_GUARDED,
+             "guarded thread, exempt (O_NONBLOCK fd / zero timeout)", 1.05, None),
+            ("violation", "violate", OPT_GUARDED, "guarded thread, violation at a known site "
+             "(mode=report)", None, None),
+        ]
+        self.results["percall"] = {}
+        for key, args, opts, title, max_ratio, max_instr in scen:
+            log("row 1: %s (%d interleaved rounds)" % (key, self.rounds))
+            pairs = self.percall_pairs(args, opts)
+            cg_bare = self.callgrind(args, None, key + "-bare")
+            cg_shim = self.callgrind(args, opts, key + "-shim")
+            if key == "violation":
+                shutil.copy(os.path.join(self.out, "profile-violation-shim.txt"),
+                            os.path.join(self.out, "profile-violation.txt"))
+            res = self.results["percall"][key] = {}
+            for c in CALLS:
+                bare = median([b for b, _ in pairs[c]])
+                shim = median([s for _, s in pairs[c]])
+                ratios = [s / b for b, s in pairs[c]]
+                added = [s - b for b, s in pairs[c]]
+                ratio, (q1, q3) = median(ratios), quartiles(ratios)
+                add_ns, (a1, a3) = median(added), quartiles(added)
+                instr = cg_shim.get(c, float("nan")) - cg_bare.get(c, float("nan"))
+                res[c] = {"bare_ns": bare, "shim_ns": shim, "ratio": ratio, "ratio_iqr": [q1, q3],
+                          "added_ns": add_ns, "added_iqr": [a1, a3], "added_instr": instr,
+                          "bare_instr": cg_bare.get(c), "pairs": pairs[c]}
+                label = "%s — %s" % (CALL_LABEL[c] if key != "violation" else VIOLATE_LABEL[c],
+                                     title)
+                instr_s = "%+.1f" % instr
+                if max_ratio is not None:
+                    target = "≤ %.2f×" % max_ratio + (", ≤ %d instr" % max_instr if max_instr else "")
+                    ok = ratio <= max_ratio and (max_instr is None or instr <= max_instr)
+                    verdict = "ok" if ok else "MISSED"
+                    if not ok and ratio > max_ratio and (max_instr is None or instr <= max_instr) \
+                            and q1 <= max_ratio:
+                        verdict = "MISSED (within noise: IQR spans the target)"
+                    self.add("1", label, "%.1f ns" % bare, "%.1f ns" % shim,
+                             "%.3f× (IQR %.3f–%.3f)" % (ratio, q1, q3), instr_s, target, verdict)
+                else:
+                    target = "≤ 300 ns added"
+                    verdict = "ok" if add_ns <= 300 else "MISSED"
+                    self.add("1", label, "%.1f ns" % bare, "%.1f ns" % shim,
+                             "+%.0f ns (IQR %.0f–%.0f)" % (add_ns, a1, a3), instr_s, target, verdict)
+        # A violation at a site never seen before: stack capture of new return
+        # addresses (libunwind reads their unwind info), registry insert under the lock.
+        log("row 1: new sites")
+        new = {c: [] for c in CALLS}
+        for r in range(max(3, self.rounds // 2)):
+            for c in CALLS:
+                order = [None, OPT_GUARDED] if r % 2 == 0 else [OPT_GUARDED, None]
+                got = {}
+                for o in order:
+                    out = self.run([self.bin("sites"), "new", c], o)
+                    got[o is None] = float(out.split()[1])
+                new[c].append((got[True], got[False]))
+        self.results["percall"]["new_site"] = {}
+        for c in CALLS:
+            bare = median([b for b, _ in new[c]])
+            shim = median([s for _, s in new[c]])
+            add = median([s - b for b, s in new[c]])
+            self.results["percall"]["new_site"][c] = {"bare_ns": bare, "shim_ns": shim,
+                                                      "added_ns": add, "pairs": new[c]}
+            self.add("1", "%s — violation at a NEW site (1,024 distinct sites, once each)"
+                     % VIOLATE_LABEL[c], "%.0f ns" % bare, "%.0f ns" % shim,
+                     "+%.0f ns" % add, "", "— (first violation only)", "info")
+
+    # ---- row 2: strace / ltrace ----------------------------------------------------
+    def traced_count(self, path, name):
+        """Calls of `name` an strace/ltrace -c summary counted (0 when absent)."""
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if parts and parts[-1] == name and len(parts) >= 5:
+                    try:
+                        return int(parts[3])
+                    except ValueError:
+                        return 0
+        return 0
+
+    def row2(self):
+        log("row 2: strace -f -c, ltrace -c")
+        tools = {
+            "strace -f -c": (["strace", "-f", "-c", "-o"], 500, 100),
+            "ltrace -c": (["ltrace", "-c", "-o"], 100, 20),
+        }
+        syscall = {"read": "read", "write": "write", "poll": "poll", "sleep": "clock_nanosleep"}
+        res = self.results["tracers"] = {}
+        rounds = 3 if not self.quick else 1
+        for tool, (prefix, it_fast, it_sleep) in tools.items():
+            if not shutil.which(prefix[0]):
+                self.add("2", "%s (all four calls)" % tool, "", "", "", "", "comparison",
+                         "not run: %s is not installed (tools/deps.sh bench)" % prefix[0])
+                continue
+            pairs = {c: [] for c in CALLS}
+            counted = {c: 0 for c in CALLS}
+            for r in range(rounds):
+                for group, iters in ((["read", "write", "poll"], it_fast), (["sleep"], it_sleep)):
+                    bare = self.percall("plain", group, iters, 3)
+                    summary = os.path.join(self.out, "trace.txt")
+                    traced = self.percall("plain", group, iters, 3, prefix=prefix + [summary])
+                    for c in group:
+                        pairs[c].append((bare[c], traced[c]))
+                        counted[c] = self.traced_count(summary, syscall[c] if prefix[0] == "strace"
+                                                       else ("clock_nanosleep" if c == "sleep" else c))
+            res[tool] = {}
+            for c in CALLS:
+                bare = median([b for b, _ in pairs[c]])
+                tr = median([t for _, t in pairs[c]])
+                ratio = median([t / b for b, t in pairs[c]])
+                expected = (it_fast if c != "sleep" else it_sleep) // 2 * 2 * 3
+                res[tool][c] = {"bare_ns": bare, "traced_ns": tr, "ratio": ratio,
+                                "counted": counted[c]}
+                verdict = "info"
+                if counted[c] < expected:
+                    verdict = "%s counted only %d of ≥ %d calls: figure not valid" % (
+                        tool.split()[0], counted[c], expected)
+                self.add("2", "%s under %s" % (CALL_LABEL[c], tool), "%.1f ns" % bare,
+                         "%.0f ns" % tr, "%.0f×" % ratio, "", "comparison", verdict)
+
+    # ---- row 3: redis --------------------------------------------------------------
+    def free_port(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        return port
+
+    def redis_once(self, variant, n, workdir):
+        port = self.free_port()
+        cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--dir", workdir, "--loglevel", "warning",
+               "--logfile", os.path.join(workdir, "redis-%s.log" % variant)]
+        opts = None
+        if variant == "shim":
+            opts = "threads=auto:mode=report:verbosity=0:report=%s/redis-%%p.json" % workdir
+        elif variant == "strace":
+            cmd = ["strace", "-f", "-o", "/dev/null"] + cmd
+        srv = subprocess.Popen(cmd, env=self.env(opts), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.time() + 20
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                        c.sendall(b"PING\r\n")
+                        if c.recv(16).startswith(b"+PONG"):
+                            break
+                except OSError:
+                    pass
+                if time.time() > deadline or srv.poll() is not None:
+                    raise RuntimeError("redis-server (%s) did not start" % variant)
+                time.sleep(0.05)
+            out = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c", "50",
+                                  "-n", str(n), "-t", "set,get", "--csv"], env=self.env(),
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                 timeout=300).stdout
+        finally:
+            subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+            try:
+                srv.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                srv.kill()
+                srv.wait()
+        rps = {}
+        for line in out.splitlines():
+            f = [x.strip('"') for x in line.split(",")]
+            if f and f[0] in ("SET", "GET"):
+                rps[f[0]] = float(f[1])
+        if len(rps) != 2:
+            raise RuntimeError("redis-benchmark printed no SET/GET figures:\n" + out)
+        return rps
+
+    def row3(self):
+        if not (shutil.which("redis-server") and shutil.which("redis-benchmark")):
+            self.add("3", "redis-server under redis-benchmark", "", "", "", "", "≥ 0.97",
+                     "not run: redis-server/redis-tools not installed (tools/deps.sh bench)")
+            return
+        workdir = os.path.join(self.out, "redis")
+        shutil.rmtree(workdir, ignore_errors=True)
+        os.makedirs(workdir)
+        n = 100000 if not self.quick else 20000
+        rounds = max(3, self.rounds // 2) if not self.quick else 1
+        variants = ["bare", "shim"] + (["strace"] if shutil.which("strace") else [])
+        got = {v: [] for v in variants}
+        log("row 3: redis-server, redis-benchmark -c 50 -n %d -t set,get, %d rounds" % (n, rounds))
+        for r in range(rounds):
+            order = variants[r % len(variants):] + variants[:r % len(variants)]
+            for v in order:
+                got[v].append(self.redis_once(v, n if v != "strace" else n // 5, workdir))
+        # violations the shim recorded: it really guarded redis' event loop
+        viol, guarded = 0, False
+        for f in glob.glob(os.path.join(workdir, "redis-*.json")):
+            with open(f) as fh:
+                rep = json.load(fh)
+            viol += sum(s["count"] for s in rep.get("sites", []) if not s.get("allowed"))
+            guarded = guarded or any(t.get("guarded") for t in rep.get("threads", []))
+        res = self.results["redis"] = {"runs": got, "violations": viol, "loop_guarded": guarded}
+        for test in ("SET", "GET"):
+            bare = [x[test] for x in got["bare"]]
+            for v in variants[1:]:
+                ratios = [x[test] / b[test] for x, b in zip(got[v], got["bare"])]
+                ratio, (q1, q3) = median(ratios), quartiles(ratios)
+                res["%s_%s_ratio" % (test, v)] = ratio
+                if v == "shim":
+                    what = "threads=auto mode=report"
+                    extra = "; event loop guarded: %s, %d violations recorded" % (
+                        "yes" if guarded else "NO", viol)
+                    target = "≥ 0.97"
+                    verdict = ("ok" if ratio >= 0.97 else
+                               "MISSED (within noise: IQR spans the target)" if q3 >= 0.97
+                               else "MISSED") + extra
+                else:
+                    what, target, verdict = "strace -f", "comparison", "info"
+                self.add("3", "redis %s, 50 clients — %s" % (test, what),
+                         "%.0f req/s" % median(bare), "%.0f req/s" % median([x[test] for x in got[v]]),
+                         "%.3f× (IQR %.3f–%.3f)" % (ratio, q1, q3), "", target, verdict)
+
+    # ---- row 4: offload ------------------------------------------------------------
+    def row4(self):
+        off = self.bin("offload")
+        if os.path.exists(off):
+            self.row4_offload(off)
+        else:
+            for label, target in (("coroutine switch", "≤ 10 ns"),
+                                  ("offload round trip, warm", "≤ 1 µs"),
+                                  ("offload round trip, cold", "≤ 10 µs"),
+                                  ("offloaded calls per second", "—"),
+                                  ("10,000 coroutines × usleep(100 ms): wall, peak RSS", "≤ 150 ms")):
+                self.add("4", label, "", "", "", "", target,
+                         "PENDING: the offload runtime (issue 5) is not in this build yet "
+                         "(include/blockguard.h has no bg_sched_new)")
+        st = self.bin("st_sleepers")
+        if os.path.exists(st):
+            walls, rss = [], []
+            for _ in range(3):
+                w, k = self.run([st, "10000", "100000", "0"]).split()
+                walls.append(float(w))
+                rss.append(int(k))
+            self.results["st_sleepers"] = {"wall_ms": walls, "peak_rss_kb": rss}
+            self.add("4", "State Threads: 10,000 coroutines × st_usleep(100 ms)", "",
+                     "%.0f ms, peak RSS %.1f MB" % (median(walls), median(rss) / 1024), "", "",
+                     "comparison", "info")
+
+    def row4_offload(self, off):
+        raise NotImplementedError  # filled in when the offload runtime lands
+
+    # ---- row 5: memory -------------------------------------------------------------
+    def row5(self):
+        log("row 5: memory")
+        res = self.results["memory"] = {}
+        for nsweeps, label in ((0, "small program (no violations)"),
+                               (4, "4,096 sites (max_sites default)")):
+            cur, peak = [], []
+            for r in range(3):
+                got = {}
+                for o in ([None, OPT_GUARDED] if r % 2 == 0 else [OPT_GUARDED, None]):
+                    got[o is None] = [int(x) for x in
+                                      self.run([self.bin("sites"), "rss", str(nsweeps)], o).split()]
+                cur.append((got[True][0], got[False][0]))
+                peak.append((got[True][1], got[False][1]))
+            b = median([x for x, _ in cur])
+            s = median([y for _, y in cur])
+            add = median([y - x for x, y in cur])
+            addp = median([y - x for x, y in peak])
+            res[label] = {"bare_kb": b, "shim_kb": s, "added_kb": add, "added_peak_kb": addp}
+            self.add("5", "RSS, %s" % label, "%d kB" % b, "%d kB" % s,
+                     "+%d kB (peak +%d kB)" % (add, addp), "", "—", "info")
+
+    # ---- output --------------------------------------------------------------------
+    def table(self):
+        head = ["row", "benchmark", "bare", "measured", "ratio / added", "instr added",
+                "target", "verdict"]
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in self.rows:
+            lines.append("| " + " | ".join(str(x) for x in r) + " |")
+        return "\n".join(lines)
+
+    def report(self, elapsed):
+        uname = os.uname()
+        hdr = ["# blockguard benchmarks", "",
+               "Generated by `make bench` on %s (%s %s, %d CPUs), %d interleaved rounds, "
+               "%.0f s. Times are medians over rounds of the fastest block per process; "
+               "ratios and added times are computed per round (bare and shim side by side) "
+               "and their median is shown with the interquartile range; instruction counts "
+               "are exact (callgrind). Profiles: build/bench/profile-*.txt."
+               % (time.strftime("%Y-%m-%d %H:%M"), uname.sysname, uname.release,
+                  os.cpu_count() or 0, self.rounds, elapsed), ""]
+        text = "\n".join(hdr) + self.table() + "\n"
+        if self.notes:
+            text += "\n" + "\n".join("- " + n for n in self.notes) + "\n"
+        return text
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--quick", action="store_true", help="fewer iterations (smoke test)")
+    ap.add_argument("--only", default="1,2,3,4,5", help="comma list of rows to run")
+    a = ap.parse_args()
+    b = Bench(os.path.abspath(a.build), a.rounds if not a.quick else 2, a.quick)
+    t0 = time.time()
+    only = set(a.only.split(","))
+    for row, fn in (("1", b.row1), ("2", b.row2), ("3", b.row3), ("4", b.row4), ("5", b.row5)):
+        if row in only:
+            try:
+                fn()
+            except Exception as e:  # one broken row must not hide the others
+                b.add(row, "row %s" % row, "", "", "", "", "", "ERROR: %s" % e)
+                log("row %s failed: %s" % (row, e))
+    text = b.report(time.time() - t0)
+    with open(os.path.join(b.build, "bench.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(b.out, "results.json"), "w") as f:
+        json.dump(b.results, f, indent=1)
+    print(text)
+    return 1 if any(r[-1].startswith("ERROR") for r in b.rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
