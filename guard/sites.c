@@ -80,10 +80,18 @@ int bg__stack_capture(uintptr_t *pcs, int max) {
   return out;
 }
 
+/* Runs on every violation, so it mixes a word at a time (a byte-wise FNV-1a cost ~350
+ * instructions per 10-frame stack, see docs/performance.md).  Keys are a multiple of 8
+ * bytes long: an 8-byte header and the frames. */
 static uint64_t hash_key(const void *key, size_t len) {
-  const unsigned char *p = key; /* FNV-1a: tiny and good enough for addresses */
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 1099511628211ull;
+  const unsigned char *p = key;
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
+  for (size_t i = 0; i + 8 <= len; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+  }
   return h;
 }
 
@@ -93,7 +101,9 @@ static size_t key_len(int nframes) {
 
 bg__site_t *bg__site_get(int id, int category, int allowed, int default_action) {
   bg__site_t probe;
-  memset(&probe.key, 0, sizeof probe.key);
+  /* Only the header and the captured frames are hashed, compared and copied (key_len),
+   * so the rest of the 64-frame array is left alone. */
+  memset(&probe.key, 0, offsetof(bg__site_t, key.pcs) - offsetof(bg__site_t, key));
   probe.key.call = (uint16_t)id;
   probe.key.allowed = (uint8_t)allowed;
   int depth = (int)bg__opt.stack_depth;

@@ -108,19 +108,18 @@ class Bench:
         self.rows.append((section, label, bare, measured, ratio, instr, target, verdict))
 
     # ---- row 1: per-call cost ------------------------------------------------------
-    def percall_pairs(self, args, opts):
-        """Interleaved bare/shim rounds; returns per call lists of (bare, shim) ns."""
+    def percall_ab(self, args, opts, rounds):
+        """In-process A/B (percall ... ab): per call a list of (bare, shim) ns, one pair
+        per process; bare is libc's function, shim what the program binds to."""
         pairs = {c: [] for c in CALLS}
-        it_fast, it_sleep, blocks = (20000, 400, 9) if not self.quick else (4000, 100, 5)
-        for r in range(self.rounds):
-            order = [None, opts] if r % 2 == 0 else [opts, None]
-            got = {}
-            for o in order:
-                m = self.percall(args, ["read", "write", "poll"], it_fast, blocks, o)
-                m.update(self.percall(args, ["sleep"], it_sleep, blocks, o))
-                got["bare" if o is None else "shim"] = m
-            for c in CALLS:
-                pairs[c].append((got["bare"][c], got["shim"][c]))
+        blocks = 201 if not self.quick else 41
+        for _ in range(rounds):
+            for group, iters in ((["read", "write", "poll"], 2000), (["sleep"], 40)):
+                out = self.run([self.bin("percall"), args, ",".join(group), str(iters),
+                                str(blocks), "ab"], opts)
+                for line in out.splitlines():
+                    name, bare, shim, _bm, _sm = line.split()
+                    pairs[name].append((float(bare), float(shim)))
         return pairs
 
     def callgrind(self, args, opts, tag):
@@ -151,13 +150,15 @@ class Bench:
              "guarded thread, exempt (O_NONBLOCK fd / zero timeout)", 1.05, None),
             ("violation", "violate", OPT_GUARDED, "guarded thread, violation at a known site "
              "(mode=report)", None, None),
+            ("noise", "plain", None, "A/A control: no shim, both sides call libc", None, None),
         ]
         self.results["percall"] = {}
         for key, args, opts, title, max_ratio, max_instr in scen:
-            log("row 1: %s (%d interleaved rounds)" % (key, self.rounds))
-            pairs = self.percall_pairs(args, opts)
-            cg_bare = self.callgrind(args, None, key + "-bare")
-            cg_shim = self.callgrind(args, opts, key + "-shim")
+            log("row 1: %s (%d processes, in-process A/B)" % (key, self.rounds))
+            pairs = self.percall_ab(args, opts, self.rounds)
+            if key != "noise":
+                cg_bare = self.callgrind(args, None, key + "-bare")
+                cg_shim = self.callgrind(args, opts, key + "-shim")
             if key == "violation":
                 shutil.copy(os.path.join(self.out, "profile-violation-shim.txt"),
                             os.path.join(self.out, "profile-violation.txt"))
@@ -169,22 +170,28 @@ class Bench:
                 added = [s - b for b, s in pairs[c]]
                 ratio, (q1, q3) = median(ratios), quartiles(ratios)
                 add_ns, (a1, a3) = median(added), quartiles(added)
-                instr = cg_shim.get(c, float("nan")) - cg_bare.get(c, float("nan"))
+                instr = (cg_shim.get(c, float("nan")) - cg_bare.get(c, float("nan"))
+                         if key != "noise" else float("nan"))
                 res[c] = {"bare_ns": bare, "shim_ns": shim, "ratio": ratio, "ratio_iqr": [q1, q3],
                           "added_ns": add_ns, "added_iqr": [a1, a3], "added_instr": instr,
-                          "bare_instr": cg_bare.get(c), "pairs": pairs[c]}
+                          "bare_instr": cg_bare.get(c) if key != "noise" else None,
+                          "pairs": pairs[c]}
                 label = "%s — %s" % (CALL_LABEL[c] if key != "violation" else VIOLATE_LABEL[c],
                                      title)
-                instr_s = "%+.1f" % instr
-                if max_ratio is not None:
+                ratio_s = "%.3f× (IQR %.3f–%.3f)" % (ratio, q1, q3)
+                instr_s = "%+.1f" % instr if key != "noise" else ""
+                if key == "noise":
+                    self.add("1", label, "%.1f ns" % bare, "%.1f ns" % shim, ratio_s, "",
+                             "≈ 1", "info: the timing noise floor")
+                elif max_ratio is not None:
                     target = "≤ %.2f×" % max_ratio + (", ≤ %d instr" % max_instr if max_instr else "")
                     ok = ratio <= max_ratio and (max_instr is None or instr <= max_instr)
                     verdict = "ok" if ok else "MISSED"
                     if not ok and ratio > max_ratio and (max_instr is None or instr <= max_instr) \
                             and q1 <= max_ratio:
                         verdict = "MISSED (within noise: IQR spans the target)"
-                    self.add("1", label, "%.1f ns" % bare, "%.1f ns" % shim,
-                             "%.3f× (IQR %.3f–%.3f)" % (ratio, q1, q3), instr_s, target, verdict)
+                    self.add("1", label, "%.1f ns" % bare, "%.1f ns" % shim, ratio_s, instr_s,
+                             target, verdict)
                 else:
                     target = "≤ 300 ns added"
                     verdict = "ok" if add_ns <= 300 else "MISSED"
@@ -274,7 +281,7 @@ class Bench:
         s.close()
         return port
 
-    def redis_once(self, variant, n, workdir):
+    def redis_once(self, variant, n, workdir, callgrind_out=None):
         port = self.free_port()
         cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                "--appendonly", "no", "--dir", workdir, "--loglevel", "warning",
@@ -284,8 +291,11 @@ class Bench:
             opts = "threads=auto:mode=report:verbosity=0:report=%s/redis-%%p.json" % workdir
         elif variant == "strace":
             cmd = ["strace", "-f", "-o", "/dev/null"] + cmd
+        if callgrind_out:
+            cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + callgrind_out] + cmd
         srv = subprocess.Popen(cmd, env=self.env(opts), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
+        cpu = None
         try:
             deadline = time.time() + 20
             while True:
@@ -306,11 +316,17 @@ class Bench:
         finally:
             subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
-            try:
-                srv.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                srv.kill()
-                srv.wait()
+            # wait4, not Popen.wait: the server's own CPU time comes with it
+            deadline = time.time() + 30
+            while srv.returncode is None:
+                pid, status, ru = os.wait4(srv.pid, os.WNOHANG if time.time() < deadline else 0)
+                if pid == srv.pid:
+                    srv.returncode = status
+                    cpu = ru.ru_utime + ru.ru_stime
+                elif time.time() >= deadline:
+                    srv.kill()
+                else:
+                    time.sleep(0.02)
         rps = {}
         for line in out.splitlines():
             f = [x.strip('"') for x in line.split(",")]
@@ -318,6 +334,9 @@ class Bench:
                 rps[f[0]] = float(f[1])
         if len(rps) != 2:
             raise RuntimeError("redis-benchmark printed no SET/GET figures:\n" + out)
+        # server CPU per request (SET and GET runs): steadier than throughput when other
+        # processes share the CPUs
+        rps["cpu_us_per_req"] = cpu * 1e6 / (2 * n) if cpu is not None else None
         return rps
 
     def row3(self):
@@ -328,13 +347,15 @@ class Bench:
         workdir = os.path.join(self.out, "redis")
         shutil.rmtree(workdir, ignore_errors=True)
         os.makedirs(workdir)
-        n = 100000 if not self.quick else 20000
-        rounds = max(3, self.rounds // 2) if not self.quick else 1
-        variants = ["bare", "shim"] + (["strace"] if shutil.which("strace") else [])
-        got = {v: [] for v in variants}
+        n = 30000 if not self.quick else 10000
+        rounds = 8 if not self.quick else 1
+        strace = shutil.which("strace") is not None
+        got = {"bare": [], "shim": [], "strace": []}
         log("row 3: redis-server, redis-benchmark -c 50 -n %d -t set,get, %d rounds" % (n, rounds))
         for r in range(rounds):
-            order = variants[r % len(variants):] + variants[:r % len(variants)]
+            order = ["bare", "shim"] if r % 2 == 0 else ["shim", "bare"]
+            if strace and r < 2:
+                order.append("strace")  # 5-20x slower: two rounds at a fifth of the load
             for v in order:
                 got[v].append(self.redis_once(v, n if v != "strace" else n // 5, workdir))
         # violations the shim recorded: it really guarded redis' event loop
@@ -345,25 +366,54 @@ class Bench:
             viol += sum(s["count"] for s in rep.get("sites", []) if not s.get("allowed"))
             guarded = guarded or any(t.get("guarded") for t in rep.get("threads", []))
         res = self.results["redis"] = {"runs": got, "violations": viol, "loop_guarded": guarded}
+        extra = "; event loop guarded: %s, %d violations recorded" % (
+            "yes" if guarded else "NO", viol)
+        # Instructions per request (callgrind, exact): the difference between a long and
+        # a short run of the same server cancels start-up and shutdown.
+        if shutil.which("valgrind") and not self.quick:
+            log("row 3: redis-server under callgrind")
+            ir = {}
+            for v in ("bare", "shim"):
+                for size in (2000, 12000):
+                    out = os.path.join(workdir, "callgrind.%s.%d" % (v, size))
+                    self.redis_once(v, size, workdir, callgrind_out=out)
+                    with open(out) as fh:
+                        tot = [int(l.split()[1]) for l in fh if l.startswith("totals:")]
+                    ir[(v, size)] = tot[0]
+            per = {v: (ir[(v, 12000)] - ir[(v, 2000)]) / (2 * 10000) for v in ("bare", "shim")}
+            res["instr_per_req"] = per
+            self.add("3", "redis-server instructions per request (SET+GET, callgrind)",
+                     "%.0f" % per["bare"], "%.0f" % per["shim"],
+                     "%.3f×" % (per["shim"] / per["bare"]), "%+.0f" % (per["shim"] - per["bare"]),
+                     "— (user space only)", "info")
         for test in ("SET", "GET"):
             bare = [x[test] for x in got["bare"]]
-            for v in variants[1:]:
+            for v in ("shim", "strace"):
+                if not got[v]:
+                    continue
                 ratios = [x[test] / b[test] for x, b in zip(got[v], got["bare"])]
                 ratio, (q1, q3) = median(ratios), quartiles(ratios)
                 res["%s_%s_ratio" % (test, v)] = ratio
                 if v == "shim":
-                    what = "threads=auto mode=report"
-                    extra = "; event loop guarded: %s, %d violations recorded" % (
-                        "yes" if guarded else "NO", viol)
-                    target = "≥ 0.97"
+                    what, target = "threads=auto mode=report", "≥ 0.97"
                     verdict = ("ok" if ratio >= 0.97 else
                                "MISSED (within noise: IQR spans the target)" if q3 >= 0.97
                                else "MISSED") + extra
                 else:
                     what, target, verdict = "strace -f", "comparison", "info"
-                self.add("3", "redis %s, 50 clients — %s" % (test, what),
+                self.add("3", "redis %s throughput, 50 clients — %s" % (test, what),
                          "%.0f req/s" % median(bare), "%.0f req/s" % median([x[test] for x in got[v]]),
                          "%.3f× (IQR %.3f–%.3f)" % (ratio, q1, q3), "", target, verdict)
+        cpu = [(b["cpu_us_per_req"], s["cpu_us_per_req"]) for b, s in zip(got["bare"], got["shim"])
+               if b["cpu_us_per_req"] and s["cpu_us_per_req"]]
+        if cpu:
+            ratios = [s / b for b, s in cpu]
+            ratio, (q1, q3) = median(ratios), quartiles(ratios)
+            res["cpu_ratio"] = ratio
+            self.add("3", "redis-server CPU time per request (SET+GET) — threads=auto mode=report",
+                     "%.2f µs" % median([b for b, _ in cpu]), "%.2f µs" % median([s for _, s in cpu]),
+                     "%.3f× (IQR %.3f–%.3f)" % (ratio, q1, q3), "", "≤ 1.03 (same budget)",
+                     "ok" if ratio <= 1.03 else "MISSED")
 
     # ---- row 4: offload ------------------------------------------------------------
     def row4(self):
@@ -400,21 +450,23 @@ class Bench:
         res = self.results["memory"] = {}
         for nsweeps, label in ((0, "small program (no violations)"),
                                (4, "4,096 sites (max_sites default)")):
-            cur, peak = [], []
+            runs = []  # (bare [rss, hwm, anon], shim [...]) per round
             for r in range(3):
                 got = {}
                 for o in ([None, OPT_GUARDED] if r % 2 == 0 else [OPT_GUARDED, None]):
                     got[o is None] = [int(x) for x in
                                       self.run([self.bin("sites"), "rss", str(nsweeps)], o).split()]
-                cur.append((got[True][0], got[False][0]))
-                peak.append((got[True][1], got[False][1]))
-            b = median([x for x, _ in cur])
-            s = median([y for _, y in cur])
-            add = median([y - x for x, y in cur])
-            addp = median([y - x for x, y in peak])
-            res[label] = {"bare_kb": b, "shim_kb": s, "added_kb": add, "added_peak_kb": addp}
+                runs.append((got[True], got[False]))
+            b = median([x[0] for x, _ in runs])
+            s = median([y[0] for _, y in runs])
+            add = median([y[0] - x[0] for x, y in runs])
+            addp = median([y[1] - x[1] for x, y in runs])
+            adda = median([y[2] - x[2] for x, y in runs])
+            res[label] = {"bare_kb": b, "shim_kb": s, "added_kb": add, "added_peak_kb": addp,
+                          "added_anon_kb": adda}
             self.add("5", "RSS, %s" % label, "%d kB" % b, "%d kB" % s,
-                     "+%d kB (peak +%d kB)" % (add, addp), "", "—", "info")
+                     "+%d kB (peak +%d kB; private/anon +%d kB)" % (add, addp, adda), "", "—",
+                     "info")
 
     # ---- output --------------------------------------------------------------------
     def table(self):

@@ -6,7 +6,9 @@
  *                        every call is the first violation of its site.  Prints
  *                        "CALL ns_per_call".
  *   sites rss N          make N*1,024 sites (N = 0..4, in the order read, write, poll,
- *                        sleep), then print "rss_kb hwm_kb" (VmRSS, VmHWM).
+ *                        sleep), then print "rss_kb hwm_kb anon_kb" (VmRSS, VmHWM,
+ *                        RssAnon: the process's private memory, without the shared
+ *                        library pages that VmRSS also counts).
  *
  * The sites are real, distinct return addresses: each is a separate call instruction
  * expanded by the X1024 macro, so a violation's stack differs from every other site's
@@ -73,10 +75,10 @@ __attribute__((noinline)) static void sweep_sleep(void) {
 static void (*const sweeps[4])(void) = {sweep_read, sweep_write, sweep_poll, sweep_sleep};
 static const char *const names[4] = {"read", "write", "poll", "sleep"};
 
-/* VmRSS and VmHWM in kB, read without going through wrapped calls. */
-static void rss(long *cur, long *peak) {
+/* VmRSS, VmHWM and RssAnon in kB, read without going through wrapped calls. */
+static void rss(long *cur, long *peak, long *anon) {
   char buf[4096];
-  *cur = *peak = -1;
+  *cur = *peak = *anon = -1;
   int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/status", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
   long n = syscall(SYS_read, fd, buf, sizeof buf - 1);
@@ -87,6 +89,8 @@ static void rss(long *cur, long *peak) {
   if (p) *cur = strtol(p + 6, NULL, 10);
   p = strstr(buf, "VmHWM:");
   if (p) *peak = strtol(p + 6, NULL, 10);
+  p = strstr(buf, "RssAnon:");
+  if (p) *anon = strtol(p + 8, NULL, 10);
 }
 
 static int usage(void) {
@@ -117,9 +121,9 @@ int main(int argc, char **argv) {
     int n = atoi(argv[2]);
     if (n < 0 || n > 4) return usage();
     for (int i = 0; i < n; i++) sweeps[i]();
-    long cur, peak;
-    rss(&cur, &peak);
-    printf("%ld %ld\n", cur, peak);
+    long cur, peak, anon;
+    rss(&cur, &peak, &anon);
+    printf("%ld %ld %ld\n", cur, peak, anon);
     return 0;
   }
   return usage();
