@@ -35,10 +35,13 @@ int bg__report_path(const char *pattern, char *out, size_t n) {
   return 0;
 }
 
+static int initial; /* writing the start-up report: no fsync, it is replaced at exit */
+
 static void write_one(const bg_model_t *m, const char *path, const char *format) {
   char err[512];
   char *text = bg_render(m, format);
-  if (!text || bg_write_atomic(path, text, strlen(text), 0600, err, sizeof err) < 0)
+  int mode = initial ? 0600 | BG_WRITE_NOSYNC : 0600;
+  if (!text || bg_write_atomic(path, text, strlen(text), mode, err, sizeof err) < 0)
     bg__msg("cannot write report: %s", text ? err : "out of memory");
   free(text);
 }
@@ -63,4 +66,10 @@ void bg__report_write(void) {
   }
   bg_model_free(&m);
   bg__self.depth--;
+}
+
+void bg__report_write_initial(void) {
+  initial = 1;
+  bg__report_write();
+  initial = 0;
 }

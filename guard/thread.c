@@ -125,10 +125,12 @@ int bg__thread_needs_start_hook(void) {
 void bg__thread_start(void) {
   bg__thread_t *t = &bg__self;
   t->depth++;
+  /* Register before reading the name: a rename by another thread either lands before
+   * we read it, or finds us in the table. */
+  bg__thread_register();
   char name[16] = {0};
   prctl(PR_GET_NAME, name, 0, 0, 0); /* a new thread inherits its creator's name */
-  if (name_matches(name)) t->roles |= BG_ROLE_NAME;
-  bg__thread_register();
+  if (name_matches(name)) __atomic_or_fetch(&t->roles, BG_ROLE_NAME, __ATOMIC_RELAXED);
   t->depth--;
   bg__thread_refresh(t);
 }

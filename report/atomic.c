@@ -21,6 +21,8 @@
 int bg_write_atomic(const char *path, const char *data, size_t len, int mode, char *err,
                     size_t errlen) {
   char tmp[4096];
+  int nosync = mode & BG_WRITE_NOSYNC;
+  mode &= 07777;
   int fd = -1;
   for (int attempt = 0; attempt < 16 && fd < 0; attempt++) {
     struct timespec ts;
@@ -53,7 +55,7 @@ int bg_write_atomic(const char *path, const char *data, size_t len, int mode, ch
     }
     off += (size_t)w;
   }
-  if (fsync(fd) < 0 || close(fd) < 0) {
+  if ((!nosync && fsync(fd) < 0) || close(fd) < 0) {
     snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
     unlink(tmp);
     return -1;

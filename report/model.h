@@ -86,7 +86,9 @@ int bg_model_read_json(const char *text, size_t len, const char *name, bg_model_
                        size_t errlen);
 /* Writes data to path atomically: a temp file in the same directory created with
  * O_EXCL|O_NOFOLLOW (never follows a planted symlink), fsync'd, renamed over path.
- * mode is the file mode (0600 by default for reports).  0 or -1 with err. */
+ * mode is the file mode (0600 by default for reports), optionally | BG_WRITE_NOSYNC
+ * to skip the fsync (a placeholder replaced later).  0 or -1 with err. */
+#define BG_WRITE_NOSYNC 0x10000
 int bg_write_atomic(const char *path, const char *data, size_t len, int mode, char *err,
                     size_t errlen);
 #endif
