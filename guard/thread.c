@@ -165,12 +165,6 @@ void bg__thread_name_changed_other(unsigned long pthread_id, const char *name) {
 /* Returns 1 when this wait is the thread's event-loop wait. */
 int bg__loop_wait(uintptr_t caller, int has_timeout, int always_loop) {
   bg__thread_t *t = &bg__self;
-  if (!bg__auto_enabled && !t->guarded) {
-    /* Only auto detection asks about unguarded threads: once the options are known to
-     * exclude it, this thread's loop-row wrappers go back to the one-load fast path. */
-    if (bg__core_ready()) t->watch = 0;
-    return 0;
-  }
   for (int i = 0; i < BG_LOOP_PCS; i++)
     if (t->loop_pc[i] == caller) return 1;
   if (!always_loop) {

@@ -146,8 +146,13 @@ void bg__resolve_all(void) {
   }                                                                                     \
   static __attribute__((noinline, unused)) ret bg__watch_##name(uintptr_t caller,       \
                                                                  BG_PARAMS(n, params)) { \
-    if (!bg__self.depth) /* the core's own waits are never a program's event loop */   \
-      (void)(exempt);    /* runs bg__loop_wait: this wait may be the thread's loop */   \
+    if (!bg__auto_enabled) {                                                           \
+      /* threads=auto is off: once the options are known, this thread goes back to   \
+       * the one-load fast path for good. */                                           \
+      if (bg__core_ready()) bg__self.watch = 0;                                         \
+    } else if (!bg__self.depth) { /* the core's own waits are never a program's loop */ \
+      (void)(exempt);             /* runs bg__loop_wait: this may be the thread's loop */ \
+    }                                                                                   \
     return bg__real_##name(BG_ARGS(n, params));                                         \
   }
 #include "preload/calls.def"
