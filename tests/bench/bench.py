@@ -194,7 +194,13 @@ class Bench:
                              target, verdict)
                 else:
                     target = "≤ 300 ns added"
-                    verdict = "ok" if add_ns <= 300 else "MISSED"
+                    verdict = "ok" if add_ns <= 300 else "MISSED (see note)"
+                    if add_ns > 300 and not any(n.startswith("Violation path") for n in self.notes):
+                        self.notes.append(
+                            "Violation path over 300 ns: it runs ~%d instructions, most of them "
+                            "libunwind's stack walk (build/bench/profile-violation.txt); after a "
+                            "long call (clock_nanosleep costs ~13 µs on this VM) they run with "
+                            "cold caches. docs/performance.md has the analysis." % instr)
                     self.add("1", label, "%.1f ns" % bare, "%.1f ns" % shim,
                              "+%.0f ns (IQR %.0f–%.0f)" % (add_ns, a1, a3), instr_s, target, verdict)
         # A violation at a site never seen before: stack capture of new return
@@ -431,18 +437,73 @@ class Bench:
                          "(include/blockguard.h has no bg_sched_new)")
         st = self.bin("st_sleepers")
         if os.path.exists(st):
-            walls, rss = [], []
-            for _ in range(3):
-                w, k = self.run([st, "10000", "100000", "0"]).split()
-                walls.append(float(w))
-                rss.append(int(k))
-            self.results["st_sleepers"] = {"wall_ms": walls, "peak_rss_kb": rss}
-            self.add("4", "State Threads: 10,000 coroutines × st_usleep(100 ms)", "",
-                     "%.0f ms, peak RSS %.1f MB" % (median(walls), median(rss) / 1024), "", "",
-                     "comparison", "info")
+            log("row 4: State Threads sleepers")
+            res = self.results["st_sleepers"] = {}
+            for kb in (0, 64):
+                walls, rss = [], []
+                for _ in range(3 if not self.quick else 1):
+                    w, k = self.run([st, "10000", "100000", str(kb)]).split()
+                    walls.append(float(w))
+                    rss.append(int(k))
+                res["%dk" % kb] = {"wall_ms": walls, "peak_rss_kb": rss}
+                self.add("4", "State Threads: 10,000 coroutines × st_usleep(100 ms), %s stacks"
+                         % ("default" if kb == 0 else "%d KiB" % kb), "",
+                         "%.0f ms, peak RSS %.1f MB" % (median(walls), median(rss) / 1024), "", "",
+                         "comparison", "info")
 
     def row4_offload(self, off):
-        raise NotImplementedError  # filled in when the offload runtime lands
+        """The runtime of the offload issue, run under the shim with mode=offload."""
+        opts = "mode=offload:threads=main:verbosity=0"
+        res = self.results["offload"] = {}
+        reps = 5 if not self.quick else 1
+
+        def many(args, cpus=None):
+            outs = []
+            for _ in range(reps):
+                env_cpus = {"BENCH_CPUS": str(cpus)} if cpus else {}
+                self.base_env.update(env_cpus)
+                try:
+                    outs.append([float(x) for x in self.run([off] + args, opts).split()])
+                finally:
+                    for k in env_cpus:
+                        self.base_env.pop(k, None)
+            return outs
+
+        log("row 4: offload runtime")
+        sw = many(["switch", "1000000" if not self.quick else "100000"])
+        per_switch = median([x[1] for x in sw])
+        res["switch_ns"] = per_switch
+        res["yield_ns"] = median([x[0] for x in sw])
+        self.add("4", "coroutine switch (2 coroutines yielding; bg_co_yield = %.1f ns)"
+                 % res["yield_ns"], "", "%.1f ns" % per_switch, "", "", "≤ 10 ns",
+                 "ok" if per_switch <= 10 else "MISSED")
+        for label, args, cpus, target in (
+                ("offload round trip, warm (no-op on a worker, back to back)",
+                 ["warm", "20000"], None, 1000),
+                ("offload round trip, warm, 1 CPU", ["warm", "20000"], 1, None),
+                ("offload round trip, cold (after 5 ms idle), 1 CPU", ["cold", "100", "5000"], 1,
+                 10000),
+                ("offload round trip, cold (after 5 ms idle), 2 CPUs", ["cold", "100", "5000"],
+                 None, None)):
+            out = many(args, cpus)
+            med = median([x[1] for x in out])
+            res[label] = {"median_ns": med, "min_ns": median([x[0] for x in out])}
+            self.add("4", label, "", "%.2f µs (fastest %.2f µs)" % (med / 1000, res[label]["min_ns"] / 1000),
+                     "", "", "≤ %g µs" % (target / 1000) if target else "—",
+                     ("ok" if med <= target else "MISSED") if target else "info")
+        rate = many(["rate", "64", "300"])
+        res["calls_per_s"] = median([x[0] for x in rate])
+        self.add("4", "offloaded calls per second (64 coroutines, no-op calls)", "",
+                 "%.0f /s" % res["calls_per_s"], "", "", "—", "info")
+        for kb in (0, 64):
+            out = many(["sleepers", "10000", "100000", str(kb)])
+            wall = median([x[0] for x in out])
+            rss = median([x[1] for x in out])
+            res["sleepers_%dk" % kb] = {"wall_ms": wall, "peak_rss_kb": rss}
+            self.add("4", "10,000 coroutines × usleep(100 ms), mode=offload, %s stacks"
+                     % ("default" if kb == 0 else "%d KiB" % kb), "",
+                     "%.0f ms, peak RSS %.1f MB" % (wall, rss / 1024), "", "", "≤ 150 ms",
+                     "ok" if wall <= 150 else "MISSED")
 
     # ---- row 5: memory -------------------------------------------------------------
     def row5(self):
@@ -480,13 +541,21 @@ class Bench:
     def report(self, elapsed):
         uname = os.uname()
         hdr = ["# blockguard benchmarks", "",
-               "Generated by `make bench` on %s (%s %s, %d CPUs), %d interleaved rounds, "
-               "%.0f s. Times are medians over rounds of the fastest block per process; "
-               "ratios and added times are computed per round (bare and shim side by side) "
-               "and their median is shown with the interquartile range; instruction counts "
-               "are exact (callgrind). Profiles: build/bench/profile-*.txt."
-               % (time.strftime("%Y-%m-%d %H:%M"), uname.sysname, uname.release,
-                  os.cpu_count() or 0, self.rounds, elapsed), ""]
+               "Generated by `make bench` on %s (%s %s, %d CPUs) in %.0f s; reproduce with "
+               "`make bench` (docs/performance.md explains every row)." % (
+                   time.strftime("%Y-%m-%d %H:%M"), uname.sysname, uname.release,
+                   os.cpu_count() or 0, elapsed), "",
+               "- Row 1 times are measured inside one process: blocks of bare (libc's own "
+               "function) and wrapped calls alternate, the fastest block of each side counts; "
+               "the table gives the median over %d processes, and the per-process ratio's "
+               "median with its interquartile range (IQR). The A/A rows run the same "
+               "measurement without the shim: the noise floor." % self.rounds,
+               "- `instr added`: exact user-space instructions per call from "
+               "`valgrind --tool=callgrind` (shim minus bare), independent of the load.",
+               "- Rows 3 and 5: bare and shim processes interleaved round by round, order "
+               "flipped each round; ratio per round, median (IQR).",
+               "- Profiles: build/bench/profile-*.txt (callgrind_annotate --inclusive), raw "
+               "numbers: build/bench/results.json.", ""]
         text = "\n".join(hdr) + self.table() + "\n"
         if self.notes:
             text += "\n" + "\n".join("- " + n for n in self.notes) + "\n"
