@@ -48,6 +48,10 @@ static void print_option(const char *key, const char *def, const char *help, voi
   fprintf(arg, "  --%-14s %s%s%s%s\n", key, help, def[0] ? " [" : "", def, def[0] ? "]" : "");
 }
 
+static void print_option_md(const char *key, const char *def, const char *help, void *arg) {
+  fprintf(arg, "| `%s` | %s%s%s | %s |\n", key, def[0] ? "`" : "—", def, def[0] ? "`" : "", help);
+}
+
 /* ---- locating the shim ------------------------------------------------------------ */
 static int find_shim(char *out, size_t n) {
   const char *env = getenv("BLOCKGUARD_LIB");
@@ -73,6 +77,27 @@ static int find_shim(char *out, size_t n) {
     }
   }
   return -1;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <link.h>
+/* A sanitizer build of the shim needs the ASan runtime first in LD_PRELOAD; this CLI,
+ * built the same way, has it loaded already. */
+static int find_asan(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  if (strstr(info->dlpi_name, "libasan.so")) {
+    snprintf(arg, PATH_MAX, "%s", info->dlpi_name);
+    return 1;
+  }
+  return 0;
+}
+#endif
+
+static void sanitizer_runtime(char *out) {
+  out[0] = 0;
+#if defined(__SANITIZE_ADDRESS__)
+  dl_iterate_phdr(find_asan, out);
+#endif
 }
 
 /* ---- can LD_PRELOAD work on this program? ----------------------------------------- */
@@ -276,9 +301,10 @@ static int cmd_run(int argc, char **argv, int checking) {
   size_t used = strlen(opts);
   snprintf(opts + used, sizeof opts - used, "%scollect=%s", used ? ":" : "", collect);
   const char *old_preload = getenv("LD_PRELOAD");
-  char preload[PATH_MAX * 2];
-  snprintf(preload, sizeof preload, "%s%s%s", shim, old_preload && *old_preload ? ":" : "",
-           old_preload ? old_preload : "");
+  char preload[PATH_MAX * 3], asan[PATH_MAX];
+  sanitizer_runtime(asan);
+  snprintf(preload, sizeof preload, "%s%s%s%s%s", asan, asan[0] ? ":" : "", shim,
+           old_preload && *old_preload ? ":" : "", old_preload ? old_preload : "");
 
   /* Like system(): the terminal's SIGINT/SIGQUIT go to the child; we stay to report. */
   struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit;
@@ -358,6 +384,14 @@ int main(int argc, char **argv) {
     usage(out);
     bg__options_each(print_option, out);
     return argc < 2 ? 2 : 0;
+  }
+  if (!strcmp(argv[1], "--help=markdown")) { /* docs/options.md, via make docs */
+    printf("# Options\n\nGenerated from `guard/options.def` by `make docs`; do not edit.\n\n"
+           "Set them as `BLOCKGUARD_OPTIONS=\"key=value:key=value\"` or `blockguard run "
+           "--key=value`.\nA `:` inside a value (`http=127.0.0.1:8080`, `threads=name:io-*`) "
+           "is kept: only `:key=` starts a new option.\n\n| key | default | meaning |\n|---|---|---|\n");
+    bg__options_each(print_option_md, stdout);
+    return 0;
   }
   if (!strcmp(argv[1], "--version")) {
     printf("blockguard %s\n", BG_VERSION);
