@@ -112,9 +112,11 @@ class Bench:
         """In-process A/B (percall ... ab): per call a list of (bare, shim) ns, one pair
         per process; bare is libc's function, shim what the program binds to."""
         pairs = {c: [] for c in CALLS}
-        blocks = 201 if not self.quick else 41
+        # short blocks (~0.3 ms), many of them: on a loaded machine the fastest block of
+        # each side is then likely to have run undisturbed
+        blocks = 401 if not self.quick else 41
         for _ in range(rounds):
-            for group, iters in ((["read", "write", "poll"], 2000), (["sleep"], 40)):
+            for group, iters in ((["read", "write", "poll"], 1000), (["sleep"], 20)):
                 out = self.run([self.bin("percall"), args, ",".join(group), str(iters),
                                 str(blocks), "ab"], opts)
                 for line in out.splitlines():
@@ -194,7 +196,9 @@ class Bench:
                              target, verdict)
                 else:
                     target = "≤ 300 ns added"
-                    verdict = "ok" if add_ns <= 300 else "MISSED (see note)"
+                    verdict = "ok" if add_ns <= 300 else (
+                        "MISSED (see note)" if a1 > 300 else
+                        "MISSED (within noise: IQR spans the target; see note)")
                     if add_ns > 300 and not any(n.startswith("Violation path") for n in self.notes):
                         self.notes.append(
                             "Violation path over 300 ns: it runs ~%d instructions, most of them "
