@@ -8,7 +8,7 @@ set -eu
 group=${1:-build}
 build_pkgs="gcc make pkg-config libunwind-dev uthash-dev libmicrohttpd-dev libjansson-dev"
 check_pkgs="libcmocka-dev libst-dev python3 curl"
-bench_pkgs="valgrind strace ltrace redis-server redis-tools"
+bench_pkgs="valgrind perl strace ltrace redis-server redis-tools"  # perl: callgrind_annotate
 browser_pkgs="chromium nodejs npm"
 case "$group" in
   build) want="$build_pkgs" ;;
@@ -20,7 +20,7 @@ esac
 missing=""
 for p in $want; do
   # A command that is already on PATH counts as installed even if it came from elsewhere.
-  case "$p" in gcc|make|python3|curl|valgrind|strace|ltrace|nodejs|npm)
+  case "$p" in gcc|make|python3|curl|valgrind|perl|strace|ltrace|nodejs|npm)
     c=$p; [ "$p" = nodejs ] && c=node
     command -v "$c" >/dev/null 2>&1 && continue ;;
   esac
