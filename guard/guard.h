@@ -117,32 +117,21 @@ void bg__leave(bg__call_t *c);
 int bg__loop_wait(uintptr_t caller, int has_timeout, int always_loop);
 extern int bg__auto_enabled; /* threads= contains auto */
 
-/* ---- fd knowledge (guard/fdcache.c) ------------------------------------------------ */
-/* bg__fd_nonblock and bg__fd_category run on every call a guarded thread makes on an
- * fd (the exempt test), so a known fd is answered inline from the byte table; only an
- * fd seen for the first time goes out of line to probe it (fcntl, fstat). */
-#define BG_FD_TABLE 65536
-enum { BG_FD_KNOWN = 1, BG_FD_NONBLOCK = 2, BG_FD_FILE = 4, BG_FD_TTY = 8, BG_FD_KIND_KNOWN = 16 };
-extern uint8_t bg__fdinfo[BG_FD_TABLE] BG_HIDDEN;
-uint8_t bg__fd_info_slow(int fd, uint8_t need); /* probes, caches, returns the bits */
-static inline uint8_t bg__fd_info(int fd, uint8_t need) {
-  if (BG_LIKELY((unsigned)fd < BG_FD_TABLE)) {
-    uint8_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
-    if (BG_LIKELY((v & need) == need)) return v;
-  }
-  return bg__fd_info_slow(fd, need);
-}
-/* 1 when the fd has O_NONBLOCK */
-static inline int bg__fd_nonblock(int fd) {
-  return (bg__fd_info(fd, BG_FD_KNOWN) & BG_FD_NONBLOCK) != 0;
-}
-/* BG_CAT_file for regular files/block devs, else fallback */
-static inline int bg__fd_category(int fd, int fallback) {
-  return (bg__fd_info(fd, BG_FD_KNOWN | BG_FD_KIND_KNOWN) & BG_FD_FILE) ? BG_CAT_file : fallback;
-}
-int bg__fd_write_exempt(int fd);          /* writes to this fd never count (stderr...) */
-void bg__fd_forget(int fd);               /* fd closed or replaced */
-void bg__fd_set_nonblock(int fd, int on); /* flags known from socket/accept4/fcntl... */
+/* ---- fd knowledge (guard/fdcache.c; docs/exemptions.md) --------------------------- */
+/* 1 when a call on fd cannot block: the fd is invalid (the call fails at once), or it
+ * has O_NONBLOCK and is not a regular file / block device (where the flag is ignored). */
+int bg__fd_nonblock(int fd);
+int bg__fd_oflag_nonblock(int fd);         /* O_NONBLOCK set (or invalid fd), any type */
+int bg__fd_is_pipe(int fd);                /* FIFO or pipe */
+int bg__fd_is_tty(int fd);                 /* a terminal (stdio line-buffers it) */
+int bg__fd_invalid(int fd);                /* F_GETFL fails: any call fails at once */
+int bg__fd_category(int fd, int fallback); /* BG_CAT_file for regular files/block devs */
+int bg__fd_write_exempt(int fd);           /* writes to this fd never count (stderr...) */
+void bg__fd_forget(int fd);                /* fd closed or replaced */
+void bg__fd_forget_range(unsigned lo, unsigned hi); /* close_range, closefrom */
+void bg__fd_created(int fd, int nonblock); /* new fd, flags known (socket, pipe2...) */
+void bg__fd_flags_changed(int fd, int nonblock); /* F_SETFL, FIONBIO (+ sharers) */
+void bg__fd_dup(int oldfd, int newfd);     /* newfd shares oldfd's open file description */
 void bg__fd_forget_all(void);
 
 /* ---- threads (guard/thread.c) ------------------------------------------------------ */

@@ -8,53 +8,33 @@
  *   - the exported wrapper: the fast path is one TLS load and a branch;
  *   - a noinline slow path that asks the core (guard/) for a verdict.
  */
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
-#include <sys/select.h>
-#include <sys/socket.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+#include "preload/sysinc.h"
 
 #include "guard/guard.h"
 #include "preload/callgen.h"
 #include "preload/exempt.h"
 #include "preload/preload.h"
 
-/* ---- row ids and metadata for the core ------------------------------------------- */
-enum {
-#define BG_CALL(name, ...) BG_ID_##name,
-#include "preload/calls.def"
-#undef BG_CALL
-#undef BG_CUSTOM
-  BG_NCALLS
-};
-
+/* ---- metadata for the core: names and base categories (ids: preload/preload.h) --- */
 #define BG__BASECAT_CAT(c) BG_CAT_##c
 #define BG__BASECAT_FDCAT(fd, c) BG_CAT_##c
+#define BG__BASECAT_NRCAT() BG_CAT_io
 #define BG_CALL(name, cat, flags, ...) {#name, BG__BASECAT_##cat, flags},
+#define BG_SYSCALL(name, cat, flags, exempt) {"syscall(" #name ")", BG__BASECAT_##cat, flags},
 const bg__callinfo_t bg__calltable[] = {
 #include "preload/calls.def"
+#include "preload/syscalls.def"
 };
 #undef BG_CALL
 #undef BG_CUSTOM
+#undef BG_SYSCALL
 const int bg__ncalltable = BG_NCALLS;
+_Static_assert(sizeof bg__calltable / sizeof bg__calltable[0] == BG_NCALLS, "row count");
 
 /* ---- dlvsym versions -------------------------------------------------------------- */
 #define BG_CALL(...)
-#undef BG_VERSION
-#define BG_VERSION(name, ver) {#name, ver},
+#undef BG_SYMVER
+#define BG_SYMVER(name, ver) {#name, ver},
 static const struct {
   const char *name, *version;
 } versions[] = {
@@ -62,7 +42,7 @@ static const struct {
     {NULL, NULL}};
 #undef BG_CALL
 #undef BG_CUSTOM
-#undef BG_VERSION
+#undef BG_SYMVER
 
 void *bg__resolve(const char *name) {
   for (int i = 0; versions[i].name; i++)
@@ -120,8 +100,8 @@ void bg__resolve_all(void) {
  * would answer BG_PASS for it anyway); otherwise the core gives a verdict. */
 #define BG_CUSTOM(...)
 #define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
-  static __attribute__((noinline)) ret bg__slow_##name(uintptr_t caller,                \
-                                                        BG_PARAMS(n, params)) {         \
+  static __attribute__((noinline)) ret bg__slow_##name(uintptr_t caller                 \
+                                                        BG_PARAMS_TAIL(n, params)) {    \
     if (bg__self.depth) return bg__real_##name(BG_ARGS(n, params));                      \
     bg__self.depth++;                                                                   \
     int bg_ex = (exempt);                                                               \
@@ -144,8 +124,8 @@ void bg__resolve_all(void) {
     }                                                                                   \
     }                                                                                   \
   }                                                                                     \
-  static __attribute__((noinline, unused)) ret bg__watch_##name(uintptr_t caller,       \
-                                                                 BG_PARAMS(n, params)) { \
+  static __attribute__((noinline, unused)) ret bg__watch_##name(uintptr_t caller       \
+                                                                 BG_PARAMS_TAIL(n, params)) { \
     if (!bg__auto_enabled) {                                                           \
       /* threads=auto is off: once the options are known, this thread goes back to   \
        * the one-load fast path for good. */                                           \
@@ -173,6 +153,11 @@ void bg__resolve_all(void) {
 #else
 #define BG_ASK_WATCH_ONLY ((uint16_t)0x0001)
 #endif
+/* glibc's headers define some of these (getchar, putchar, vprintf...) as extern inline
+ * already; the attribute only matters for the loop rows, so the mismatch warning on
+ * those others is silenced here and only here. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wattributes"
 #define BG_CUSTOM(...)
 #define bg__loop_wait(pc, has_timeout, always) ((void)(has_timeout), (void)(always), bg_lw = 1)
 #define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
@@ -184,16 +169,17 @@ void bg__resolve_all(void) {
         int bg_lw = 0;                                                                  \
         (void)(exempt); /* sets bg_lw when it reaches bg__loop_wait */                  \
         if (bg_lw)                                                                      \
-          return bg__watch_##name((uintptr_t)__builtin_return_address(0),               \
-                                  BG_ARGS(n, params));                                  \
+          return bg__watch_##name((uintptr_t)__builtin_return_address(0)                \
+                                  BG_ARGS_TAIL(n, params));                             \
         return bg__real_##name(BG_ARGS(n, params));                                     \
       }                                                                                 \
     } else if (BG_LIKELY(!bg__self.guarded)) {                                          \
       return bg__real_##name(BG_ARGS(n, params));                                       \
     }                                                                                   \
-    return bg__slow_##name((uintptr_t)__builtin_return_address(0), BG_ARGS(n, params)); \
+    return bg__slow_##name((uintptr_t)__builtin_return_address(0) BG_ARGS_TAIL(n, params)); \
   }
 #include "preload/calls.def"
 #undef BG_CALL
 #undef BG_CUSTOM
 #undef bg__loop_wait
+#pragma GCC diagnostic pop
