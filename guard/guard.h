@@ -120,12 +120,13 @@ extern int bg__auto_enabled; /* threads= contains auto */
 /* ---- fd knowledge (guard/fdcache.c; docs/exemptions.md) --------------------------- */
 /* 1 when a call on fd cannot block: the fd is invalid (the call fails at once), or it
  * has O_NONBLOCK and is not a regular file / block device (where the flag is ignored). */
-int bg__fd_nonblock(int fd);
+static inline int bg__fd_nonblock(int fd);
 int bg__fd_oflag_nonblock(int fd);         /* O_NONBLOCK set (or invalid fd), any type */
 int bg__fd_is_pipe(int fd);                /* FIFO or pipe */
 int bg__fd_is_tty(int fd);                 /* a terminal (stdio line-buffers it) */
 int bg__fd_invalid(int fd);                /* F_GETFL fails: any call fails at once */
-int bg__fd_category(int fd, int fallback); /* BG_CAT_file for regular files/block devs */
+static inline int bg__fd_category(int fd, int fallback); /* BG_CAT_file for regular
+                                                           files / block devices */
 int bg__fd_write_exempt(int fd);           /* writes to this fd never count (stderr...) */
 void bg__fd_forget(int fd);                /* fd closed or replaced */
 void bg__fd_forget_range(unsigned lo, unsigned hi); /* close_range, closefrom */
@@ -133,6 +134,37 @@ void bg__fd_created(int fd, int nonblock); /* new fd, flags known (socket, pipe2
 void bg__fd_flags_changed(int fd, int nonblock); /* F_SETFL, FIONBIO (+ sharers) */
 void bg__fd_dup(int oldfd, int newfd);     /* newfd shares oldfd's open file description */
 void bg__fd_forget_all(void);
+/* The two questions every fd call on a guarded thread asks (the exempt test and the
+ * category) are answered inline when the cache already holds the positive facts
+ * (docs/performance.md: an out-of-line pair cost ~60 instructions per exempt call);
+ * anything else goes to fdcache.c, which probes. */
+#define BG_FD_TABLE 65536
+enum {
+  BG_FD_NB = 1,         /* O_NONBLOCK seen set and not cleared since */
+  BG_FD_KIND_KNOWN = 2, /* the kind bits below are valid */
+  BG_FD_FILE = 4,       /* regular file or block device */
+  BG_FD_TTY = 8,
+  BG_FD_PIPE = 16,      /* FIFO / pipe */
+  BG_FD_SHARED = 32,    /* open file description shared with another fd (dup) */
+};
+extern uint8_t bg__fdinfo[BG_FD_TABLE] BG_HIDDEN;
+int bg__fd_nonblock_slow(int fd);
+int bg__fd_category_slow(int fd, int fallback);
+static inline int bg__fd_nonblock(int fd) {
+  if (BG_LIKELY((unsigned)fd < BG_FD_TABLE)) {
+    uint8_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
+    if ((v & (BG_FD_NB | BG_FD_KIND_KNOWN)) == (BG_FD_NB | BG_FD_KIND_KNOWN))
+      return !(v & BG_FD_FILE);
+  }
+  return bg__fd_nonblock_slow(fd);
+}
+static inline int bg__fd_category(int fd, int fallback) {
+  if (BG_LIKELY((unsigned)fd < BG_FD_TABLE)) {
+    uint8_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
+    if (v & BG_FD_KIND_KNOWN) return (v & BG_FD_FILE) ? BG_CAT_file : fallback;
+  }
+  return bg__fd_category_slow(fd, fallback);
+}
 
 /* ---- threads (guard/thread.c) ------------------------------------------------------ */
 void bg__thread_name_changed(const char *name); /* calling thread's name is now `name` */

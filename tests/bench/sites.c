@@ -12,7 +12,7 @@
  *
  * The sites are real, distinct return addresses: each is a separate call instruction
  * expanded by the X1024 macro, so a violation's stack differs from every other site's
- * in its first frame.  Arguments are those of percall's `violate` set: every call
+ * in its first frame.  Arguments are those of percall's `violate` set (a 1 ns sleep): every call
  * returns at once but is a violation on a guarded thread.
  *
  * /proc/self/status is read with raw syscalls so that measuring memory does not itself
@@ -66,9 +66,9 @@ __attribute__((noinline)) static void sweep_poll(void) {
 }
 
 __attribute__((noinline)) static void sweep_sleep(void) {
-  struct timespec zero = {0, 0};
+  struct timespec ns1 = {0, 1};
   long s = 0;
-  X1024(s += clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &zero, NULL);)
+  X1024(s += clock_nanosleep(CLOCK_MONOTONIC, 0, &ns1, NULL);)
   sink = s;
 }
 
