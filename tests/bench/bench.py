@@ -69,6 +69,7 @@ class Bench:
         self.quick = quick
         self.rows = []  # (section, label, bare, measured, ratio, instr, target, verdict)
         self.notes = []
+        self.note_keys = set()
         self.results = {}
         base = dict(os.environ)
         base.pop("LD_PRELOAD", None)
@@ -103,6 +104,12 @@ class Bench:
             name, best, _med = line.split()
             res[name] = float(best)
         return res
+
+    def note(self, key, text):
+        """A note under the table, once per key."""
+        if key not in self.note_keys:
+            self.note_keys.add(key)
+            self.notes.append(text)
 
     def add(self, section, label, bare, measured, ratio, instr, target, verdict):
         self.rows.append((section, label, bare, measured, ratio, instr, target, verdict))
@@ -199,12 +206,17 @@ class Bench:
                     verdict = "ok" if add_ns <= 300 else (
                         "MISSED (see note)" if a1 > 300 else
                         "MISSED (within noise: IQR spans the target; see note)")
-                    if add_ns > 300 and not any(n.startswith("Violation path") for n in self.notes):
-                        self.notes.append(
-                            "Violation path over 300 ns: it runs ~%d instructions, most of them "
-                            "libunwind's stack walk (build/bench/profile-violation.txt); after a "
-                            "long call (clock_nanosleep costs ~13 µs on this VM) they run with "
-                            "cold caches. docs/performance.md has the analysis." % instr)
+                    if add_ns > 300 and c in ("read", "write"):
+                        self.note("fd", "A violation on an fd also re-probes it: fdcache.c caches "
+                                  "only O_NONBLOCK (positive facts), so a blocking fd costs one "
+                                  "fcntl(F_GETFL) per call (~200 ns per syscall on this VM) on top "
+                                  "of the violation path. docs/performance.md has the analysis.")
+                    elif add_ns > 300:
+                        self.note("unwind", "Violation path over 300 ns: ~%d instructions, most "
+                                  "of them libunwind's stack walk (build/bench/profile-violation"
+                                  ".txt); after a long call (a sleep costs ~13 µs on this VM) they "
+                                  "run with cold caches. docs/performance.md has the analysis."
+                                  % instr)
                     self.add("1", label, "%.1f ns" % bare, "%.1f ns" % shim,
                              "+%.0f ns (IQR %.0f–%.0f)" % (add_ns, a1, a3), instr_s, target, verdict)
         # A violation at a site never seen before: stack capture of new return
