@@ -91,7 +91,8 @@ $(SHIM): $(PRELOAD_OBJ) $(CORE_OBJ)
 	$(Q)$(CC) -shared $(SANLDFLAGS) -Wl,-z,now -Wl,--version-script=preload/exports.map \
 	    -o $@ $^ $(LDLIBS)
 
-$(CLI): $(BUILD)/obj/tools/blockguard.o $(CORE_OBJ)
+CMD_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard tools/cmd_*.c)))
+$(CLI): $(BUILD)/obj/tools/blockguard.o $(CMD_OBJ) $(CORE_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(SANLDFLAGS) -o $@ $^ $(LDLIBS)
 

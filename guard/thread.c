@@ -132,6 +132,16 @@ void bg__thread_start(void) {
   bg__thread_refresh(t);
 }
 
+/* api=2 pins the thread unguarded whatever threads= says (and survives renames);
+ * depth=1 makes every wrapper it calls take the pass-through path at once, so even
+ * loop detection never looks at it.  It is deliberately not registered: the thread
+ * table lists the program's threads, not ours. */
+void bg__thread_start_sidecar(void) {
+  bg__self.api = 2;
+  bg__self.depth = 1;
+  bg__self.guarded = 0;
+}
+
 void bg__thread_name_changed(const char *name) {
   bg__thread_t *t = &bg__self;
   if (t->slot >= 0) strncpy(slots[t->slot].name, name, sizeof slots[0].name - 1);

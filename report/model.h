@@ -63,9 +63,14 @@ typedef struct bg_model {
   int nsites;
   uint64_t dropped_sites;
   char *unguarded_reason; /* NULL: guarded */
+  char *http_url;         /* live dashboard this process served, NULL: none (docs/http.md) */
 } bg_model_t;
 
 void bg_model_free(bg_model_t *m);
+/* Folds src into dst (report/merge.c): same call + allowed + frames (module+offset) is
+ * one site.  dst starts zeroed; merging into an empty model is a deep copy.  0 or -1
+ * on allocation failure (dst stays valid for bg_model_free). */
+int bg_model_merge(bg_model_t *dst, const bg_model_t *src);
 /* Small helpers for builders: strdup that never returns NULL for NULL input. */
 char *bg_model_strdup(const char *s);
 
