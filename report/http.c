@@ -388,6 +388,13 @@ int bg_http_stop(bg_http_t *h, int timeout_ms) {
   int done = h->stopped;
   pthread_mutex_unlock(&h->mu);
   if (!done) {
+    /* Keep it reachable: it is still in use, and a leak checker should not flag it. */
+    static bg_http_t *abandoned[8];
+    for (int i = 0; i < 8; i++)
+      if (!abandoned[i]) {
+        abandoned[i] = h;
+        break;
+      }
     pthread_detach(t);
     logf_(h, "http: server thread did not stop within %d ms; abandoning it", timeout_ms);
     return 1;
