@@ -93,8 +93,8 @@ $(SHIM): $(PRELOAD_OBJ) $(CORE_OBJ)
 	$(Q)$(CC) -shared $(SANLDFLAGS) -Wl,-z,now -Wl,--version-script=preload/exports.map \
 	    -o $@ $^ $(LDLIBS)
 
-CMD_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard tools/cmd_*.c)))
-$(CLI): $(BUILD)/obj/tools/blockguard.o $(CMD_OBJ) $(CORE_OBJ)
+CLI_SRC := tools/blockguard.c $(sort $(wildcard tools/cmd_*.c))
+$(CLI): $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(SANLDFLAGS) -o $@ $^ $(LDLIBS)
 

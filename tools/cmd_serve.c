@@ -25,8 +25,7 @@
 
 #include "report/http.h"
 #include "report/model.h"
-
-int bg_cmd_serve(int argc, char **argv);
+#include "tools/cli.h"
 
 typedef struct serve_src {
   char **args; /* FILE|DIR as given */
