@@ -38,7 +38,9 @@ say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
 
 PKGS      := libunwind libmicrohttpd jansson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lunwind -lmicrohttpd -ljansson)
+# libmicrohttpd: headers only; report/mhd.c dlopens it when a dashboard is asked for,
+# so guarded programs without http= never load it (and GnuTLS behind it).
+PKG_LIBS   = $(shell pkg-config --libs libunwind jansson 2>/dev/null || echo -lunwind -ljansson)
 
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS  ?= -O2 -g

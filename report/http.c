@@ -38,6 +38,9 @@
 
 #include "bg_dashboard.h"
 #include "report/http.h"
+#include "report/mhd.h"
+
+static const bg_mhd_t *M; /* set by the first successful bg_http_start */
 
 #define BG_HTTP_MEMORY_LIMIT (16 * 1024) /* per connection: bounds request headers */
 #define BG_HTTP_MAX_CONN 64
@@ -85,22 +88,22 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap) {
 static enum MHD_Result send_owned(struct MHD_Connection *c, unsigned status, const char *ctype,
                                   char *body, size_t len, const char *csp) {
   struct MHD_Response *r =
-      MHD_create_response_from_buffer(len, body, body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+      M->create_response_from_buffer(len, body, body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
   if (!r) {
     free(body);
     return MHD_NO;
   }
-  MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
-  MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-  MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-  MHD_add_response_header(r, "Referrer-Policy", "no-referrer"); /* the URL may hold a token */
-  MHD_add_response_header(r, "X-Frame-Options", "DENY");
-  if (csp) MHD_add_response_header(r, "Content-Security-Policy", csp);
-  if (status == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+  M->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+  M->add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+  M->add_response_header(r, "X-Content-Type-Options", "nosniff");
+  M->add_response_header(r, "Referrer-Policy", "no-referrer"); /* the URL may hold a token */
+  M->add_response_header(r, "X-Frame-Options", "DENY");
+  if (csp) M->add_response_header(r, "Content-Security-Policy", csp);
+  if (status == MHD_HTTP_METHOD_NOT_ALLOWED) M->add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
   if (status == MHD_HTTP_UNAUTHORIZED)
-    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"blockguard\"");
-  enum MHD_Result ret = MHD_queue_response(c, status, r);
-  MHD_destroy_response(r);
+    M->add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"blockguard\"");
+  enum MHD_Result ret = M->queue_response(c, status, r);
+  M->destroy_response(r);
   return ret;
 }
 
@@ -120,13 +123,13 @@ static int token_eq(const char *want, const char *got) {
 
 static int authorized(bg_http_t *h, struct MHD_Connection *c) {
   if (!h->token) return 1;
-  const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  const char *auth = M->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
   if (auth && !strncasecmp(auth, "Bearer ", 7)) {
     auth += 7;
     while (*auth == ' ') auth++;
     if (token_eq(h->token, auth)) return 1;
   }
-  return token_eq(h->token, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token"));
+  return token_eq(h->token, M->lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token"));
 }
 
 /* ---- dashboard page --------------------------------------------------------------- */
@@ -241,8 +244,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
       return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down\n");
     if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
       return send_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed (GET, HEAD)\n");
-    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *cl = M->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = M->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if ((cl && strcmp(cl, "0")) || te)
       return send_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "request bodies are not accepted\n");
     if (!authorized(h, c))
@@ -284,6 +287,10 @@ bg_http_t *bg_http_start(const bg_http_config_t *cfg, int *why, char *err, size_
              cfg->addr);
     return NULL;
   }
+  *why = BG_HTTP_ESTART;
+  const bg_mhd_t *mhd = bg_mhd(err, errlen);
+  if (!mhd) return NULL;
+  M = mhd;
   bg_http_t *h = calloc(1, sizeof *h);
   if (!h) {
     *why = BG_HTTP_ESTART;
@@ -333,7 +340,7 @@ bg_http_t *bg_http_start(const bg_http_config_t *cfg, int *why, char *err, size_
   *why = BG_HTTP_ESTART;
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_EPOLL |
                    (h->log ? MHD_USE_ERROR_LOG : 0) | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-  h->d = MHD_start_daemon(flags, 0, NULL, NULL, handler, h,
+  h->d = M->start_daemon(flags, 0, NULL, NULL, handler, h,
                           MHD_OPTION_LISTEN_SOCKET, fd,
                           MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)BG_HTTP_MEMORY_LIMIT,
                           MHD_OPTION_CONNECTION_LIMIT, (unsigned)BG_HTTP_MAX_CONN,
@@ -354,7 +361,7 @@ int bg_http_port(const bg_http_t *h) { return h->port; }
 
 static void *stopper(void *arg) {
   bg_http_t *h = arg;
-  MHD_stop_daemon(h->d);
+  M->stop_daemon(h->d);
   pthread_mutex_lock(&h->mu);
   h->stopped = 1;
   pthread_cond_signal(&h->cv);
@@ -366,7 +373,7 @@ int bg_http_stop(bg_http_t *h, int timeout_ms) {
   if (!h) return 0;
   __atomic_store_n(&h->stopping, 1, __ATOMIC_RELEASE);
   /* No new connections from here on; the port is released immediately. */
-  MHD_socket lfd = MHD_quiesce_daemon(h->d);
+  MHD_socket lfd = M->quiesce_daemon(h->d);
   if (lfd != MHD_INVALID_SOCKET) {
     close(lfd);
     h->listen_fd = -1;

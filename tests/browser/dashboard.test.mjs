@@ -167,7 +167,7 @@ try {
   // The process goes away: the page says so and keeps the last data.
   child.kill("SIGTERM");
   await new Promise((r) => child.once("exit", r));
-  await page.waitForFunction(() => /gone/.test(document.getElementById("statustext").textContent), null, { timeout: 8000 });
+  await page.waitForFunction(() => /gone/.test(document.getElementById("statustext").textContent), null, { timeout: 15000 });
   const kept = await page.locator("#sites tbody tr").count();
   check("exit shown, last data kept", kept >= 4);
 
