@@ -176,6 +176,14 @@ static int serve_snapshot(bg_model_t *out, void *arg, char *err, size_t errlen) 
   return rc;
 }
 
+static void serve_free(serve_src_t *s) {
+  if (s->have_cache) bg_model_free(&s->cache);
+  s->have_cache = 0;
+  free(s->sig);
+  free(s->args);
+  pthread_mutex_destroy(&s->mu);
+}
+
 static void serve_log(const char *msg, void *arg) {
   (void)arg;
   fprintf(stderr, "blockguard serve: %s\n", msg);
@@ -242,7 +250,7 @@ int bg_cmd_serve(int argc, char **argv) {
   bg_model_t probe;
   if (serve_snapshot(&probe, &s, err, sizeof err) < 0) {
     fprintf(stderr, "blockguard serve: %s\n", err);
-    free(s.args);
+    serve_free(&s);
     return 2;
   }
   int nsites = probe.nsites;
@@ -261,7 +269,7 @@ int bg_cmd_serve(int argc, char **argv) {
   bg_http_t *h = bg_http_start(&cfg, &why, err, sizeof err);
   if (!h) {
     fprintf(stderr, "blockguard serve: %s\n", err);
-    free(s.args);
+    serve_free(&s);
     return 2;
   }
   fprintf(stderr, "blockguard: dashboard at %s (%d site%s from %d input%s; Ctrl-C stops)\n",
@@ -270,9 +278,6 @@ int bg_cmd_serve(int argc, char **argv) {
   int sig = 0;
   sigwait(&set, &sig);
   if (bg_http_stop(h, 1000) != 0) return 0; /* abandoned: it may still read the cache */
-  if (s.have_cache) bg_model_free(&s.cache);
-  free(s.sig);
-  free(s.args);
-  pthread_mutex_destroy(&s.mu);
+  serve_free(&s);
   return 0;
 }
