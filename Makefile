@@ -27,10 +27,11 @@ V       ?= 0
 SANITIZER ?=
 VERSION := 0.1.0
 
+comma := ,
 ifeq ($(SANITIZER),)
 BUILD ?= build
 else
-BUILD ?= build-$(SANITIZER)
+BUILD ?= build-$(subst $(comma),-,$(SANITIZER))
 endif
 
 Q := $(if $(filter 1,$(V)),,@)
@@ -135,12 +136,15 @@ $(BUILD)/gencalls: tools/gencalls.c preload/calls.def
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(WARN) -I. -o $@ tools/gencalls.c
 
-docs: $(BUILD)/gencalls
+docs: $(BUILD)/gencalls $(CLI)
 	$(Q)$(BUILD)/gencalls markdown > docs/calls.md
+	$(Q)$(CLI) --help=markdown > docs/options.md
 
-check-docs: $(BUILD)/gencalls
+check-docs: $(BUILD)/gencalls $(CLI)
 	$(Q)$(BUILD)/gencalls markdown | diff -u docs/calls.md - >/dev/null || \
 	  { echo "docs/calls.md is stale: run 'make docs'"; exit 1; }
+	$(Q)$(CLI) --help=markdown | diff -u docs/options.md - >/dev/null || \
+	  { echo "docs/options.md is stale: run 'make docs'"; exit 1; }
 
 demo: all
 	$(Q)$(MAKE) -s -C tests/demo BUILD=$(abspath $(BUILD)) run

@@ -31,13 +31,14 @@
 
 #include "guard/guard.h"
 #include "guard/options.h"
+#include "guard/rules.h"
 #include "report/model.h"
 #include "tools/cli.h"
 
 static void usage(FILE *out) {
   fprintf(out,
           "usage: blockguard run   [--key=value...] [--] CMD [ARGS...]\n"
-          "       blockguard check [--key=value...] [--] CMD [ARGS...]\n"
+          "       blockguard check [--baseline=OLD.json] [--key=value...] [--] CMD [ARGS...]\n"
           "       blockguard report [--format F] [--baseline OLD.json] [--suppressions] FILE|DIR...\n"
           "       blockguard serve [--http ADDR:PORT] FILE|DIR...\n"
           "       blockguard --help | --version\n\n"
@@ -46,6 +47,10 @@ static void usage(FILE *out) {
 
 static void print_option(const char *key, const char *def, const char *help, void *arg) {
   fprintf(arg, "  --%-14s %s%s%s%s\n", key, help, def[0] ? " [" : "", def, def[0] ? "]" : "");
+}
+
+static void print_option_md(const char *key, const char *def, const char *help, void *arg) {
+  fprintf(arg, "| `%s` | %s%s%s | %s |\n", key, def[0] ? "`" : "—", def, def[0] ? "`" : "", help);
 }
 
 /* ---- locating the shim ------------------------------------------------------------ */
@@ -73,6 +78,27 @@ static int find_shim(char *out, size_t n) {
     }
   }
   return -1;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <link.h>
+/* A sanitizer build of the shim needs the ASan runtime first in LD_PRELOAD; this CLI,
+ * built the same way, has it loaded already. */
+static int find_asan(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  if (strstr(info->dlpi_name, "libasan.so")) {
+    snprintf(arg, PATH_MAX, "%s", info->dlpi_name);
+    return 1;
+  }
+  return 0;
+}
+#endif
+
+static void sanitizer_runtime(char *out) {
+  out[0] = 0;
+#if defined(__SANITIZE_ADDRESS__)
+  dl_iterate_phdr(find_asan, out);
+#endif
 }
 
 /* ---- can LD_PRELOAD work on this program? ----------------------------------------- */
@@ -234,6 +260,8 @@ static int add_flag(char *opts, size_t n, bg__options_t *check, const char *flag
 static int cmd_run(int argc, char **argv, int checking) {
   bg__options_t o;
   char err[512], opts[8192] = "";
+  const char *baseline = NULL; /* check --baseline=OLD: fail only on new sites */
+  bg_model_t base = {0};
   const char *env = getenv("BLOCKGUARD_OPTIONS");
   if (bg__options_parse(&o, env, err, sizeof err) < 0) {
     fprintf(stderr, "blockguard: BLOCKGUARD_OPTIONS: %s\n", err);
@@ -246,8 +274,22 @@ static int cmd_run(int argc, char **argv, int checking) {
       i++;
       break;
     }
+    if (!strncmp(argv[i], "--baseline=", 11)) {
+      baseline = argv[i] + 11;
+      continue;
+    }
     if (add_flag(opts, sizeof opts, &o, argv[i]) < 0) return 2;
   }
+  if (o.suppressions[0]) { /* a broken allowlist fails here, before anything runs */
+    bg__rules_t rs;
+    char rerr[1200];
+    if (bg__rules_load(&rs, o.suppressions, rerr, sizeof rerr) < 0) {
+      fprintf(stderr, "blockguard: suppressions: %s\n", rerr);
+      return 2;
+    }
+    bg__rules_free(&rs);
+  }
+  if (baseline && bg_cli_load(1, (char *const *)&baseline, &base) < 0) return 2;
   if (i >= argc) {
     fprintf(stderr, "blockguard %s: no command given\n", argv[0]);
     return 2;
@@ -276,9 +318,10 @@ static int cmd_run(int argc, char **argv, int checking) {
   size_t used = strlen(opts);
   snprintf(opts + used, sizeof opts - used, "%scollect=%s", used ? ":" : "", collect);
   const char *old_preload = getenv("LD_PRELOAD");
-  char preload[PATH_MAX * 2];
-  snprintf(preload, sizeof preload, "%s%s%s", shim, old_preload && *old_preload ? ":" : "",
-           old_preload ? old_preload : "");
+  char preload[PATH_MAX * 3], asan[PATH_MAX];
+  sanitizer_runtime(asan);
+  snprintf(preload, sizeof preload, "%s%s%s%s%s", asan, asan[0] ? ":" : "", shim,
+           old_preload && *old_preload ? ":" : "", old_preload ? old_preload : "");
 
   /* Like system(): the terminal's SIGINT/SIGQUIT go to the child; we stay to report. */
   struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit;
@@ -306,6 +349,15 @@ static int cmd_run(int argc, char **argv, int checking) {
 
   struct tally t = {0};
   tally_dir(collect, pid, &t);
+  long new_sites = -1;
+  if (baseline) { /* same gate as `blockguard report --baseline` */
+    bg_model_t cur;
+    if (t.processes && bg_cli_load(1, &collect, &cur) == 0) {
+      new_sites = bg_cli_gate(&cur, &base, stderr, "text");
+      bg_model_free(&cur);
+    }
+    bg_model_free(&base);
+  }
   rm_tree(collect);
 
   int rc;
@@ -333,7 +385,8 @@ static int cmd_run(int argc, char **argv, int checking) {
   fprintf(stderr, "blockguard: %" PRIu64 " violation%s at %d site%s in %d process%s%s\n",
           t.violations, t.violations == 1 ? "" : "s", t.sites, t.sites == 1 ? "" : "s",
           t.processes, t.processes == 1 ? "" : "es", t.unguarded ? " (incomplete: see above)" : "");
-  if (checking && (t.violations || t.unguarded)) {
+  int failing = baseline ? new_sites != 0 : t.violations != 0;
+  if (checking && (failing || t.unguarded)) {
     fprintf(stderr, "blockguard: check failed (exit %d)\n", (int)o.exitcode);
     return (int)o.exitcode;
   }
@@ -358,6 +411,14 @@ int main(int argc, char **argv) {
     usage(out);
     bg__options_each(print_option, out);
     return argc < 2 ? 2 : 0;
+  }
+  if (!strcmp(argv[1], "--help=markdown")) { /* docs/options.md, via make docs */
+    printf("# Options\n\nGenerated from `guard/options.def` by `make docs`; do not edit.\n\n"
+           "Set them as `BLOCKGUARD_OPTIONS=\"key=value:key=value\"` or `blockguard run "
+           "--key=value`.\nA `:` inside a value (`http=127.0.0.1:8080`, `threads=name:io-*`) "
+           "is kept: only `:key=` starts a new option.\n\n| key | default | meaning |\n|---|---|---|\n");
+    bg__options_each(print_option_md, stdout);
+    return 0;
   }
   if (!strcmp(argv[1], "--version")) {
     printf("blockguard %s\n", BG_VERSION);

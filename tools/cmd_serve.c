@@ -122,23 +122,36 @@ static int list_inputs(serve_src_t *s, char ***files, int *nfiles, char **sig, c
   return rc;
 }
 
+/* Reads and merges the files (report/merge.c: the same merge as `blockguard report`). */
 static int build(char **files, int n, bg_model_t *out, char *err, size_t errlen) {
-  memset(out, 0, sizeof *out);
-  for (int i = 0; i < n; i++) {
+  bg_merge_t g;
+  bg_merge_init(&g);
+  int rc = 0;
+  for (int i = 0; i < n && !rc; i++) {
     bg_model_t m;
     if (bg_model_read_file(files[i], &m, err, errlen) < 0) {
-      bg_model_free(out);
-      return -1;
+      rc = -1;
+      break;
     }
-    int rc = bg_model_merge(out, &m);
-    bg_model_free(&m);
-    if (rc < 0) {
+    if (bg_merge_add(&g, &m) < 0) {
       snprintf(err, errlen, "out of memory merging %s", files[i]);
-      bg_model_free(out);
-      return -1;
+      rc = -1;
     }
+    bg_model_free(&m);
   }
-  return 0;
+  bg_merge_finish(&g, out);
+  if (rc < 0) bg_model_free(out);
+  return rc;
+}
+
+/* A deep copy for the server, which frees what it is given. */
+static int copy_model(bg_model_t *out, const bg_model_t *in) {
+  bg_merge_t g;
+  bg_merge_init(&g);
+  int rc = bg_merge_add(&g, in);
+  bg_merge_finish(&g, out);
+  if (rc < 0) bg_model_free(out);
+  return rc;
 }
 
 /* The server's data source: a deep copy of the (refreshed) cached merge. */
@@ -163,8 +176,7 @@ static int serve_snapshot(bg_model_t *out, void *arg, char *err, size_t errlen) 
     }
   }
   if (rc == 0) {
-    memset(out, 0, sizeof *out);
-    if (bg_model_merge(out, &s->cache) < 0) {
+    if (copy_model(out, &s->cache) < 0) {
       snprintf(err, errlen, "out of memory");
       rc = -1;
     }

@@ -5,7 +5,7 @@
  * endpoint, JSON that parses back with jansson with hostile strings intact, Prometheus
  * label escaping, the CSP nonce, tokens, refusals (404/405/413/431), and the shutdown
  * protocol (a client holding a half-sent request; a snapshot that never returns).
- * Also the address parser and the model merge the `serve` command relies on.
+ * Also the address parser.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -80,7 +80,11 @@ static int stuck; /* >0: the snapshot callback sleeps this many ms */
 static int snap(bg_model_t *m, void *arg, char *err, size_t errlen) {
   (void)err, (void)errlen;
   if (stuck) usleep((useconds_t)stuck * 1000);
-  return bg_model_merge(m, (const bg_model_t *)arg);
+  bg_merge_t g; /* a deep copy: the server frees what it is given */
+  bg_merge_init(&g);
+  int rc = bg_merge_add(&g, (const bg_model_t *)arg);
+  bg_merge_finish(&g, m);
+  return rc;
 }
 
 static bg_model_t model;
@@ -479,44 +483,6 @@ static void stop_is_bounded_when_handler_stuck(void **state) {
   stuck = 0;
 }
 
-static void merge_folds_same_code_across_processes(void **state) {
-  (void)state;
-  bg_model_t a, b, out;
-  fixture(&a, 3);
-  fixture(&b, 2);
-  b.pid = 77;
-  /* process b loaded the binary elsewhere: pcs differ, module+offset the same */
-  for (int i = 0; i < b.nsites; i++) {
-    b.sites[i].frames[0].pc += 0x100000;
-    snprintf(b.sites[i].id, sizeof b.sites[i].id, "ffff%012x", i);
-    free(b.sites[i].threads[0]);
-    b.sites[i].threads[0] = strdup("other");
-  }
-  b.sites[1].max_ns = 999999999;
-  memset(&out, 0, sizeof out);
-  assert_int_equal(bg_model_merge(&out, &a), 0);
-  assert_int_equal(bg_model_merge(&out, &b), 0);
-  assert_int_equal(out.nsites, 3);
-  assert_int_equal(out.pid, 4242);
-  assert_int_equal(out.nthreads, 2);
-  assert_int_equal(out.sites[0].count, 20);
-  assert_int_equal(out.sites[1].count, 22);
-  assert_int_equal(out.sites[2].count, 12);
-  assert_int_equal(out.sites[1].max_ns, 999999999);
-  assert_int_equal(out.sites[1].hist[20], 22);
-  assert_int_equal(out.sites[1].nthreads, 2);
-  /* a different allowed flag is a different site */
-  bg_model_t c;
-  fixture(&c, 1);
-  c.sites[0].allowed = 1;
-  assert_int_equal(bg_model_merge(&out, &c), 0);
-  assert_int_equal(out.nsites, 4);
-  bg_model_free(&a);
-  bg_model_free(&b);
-  bg_model_free(&c);
-  bg_model_free(&out);
-}
-
 int main(void) {
   fixture(&model, 3);
   const struct CMUnitTest tests[] = {
@@ -531,7 +497,6 @@ int main(void) {
       cmocka_unit_test(parse_addr),
       cmocka_unit_test(stop_with_client_mid_request),
       cmocka_unit_test(stop_is_bounded_when_handler_stuck),
-      cmocka_unit_test(merge_folds_same_code_across_processes),
   };
   int rc = cmocka_run_group_tests_name("http", tests, NULL, NULL);
   bg_model_free(&model);
