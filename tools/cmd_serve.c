@@ -81,7 +81,7 @@ static int list_inputs(serve_src_t *s, char ***files, int *nfiles, char **sig, c
         if (asprintf(&names[nn], "%s/%s", s->args[i], de->d_name) >= 0) nn++;
       }
       closedir(d);
-      qsort(names, (size_t)nn, sizeof *names, cmp_str);
+      if (nn) qsort(names, (size_t)nn, sizeof *names, cmp_str);
       if (!nn) {
         snprintf(err, errlen, "%s: no report files (*.json) in this directory", s->args[i]);
         rc = -1;
