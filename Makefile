@@ -132,7 +132,7 @@ bench-http: all
 	$(Q)BUILD=$(BUILD) CC="$(CC)" sh tests/bench/http/http_latency.sh
 
 # docs/calls.md is generated from the call table; check fails when it is stale.
-$(BUILD)/gencalls: tools/gencalls.c preload/calls.def
+$(BUILD)/gencalls: tools/gencalls.c preload/calls.def preload/syscalls.def guard/guard.h
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(WARN) -I. -o $@ tools/gencalls.c
 
