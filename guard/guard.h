@@ -150,13 +150,16 @@ enum {
 extern uint8_t bg__fdinfo[BG_FD_TABLE] BG_HIDDEN;
 int bg__fd_nonblock_slow(int fd);
 int bg__fd_category_slow(int fd, int fallback);
-static inline int bg__fd_nonblock(int fd) {
+/* 1 when the cache already knows fd cannot block (no probe; 0 means "ask"). */
+static inline int bg__fd_nonblock_known(int fd) {
   if (BG_LIKELY((unsigned)fd < BG_FD_TABLE)) {
     uint8_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
-    if ((v & (BG_FD_NB | BG_FD_KIND_KNOWN)) == (BG_FD_NB | BG_FD_KIND_KNOWN))
-      return !(v & BG_FD_FILE);
+    return (v & (BG_FD_NB | BG_FD_KIND_KNOWN | BG_FD_FILE)) == (BG_FD_NB | BG_FD_KIND_KNOWN);
   }
-  return bg__fd_nonblock_slow(fd);
+  return 0;
+}
+static inline int bg__fd_nonblock(int fd) {
+  return bg__fd_nonblock_known(fd) || bg__fd_nonblock_slow(fd);
 }
 static inline int bg__fd_category(int fd, int fallback) {
   if (BG_LIKELY((unsigned)fd < BG_FD_TABLE)) {
