@@ -15,8 +15,9 @@
  * in its first frame.  Arguments are those of percall's `violate` set (a 1 ns sleep): every call
  * returns at once but is a violation on a guarded thread.
  *
- * /proc/self/status is read with raw syscalls so that measuring memory does not itself
- * become a violation (and a 4,097th site).
+ * /proc/self/status is read with raw system calls (inline asm: the shim wraps syscall()
+ * as well) so that measuring memory does not itself become a violation (and a 4,097th
+ * site).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -75,14 +76,26 @@ __attribute__((noinline)) static void sweep_sleep(void) {
 static void (*const sweeps[4])(void) = {sweep_read, sweep_write, sweep_poll, sweep_sleep};
 static const char *const names[4] = {"read", "write", "poll", "sleep"};
 
+/* A system call that no wrapper sees (the shim wraps syscall() too, and reading
+ * /proc/self/status from a guarded thread would be a violation that allocates). */
+static long raw_syscall3(long nr, long a, long b, long c) {
+#if defined(__x86_64__)
+  long ret;
+  __asm__ volatile("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+  return ret;
+#else
+  return syscall(nr, a, b, c);
+#endif
+}
+
 /* VmRSS, VmHWM and RssAnon in kB, read without going through wrapped calls. */
 static void rss(long *cur, long *peak, long *anon) {
   char buf[4096];
   *cur = *peak = *anon = -1;
-  int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/status", O_RDONLY | O_CLOEXEC);
+  int fd = (int)raw_syscall3(SYS_open, (long)"/proc/self/status", O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) return;
-  long n = syscall(SYS_read, fd, buf, sizeof buf - 1);
-  syscall(SYS_close, fd);
+  long n = raw_syscall3(SYS_read, fd, (long)buf, sizeof buf - 1);
+  raw_syscall3(SYS_close, fd, 0, 0);
   if (n <= 0) return;
   buf[n] = 0;
   char *p = strstr(buf, "VmRSS:");
@@ -101,8 +114,10 @@ static int usage(void) {
 int main(int argc, char **argv) {
   if (argc != 3) return usage();
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-  rfd = open("/dev/zero", O_RDONLY);
-  wfd = open("/dev/null", O_WRONLY);
+  /* raw: open() on a guarded thread is a violation too (category file), and the sites
+   * counted here must be exactly the sweeps' */
+  rfd = (int)raw_syscall3(SYS_open, (long)"/dev/zero", O_RDONLY, 0);
+  wfd = (int)raw_syscall3(SYS_open, (long)"/dev/null", O_WRONLY, 0);
   if (rfd < 0 || wfd < 0) {
     perror("sites: open");
     return 1;
