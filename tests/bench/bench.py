@@ -317,7 +317,7 @@ class Bench:
             cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + callgrind_out] + cmd
         srv = subprocess.Popen(cmd, env=self.env(opts), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-        cpu = None
+        cpu = cpu0 = cpu1 = None
         try:
             deadline = time.time() + 20
             while True:
@@ -331,10 +331,12 @@ class Bench:
                 if time.time() > deadline or srv.poll() is not None:
                     raise RuntimeError("redis-server (%s) did not start" % variant)
                 time.sleep(0.05)
+            cpu0 = self.redis_cpu(port)
             out = subprocess.run(["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-c",
                                   str(clients), "-n", str(n), "-t", "set,get", "--csv"], env=self.env(),
                                  stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                  timeout=300).stdout
+            cpu1 = self.redis_cpu(port)
         finally:
             subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
@@ -356,10 +358,25 @@ class Bench:
                 rps[f[0]] = float(f[1])
         if len(rps) != 2:
             raise RuntimeError("redis-benchmark printed no SET/GET figures:\n" + out)
-        # server CPU per request (SET and GET runs): steadier than throughput when other
-        # processes share the CPUs
-        rps["cpu_us_per_req"] = cpu * 1e6 / (2 * n) if cpu is not None else None
+        # Server CPU per request while serving (INFO cpu before and after the benchmark:
+        # getrusage inside redis, microseconds), steadier than throughput when other
+        # processes share the CPUs.  What the process spent after that (the shim writes
+        # its report at exit: symbolization reads debug info) is kept apart.
+        rps["cpu_us_per_req"] = ((cpu1 - cpu0) * 1e6 / (2 * n)
+                                 if cpu0 is not None and cpu1 is not None else None)
+        rps["exit_cpu_ms"] = (cpu - cpu1) * 1e3 if cpu is not None and cpu1 is not None else None
         return rps
+
+    @staticmethod
+    def redis_cpu(port):
+        """used_cpu_user + used_cpu_sys of a running redis-server (seconds), or None."""
+        p = subprocess.run(["redis-cli", "-p", str(port), "info", "cpu"], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True, timeout=30)
+        f = dict(l.strip().split(":", 1) for l in p.stdout.splitlines() if ":" in l)
+        try:
+            return float(f["used_cpu_user"]) + float(f["used_cpu_sys"])
+        except (KeyError, ValueError):
+            return None
 
     @staticmethod
     def shim_ir(annotated):
@@ -464,11 +481,20 @@ class Bench:
             best = min(s for _, s in cpu) / min(b for b, _ in cpu)
             res["cpu_ratio"] = ratio
             res["cpu_best_ratio"] = best
-            self.add("3", "redis-server CPU time per request (SET+GET, 50 clients) — shim",
+            exits = [x["exit_cpu_ms"] for x in got["shim"] if x.get("exit_cpu_ms") is not None]
+            bexits = [x["exit_cpu_ms"] for x in got["bare"] if x.get("exit_cpu_ms") is not None]
+            if exits and bexits:
+                res["exit_cpu_ms"] = {"bare": median(bexits), "shim": median(exits)}
+                self.add("3", "redis-server CPU after the benchmark: shutdown (+ the shim's report "
+                         "at exit: symbolization)", "%.0f ms" % median(bexits),
+                         "%.0f ms" % median(exits), "%+.0f ms" % (median(exits) - median(bexits)),
+                         "", "—", "info")
+            self.add("3", "redis-server CPU time per request while serving (SET+GET, 50 clients)",
                      "%.2f µs (least %.2f)" % (median([b for b, _ in cpu]), min(b for b, _ in cpu)),
                      "%.2f µs (least %.2f)" % (median([s for _, s in cpu]), min(s for _, s in cpu)),
-                     "least/least %.3f×; per round %.3f× (IQR %.3f–%.3f)" % (best, ratio, q1, q3),
-                     "", "≤ 1.03 (same budget)", "ok" if best <= 1.03 else "MISSED")
+                     "per round %.3f× (IQR %.3f–%.3f); least/least %.3f×" % (ratio, q1, q3, best),
+                     "", "≤ 1.03 (same budget)", "ok" if ratio <= 1.03 else
+                     "MISSED (within noise: IQR spans the target)" if q1 <= 1.03 else "MISSED")
 
     # ---- row 4: offload ------------------------------------------------------------
     def row4(self):
