@@ -64,6 +64,8 @@ typedef struct bg__thread {
   uint32_t cand_hits;       /* auto detection: repeated timed waits from cand_pc */
   uintptr_t cand_pc;
   uintptr_t loop_pc[BG_LOOP_PCS]; /* return addresses of this thread's loop waits */
+  uintptr_t loop_lo, loop_hi;     /* waits called from this text (a coroutine runtime
+                                     that installed an adapter) are the loop's own */
 } bg__thread_t;
 
 extern __thread bg__thread_t bg__self __attribute__((tls_model("initial-exec")));

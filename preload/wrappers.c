@@ -100,6 +100,9 @@ void bg__resolve_all(void) {
 #undef BG_CUSTOM
 }
 
+/* ---- offload: argument structs, thunks, BG_OFFLOAD branches (guard/offload.c) ---- */
+#include "preload/offload_gen.h"
+
 /* ---- the wrappers --------------------------------------------------------------- */
 #define BG_CUSTOM(...)
 #define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
@@ -118,6 +121,8 @@ void bg__resolve_all(void) {
     case BG_RAISE:                                                                      \
       errno = EDEADLK;                                                                  \
       return fail;                                                                      \
+    case BG_OFFLOAD:                                                                    \
+      return bg__off_##name(&bg_c, BG_ARGS(n, params));                                 \
     default: {                                                                          \
       ret bg_r = bg__real_##name(BG_ARGS(n, params));                                   \
       bg__leave(&bg_c);                                                                 \
