@@ -86,6 +86,7 @@ int bg__workers_orphan(bg__inbox_t *ib);
 int bg__workers_shutdown(uint64_t bound_ns);
 int bg__workers_accepting(void);
 void bg__workers_set_max(unsigned max);     /* tests: override the workers= option */
+void bg__workers_set_stall_ns(uint64_t ns); /* tests: queue stall before overflow */
 void bg__workers_fork_prepare(void);         /* pthread_atfork handlers (offload.c */
 void bg__workers_fork_parent(void);          /* registers them once) */
 void bg__workers_fork_child(void);

@@ -72,6 +72,9 @@ static struct pool {
        .mcv = PTHREAD_COND_INITIALIZER,
        .donecv = PTHREAD_COND_INITIALIZER};
 
+static uint64_t stall_ns = BG_STALL_NS;
+void bg__workers_set_stall_ns(uint64_t ns) { __atomic_store_n(&stall_ns, ns, __ATOMIC_RELAXED); }
+
 static void timed_wait(pthread_cond_t *cv, uint64_t deadline_ns) {
   struct timespec ts = {(time_t)(deadline_ns / 1000000000u), (long)(deadline_ns % 1000000000u)};
   pthread_cond_clockwait(cv, &P.mu, CLOCK_MONOTONIC, &ts);
@@ -232,12 +235,11 @@ static void *manager_main(void *arg) {
   pthread_mutex_lock(&P.mu);
   while (!P.stopping) {
     if (P.head && P.qlen > P.nworkers - P.nbusy) {
-      uint64_t now = bg__now_ns(), due = P.head->t_submit + BG_STALL_NS;
-      if (now >= due && P.nworkers < BG_HARD_CAP) {
-        spawn(1);
-        due = now + BG_STALL_NS; /* give the new worker time to take a job */
-      } else if (now >= due) {
-        due = now + BG_STALL_NS;
+      uint64_t stall = __atomic_load_n(&stall_ns, __ATOMIC_RELAXED);
+      uint64_t now = bg__now_ns(), due = P.head->t_submit + stall;
+      if (now >= due) {
+        if (P.nworkers < BG_HARD_CAP) spawn(1);
+        due = now + stall; /* give the new worker time to take a job */
       }
       timed_wait(&P.mcv, due);
     } else {
