@@ -37,7 +37,8 @@
 
 #define BG_DEFAULT_STACK (256u * 1024u)
 #define BG_MIN_STACK (16u * 1024u)
-#define BG_STACK_CACHE 64
+#define BG_STACK_KEEP 64 /* free stacks always kept beyond the live count */
+#define BG_STACK_TRIM 32 /* stacks returned to the kernel per tick at most */
 #define BG_MAX_EVENTS 64
 #define BG_SPIN_NS 20000u /* wait this long for a completion before sleeping in epoll */
 
@@ -90,8 +91,8 @@ struct bg_sched {
   int live, jobs_out, ticking, marked;
   bg__ctx_t ctx;    /* the thread's own context while a coroutine runs */
   size_t maplen, stack_len;
-  char *cache[BG_STACK_CACHE];
-  int ncache;
+  char *free_stacks; /* finished coroutines' mappings, linked through their block */
+  int nfree;
   uint64_t (*now)(void *);
   void *now_ud;
 #if defined(__SANITIZE_ADDRESS__)
@@ -216,8 +217,17 @@ static bg_co_t *co_of_map(bg_sched_t *s, char *map) {
   return (bg_co_t *)(map + s->maplen - ((sizeof(bg_co_t) + 63) & ~(size_t)63));
 }
 
+/* Mappings are recycled: mmap, the guard page's mprotect, first-touch faults and
+ * munmap cost tens of microseconds each on a VM, far more than a coroutine's life.
+ * Free ones are kept (linked through their control block) and handed back to the
+ * kernel a few per tick while there are more than the live count needs. */
 static char *stack_get(bg_sched_t *s) {
-  if (s->ncache) return s->cache[--s->ncache];
+  if (s->free_stacks) {
+    char *m = s->free_stacks;
+    s->free_stacks = *(char **)co_of_map(s, m);
+    s->nfree--;
+    return m;
+  }
   char *m = mmap(NULL, s->maplen, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (m == MAP_FAILED) return NULL;
@@ -231,10 +241,18 @@ static char *stack_get(bg_sched_t *s) {
 }
 
 static void stack_put(bg_sched_t *s, char *m) {
-  if (s->ncache < BG_STACK_CACHE)
-    s->cache[s->ncache++] = m;
-  else
+  *(char **)co_of_map(s, m) = s->free_stacks;
+  s->free_stacks = m;
+  s->nfree++;
+}
+
+static void stacks_trim(bg_sched_t *s, int max) {
+  for (int i = 0; i < max && s->free_stacks; i++) {
+    char *m = s->free_stacks;
+    s->free_stacks = *(char **)co_of_map(s, m);
+    s->nfree--;
     munmap(m, s->maplen);
+  }
 }
 
 static void unlink_live(bg_sched_t *s, bg_co_t *co) {
@@ -438,6 +456,11 @@ BG_EXPORT int bg__api_sched_tick(bg_sched_t *s, int timeout_ms) {
     run_co(s, co);
     if (co == last) break;
   }
+  if (s->nfree > s->live + BG_STACK_KEEP && s->live > 0) {
+    t->depth++;
+    stacks_trim(s, BG_STACK_TRIM);
+    t->depth--;
+  }
   s->ticking = 0;
   errno = se;
   return s->live;
@@ -467,7 +490,7 @@ BG_EXPORT void bg__api_sched_free(bg_sched_t *s) {
       continue;
     munmap(co->map, s->maplen);
   }
-  while (s->ncache) munmap(s->cache[--s->ncache], s->maplen);
+  stacks_trim(s, INT32_MAX);
   bg__inbox_unregister(&s->inbox);
   close(s->epfd);
   bg__inbox_fini(&s->inbox);

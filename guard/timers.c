@@ -14,67 +14,67 @@ void bg__heap_fini(bg__heap_t *h) {
   bg__heap_init(h);
 }
 
-static int before(const bg__timer_t *a, const bg__timer_t *b) {
+static int before(const bg__heap_ent_t *a, const bg__heap_ent_t *b) {
   return a->deadline < b->deadline || (a->deadline == b->deadline && a->seq < b->seq);
 }
 
-static void place(bg__heap_t *h, size_t i, bg__timer_t *t) {
-  h->v[i] = t;
-  t->idx = (int)i;
+static void place(bg__heap_t *h, size_t i, bg__heap_ent_t e) {
+  h->v[i] = e;
+  e.t->idx = (int)i;
 }
 
 static void sift_up(bg__heap_t *h, size_t i) {
-  bg__timer_t *t = h->v[i];
+  bg__heap_ent_t e = h->v[i];
   while (i > 0) {
     size_t p = (i - 1) / 2;
-    if (!before(t, h->v[p])) break;
+    if (!before(&e, &h->v[p])) break;
     place(h, i, h->v[p]);
     i = p;
   }
-  place(h, i, t);
+  place(h, i, e);
 }
 
 static void sift_down(bg__heap_t *h, size_t i) {
-  bg__timer_t *t = h->v[i];
+  bg__heap_ent_t e = h->v[i];
   for (;;) {
     size_t l = 2 * i + 1, r = l + 1, m = i;
-    const bg__timer_t *best = t;
-    if (l < h->n && before(h->v[l], best)) m = l, best = h->v[l];
-    if (r < h->n && before(h->v[r], best)) m = r;
+    const bg__heap_ent_t *best = &e;
+    if (l < h->n && before(&h->v[l], best)) m = l, best = &h->v[l];
+    if (r < h->n && before(&h->v[r], best)) m = r;
     if (m == i) break;
     place(h, i, h->v[m]);
     i = m;
   }
-  place(h, i, t);
+  place(h, i, e);
 }
 
 int bg__heap_push(bg__heap_t *h, bg__timer_t *t, uint64_t deadline) {
   if (h->n == h->cap) {
     size_t cap = h->cap ? h->cap * 2 : 64;
-    bg__timer_t **v = realloc(h->v, cap * sizeof *v);
+    bg__heap_ent_t *v = realloc(h->v, cap * sizeof *v);
     if (!v) return -1;
     h->v = v;
     h->cap = cap;
   }
   t->deadline = deadline;
   t->seq = h->seq++;
-  place(h, h->n++, t);
+  place(h, h->n++, (bg__heap_ent_t){deadline, t->seq, t});
   sift_up(h, h->n - 1);
   return 0;
 }
 
 void bg__heap_remove(bg__heap_t *h, bg__timer_t *t) {
-  if (t->idx < 0 || (size_t)t->idx >= h->n || h->v[t->idx] != t) return;
+  if (t->idx < 0 || (size_t)t->idx >= h->n || h->v[t->idx].t != t) return;
   size_t i = (size_t)t->idx;
   t->idx = -1;
-  bg__timer_t *last = h->v[--h->n];
+  bg__heap_ent_t last = h->v[--h->n];
   if (i == h->n) return;
   place(h, i, last);
   sift_down(h, i);
-  sift_up(h, (size_t)last->idx);
+  sift_up(h, (size_t)last.t->idx);
 }
 
-bg__timer_t *bg__heap_top(const bg__heap_t *h) { return h->n ? h->v[0] : NULL; }
+bg__timer_t *bg__heap_top(const bg__heap_t *h) { return h->n ? h->v[0].t : NULL; }
 
 bg__timer_t *bg__heap_pop(bg__heap_t *h) {
   bg__timer_t *t = bg__heap_top(h);

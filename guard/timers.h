@@ -1,9 +1,11 @@
 /* timers.h - a binary min-heap of deadlines for the coroutine scheduler.
  *
  * Timers are embedded in their owner (a coroutine), so arming one allocates nothing
- * beyond the heap's pointer array, which grows by doubling.  Each timer remembers its
- * index so cancelling is O(log n); equal deadlines fire in arming order (seq), which
- * keeps scheduler tests deterministic.
+ * beyond the heap's array, which grows by doubling.  The array holds the keys next to
+ * the pointers: sifting compares without touching the timers, which live on as many
+ * different coroutine stacks (a TLB miss each).  Each timer remembers its index so
+ * cancelling is O(log n); equal deadlines fire in arming order (seq), which keeps
+ * scheduler tests deterministic.
  */
 #ifndef BG_TIMERS_H
 #define BG_TIMERS_H
@@ -16,8 +18,13 @@ typedef struct bg__timer {
   int idx;           /* position in the heap, -1 when not armed */
 } bg__timer_t;
 
+typedef struct bg__heap_ent {
+  uint64_t deadline, seq;
+  bg__timer_t *t;
+} bg__heap_ent_t;
+
 typedef struct bg__heap {
-  bg__timer_t **v;
+  bg__heap_ent_t *v;
   size_t n, cap;
   uint64_t seq;
 } bg__heap_t;
