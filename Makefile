@@ -25,10 +25,11 @@ V       ?= 0
 SANITIZER ?=
 VERSION := 0.1.0
 
+comma := ,
 ifeq ($(SANITIZER),)
 BUILD ?= build
 else
-BUILD ?= build-$(SANITIZER)
+BUILD ?= build-$(subst $(comma),-,$(SANITIZER))
 endif
 
 Q := $(if $(filter 1,$(V)),,@)
@@ -91,7 +92,8 @@ $(SHIM): $(PRELOAD_OBJ) $(CORE_OBJ)
 	$(Q)$(CC) -shared $(SANLDFLAGS) -Wl,-z,now -Wl,--version-script=preload/exports.map \
 	    -o $@ $^ $(LDLIBS)
 
-$(CLI): $(BUILD)/obj/tools/blockguard.o $(CORE_OBJ)
+CLI_SRC := tools/blockguard.c $(sort $(wildcard tools/cmd_*.c))
+$(CLI): $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(SANLDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -119,12 +121,15 @@ $(BUILD)/gencalls: tools/gencalls.c preload/calls.def
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(WARN) -I. -o $@ tools/gencalls.c
 
-docs: $(BUILD)/gencalls
+docs: $(BUILD)/gencalls $(CLI)
 	$(Q)$(BUILD)/gencalls markdown > docs/calls.md
+	$(Q)$(CLI) --help=markdown > docs/options.md
 
-check-docs: $(BUILD)/gencalls
+check-docs: $(BUILD)/gencalls $(CLI)
 	$(Q)$(BUILD)/gencalls markdown | diff -u docs/calls.md - >/dev/null || \
 	  { echo "docs/calls.md is stale: run 'make docs'"; exit 1; }
+	$(Q)$(CLI) --help=markdown | diff -u docs/options.md - >/dev/null || \
+	  { echo "docs/options.md is stale: run 'make docs'"; exit 1; }
 
 demo: all
 	$(Q)$(MAKE) -s -C tests/demo BUILD=$(abspath $(BUILD)) run

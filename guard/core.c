@@ -27,6 +27,7 @@
 #include "guard/snapshot.h"
 
 static int ready;
+static pid_t self_pid; /* this process, to tell a vfork child from us */
 static const char *unguarded_reason;
 static uint64_t started_wall_ns;
 static uint64_t violations; /* not allowed, counted */
@@ -130,7 +131,11 @@ int bg__core_init(const char *options, const char *source) {
   }
   bg__sites_init();
   ready = 1;
+  self_pid = getpid();
   bg__thread_guard_main();
+  /* An empty report now, replaced at exit: a process that leaves without running
+   * destructors still shows it was guarded (and had no violations by then). */
+  bg__report_write_initial();
   return 0;
 }
 
@@ -138,6 +143,7 @@ void bg__core_atfork_prepare(void) {}
 void bg__core_atfork_parent(void) {}
 
 void bg__core_atfork_child(void) {
+  self_pid = getpid();
   started_wall_ns = bg__wall_ns();
   violations = 0;
   bg__sites_after_fork();
@@ -174,6 +180,7 @@ void bg__core_fini(void) {
   if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL)) return;
   bg__self.depth++;
   for (int i = nexit_hooks - 1; i >= 0; i--) bg__exit_hooks[i]();
+  bg__report_write();
   if (ready && bg__opt.verbosity >= 1) {
     bg_model_t m;
     bg__snapshot(&m);
@@ -182,6 +189,15 @@ void bg__core_fini(void) {
     bg_model_free(&m);
   }
   bg__self.depth--;
+}
+
+/* _exit/_Exit skip destructors.  They are also async-signal-safe and used by vfork
+ * children, so only a process that recorded sites, in its own address space (not a
+ * vfork child sharing the parent's), writes its report here; see docs/design.md. */
+void bg__core_fast_exit(void) {
+  if (!ready || bg__self.depth || getpid() != self_pid) return;
+  if (bg__sites_count() == 0 && bg__sites_dropped() == 0) return; /* initial report holds */
+  bg__core_fini();
 }
 
 int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller) {

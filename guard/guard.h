@@ -133,6 +133,12 @@ void bg__threads_after_fork(void);
 void bg__thread_guard_main(void);               /* called on the main thread at start */
 int bg__thread_register(void);                  /* ensure bg__self has a table slot */
 
+/* Public API implementations (exported; include/blockguard.h resolves them). */
+int bg__api_thread_guard(int on);
+void bg__api_allow_begin(void);
+void bg__api_allow_end(void);
+uint64_t bg__api_violations(void);
+
 /* ---- lifecycle (guard/core.c) ------------------------------------------------------ */
 /* Parses options and prepares the core; returns 0, or -1 after printing the error
  * (the shim then exits 2 when strict=1). */
@@ -142,6 +148,10 @@ void bg__core_atfork_prepare(void);
 void bg__core_atfork_parent(void);
 void bg__core_atfork_child(void);
 int bg__core_ready(void);
+void bg__report_write(void);
+void bg__report_write_initial(void);       /* empty report at start (see core.c) */
+void bg__core_fast_exit(void);             /* from the _exit/_Exit wrappers */               /* report= file, atomically (guard/report_file.c) */
+int bg__report_path(const char *pattern, char *out, size_t n); /* %p → pid */
 uint64_t bg__violations_total(void);       /* violations not allowed, this process */
 void bg__at_core_exit(void (*fn)(void));   /* run (last registered first) at exit */
 /* Set by guard/offload: returns 1 when the call in c will be run by a worker. */

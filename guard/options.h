@@ -39,6 +39,7 @@ typedef struct bg__options {
   uint64_t verbosity;
   int strict;
   char exempt_fds[BG_OPT_STR_MAX];
+  char collect[BG_OPT_STR_MAX];
   unsigned exempt_mask;        /* derived from exempt_fds */
   char text[4096];             /* the option string as given, for reports */
 } bg__options_t;
@@ -58,6 +59,8 @@ int bg__options_known(const char *key, size_t keylen);
 /* Calls fn(key, default, help) for every row (for --help and docs). */
 void bg__options_each(void (*fn)(const char *key, const char *def, const char *help, void *),
                       void *arg);
+/* Text of option `key` as set in o (the dashboard token is never echoed). */
+void bg__options_value(const void *o, const char *key, char *buf, size_t n);
 /* Shell-style glob match (*, ?, [...]) without allocation. */
 int bg__glob(const char *pat, const char *s);
 #endif

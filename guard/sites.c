@@ -55,6 +55,10 @@ void bg__sites_set_own_text(uintptr_t lo, uintptr_t hi) {
 }
 
 void bg__sites_init(void) {
+  /* Per-thread unwind caches: libunwind's global cache takes a mutex (and a
+   * sigprocmask) per backtrace, and a fork while another thread holds it leaves the
+   * child deadlocked in its first violation. */
+  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
   pthread_mutex_lock(&lock);
   if (!pool) {
     size_t cap = bg__opt.max_sites ? bg__opt.max_sites : 4096;

@@ -124,10 +124,12 @@ int bg__thread_needs_start_hook(void) {
 void bg__thread_start(void) {
   bg__thread_t *t = &bg__self;
   t->depth++;
+  /* Register before reading the name: a rename by another thread either lands before
+   * we read it, or finds us in the table. */
+  bg__thread_register();
   char name[16] = {0};
   prctl(PR_GET_NAME, name, 0, 0, 0); /* a new thread inherits its creator's name */
-  if (name_matches(name)) t->roles |= BG_ROLE_NAME;
-  bg__thread_register();
+  if (name_matches(name)) __atomic_or_fetch(&t->roles, BG_ROLE_NAME, __ATOMIC_RELAXED);
   t->depth--;
   bg__thread_refresh(t);
 }
@@ -200,12 +202,18 @@ const char *bg__thread_name_of_slot(int slot) {
   return slot >= 0 && slot < BG_MAX_THREADS ? slots[slot].name : "?";
 }
 
-/* After fork only the forking thread exists; it is the child's main thread. */
+/* After fork only the forking thread exists; it is the child's main thread.  It is no
+ * longer taken for an event loop: a forked child of a loop (redis' bgsave, a worker
+ * about to exec) rarely runs that loop, and if it does, its first epoll_wait says so
+ * again.  A guard set through the API is kept. */
 void bg__threads_after_fork(void) {
   bg__thread_t *t = &bg__self;
   nslots = 0;
   t->slot = -1;
-  t->roles |= BG_ROLE_MAIN;
+  t->roles = (uint8_t)((t->roles | BG_ROLE_MAIN) & ~BG_ROLE_LOOP);
+  memset(t->loop_pc, 0, sizeof t->loop_pc);
+  t->cand_pc = 0;
+  t->cand_hits = 0;
   bg__thread_refresh(t);
 }
 

@@ -5,11 +5,10 @@
  * Bad options with strict=1 (the default) stop the program with exit status 2 before
  * main() runs: a CI job must never pass because the guard silently did not start.
  *
- * Exit: the core's fini (summary, report files, HTTP shutdown) runs from a destructor.
- * _exit/_Exit are deliberately not wrapped: they are async-signal-safe and are called
- * from signal handlers and vfork children, where writing a report (malloc, stdio) could
- * deadlock or corrupt the parent.  A process leaving through _exit writes no report;
- * docs/design.md explains the trade.  exec needs nothing: LD_PRELOAD and
+ * Exit: the core's fini (summary, report files, HTTP shutdown) runs from a destructor,
+ * and from _exit/_Exit (dash, the usual /bin/sh, leaves through _exit) when the core
+ * says it is safe: not a vfork child, and only when there is something to write (see
+ * bg__core_fast_exit and docs/design.md).  exec needs nothing: LD_PRELOAD and
  * BLOCKGUARD_OPTIONS are inherited through the environment.
  */
 #define _GNU_SOURCE
@@ -25,6 +24,8 @@
 #include "preload/preload.h"
 
 static int initialised;
+typedef void (*exit_fn)(int) __attribute__((noreturn));
+static exit_fn real_exit, real_Exit;
 
 void bg__die_unresolved(const char *name) {
   bg__msg("cannot resolve the real %s(): aborting", name);
@@ -58,6 +59,8 @@ void bg__preload_init(void) {
   bg__self.depth++;
   bg__resolve_all();
   bg__custom_resolve_all();
+  __atomic_store_n(&real_exit, (exit_fn)bg__resolve("_exit"), __ATOMIC_RELEASE);
+  __atomic_store_n(&real_Exit, (exit_fn)bg__resolve("_Exit"), __ATOMIC_RELEASE);
   bg__set_calltable(bg__calltable, bg__ncalltable);
   dl_iterate_phdr(find_self, (void *)(uintptr_t)&bg__preload_init);
   const char *opts = getenv("BLOCKGUARD_OPTIONS");
@@ -76,3 +79,18 @@ void bg__preload_init(void) {
 
 __attribute__((constructor(101))) static void bg__ctor(void) { bg__preload_init(); }
 __attribute__((destructor(101))) static void bg__dtor(void) { bg__core_fini(); }
+
+/* ---- exits that skip destructors --------------------------------------------------- */
+BG_EXPORT void _exit(int status) {
+  exit_fn f = __atomic_load_n(&real_exit, __ATOMIC_ACQUIRE);
+  if (!f) f = (exit_fn)bg__resolve("_exit");
+  bg__core_fast_exit();
+  f(status);
+}
+
+BG_EXPORT void _Exit(int status) {
+  exit_fn f = __atomic_load_n(&real_Exit, __ATOMIC_ACQUIRE);
+  if (!f) f = (exit_fn)bg__resolve("_Exit");
+  bg__core_fast_exit();
+  f(status);
+}

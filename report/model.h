@@ -76,6 +76,9 @@ void bg_render_summary(FILE *out, const bg_model_t *m);
  * NULL on allocation failure. */
 char *bg_render_json(const bg_model_t *m);
 char *bg_render_site_json(const bg_rsite_t *s);
+/* Renders in a named format: json, text, sarif, junit (report/render.c).  malloc'd;
+ * NULL for an unknown format or allocation failure. */
+char *bg_render(const bg_model_t *m, const char *format);
 /* Reads a report file / text back into a model (report/json.c).  0, or -1 with a
  * message naming the file and problem in err (wrong tool, version, corrupt JSON). */
 int bg_model_read_file(const char *path, bg_model_t *m, char *err, size_t errlen);
@@ -83,7 +86,9 @@ int bg_model_read_json(const char *text, size_t len, const char *name, bg_model_
                        size_t errlen);
 /* Writes data to path atomically: a temp file in the same directory created with
  * O_EXCL|O_NOFOLLOW (never follows a planted symlink), fsync'd, renamed over path.
- * mode is the file mode (0600 by default for reports).  0 or -1 with err. */
+ * mode is the file mode (0600 by default for reports), optionally | BG_WRITE_NOSYNC
+ * to skip the fsync (a placeholder replaced later).  0 or -1 with err. */
+#define BG_WRITE_NOSYNC 0x10000
 int bg_write_atomic(const char *path, const char *data, size_t len, int mode, char *err,
                     size_t errlen);
 #endif

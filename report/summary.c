@@ -13,12 +13,6 @@
 
 #define SUMMARY_ROWS 20
 
-static int by_total_desc(const void *a, const void *b) {
-  const bg_rsite_t *x = *(const bg_rsite_t *const *)a, *y = *(const bg_rsite_t *const *)b;
-  if (x->total_ns != y->total_ns) return x->total_ns < y->total_ns ? 1 : -1;
-  return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
-}
-
 /* Prints a duration in a unit a person reads at a glance. */
 static void fmt_ns(char *buf, size_t n, uint64_t ns) {
   if (ns >= 1000000000ull)
@@ -47,41 +41,71 @@ static void fmt_caller(char *buf, size_t n, const bg_rsite_t *s) {
     snprintf(buf, n, "%s+0x%" PRIx64, mod[0] ? mod : "?", f->offset);
 }
 
+/* One summary row: sites that share call, category and immediate caller are folded
+ * together (different deeper stacks, same line to fix). */
+typedef struct row {
+  const bg_rsite_t *first;
+  uint64_t count, total_ns, max_ns;
+  int sites;
+} row_t;
+
+static int same_row(const bg_rsite_t *a, const bg_rsite_t *b) {
+  if (strcmp(a->call, b->call) || strcmp(a->category, b->category) || strcmp(a->action, b->action))
+    return 0;
+  if (a->nframes == 0 || b->nframes == 0) return a->nframes == b->nframes;
+  return a->frames[0].offset == b->frames[0].offset && !strcmp(a->frames[0].module, b->frames[0].module);
+}
+
+static int row_by_total_desc(const void *a, const void *b) {
+  const row_t *x = a, *y = b;
+  if (x->total_ns != y->total_ns) return x->total_ns < y->total_ns ? 1 : -1;
+  return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
+}
+
 void bg_render_summary(FILE *out, const bg_model_t *m) {
   if (m->unguarded_reason) {
     fprintf(out, "blockguard: NOT GUARDED: %s\n", m->unguarded_reason);
     return;
   }
   uint64_t violations = 0, allowed = 0;
-  int nviol = 0;
-  const bg_rsite_t **rows = calloc((size_t)m->nsites + 1, sizeof *rows);
+  int nviol = 0, nrows = 0;
+  row_t *rows = calloc((size_t)m->nsites + 1, sizeof *rows);
   if (!rows) return;
   for (int i = 0; i < m->nsites; i++) {
-    if (m->sites[i].allowed) {
-      allowed += m->sites[i].count;
+    const bg_rsite_t *s = &m->sites[i];
+    if (s->allowed) {
+      allowed += s->count;
       continue;
     }
-    violations += m->sites[i].count;
-    rows[nviol++] = &m->sites[i];
+    violations += s->count;
+    nviol++;
+    int r = 0;
+    while (r < nrows && !same_row(rows[r].first, s)) r++;
+    if (r == nrows) rows[nrows++].first = s;
+    rows[r].count += s->count;
+    rows[r].total_ns += s->total_ns;
+    if (s->max_ns > rows[r].max_ns) rows[r].max_ns = s->max_ns;
+    rows[r].sites++;
   }
-  qsort(rows, (size_t)nviol, sizeof *rows, by_total_desc);
+  qsort(rows, (size_t)nrows, sizeof *rows, row_by_total_desc);
   fprintf(out, "blockguard: pid %d: %" PRIu64 " violation%s at %d site%s", m->pid, violations,
           violations == 1 ? "" : "s", nviol, nviol == 1 ? "" : "s");
   if (allowed) fprintf(out, " (%" PRIu64 " allowed calls not counted)", allowed);
   if (m->dropped_sites) fprintf(out, " (%" PRIu64 " sites dropped: raise max_sites)", m->dropped_sites);
   fprintf(out, "\n");
-  if (nviol) fprintf(out, "  %-16s %-8s %8s %10s %10s  %s\n", "call", "category", "count", "blocked", "max", "caller");
-  for (int i = 0; i < nviol && i < SUMMARY_ROWS; i++) {
-    const bg_rsite_t *s = rows[i];
+  if (nrows) fprintf(out, "  %-16s %-8s %8s %10s %10s  %s\n", "call", "category", "count", "blocked", "max", "caller");
+  for (int i = 0; i < nrows && i < SUMMARY_ROWS; i++) {
+    const row_t *r = &rows[i];
     char total[32], max[32], caller[512];
-    fmt_ns(total, sizeof total, s->total_ns);
-    fmt_ns(max, sizeof max, s->max_ns);
-    fmt_caller(caller, sizeof caller, s);
-    fprintf(out, "  %-16s %-8s %8" PRIu64 " %10s %10s  %s", s->call, s->category, s->count,
-            total, max, caller);
-    if (strcmp(s->action, "report")) fprintf(out, "  [%s]", s->action);
+    fmt_ns(total, sizeof total, r->total_ns);
+    fmt_ns(max, sizeof max, r->max_ns);
+    fmt_caller(caller, sizeof caller, r->first);
+    fprintf(out, "  %-16s %-8s %8" PRIu64 " %10s %10s  %s", r->first->call, r->first->category,
+            r->count, total, max, caller);
+    if (r->sites > 1) fprintf(out, "  (%d stacks)", r->sites);
+    if (strcmp(r->first->action, "report")) fprintf(out, "  [%s]", r->first->action);
     fprintf(out, "\n");
   }
-  if (nviol > SUMMARY_ROWS) fprintf(out, "  ... %d more sites in the report\n", nviol - SUMMARY_ROWS);
+  if (nrows > SUMMARY_ROWS) fprintf(out, "  ... %d more callers in the report\n", nrows - SUMMARY_ROWS);
   free(rows);
 }

@@ -1,0 +1,75 @@
+/* report_file.c - write the report= file at exit (and on demand).
+ *
+ * The path expands %p to the pid, so each process of a tree (children inherit the
+ * option) writes its own file and `blockguard report DIR` merges them.  Written
+ * atomically; a failure is reported on stderr and never changes the program's exit.
+ * Formats other than JSON are rendered by report/ when their renderers exist.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "guard/guard.h"
+#include "guard/options.h"
+#include "guard/snapshot.h"
+
+/* Expands %p (pid) and %% in the report path. */
+int bg__report_path(const char *pattern, char *out, size_t n) {
+  size_t o = 0;
+  for (const char *p = pattern; *p; p++) {
+    if (p[0] == '%' && p[1] == 'p') {
+      o += (size_t)snprintf(out + o, o < n ? n - o : 0, "%d", (int)getpid());
+      p++;
+    } else if (p[0] == '%' && p[1] == '%') {
+      if (o < n) out[o] = '%';
+      o++, p++;
+    } else {
+      if (o < n) out[o] = *p;
+      o++;
+    }
+  }
+  if (o >= n) return -1;
+  out[o] = 0;
+  return 0;
+}
+
+static int initial; /* writing the start-up report: no fsync, it is replaced at exit */
+
+static void write_one(const bg_model_t *m, const char *path, const char *format) {
+  char err[512];
+  char *text = bg_render(m, format);
+  int mode = initial ? 0600 | BG_WRITE_NOSYNC : 0600;
+  if (!text || bg_write_atomic(path, text, strlen(text), mode, err, sizeof err) < 0)
+    bg__msg("cannot write report: %s", text ? err : "out of memory");
+  free(text);
+}
+
+void bg__report_write(void) {
+  if (!bg__opt.report[0] && !bg__opt.collect[0]) return;
+  bg__self.depth++;
+  static const char *const formats[] = {"json", "text", "sarif", "junit"};
+  char path[4096];
+  bg_model_t m;
+  bg__snapshot(&m);
+  if (bg__opt.report[0]) {
+    if (bg__report_path(bg__opt.report, path, sizeof path) < 0)
+      bg__msg("report path too long: %s", bg__opt.report);
+    else
+      write_one(&m, path, formats[bg__opt.format & 3]);
+  }
+  /* blockguard run/check read these to count violations across the process tree. */
+  if (bg__opt.collect[0]) {
+    if (snprintf(path, sizeof path, "%s/%d.json", bg__opt.collect, (int)getpid()) < (int)sizeof path)
+      write_one(&m, path, "json");
+  }
+  bg_model_free(&m);
+  bg__self.depth--;
+}
+
+void bg__report_write_initial(void) {
+  initial = 1;
+  bg__report_write();
+  initial = 0;
+}

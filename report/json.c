@@ -1,0 +1,350 @@
+/* json.c - the report model to and from JSON (DESIGN.md schema), with jansson.
+ *
+ * Writing: program strings (function, file, thread names, argv) are arbitrary bytes;
+ * JSON needs UTF-8, so invalid sequences become U+FFFD instead of being dropped or
+ * producing a file nobody can parse.  Reading: every field is type-checked and a
+ * report from another tool, an incompatible major version, or a corrupt file gets an
+ * error naming the file and the field - never a crash, never a silent zero.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report/model.h"
+
+/* ---- writing ------------------------------------------------------------------------ */
+
+/* Length of a valid UTF-8 sequence at p (max n bytes), 0 when invalid. */
+static size_t utf8_seq(const unsigned char *p, size_t n) {
+  if (p[0] < 0x80) return 1;
+  size_t len = (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3 : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
+  if (!len || len > n || (len == 2 && p[0] < 0xC2)) return 0;
+  for (size_t i = 1; i < len; i++)
+    if ((p[i] & 0xC0) != 0x80) return 0;
+  if (len == 3 && p[0] == 0xE0 && p[1] < 0xA0) return 0;  /* overlong */
+  if (len == 3 && p[0] == 0xED && p[1] >= 0xA0) return 0; /* surrogates */
+  if (len == 4 && ((p[0] == 0xF0 && p[1] < 0x90) || p[0] > 0xF4 || (p[0] == 0xF4 && p[1] >= 0x90)))
+    return 0;
+  return len;
+}
+
+static json_t *jstr(const char *s) {
+  if (!s) s = "";
+  size_t n = strlen(s);
+  json_t *j = json_stringn(s, n);
+  if (j) return j;
+  /* invalid UTF-8: replace each bad byte with U+FFFD */
+  char *buf = malloc(n * 3 + 1), *o = buf;
+  if (!buf) return json_string("");
+  const unsigned char *p = (const unsigned char *)s;
+  for (size_t i = 0; i < n;) {
+    size_t k = utf8_seq(p + i, n - i);
+    if (k) {
+      memcpy(o, p + i, k), o += k, i += k;
+    } else {
+      memcpy(o, "\xEF\xBF\xBD", 3), o += 3, i++;
+    }
+  }
+  j = json_stringn(buf, (size_t)(o - buf));
+  free(buf);
+  return j;
+}
+
+static json_t *jint(uint64_t v) { return json_integer((json_int_t)v); }
+
+static json_t *jhex(uint64_t v) {
+  char buf[24];
+  snprintf(buf, sizeof buf, "0x%" PRIx64, v);
+  return json_string(buf);
+}
+
+static json_t *site_json(const bg_rsite_t *s) {
+  json_t *o = json_object(), *hist = json_array(), *threads = json_array(), *frames = json_array();
+  json_object_set_new(o, "id", json_string(s->id));
+  json_object_set_new(o, "call", jstr(s->call));
+  json_object_set_new(o, "category", jstr(s->category));
+  json_object_set_new(o, "count", jint(s->count));
+  json_object_set_new(o, "allowed", json_boolean(s->allowed));
+  json_object_set_new(o, "action", jstr(s->action));
+  json_object_set_new(o, "total_ns", jint(s->total_ns));
+  json_object_set_new(o, "max_ns", jint(s->max_ns));
+  for (int i = 0; i < s->nhist; i++) json_array_append_new(hist, jint(s->hist[i]));
+  json_object_set_new(o, "hist_log2_ns", hist);
+  for (int i = 0; i < s->nthreads; i++) json_array_append_new(threads, jstr(s->threads[i]));
+  json_object_set_new(o, "threads", threads);
+  json_object_set_new(o, "first_ns", jint(s->first_ns));
+  json_object_set_new(o, "last_ns", jint(s->last_ns));
+  for (int i = 0; i < s->nframes; i++) {
+    const bg_rframe_t *f = &s->frames[i];
+    json_t *jf = json_object();
+    json_object_set_new(jf, "pc", jhex(f->pc));
+    json_object_set_new(jf, "module", jstr(f->module));
+    json_object_set_new(jf, "offset", jhex(f->offset));
+    json_object_set_new(jf, "function", jstr(f->function));
+    json_object_set_new(jf, "file", jstr(f->file));
+    json_object_set_new(jf, "line", json_integer(f->line));
+    json_array_append_new(frames, jf);
+  }
+  json_object_set_new(o, "frames", frames);
+  return o;
+}
+
+static json_t *model_json(const bg_model_t *m) {
+  json_t *o = json_object(), *argv = json_array(), *opts = json_object(), *threads = json_array(),
+         *sites = json_array();
+  json_object_set_new(o, "tool", jstr(m->tool ? m->tool : "blockguard"));
+  json_object_set_new(o, "version", jstr(m->version));
+  json_object_set_new(o, "pid", json_integer(m->pid));
+  for (int i = 0; i < m->argc; i++) json_array_append_new(argv, jstr(m->argv[i]));
+  json_object_set_new(o, "argv", argv);
+  json_object_set_new(o, "started_ns", jint(m->started_ns));
+  json_object_set_new(o, "ended_ns", jint(m->ended_ns));
+  for (int i = 0; i < m->noptions; i++) json_object_set_new(opts, m->options[i].key, jstr(m->options[i].value));
+  json_object_set_new(o, "options", opts);
+  for (int i = 0; i < m->nthreads; i++) {
+    json_t *t = json_object();
+    json_object_set_new(t, "tid", json_integer(m->threads[i].tid));
+    json_object_set_new(t, "name", jstr(m->threads[i].name));
+    json_object_set_new(t, "guarded", json_boolean(m->threads[i].guarded));
+    json_object_set_new(t, "why", jstr(m->threads[i].why));
+    json_array_append_new(threads, t);
+  }
+  json_object_set_new(o, "threads", threads);
+  for (int i = 0; i < m->nsites; i++) json_array_append_new(sites, site_json(&m->sites[i]));
+  json_object_set_new(o, "sites", sites);
+  json_object_set_new(o, "dropped_sites", jint(m->dropped_sites));
+  json_object_set_new(o, "unguarded_reason", m->unguarded_reason ? jstr(m->unguarded_reason) : json_null());
+  return o;
+}
+
+char *bg_render_json(const bg_model_t *m) {
+  json_t *o = model_json(m);
+  char *s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+  json_decref(o);
+  return s;
+}
+
+char *bg_render_site_json(const bg_rsite_t *site) {
+  json_t *o = site_json(site);
+  char *s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+  json_decref(o);
+  return s;
+}
+
+/* ---- reading ------------------------------------------------------------------------ */
+
+struct rd {
+  const char *name;
+  char *err;
+  size_t errlen;
+  int failed;
+};
+
+static void rd_fail(struct rd *r, const char *field, const char *what) {
+  if (r->failed) return;
+  r->failed = 1;
+  snprintf(r->err, r->errlen, "%s: field '%s': %s", r->name, field, what);
+}
+
+static char *get_str(struct rd *r, json_t *o, const char *key, int required) {
+  json_t *v = json_object_get(o, key);
+  if (!v) {
+    if (required) rd_fail(r, key, "missing");
+    return bg_model_strdup("");
+  }
+  if (!json_is_string(v)) {
+    rd_fail(r, key, "expected a string");
+    return bg_model_strdup("");
+  }
+  return bg_model_strdup(json_string_value(v));
+}
+
+static uint64_t get_uint(struct rd *r, json_t *o, const char *key, int required) {
+  json_t *v = json_object_get(o, key);
+  if (!v) {
+    if (required) rd_fail(r, key, "missing");
+    return 0;
+  }
+  if (!json_is_integer(v) || json_integer_value(v) < 0) {
+    rd_fail(r, key, "expected a non-negative integer");
+    return 0;
+  }
+  return (uint64_t)json_integer_value(v);
+}
+
+static uint64_t get_hex(struct rd *r, json_t *o, const char *key) {
+  json_t *v = json_object_get(o, key);
+  if (!json_is_string(v)) {
+    rd_fail(r, key, "expected a hex string");
+    return 0;
+  }
+  char *end;
+  errno = 0;
+  uint64_t x = strtoull(json_string_value(v), &end, 16);
+  if (errno || *end) rd_fail(r, key, "expected a hex string");
+  return x;
+}
+
+static json_t *get_array(struct rd *r, json_t *o, const char *key) {
+  json_t *v = json_object_get(o, key);
+  if (!json_is_array(v)) {
+    rd_fail(r, key, v ? "expected an array" : "missing");
+    return NULL;
+  }
+  return v;
+}
+
+static void read_site(struct rd *r, json_t *js, bg_rsite_t *s) {
+  if (!json_is_object(js)) return rd_fail(r, "sites[]", "expected an object");
+  char *id = get_str(r, js, "id", 1);
+  snprintf(s->id, sizeof s->id, "%s", id);
+  free(id);
+  s->call = get_str(r, js, "call", 1);
+  s->category = get_str(r, js, "category", 1);
+  s->action = get_str(r, js, "action", 1);
+  json_t *al = json_object_get(js, "allowed");
+  if (!json_is_boolean(al)) rd_fail(r, "allowed", "expected true or false");
+  s->allowed = json_is_true(al);
+  s->count = get_uint(r, js, "count", 1);
+  s->total_ns = get_uint(r, js, "total_ns", 1);
+  s->max_ns = get_uint(r, js, "max_ns", 1);
+  s->first_ns = get_uint(r, js, "first_ns", 0);
+  s->last_ns = get_uint(r, js, "last_ns", 0);
+  json_t *hist = get_array(r, js, "hist_log2_ns"), *v;
+  size_t i;
+  if (hist) json_array_foreach(hist, i, v) {
+      if (i >= BG_MODEL_HIST) break;
+      if (!json_is_integer(v)) return rd_fail(r, "hist_log2_ns", "expected integers");
+      s->hist[i] = (uint64_t)json_integer_value(v);
+      s->nhist = (int)i + 1;
+    }
+  json_t *th = get_array(r, js, "threads");
+  if (th) {
+    s->threads = calloc(json_array_size(th) + 1, sizeof *s->threads);
+    json_array_foreach(th, i, v) {
+      if (!json_is_string(v)) return rd_fail(r, "threads", "expected strings");
+      s->threads[s->nthreads++] = bg_model_strdup(json_string_value(v));
+    }
+  }
+  json_t *fr = get_array(r, js, "frames");
+  if (fr) {
+    s->frames = calloc(json_array_size(fr) + 1, sizeof *s->frames);
+    json_array_foreach(fr, i, v) {
+      if (!json_is_object(v)) return rd_fail(r, "frames[]", "expected an object");
+      bg_rframe_t *f = &s->frames[s->nframes++];
+      f->pc = get_hex(r, v, "pc");
+      f->module = get_str(r, v, "module", 0);
+      f->offset = get_hex(r, v, "offset");
+      f->function = get_str(r, v, "function", 0);
+      f->file = get_str(r, v, "file", 0);
+      json_t *ln = json_object_get(v, "line");
+      f->line = json_is_integer(ln) ? (int)json_integer_value(ln) : 0;
+    }
+  }
+}
+
+static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
+  if (!json_is_object(o)) return rd_fail(r, "(top)", "expected a JSON object");
+  m->tool = get_str(r, o, "tool", 1);
+  if (r->failed) return;
+  if (strcmp(m->tool, "blockguard")) return rd_fail(r, "tool", "not a blockguard report");
+  m->version = get_str(r, o, "version", 1);
+  if (strncmp(m->version, "0.", 2))
+    return rd_fail(r, "version", "unsupported report version (this reader handles 0.x)");
+  m->pid = (int)get_uint(r, o, "pid", 1);
+  m->started_ns = get_uint(r, o, "started_ns", 1);
+  m->ended_ns = get_uint(r, o, "ended_ns", 1);
+  m->dropped_sites = get_uint(r, o, "dropped_sites", 1);
+  json_t *ur = json_object_get(o, "unguarded_reason");
+  if (json_is_string(ur))
+    m->unguarded_reason = bg_model_strdup(json_string_value(ur));
+  else if (ur && !json_is_null(ur))
+    rd_fail(r, "unguarded_reason", "expected a string or null");
+  json_t *a = get_array(r, o, "argv"), *v;
+  size_t i;
+  if (a) {
+    m->argv = calloc(json_array_size(a) + 1, sizeof *m->argv);
+    json_array_foreach(a, i, v) m->argv[m->argc++] = bg_model_strdup(json_string_value(v));
+  }
+  json_t *opts = json_object_get(o, "options");
+  if (json_is_object(opts)) {
+    const char *k;
+    m->options = calloc(json_object_size(opts) + 1, sizeof *m->options);
+    json_object_foreach(opts, k, v) {
+      m->options[m->noptions].key = bg_model_strdup(k);
+      m->options[m->noptions++].value = bg_model_strdup(json_is_string(v) ? json_string_value(v) : "");
+    }
+  } else {
+    rd_fail(r, "options", "expected an object");
+  }
+  json_t *th = get_array(r, o, "threads");
+  if (th) {
+    m->threads = calloc(json_array_size(th) + 1, sizeof *m->threads);
+    json_array_foreach(th, i, v) {
+      if (!json_is_object(v)) return rd_fail(r, "threads[]", "expected an object");
+      bg_rthread_t *t = &m->threads[m->nthreads++];
+      t->tid = (int)get_uint(r, v, "tid", 1);
+      t->name = get_str(r, v, "name", 1);
+      t->guarded = json_is_true(json_object_get(v, "guarded"));
+      t->why = get_str(r, v, "why", 0);
+    }
+  }
+  json_t *sites = get_array(r, o, "sites");
+  if (sites) {
+    m->sites = calloc(json_array_size(sites) + 1, sizeof *m->sites);
+    json_array_foreach(sites, i, v) {
+      read_site(r, v, &m->sites[m->nsites++]);
+      if (r->failed) return;
+    }
+  }
+}
+
+int bg_model_read_json(const char *text, size_t len, const char *name, bg_model_t *m, char *err,
+                       size_t errlen) {
+  memset(m, 0, sizeof *m);
+  json_error_t je;
+  json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+  if (!o) {
+    snprintf(err, errlen, "%s:%d:%d: invalid JSON: %s", name, je.line, je.column, je.text);
+    return -1;
+  }
+  struct rd r = {name, err, errlen, 0};
+  read_model(&r, o, m);
+  json_decref(o);
+  if (r.failed) {
+    bg_model_free(m);
+    return -1;
+  }
+  return 0;
+}
+
+int bg_model_read_file(const char *path, bg_model_t *m, char *err, size_t errlen) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  size_t cap = 1 << 16, len = 0;
+  char *buf = malloc(cap);
+  size_t n;
+  while (buf && (n = fread(buf + len, 1, cap - len, f)) > 0) {
+    len += n;
+    if (len == cap) {
+      char *nb = realloc(buf, cap *= 2);
+      if (!nb) free(buf);
+      buf = nb;
+    }
+  }
+  int rerr = ferror(f);
+  fclose(f);
+  if (!buf || rerr) {
+    free(buf);
+    snprintf(err, errlen, "%s: read error", path);
+    return -1;
+  }
+  int rc = bg_model_read_json(buf, len, path, m, err, errlen);
+  free(buf);
+  return rc;
+}
