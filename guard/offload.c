@@ -117,6 +117,10 @@ static void atfork_parent(void) { bg__workers_fork_parent(); }
 static void atfork_child(void) {
   __atomic_fetch_add(&bg__fork_gen, 1, __ATOMIC_RELEASE);
   bg__workers_fork_child();
+  /* The core's fork handler (registered before this one, so run before it) dropped
+   * the event-loop role.  A child forked from inside a coroutine, or on a thread with
+   * an adapter, goes on running that loop: it keeps the role. */
+  if (bg__co_current() || tls_adapter) bg__mark_loop_thread(NULL);
   for (bg__inbox_t *ib = tls_inboxes; ib; ib = ib->tls_next) {
     int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (fd >= 0) {

@@ -298,6 +298,7 @@ static void refresh_after_fork(bg_sched_t *s) {
       epoll_ctl(s->epfd, EPOLL_CTL_ADD, co->wfd, &e);
     }
   s->gen = __atomic_load_n(&bg__fork_gen, __ATOMIC_ACQUIRE);
+  s->marked = 0; /* the child forgot this thread is a loop: the next tick says so again */
 }
 
 static inline void check_fork(bg_sched_t *s) {
