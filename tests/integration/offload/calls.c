@@ -369,9 +369,12 @@ static const case_t cases[] = {
     {"connect", c_connect_ok, JOB},
     {"connect ECONNREFUSED", c_connect_refused, JOB},
     {"accept", c_accept, JOB},
+    /* Three timed waits in a row from one call site make it the thread's loop wait
+     * (exempt, threads=auto detection); under ASan every poll() comes from the same
+     * interceptor, so the select case sits between the two poll cases. */
     {"poll ready", c_poll_ready, JOB},
-    {"poll timeout", c_poll_timeout, JOB},
     {"select", c_select, JOB},
+    {"poll timeout", c_poll_timeout, JOB},
     {"getaddrinfo", c_getaddrinfo, JOB},
     {"getaddrinfo EAI_NONAME", c_getaddrinfo_fail, JOB},
     {"system", c_system, JOB},
@@ -455,10 +458,10 @@ int main(void) {
     bad += !(same && offloaded);
   }
   bg_sched_free(s);
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  char w[300];
+  snprintf(w, sizeof w, "%s/w", dir);
   bg_allow_begin();
-  if (system(cmd) != 0) bad++;
+  if (unlink(fpath) < 0 || unlink(w) < 0 || rmdir(dir) < 0) bad++;
   bg_allow_end();
   printf("%d of %zu cases differ\n", bad, NCASES);
   return bad ? 1 : 0;
