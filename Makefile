@@ -13,6 +13,8 @@
 #   make                 build shim and CLI
 #   make check           unit + integration tests (installs missing Debian packages)
 #   make demo            run the bundled event-loop demo under the shim
+#   make demo-offload    coroutine server with legacy blocking calls: report vs offload
+#   make check-tsan      unit tests (coroutines, worker pool) under ThreadSanitizer
 #   make bench           benchmark table (tests/bench)
 #   make install PREFIX=/usr/local DESTDIR=
 #   SANITIZER=address|undefined|thread   sanitizer build into build-$(SANITIZER)/
@@ -61,7 +63,8 @@ CLI  := $(BUILD)/blockguard
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check check-unit check-integration demo bench docs check-docs install \
+.PHONY: all deps check check-unit check-integration demo demo-offload check-tsan bench docs \
+        check-docs install \
         clean format fuzz check-transparency
 all: $(BUILD)/.deps $(SHIM) $(CLI)
 
@@ -134,6 +137,12 @@ check-docs: $(BUILD)/gencalls $(CLI)
 demo: all
 	$(Q)$(MAKE) -s -C tests/demo BUILD=$(abspath $(BUILD)) run
 
+demo-offload: all
+	$(Q)$(MAKE) -s -C tests/demo/offload BUILD=$(abspath $(BUILD)) run
+
+check-tsan:
+	$(Q)$(MAKE) SANITIZER=thread check-unit
+
 bench: all
 	$(Q)tools/deps.sh bench
 	$(Q)$(MAKE) -s -C tests/bench BUILD=$(abspath $(BUILD)) run
@@ -143,7 +152,7 @@ install: all
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(SHIM) $(DESTDIR)$(PREFIX)/lib/libblockguard.so
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/blockguard
-	install -m 0644 include/blockguard.h $(DESTDIR)$(PREFIX)/include/blockguard.h
+	install -m 0644 include/blockguard.h include/blockguard_st.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0644 docs/blockguard.1 $(DESTDIR)$(PREFIX)/share/man/man1/blockguard.1
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' tools/blockguard.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/blockguard.pc
