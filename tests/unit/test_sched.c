@@ -220,6 +220,33 @@ static void test_wait_fd(void **state) {
   bg__api_sched_free(s);
 }
 
+static volatile int spin_stop;
+static void spinner(void *arg) {
+  (void)arg;
+  while (!spin_stop) bg__api_co_yield();
+}
+
+/* Coroutines that yield all the time must not keep fd readiness from being seen. */
+static void test_io_not_starved_by_yielders(void **state) {
+  (void)state;
+  bg_sched_t *s = new_sched();
+  int p[2];
+  assert_int_equal(pipe(p), 0);
+  struct fdwait r = {p[0], POLLIN, -1, -2};
+  bg__api_co_spawn(s, spinner, NULL);
+  bg__api_co_spawn(s, fdwait_co, &r);
+  bg__api_sched_tick(s, 0);
+  assert_int_equal(write(p[1], "x", 1), 1);
+  int ticks = 0;
+  while (r.result == -2 && ticks < 100) bg__api_sched_tick(s, 0), ticks++;
+  assert_int_equal(r.result, POLLIN);
+  assert_true(ticks <= 17); /* polled at least every 16 ticks */
+  spin_stop = 1;
+  bg__api_sched_run(s);
+  close(p[0]), close(p[1]);
+  bg__api_sched_free(s);
+}
+
 /* ---- per-coroutine thread state -------------------------------------------------------------- */
 static void errno_a(void *arg) {
   (void)arg;
@@ -354,6 +381,7 @@ int main(void) {
       cmocka_unit_test_setup(test_sleep_order, reset),
       cmocka_unit_test_setup(test_heap, reset),
       cmocka_unit_test_setup(test_wait_fd, reset),
+      cmocka_unit_test_setup(test_io_not_starved_by_yielders, reset),
       cmocka_unit_test_setup(test_thread_state_per_coroutine, reset),
       cmocka_unit_test_setup(test_fp_control_saved, reset),
       cmocka_unit_test_setup(test_misuse, reset),
