@@ -120,7 +120,7 @@ check-integration: all $(BUILD)/.deps-check
 	$(Q)BUILD=$(BUILD) CC="$(CC)" SANITIZER="$(SANITIZER)" sh tests/integration/run.sh
 
 # docs/calls.md is generated from the call table; check fails when it is stale.
-$(BUILD)/gencalls: tools/gencalls.c preload/calls.def
+$(BUILD)/gencalls: tools/gencalls.c preload/calls.def preload/syscalls.def guard/guard.h
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(WARN) -I. -o $@ tools/gencalls.c
 

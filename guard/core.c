@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "guard/options.h"
+#include "guard/rules.h"
 #include "guard/sites.h"
 #include "guard/snapshot.h"
 
@@ -129,6 +130,14 @@ int bg__core_init(const char *options, const char *source) {
     unguarded_reason = "invalid options";
     return -1;
   }
+  if (bg__rules_install(bg__opt.suppressions, err, sizeof err) < 0) {
+    /* A broken allowlist is a bad option: the program must not run half-guarded. */
+    bg__msg("suppressions: %s", err);
+    bg__options_defaults(&bg__opt);
+    bg__opt.mode = BG_ACT_OFF;
+    unguarded_reason = "invalid allowlist (suppressions=)";
+    return -1;
+  }
   bg__sites_init();
   ready = 1;
   self_pid = getpid();
@@ -139,8 +148,8 @@ int bg__core_init(const char *options, const char *source) {
   return 0;
 }
 
-void bg__core_atfork_prepare(void) {}
-void bg__core_atfork_parent(void) {}
+void bg__core_atfork_prepare(void) { bg__sites_atfork_prepare(); }
+void bg__core_atfork_parent(void) { bg__sites_atfork_parent(); }
 
 void bg__core_atfork_child(void) {
   self_pid = getpid();
@@ -222,7 +231,10 @@ int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller)
   } else if (c->allowed) {
     c->action = BG_ACT_REPORT; /* allowed calls are counted, never acted on */
   } else {
-    __atomic_fetch_add(&violations, 1, __ATOMIC_RELAXED);
+    /* With min_us a call that runs is only a violation if it blocked long enough:
+     * bg__leave counts it then.  Calls failed or aborted here count now. */
+    if (!bg__opt.min_us || (c->action != BG_ACT_REPORT && c->action != BG_ACT_WARN))
+      __atomic_fetch_add(&violations, 1, __ATOMIC_RELAXED);
     char who[256], th[32];
     switch (c->action) {
     case BG_ACT_RAISE:
@@ -253,8 +265,8 @@ int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller)
       break;
     }
   }
-  if (bg__opt.verbosity >= 2 && c->site && verdict != BG_PASS &&
-      !__atomic_load_n(&c->site->count, __ATOMIC_RELAXED) && c->action != BG_ACT_WARN) {
+  if (bg__opt.verbosity >= 2 && c->site && verdict != BG_PASS && c->action != BG_ACT_WARN &&
+      !__atomic_exchange_n(&c->site->announced, 1, __ATOMIC_RELAXED)) {
     char who[256];
     describe_caller(who, sizeof who, caller);
     bg__msg("new site: %s() from %s", call_name(id), who);
@@ -267,8 +279,10 @@ int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller)
 
 void bg__leave(bg__call_t *c) {
   uint64_t dt = bg__now_ns() - c->t0;
-  if (!c->site) return;
   if (dt < bg__opt.min_us * 1000ull) return;
+  if (bg__opt.min_us && !c->allowed && (c->action == BG_ACT_REPORT || c->action == BG_ACT_WARN))
+    __atomic_fetch_add(&violations, 1, __ATOMIC_RELAXED);
+  if (!c->site) return;
   int saved = errno;
   bg__self.depth++;
   bg__site_add(c->site, dt, bg__self.slot);

@@ -1,17 +1,30 @@
-/* fdcache.c - what blockguard knows about each fd: O_NONBLOCK and regular-file-ness.
+/* fdcache.c - what blockguard knows about each fd: "cannot block" and its file type.
  *
- * Asked only on guarded threads (slow path), so an unknown fd costs one fcntl+fstat
- * the first time and a byte load afterwards.  Entries are set when the shim sees the fd
- * created with known flags (socket/accept4/pipe2 with *_NONBLOCK, open with O_NONBLOCK),
- * updated by fcntl(F_SETFL) and ioctl(FIONBIO), and forgotten on close/dup2/dup3/fclose.
- * O_NONBLOCK belongs to the open file description, which dup'd fds and other processes
- * share: a change made behind our back through another fd is possible, so entries are
- * also forgotten for every fd when the program changes flags on any fd that shares a
- * description (we cannot tell which do, so F_SETFL on a dup'd fd clears the cache).
+ * Asked only on guarded threads (the slow path).  The cache holds *positive* facts
+ * only: an entry says O_NONBLOCK when the shim saw the flag set (creation with
+ * *_NONBLOCK, fcntl F_SETFL, ioctl FIONBIO, or a probe) and has seen nothing since that
+ * could clear it.  Anything else is probed with fcntl(F_GETFL) at the call: that costs
+ * one cheap syscall on a call that is about to be recorded as blocking anyway, and it
+ * means an fd made non-blocking behind our back (by another process sharing the open
+ * file description, by a raw syscall we did not see) is never reported wrongly.
+ *
+ * What can clear a cached O_NONBLOCK, and how we follow it:
+ *   - close / close_range / closefrom / fclose / dup2/dup3 over it: entry forgotten
+ *     (preload/custom_fd.c, custom_stdio.c, custom_syscall.c);
+ *   - F_SETFL / FIONBIO on the fd: entry updated;
+ *   - the same on another fd sharing the open file description: descriptions are
+ *     shared by dup/dup2/dup3/F_DUPFD, so those fds are marked SHARED, and a flag change
+ *     on any SHARED fd drops the cached flag of every SHARED fd (rare, a table scan);
+ *   - another process sharing the description (after fork, or an inherited fd):
+ *     not seen.  Documented in docs/exemptions.md: the effect is a missed violation on
+ *     that fd, never a false one.
  * The shim never changes an fd's flags itself.
  *
- * Entries are single bytes updated with atomics: safe from any thread and from signal
- * handlers.  fds beyond the table are looked up every time.
+ * An fd on which F_GETFL fails (EBADF) cannot block: the call fails at once.  O_NONBLOCK
+ * on a regular file or block device does nothing (the kernel ignores it), so such an fd
+ * still counts as blocking (category `file`).  Entries are single bytes updated with
+ * relaxed atomics: safe from any thread and from signal handlers.  fds beyond the table
+ * are probed every time.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,47 +36,89 @@
 #include "guard/options.h"
 
 #define BG_FD_TABLE 65536
-enum { FD_KNOWN = 1, FD_NONBLOCK = 2, FD_FILE = 4, FD_TTY = 8, FD_KIND_KNOWN = 16 };
+enum {
+  FD_NB = 1,          /* O_NONBLOCK seen set and not cleared since */
+  FD_KIND_KNOWN = 2,  /* the kind bits below are valid */
+  FD_FILE = 4,        /* regular file or block device */
+  FD_TTY = 8,
+  FD_PIPE = 16,       /* FIFO / pipe */
+  FD_SHARED = 32,     /* open file description shared with another fd (dup) */
+};
 
 static uint8_t fdinfo[BG_FD_TABLE];
+static int maxfd; /* highest fd ever stored: bounds the SHARED scan */
 
-static uint8_t probe_flags(int fd) {
+static uint8_t load(int fd) { return __atomic_load_n(&fdinfo[fd], __ATOMIC_RELAXED); }
+
+static void store(int fd, uint8_t v) {
+  __atomic_store_n(&fdinfo[fd], v, __ATOMIC_RELAXED);
+  int m = __atomic_load_n(&maxfd, __ATOMIC_RELAXED);
+  while (fd > m && !__atomic_compare_exchange_n(&maxfd, &m, fd, 1, __ATOMIC_RELAXED,
+                                                __ATOMIC_RELAXED)) {
+  }
+}
+
+/* F_GETFL: -1 for a bad fd, else 0/1 for O_NONBLOCK.  errno is preserved. */
+static int probe_nb(int fd) {
   int saved = errno;
   int fl = fcntl(fd, F_GETFL);
   errno = saved;
-  if (fl < 0) return 0; /* bad fd: not known, the real call will fail as it should */
-  return FD_KNOWN | ((fl & O_NONBLOCK) ? FD_NONBLOCK : 0);
+  return fl < 0 ? -1 : (fl & O_NONBLOCK) != 0;
 }
 
 static uint8_t probe_kind(int fd) {
   int saved = errno;
   struct stat st;
-  uint8_t k = FD_KIND_KNOWN;
+  uint8_t k = 0; /* fstat failed (closed fd): nothing known, nothing cached */
   if (fstat(fd, &st) == 0) {
+    k = FD_KIND_KNOWN;
     if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) k |= FD_FILE;
+    if (S_ISFIFO(st.st_mode)) k |= FD_PIPE;
     if (S_ISCHR(st.st_mode) && isatty(fd)) k |= FD_TTY;
   }
   errno = saved;
   return k;
 }
 
-static uint8_t info(int fd, uint8_t need) {
+/* The kind bits of fd, probed once and cached. */
+static uint8_t kind(int fd) {
   if (fd < 0) return 0;
-  if (fd >= BG_FD_TABLE) {
-    uint8_t v = probe_flags(fd);
-    return (need & FD_KIND_KNOWN) ? v | probe_kind(fd) : v;
-  }
-  uint8_t v = __atomic_load_n(&fdinfo[fd], __ATOMIC_RELAXED);
-  if (!(v & FD_KNOWN)) v |= probe_flags(fd);
-  if ((need & FD_KIND_KNOWN) && !(v & FD_KIND_KNOWN) && (v & FD_KNOWN)) v |= probe_kind(fd);
-  if (v & FD_KNOWN) __atomic_store_n(&fdinfo[fd], v, __ATOMIC_RELAXED);
-  return v;
+  if (fd >= BG_FD_TABLE) return probe_kind(fd);
+  uint8_t v = load(fd);
+  if (v & FD_KIND_KNOWN) return v;
+  uint8_t k = probe_kind(fd);
+  if (k) store(fd, (uint8_t)((load(fd) & (FD_NB | FD_SHARED)) | k));
+  return k;
 }
 
-int bg__fd_nonblock(int fd) { return (info(fd, FD_KNOWN) & FD_NONBLOCK) != 0; }
+/* -1: invalid fd; 1: O_NONBLOCK set; 0: blocking. */
+static int nb_state(int fd) {
+  if (fd < 0) return -1;
+  if (fd < BG_FD_TABLE && (load(fd) & FD_NB)) return 1;
+  int nb = probe_nb(fd);
+  if (nb < 0) {
+    if (fd < BG_FD_TABLE) store(fd, 0);
+    return -1;
+  }
+  if (nb && fd < BG_FD_TABLE) store(fd, (uint8_t)(load(fd) | FD_NB));
+  return nb;
+}
+
+int bg__fd_oflag_nonblock(int fd) { return nb_state(fd) != 0; }
+
+int bg__fd_nonblock(int fd) {
+  int nb = nb_state(fd);
+  if (nb <= 0) return nb < 0; /* invalid: fails at once; blocking: can block */
+  /* O_NONBLOCK means nothing to a regular file or block device. */
+  return !(kind(fd) & FD_FILE);
+}
+
+int bg__fd_is_pipe(int fd) { return (kind(fd) & FD_PIPE) != 0; }
+
+int bg__fd_is_tty(int fd) { return (kind(fd) & FD_TTY) != 0; }
 
 int bg__fd_category(int fd, int fallback) {
-  return (info(fd, FD_KIND_KNOWN) & FD_FILE) ? BG_CAT_file : fallback;
+  return (kind(fd) & FD_FILE) ? BG_CAT_file : fallback;
 }
 
 int bg__fd_write_exempt(int fd) {
@@ -71,21 +126,53 @@ int bg__fd_write_exempt(int fd) {
   if (!m) return 0;
   if (fd == 2 && (m & BG_EXEMPT_STDERR)) return 1;
   if (fd == 1 && (m & BG_EXEMPT_STDOUT)) return 1;
-  return (m & BG_EXEMPT_TTY) && (info(fd, FD_KIND_KNOWN) & FD_TTY);
+  return (m & BG_EXEMPT_TTY) && (kind(fd) & FD_TTY);
 }
 
 void bg__fd_forget(int fd) {
-  if (fd >= 0 && fd < BG_FD_TABLE) __atomic_store_n(&fdinfo[fd], 0, __ATOMIC_RELAXED);
+  if (fd >= 0 && fd < BG_FD_TABLE) store(fd, 0);
 }
 
-void bg__fd_set_nonblock(int fd, int on) {
+void bg__fd_forget_range(unsigned lo, unsigned hi) {
+  int m = __atomic_load_n(&maxfd, __ATOMIC_RELAXED);
+  if (hi > (unsigned)m) hi = (unsigned)m;
+  for (unsigned fd = lo; fd <= hi && fd < BG_FD_TABLE; fd++)
+    if (load((int)fd)) __atomic_store_n(&fdinfo[fd], 0, __ATOMIC_RELAXED);
+}
+
+void bg__fd_created(int fd, int nonblock) {
   if (fd < 0 || fd >= BG_FD_TABLE) return;
-  /* The kind bits are kept; only the flag is (re)defined. */
-  uint8_t v = __atomic_load_n(&fdinfo[fd], __ATOMIC_RELAXED);
-  v = (uint8_t)((v & ~FD_NONBLOCK) | FD_KNOWN | (on ? FD_NONBLOCK : 0));
-  __atomic_store_n(&fdinfo[fd], v, __ATOMIC_RELAXED);
+  store(fd, nonblock ? FD_NB : 0);
+}
+
+/* Drops the cached O_NONBLOCK of every fd that shares a description with another. */
+static void invalidate_shared(void) {
+  int m = __atomic_load_n(&maxfd, __ATOMIC_RELAXED);
+  for (int fd = 0; fd <= m && fd < BG_FD_TABLE; fd++) {
+    uint8_t v = load(fd);
+    if ((v & FD_SHARED) && (v & FD_NB)) __atomic_store_n(&fdinfo[fd], v & ~FD_NB, __ATOMIC_RELAXED);
+  }
+}
+
+void bg__fd_flags_changed(int fd, int nonblock) {
+  if (fd < 0 || fd >= BG_FD_TABLE) return;
+  uint8_t v = load(fd);
+  if (v & FD_SHARED) invalidate_shared();
+  v = load(fd);
+  store(fd, (uint8_t)((v & ~FD_NB) | (nonblock ? FD_NB : 0)));
+}
+
+void bg__fd_dup(int oldfd, int newfd) {
+  if (newfd < 0 || newfd >= BG_FD_TABLE) return;
+  if (oldfd == newfd) return;
+  uint8_t v = (oldfd >= 0 && oldfd < BG_FD_TABLE) ? load(oldfd) : 0;
+  if (oldfd >= 0 && oldfd < BG_FD_TABLE) store(oldfd, v | FD_SHARED);
+  store(newfd, v | FD_SHARED);
 }
 
 void bg__fd_forget_all(void) {
-  for (int i = 0; i < BG_FD_TABLE; i++) __atomic_store_n(&fdinfo[i], 0, __ATOMIC_RELAXED);
+  int m = __atomic_load_n(&maxfd, __ATOMIC_RELAXED);
+  for (int i = 0; i <= m && i < BG_FD_TABLE; i++) __atomic_store_n(&fdinfo[i], 0, __ATOMIC_RELAXED);
 }
+
+int bg__fd_invalid(int fd) { return nb_state(fd) < 0; }

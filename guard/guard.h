@@ -111,12 +111,21 @@ void bg__leave(bg__call_t *c);
 int bg__loop_wait(uintptr_t caller, int has_timeout, int always_loop);
 extern int bg__auto_enabled; /* threads= contains auto */
 
-/* ---- fd knowledge (guard/fdcache.c) ------------------------------------------------ */
-int bg__fd_nonblock(int fd);              /* 1 when the fd has O_NONBLOCK */
+/* ---- fd knowledge (guard/fdcache.c; docs/exemptions.md) --------------------------- */
+/* 1 when a call on fd cannot block: the fd is invalid (the call fails at once), or it
+ * has O_NONBLOCK and is not a regular file / block device (where the flag is ignored). */
+int bg__fd_nonblock(int fd);
+int bg__fd_oflag_nonblock(int fd);         /* O_NONBLOCK set (or invalid fd), any type */
+int bg__fd_is_pipe(int fd);                /* FIFO or pipe */
+int bg__fd_is_tty(int fd);                 /* a terminal (stdio line-buffers it) */
+int bg__fd_invalid(int fd);                /* F_GETFL fails: any call fails at once */
 int bg__fd_category(int fd, int fallback); /* BG_CAT_file for regular files/block devs */
-int bg__fd_write_exempt(int fd);          /* writes to this fd never count (stderr...) */
-void bg__fd_forget(int fd);               /* fd closed or replaced */
-void bg__fd_set_nonblock(int fd, int on); /* flags known from socket/accept4/fcntl... */
+int bg__fd_write_exempt(int fd);           /* writes to this fd never count (stderr...) */
+void bg__fd_forget(int fd);                /* fd closed or replaced */
+void bg__fd_forget_range(unsigned lo, unsigned hi); /* close_range, closefrom */
+void bg__fd_created(int fd, int nonblock); /* new fd, flags known (socket, pipe2...) */
+void bg__fd_flags_changed(int fd, int nonblock); /* F_SETFL, FIONBIO (+ sharers) */
+void bg__fd_dup(int oldfd, int newfd);     /* newfd shares oldfd's open file description */
 void bg__fd_forget_all(void);
 
 /* ---- threads (guard/thread.c) ------------------------------------------------------ */

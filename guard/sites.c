@@ -1,12 +1,20 @@
 /* sites.c - site registry (see sites.h for the design).
  *
  * Lookup order on a violation: per-thread direct-mapped cache (no lock) → uthash under
- * the registry lock → insert a pool entry.  A fork bumps the generation so every cached
- * pointer from before is ignored and the child starts empty, writing its own report.
+ * the registry lock → build a candidate site without the lock (dladdr per frame,
+ * stable id, allowlist decision) → insert it under the lock unless another thread
+ * inserted the same key meanwhile.  A full table is remembered in the per-thread cache
+ * too, so a program that overflows max_sites does not take the lock on every call.
+ *
+ * A fork bumps the generation so every cached pointer from before is ignored and the
+ * child starts empty, writing its own report.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -15,29 +23,35 @@
 
 static void *bg__uthash_alloc(size_t sz);
 static void bg__uthash_free(void *p, size_t sz);
+static int add_failed;
 #define uthash_malloc(sz) bg__uthash_alloc(sz)
 #define uthash_free(p, sz) bg__uthash_free(p, sz)
 #define HASH_NONFATAL_OOM 1
+#define uthash_nonfatal_oom(obj) (add_failed = 1)
 
 #include "guard/options.h"
+#include "guard/rules.h"
 #include "guard/sites.h"
+#include "guard/symbolize.h"
 
 #define CACHE_SLOTS 32
+#define DROP_SLOTS 4096
 
 typedef struct cache_entry {
   uint64_t hash;
   uint32_t gen;
-  bg__site_t *site;
+  bg__site_t *site; /* NULL with a matching hash/gen: this stack was dropped */
 } cache_entry_t;
 
 static __thread cache_entry_t tcache[CACHE_SLOTS] __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static bg__site_t *pool;        /* max_sites entries, mmap'd at first use */
+static bg__site_t *pool;        /* max_sites entries, mmap'd at init */
 static size_t pool_cap;
 static int nsites;              /* published with release: entries below are complete */
 static bg__site_t *table;       /* uthash head */
-static uint64_t dropped;
+static uint64_t dropped;        /* distinct dropped stacks (see drop_set) */
+static uint64_t drop_set[DROP_SLOTS]; /* hashes of dropped stacks, open addressing */
 static uint32_t generation = 1;
 static uintptr_t own_lo, own_hi;
 
@@ -54,10 +68,46 @@ void bg__sites_set_own_text(uintptr_t lo, uintptr_t hi) {
   own_hi = hi;
 }
 
+/* Sanitizer runtimes preloaded before us (ASan must come first in LD_PRELOAD)
+ * intercept the program's call and then call ours: their frames sit between the shim
+ * and the program and are skipped like the shim's own. */
+#define MAX_SKIP 4
+static uintptr_t skip_lo[MAX_SKIP], skip_hi[MAX_SKIP];
+static int nskip;
+
+static int find_runtime(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size, (void)arg;
+  static const char *const names[] = {"libasan.", "libtsan.", "libubsan.", "liblsan.", "libhwasan."};
+  const char *b = info->dlpi_name ? strrchr(info->dlpi_name, '/') : NULL;
+  b = b ? b + 1 : info->dlpi_name ? info->dlpi_name : "";
+  int hit = 0;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) hit |= !strncmp(b, names[i], strlen(names[i]));
+  if (!hit || nskip == MAX_SKIP) return 0;
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD) continue;
+    uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+    if (a < lo) lo = a;
+    if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
+  }
+  if (hi) skip_lo[nskip] = lo, skip_hi[nskip++] = hi;
+  return 0;
+}
+
+static int skipped(uintptr_t pc) {
+  if (pc >= own_lo && pc < own_hi) return 1;
+  for (int i = 0; i < nskip; i++)
+    if (pc >= skip_lo[i] && pc < skip_hi[i]) return 1;
+  return 0;
+}
+
 void bg__sites_init(void) {
-  /* Per-thread unwind caches: libunwind's global cache takes a mutex (and a
-   * sigprocmask) per backtrace, and a fork while another thread holds it leaves the
-   * child deadlocked in its first violation. */
+  if (!nskip) dl_iterate_phdr(find_runtime, NULL);
+  /* libunwind's default (global) cache of unwind rules is guarded by a mutex taken
+   * with all signals blocked: a fork while another thread unwinds leaves the child
+   * stuck on it forever (and unkillable but by SIGKILL).  The per-thread cache takes
+   * no lock. */
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
   pthread_mutex_lock(&lock);
   if (!pool) {
@@ -72,71 +122,209 @@ void bg__sites_init(void) {
   pthread_mutex_unlock(&lock);
 }
 
-/* Return addresses above the shim: frames inside libblockguard are skipped. */
-int bg__stack_capture(uintptr_t *pcs, int max) {
+/* libunwind takes internal locks while it unwinds (caches of unwind info, address
+ * validation).  A fork while another thread is in there leaves the child blocked on
+ * a lock whose owner does not exist in it - with signals masked, so only SIGKILL ends
+ * it.  So fork waits (bg__sites_atfork_prepare) until no thread is unwinding, and no
+ * thread starts unwinding until the fork is done.  Cost on the hot path: two atomic
+ * adds.  A thread's own unfinished capture (fork from a signal handler that
+ * interrupted it) is not waited for. */
+static int capturing;       /* threads inside unw_backtrace */
+static int fork_gate;       /* a fork is in progress */
+static __thread int my_capture __attribute__((tls_model("initial-exec")));
+
+static void capture_enter(void) {
+  for (;;) {
+    __atomic_fetch_add(&capturing, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&fork_gate, __ATOMIC_SEQ_CST)) break;
+    __atomic_fetch_sub(&capturing, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&fork_gate, __ATOMIC_ACQUIRE)) sched_yield();
+  }
+  my_capture++;
+}
+
+static void capture_leave(void) {
+  my_capture--;
+  __atomic_fetch_sub(&capturing, 1, __ATOMIC_RELEASE);
+}
+
+void bg__sites_atfork_prepare(void) {
+  __atomic_store_n(&fork_gate, 1, __ATOMIC_SEQ_CST);
+  while (__atomic_load_n(&capturing, __ATOMIC_SEQ_CST) > my_capture) sched_yield();
+}
+
+void bg__sites_atfork_parent(void) { __atomic_store_n(&fork_gate, 0, __ATOMIC_RELEASE); }
+
+/* Return addresses above the shim: frames inside libblockguard are skipped.  noinline:
+ * the unit tests (core linked without the shim) skip exactly this frame and
+ * bg__site_get's. */
+__attribute__((noinline)) int bg__stack_capture(uintptr_t *pcs, int max) {
   void *raw[BG_MAX_FRAMES + 16];
   int want = max + 16 > (int)(sizeof raw / sizeof raw[0]) ? (int)(sizeof raw / sizeof raw[0]) : max + 16;
+  capture_enter();
   int n = unw_backtrace(raw, want);
+  capture_leave();
   int i = 0, out = 0;
-  while (i < n && (uintptr_t)raw[i] >= own_lo && (uintptr_t)raw[i] < own_hi) i++;
-  if (own_hi == 0) i = n > 2 ? 2 : 0; /* core linked into a test: skip capture+get */
+  if (own_hi == 0)
+    i = n > 2 ? 2 : 0; /* core linked into a test: skip capture+get */
+  else
+    while (i < n && skipped((uintptr_t)raw[i])) i++;
   for (; i < n && out < max; i++) pcs[out++] = (uintptr_t)raw[i];
   return out;
 }
 
-static uint64_t hash_key(const void *key, size_t len) {
-  const unsigned char *p = key; /* FNV-1a: tiny and good enough for addresses */
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
+/* Word-wise multiply-xorshift: the key is 8-byte words (header + return addresses),
+ * and this is on the hot path, so no byte loop. */
+typedef uint64_t __attribute__((may_alias)) word_t;
+static uint64_t hash_key(const bg__site_key_t *k, int nframes) {
+  const word_t *w = (const word_t *)k;
+  size_t n = 1 + (size_t)nframes;
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+  for (size_t i = 0; i < n; i++) {
+    h = (h ^ w[i]) * 0xff51afd7ed558ccdull;
+    h ^= h >> 29;
+  }
+  h *= 0xc4ceb9fe1a85ec53ull;
+  return h ^ (h >> 32);
 }
 
 static size_t key_len(int nframes) {
-  return offsetof(bg__site_t, key.pcs) + (size_t)nframes * sizeof(uintptr_t);
+  return offsetof(bg__site_key_t, pcs) + (size_t)nframes * sizeof(uintptr_t);
+}
+
+static unsigned bucket_hash(uint64_t h) { return (unsigned)(h ^ (h >> 32)); }
+
+/* FNV-1a over the parts of the identity that survive ASLR and re-runs. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
+static uint64_t stable_id(const bg__site_t *s) {
+  uint64_t h = 1469598103934665603ull;
+  const bg__callinfo_t *ci = bg__callinfo(s->key.call);
+  char num[16];
+  const char *name = ci ? ci->name : (snprintf(num, sizeof num, "#%u", s->key.call), num);
+  h = fnv(h, name, strlen(name) + 1);
+  if (s->key.allowed) h = fnv(h, "scope", 6);
+  if (s->key.tmask) h = fnv(h, &s->key.tmask, sizeof s->key.tmask);
+  for (int i = 0; i < s->key.nframes; i++) {
+    if (s->mods[i] == BG_NO_MODULE) {
+      h = fnv(h, "?", 2); /* JIT or unmapped: the address would differ every run */
+      continue;
+    }
+    const char *base = bg__module_base(s->mods[i]);
+    uint64_t off = bg__site_offset(s, i);
+    h = fnv(h, base, strlen(base) + 1);
+    h = fnv(h, &off, sizeof off);
+  }
+  return h ? h : 1;
+}
+
+uintptr_t bg__site_offset(const bg__site_t *s, int frame) {
+  if (frame < 0 || frame >= s->key.nframes) return 0;
+  if (s->mods[frame] == BG_NO_MODULE) return s->key.pcs[frame];
+  return s->key.pcs[frame] - bg__module_bias(s->mods[frame]);
+}
+
+/* Under the lock: remember a refused stack once, so dropped counts distinct sites
+ * (exact up to DROP_SLOTS distinct ones, an upper bound beyond). */
+static void note_dropped(uint64_t h) {
+  if (!h) h = 1;
+  for (size_t i = 0, j = h % DROP_SLOTS; i < DROP_SLOTS; i++, j = (j + 1) % DROP_SLOTS) {
+    if (drop_set[j] == h) return;
+    if (!drop_set[j]) {
+      drop_set[j] = h;
+      break;
+    }
+  }
+  __atomic_store_n(&dropped, dropped + 1, __ATOMIC_RELAXED);
+}
+
+static bg__site_t *find_locked(const bg__site_key_t *k, size_t klen, uint64_t h) {
+  bg__site_t *s = NULL;
+  HASH_FIND_BYHASHVALUE(hh, table, k, klen, bucket_hash(h), s);
+  return s;
+}
+
+/* The cold path: a stack never seen.  `*was_dropped` tells the caller to cache the
+ * refusal. */
+static __attribute__((noinline)) bg__site_t *create(const bg__site_key_t *k, size_t klen,
+                                                    uint64_t h, int category,
+                                                    int default_action, int *was_dropped) {
+  bg__site_t cand;
+  memset(&cand, 0, sizeof cand);
+  memcpy(&cand.key, k, klen);
+  cand.hash = h;
+  cand.category = (uint8_t)category;
+  cand.action = (uint8_t)default_action;
+  cand.allowed = k->allowed;
+  cand.rule = -1;
+  for (int i = 0; i < BG_SITE_THREADS; i++) cand.threads[i] = -1;
+  bg__modules_sync();
+  for (int i = 0; i < k->nframes; i++) {
+    uintptr_t off;
+    cand.mods[i] = (uint16_t)bg__module_of(k->pcs[i], &off);
+  }
+  cand.id = stable_id(&cand);
+  if (bg__site_decide && __atomic_load_n(&nsites, __ATOMIC_RELAXED) < (int)pool_cap)
+    cand.rule = bg__site_decide(&cand);
+
+  pthread_mutex_lock(&lock);
+  bg__site_t *s = find_locked(k, klen, h);
+  if (!s) {
+    if (!pool || nsites >= (int)pool_cap) {
+      note_dropped(h);
+      *was_dropped = 1;
+    } else {
+      s = &pool[nsites];
+      memcpy(s, &cand, sizeof cand);
+      add_failed = 0;
+      HASH_ADD_BYHASHVALUE(hh, table, key, klen, bucket_hash(h), s);
+      if (add_failed) { /* no memory for buckets: count it, do not publish */
+        note_dropped(h);
+        *was_dropped = 1;
+        s = NULL;
+      } else {
+        __atomic_store_n(&nsites, nsites + 1, __ATOMIC_RELEASE);
+      }
+    }
+  }
+  pthread_mutex_unlock(&lock);
+  return s;
 }
 
 bg__site_t *bg__site_get(int id, int category, int allowed, int default_action) {
-  bg__site_t probe;
-  memset(&probe.key, 0, sizeof probe.key);
-  probe.key.call = (uint16_t)id;
-  probe.key.allowed = (uint8_t)allowed;
+  bg__site_key_t key;
+  key.call = (uint16_t)id;
+  key.allowed = (uint8_t)(allowed != 0);
+  key.tmask = bg__rules_thread_mask();
   int depth = (int)bg__opt.stack_depth;
   if (depth > BG_MAX_FRAMES) depth = BG_MAX_FRAMES;
-  probe.key.nframes = (uint8_t)bg__stack_capture(probe.key.pcs, depth);
-  size_t klen = key_len(probe.key.nframes);
-  uint64_t h = hash_key(&probe.key, klen);
+  if (depth < 1) depth = 1;
+  int n = bg__stack_capture(key.pcs, depth);
+  key.nframes = (uint8_t)n;
+  size_t klen = key_len(n);
+  uint64_t h = hash_key(&key, n);
 
   uint32_t gen = __atomic_load_n(&generation, __ATOMIC_RELAXED);
   cache_entry_t *ce = &tcache[h % CACHE_SLOTS];
-  if (ce->hash == h && ce->gen == gen && !memcmp(&ce->site->key, &probe.key, klen))
-    return ce->site;
-
-  bg__site_t *s = NULL;
-  pthread_mutex_lock(&lock);
-  HASH_FIND(hh, table, &probe.key, klen, s);
-  if (!s) {
-    if (!pool || nsites >= (int)pool_cap) {
-      dropped++;
-      pthread_mutex_unlock(&lock);
-      return NULL;
-    }
-    s = &pool[nsites];
-    memset(s, 0, sizeof *s);
-    memcpy(&s->key, &probe.key, klen);
-    s->hash = h;
-    s->category = (uint8_t)category;
-    s->action = (uint8_t)default_action;
-    s->allowed = (uint8_t)allowed;
-    s->rule = -1;
-    for (int i = 0; i < BG_SITE_THREADS; i++) s->threads[i] = -1;
-    if (bg__site_decide) s->rule = bg__site_decide(s);
-    HASH_ADD(hh, table, key, klen, s);
-    __atomic_store_n(&nsites, nsites + 1, __ATOMIC_RELEASE);
+  if (ce->hash == h && ce->gen == gen) {
+    if (!ce->site) return NULL; /* table full and this stack already counted */
+    if (!memcmp(&ce->site->key, &key, klen)) return ce->site;
   }
+
+  pthread_mutex_lock(&lock);
+  bg__site_t *s = find_locked(&key, klen, h);
   pthread_mutex_unlock(&lock);
-  ce->hash = h;
-  ce->gen = gen;
-  ce->site = s;
+  int was_dropped = 0;
+  if (!s) s = create(&key, klen, h, category, default_action, &was_dropped);
+  if (s || was_dropped) {
+    ce->hash = h;
+    ce->gen = gen;
+    ce->site = s;
+  }
   return s;
 }
 
@@ -175,17 +363,32 @@ void bg__site_add(bg__site_t *s, uint64_t ns, int thread_slot) {
         return;
     }
   }
+  if (!__atomic_load_n(&s->threads_more, __ATOMIC_RELAXED))
+    __atomic_store_n(&s->threads_more, 1, __ATOMIC_RELAXED);
 }
 
 int bg__sites_count(void) { return __atomic_load_n(&nsites, __ATOMIC_ACQUIRE); }
 bg__site_t *bg__site_at(int i) { return &pool[i]; }
 uint64_t bg__sites_dropped(void) { return __atomic_load_n(&dropped, __ATOMIC_RELAXED); }
-uint64_t bg__site_id(const bg__site_t *s) { return s->hash; }
+uint64_t bg__site_id(const bg__site_t *s) { return s->id; }
 
 void bg__sites_after_fork(void) {
-  pthread_mutex_init(&lock, NULL);
-  table = NULL; /* the buckets of the parent's table stay mapped; a one-off cost */
+  capturing = my_capture; /* only this thread exists */
+  __atomic_store_n(&fork_gate, 0, __ATOMIC_RELEASE);
+  /* Only the forking thread survives.  If the lock was free at the fork, the table is
+   * consistent and its buckets can be unmapped; if another thread held it, the table
+   * may be half-updated: re-create the lock and leave the old buckets mapped. */
+  if (pthread_mutex_trylock(&lock) == 0) {
+    HASH_CLEAR(hh, table);
+    pthread_mutex_unlock(&lock);
+  } else {
+    pthread_mutex_init(&lock, NULL);
+  }
+  table = NULL;
   nsites = 0;
+  if (dropped) memset(drop_set, 0, sizeof drop_set);
   dropped = 0;
   __atomic_fetch_add(&generation, 1, __ATOMIC_RELAXED);
+  bg__sym_after_fork();
+  bg__rules_after_fork();
 }

@@ -2,15 +2,22 @@
  *
  * Hot path (a violation at a known site): capture the return addresses, hash them,
  * find the site in a small per-thread cache, bump atomics.  No lock, no allocation,
- * no symbolization.  A new site takes the registry lock once to insert (uthash, whose
- * buckets come from mmap, so the path stays free of malloc and usable when a signal
- * handler interrupts the program's own malloc).  Site memory is a fixed pool of
- * max_sites entries, reserved at the first violation and never freed: pointers stay
- * valid for readers, and overflow is counted in dropped, never silently lost.
+ * no symbolization.  A new site resolves each frame to (module, offset) with dladdr,
+ * computes the stable id and lets the allowlist decide (bg__site_decide) - all before
+ * taking the registry lock, because dladdr and the symbolizer take the dynamic
+ * loader's lock, and a thread inside dlopen (holding that lock) can itself violate and
+ * wait for ours.  The lock is then held only for the uthash find/insert (buckets come
+ * from mmap, so the path stays free of malloc).  Site memory is a fixed pool of
+ * max_sites entries, reserved at start-up and never freed: pointers stay valid for
+ * readers, and overflow is counted in dropped, never silently lost.
  *
- * Readers (reports, HTTP) take a consistent-enough snapshot: the list of sites is
- * append-only and each counter is read atomically; they take the lock only to read the
- * list length, so they never stall a writer for longer than that.
+ * Identity: in memory a site is its raw return addresses (cheap to hash, exact).  In
+ * reports it is `id`, a hash of the call name and each frame's module basename and
+ * offset: the same code path has the same id in every run, whatever ASLR did, so a
+ * baseline from yesterday matches today.
+ *
+ * Readers (reports, HTTP) never lock: the count of sites is published with a release
+ * store after an entry is complete, entries never move, counters are read atomically.
  */
 #ifndef BG_SITES_H
 #define BG_SITES_H
@@ -24,22 +31,27 @@
 #define BG_HIST_BUCKETS 48
 #define BG_SITE_THREADS 4
 
+typedef struct bg__site_key {
+  uint16_t call;
+  uint8_t allowed;   /* inside bg_allow_begin/end */
+  uint8_t nframes;
+  uint32_t tmask;    /* which thread: globs of the allowlist the thread's name matches */
+  uintptr_t pcs[BG_MAX_FRAMES];
+} bg__site_key_t;
+
 typedef struct bg__site {
-  /* key: call, allowed and the return addresses (compared byte for byte) */
-  struct {
-    uint16_t call;
-    uint8_t allowed;
-    uint8_t nframes;
-    uint32_t pad;
-    uintptr_t pcs[BG_MAX_FRAMES];
-  } key;
-  uint64_t hash;
+  bg__site_key_t key;      /* compared over offsetof(pcs) + nframes words */
+  uint64_t hash;           /* of the raw key: in-memory identity */
+  uint64_t id;             /* stable id (call + module basename + offset per frame) */
+  uint16_t mods[BG_MAX_FRAMES]; /* module index per frame (symbolize.h), offsets follow */
   uint8_t category;
   uint8_t action;          /* action applied to this site (global mode or a rule) */
   uint8_t warned;          /* warn: message printed once */
   uint8_t allowed;         /* allowed by scope (key.allowed) or by an allow rule */
+  uint8_t announced;       /* verbosity=2: "new site" printed once */
+  uint8_t threads_more;    /* hit by more threads than BG_SITE_THREADS */
   int rule;                /* index of the allowlist rule that decided, -1 = none */
-  uint64_t count, total_ns, max_ns, first_ns, last_ns;
+  uint64_t count, total_ns, max_ns, first_ns, last_ns; /* first/last: monotonic ns */
   uint64_t hist[BG_HIST_BUCKETS]; /* hist[i]: calls that blocked in [2^(i-1), 2^i) ns */
   int32_t threads[BG_SITE_THREADS]; /* thread-table slots, -1 = empty */
   UT_hash_handle hh;
@@ -54,15 +66,23 @@ void bg__site_add(bg__site_t *s, uint64_t ns, int thread_slot);
 /* Snapshot access for renderers: sites [0, n) are stable once visible. */
 int bg__sites_count(void);
 bg__site_t *bg__site_at(int i);
-uint64_t bg__sites_dropped(void);
-uint64_t bg__site_id(const bg__site_t *s); /* stable id: hash of call + frames */
+uint64_t bg__sites_dropped(void);   /* distinct sites refused because the table was full */
+uint64_t bg__site_id(const bg__site_t *s); /* stable id */
+uintptr_t bg__site_offset(const bg__site_t *s, int frame); /* pc - module load bias */
 
 void bg__sites_init(void);          /* reserves the pool (max_sites) */
+void bg__sites_atfork_prepare(void); /* waits until no thread is unwinding */
+void bg__sites_atfork_parent(void);
 void bg__sites_after_fork(void);    /* the child starts with an empty registry */
 void bg__sites_set_own_text(uintptr_t lo, uintptr_t hi); /* frames to skip (the shim) */
 int bg__stack_capture(uintptr_t *pcs, int max); /* return addresses above the shim */
 
-/* Hook the allowlist (guard/rules.c) uses to decide a new site once: sets action and
- * allowed, returns the rule index or -1.  Default: the global mode. */
+/* Hook the allowlist (guard/rules.c) uses to decide a new site once, before it is
+ * published: may set s->action and s->allowed, returns the rule index or -1.  Called
+ * without the registry lock.  NULL: the global mode. */
 extern int (*bg__site_decide)(bg__site_t *s);
+/* Thread-name class of the calling thread for thread: rules (guard/rules.c); 0 when
+ * no rule uses thread:.  Part of the site key, so a site hit from threads that rules
+ * treat differently is two sites, each decided correctly. */
+uint32_t bg__rules_thread_mask(void);
 #endif

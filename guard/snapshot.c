@@ -1,7 +1,8 @@
 /* snapshot.c - build a report model (report/model.h) from the live registry.
  *
- * This is where raw return addresses become frames: module and offset from dladdr,
- * function from the dynamic symbol table.  It runs at report time (exit, HTTP
+ * This is where raw return addresses become frames: module and offset were resolved
+ * when the site was created (guard/symbolize.c), function and file:line come from the
+ * symbol tables and DWARF here.  It runs at report time (exit, HTTP
  * request, SIGUSR1), never on the violation path, and always with bg__self.depth
  * raised so the allocations and I/O it does never count as violations.
  */
@@ -14,27 +15,37 @@
 #include <unistd.h>
 
 #include "guard/options.h"
+#include "guard/rules.h"
 #include "guard/sites.h"
 #include "guard/snapshot.h"
+#include "guard/symbolize.h"
 
-static void symbolize(bg_rframe_t *f, uintptr_t pc) {
-  Dl_info di;
+/* A frame as reports show it: the module's full path (so the CLI or addr2line can
+ * look at it later), the offset from its load bias, and function/file:line from the
+ * symbolizer (DWARF when present, symbol tables otherwise). */
+static void symbolize(bg_rframe_t *f, const bg__site_t *s, int i) {
+  bg__sym_t sym;
   memset(f, 0, sizeof *f);
-  f->pc = pc;
-  /* pc is a return address: look up pc-1 so a call at the end of a function is not
-   * attributed to the next one. */
-  if (pc && dladdr((void *)(pc - 1), &di)) {
-    f->module = bg_model_strdup(di.dli_fname);
-    f->offset = pc - (uintptr_t)di.dli_fbase;
-    f->function = bg_model_strdup(di.dli_sname);
+  f->pc = s->key.pcs[i];
+  f->offset = bg__site_offset(s, i);
+  f->module = bg_model_strdup(bg__module_path(s->mods[i]));
+  if (s->mods[i] != BG_NO_MODULE) {
+    bg__sym_pc(f->pc, s->mods[i], f->offset, &sym, 1);
   } else {
-    f->module = bg_model_strdup("");
-    f->function = bg_model_strdup("");
+    memset(&sym, 0, sizeof sym);
   }
-  f->file = bg_model_strdup("");
+  f->function = bg_model_strdup(sym.function);
+  f->file = bg_model_strdup(sym.file);
+  f->line = sym.line;
 }
 
-static void fill_site(bg_rsite_t *r, bg__site_t *s) {
+/* Monotonic ns (what the registry records, immune to clock steps) → wall-clock ns
+ * like started_ns/ended_ns, so a report's times can be compared with each other. */
+static uint64_t to_wall(uint64_t mono, int64_t delta) {
+  return mono ? (uint64_t)((int64_t)mono + delta) : 0;
+}
+
+static void fill_site(bg_rsite_t *r, bg__site_t *s, int64_t wall_delta) {
   const bg__callinfo_t *ci = bg__callinfo(s->key.call);
   snprintf(r->id, sizeof r->id, "%016" PRIx64, bg__site_id(s));
   r->call = bg_model_strdup(ci ? ci->name : "?");
@@ -44,20 +55,41 @@ static void fill_site(bg_rsite_t *r, bg__site_t *s) {
   r->count = __atomic_load_n(&s->count, __ATOMIC_RELAXED);
   r->total_ns = __atomic_load_n(&s->total_ns, __ATOMIC_RELAXED);
   r->max_ns = __atomic_load_n(&s->max_ns, __ATOMIC_RELAXED);
-  r->first_ns = __atomic_load_n(&s->first_ns, __ATOMIC_RELAXED);
-  r->last_ns = __atomic_load_n(&s->last_ns, __ATOMIC_RELAXED);
+  r->first_ns = to_wall(__atomic_load_n(&s->first_ns, __ATOMIC_RELAXED), wall_delta);
+  r->last_ns = to_wall(__atomic_load_n(&s->last_ns, __ATOMIC_RELAXED), wall_delta);
   r->nhist = 0;
   for (int i = 0; i < BG_HIST_BUCKETS && i < BG_MODEL_HIST; i++) {
     r->hist[i] = __atomic_load_n(&s->hist[i], __ATOMIC_RELAXED);
     if (r->hist[i]) r->nhist = i + 1;
   }
-  r->threads = calloc(BG_SITE_THREADS, sizeof *r->threads);
+  r->threads = calloc(BG_SITE_THREADS + 1, sizeof *r->threads);
   for (int i = 0; r->threads && i < BG_SITE_THREADS; i++) {
     int slot = __atomic_load_n(&s->threads[i], __ATOMIC_RELAXED);
     if (slot >= 0) r->threads[r->nthreads++] = bg_model_strdup(bg__thread_name_of_slot(slot));
   }
+  if (r->threads && __atomic_load_n(&s->threads_more, __ATOMIC_RELAXED))
+    r->threads[r->nthreads++] = bg_model_strdup("...");
   r->frames = calloc(s->key.nframes ? s->key.nframes : 1, sizeof *r->frames);
-  for (int i = 0; r->frames && i < s->key.nframes; i++) symbolize(&r->frames[r->nframes++], s->key.pcs[i]);
+  for (int i = 0; r->frames && i < s->key.nframes; i++) symbolize(&r->frames[r->nframes++], s, i);
+  bg__rules_t *rs = bg__rules_active();
+  if (rs && s->rule >= 0 && s->rule < rs->n) {
+    char buf[1200];
+    snprintf(buf, sizeof buf, "%s:%d", rs->file, rs->rules[s->rule].line);
+    r->rule = bg_model_strdup(buf);
+  }
+}
+
+static void add_unmatched(bg_model_t *m) {
+  bg__rules_t *rs = bg__rules_active();
+  if (!rs || !rs->n) return;
+  m->unmatched_rules = calloc((size_t)rs->n, sizeof *m->unmatched_rules);
+  for (int i = 0; m->unmatched_rules && i < rs->n; i++) {
+    if (__atomic_load_n(&rs->rules[i].matched, __ATOMIC_RELAXED)) continue;
+    bg_rrule_t *u = &m->unmatched_rules[m->nunmatched++];
+    u->file = bg_model_strdup(rs->file);
+    u->line = rs->rules[i].line;
+    u->text = bg_model_strdup(rs->rules[i].text);
+  }
 }
 
 struct thr_ctx {
@@ -117,12 +149,14 @@ void bg__snapshot(bg_model_t *m) {
   struct thr_ctx tc = {m, 0};
   bg__threads_each(add_thread, &tc);
   int n = bg__sites_count();
+  int64_t wall_delta = (int64_t)bg__wall_ns() - (int64_t)bg__now_ns();
   m->sites = calloc((size_t)n + 1, sizeof *m->sites);
   for (int i = 0; m->sites && i < n; i++) {
     bg__site_t *s = bg__site_at(i);
     if (!__atomic_load_n(&s->count, __ATOMIC_RELAXED)) continue; /* all below min_us */
-    fill_site(&m->sites[m->nsites++], s);
+    fill_site(&m->sites[m->nsites++], s, wall_delta);
   }
+  add_unmatched(m);
   m->dropped_sites = bg__sites_dropped();
   const char *why = bg__unguarded_reason();
   m->unguarded_reason = why ? bg_model_strdup(why) : NULL;

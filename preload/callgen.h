@@ -19,6 +19,8 @@
   t1 a1, t2 a2, t3 a3, t4 a4, t5 a5, t6 a6
 #define BG__P7(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6, t7, a7)                   \
   t1 a1, t2 a2, t3 a3, t4 a4, t5 a5, t6 a6, t7 a7
+#define BG__P8(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6, t7, a7, t8, a8)           \
+  t1 a1, t2 a2, t3 a3, t4 a4, t5 a5, t6 a6, t7 a7, t8 a8
 
 #define BG__A0()
 #define BG__A1(t1, a1) a1
@@ -29,6 +31,8 @@
 #define BG__A6(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6) a1, a2, a3, a4, a5, a6
 #define BG__A7(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6, t7, a7)                   \
   a1, a2, a3, a4, a5, a6, a7
+#define BG__A8(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6, t7, a7, t8, a8)           \
+  a1, a2, a3, a4, a5, a6, a7, a8
 
 #define BG__F0()
 #define BG__F1(t1, a1) t1 a1;
@@ -40,6 +44,8 @@
   t1 a1; t2 a2; t3 a3; t4 a4; t5 a5; t6 a6;
 #define BG__F7(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6, t7, a7)                   \
   t1 a1; t2 a2; t3 a3; t4 a4; t5 a5; t6 a6; t7 a7;
+#define BG__F8(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6, t7, a7, t8, a8)           \
+  t1 a1; t2 a2; t3 a3; t4 a4; t5 a5; t6 a6; t7 a7; t8 a8;
 
 #define BG__U0(s)
 #define BG__U1(s, t1, a1) s->a1
@@ -51,11 +57,36 @@
   s->a1, s->a2, s->a3, s->a4, s->a5, s->a6
 #define BG__U7(s, t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6, t7, a7)                \
   s->a1, s->a2, s->a3, s->a4, s->a5, s->a6, s->a7
+#define BG__U8(s, t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6, t7, a7, t8, a8)        \
+  s->a1, s->a2, s->a3, s->a4, s->a5, s->a6, s->a7, s->a8
+
+/* BG_PARAMS_TAIL: ", params" or nothing, to append parameters after a fixed one. */
+#define BG__T0()
+#define BG__T1(...) , BG__P1(__VA_ARGS__)
+#define BG__T2(...) , BG__P2(__VA_ARGS__)
+#define BG__T3(...) , BG__P3(__VA_ARGS__)
+#define BG__T4(...) , BG__P4(__VA_ARGS__)
+#define BG__T5(...) , BG__P5(__VA_ARGS__)
+#define BG__T6(...) , BG__P6(__VA_ARGS__)
+#define BG__T7(...) , BG__P7(__VA_ARGS__)
+#define BG__T8(...) , BG__P8(__VA_ARGS__)
+
+#define BG__AT0()
+#define BG__AT1(...) , BG__A1(__VA_ARGS__)
+#define BG__AT2(...) , BG__A2(__VA_ARGS__)
+#define BG__AT3(...) , BG__A3(__VA_ARGS__)
+#define BG__AT4(...) , BG__A4(__VA_ARGS__)
+#define BG__AT5(...) , BG__A5(__VA_ARGS__)
+#define BG__AT6(...) , BG__A6(__VA_ARGS__)
+#define BG__AT7(...) , BG__A7(__VA_ARGS__)
+#define BG__AT8(...) , BG__A8(__VA_ARGS__)
 
 #define BG__EXPAND(x) x
 /* BG_PARAMS(3, (int, fd, void *, buf, size_t, n)) → int fd, void * buf, size_t n */
 #define BG_PARAMS(n, list) BG__EXPAND(BG__P##n list)
 #define BG_ARGS(n, list) BG__EXPAND(BG__A##n list)
+#define BG_PARAMS_TAIL(n, list) BG__EXPAND(BG__T##n list)
+#define BG_ARGS_TAIL(n, list) BG__EXPAND(BG__AT##n list)
 #define BG_FIELDS(n, list) BG__EXPAND(BG__F##n list)
 #define BG__UNPACK_(n, s, ...) BG__U##n(s, __VA_ARGS__)
 #define BG__UNPACK0(s)
@@ -69,11 +100,15 @@
 #define BG__UNPACK_5(s, ...) BG__U5(s, __VA_ARGS__)
 #define BG__UNPACK_6(s, ...) BG__U6(s, __VA_ARGS__)
 #define BG__UNPACK_7(s, ...) BG__U7(s, __VA_ARGS__)
+#define BG__UNPACK_8(s, ...) BG__U8(s, __VA_ARGS__)
 
 /* Category column: CAT(sleep) is fixed; FDCAT(fd, io) is io, or file when fd is a
  * regular file or block device. */
 #define BG__CATEXPR_CAT(c) BG_CAT_##c
 #define BG__CATEXPR_FDCAT(fd, c) bg__fd_category(fd, BG_CAT_##c)
+/* NRCAT(): the syscall() row, whose category is that of the number it dispatches
+ * (preload/syscalls.def); io stands in where one base category is needed. */
+#define BG__CATEXPR_NRCAT() BG_CAT_io
 #define BG_CATEXPR(col) BG__CATEXPR_##col
 
 #endif

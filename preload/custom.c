@@ -1,13 +1,14 @@
-/* custom.c - hand-written wrappers: calls that are variadic or that the shim must
- * watch to keep its own state right (fd flags, thread names, thread start).
+/* custom.c - hand-written wrappers that follow threads (names, start), and the eager
+ * resolution of every hand-written wrapper's real symbol.
  *
- * These are not in calls.def as violations-capable rows unless listed there with
- * BG_CUSTOM; the state-tracking ones (close, socket, pthread_setname_np...) never block
- * and never report, they only keep guard/ informed.  Each is transparent: the real
- * call is made exactly once with the same arguments, and its result and errno are
- * returned untouched.
+ * The other themes: custom_fd.c (open, fcntl, ioctl, dup, close, fd creation),
+ * custom_stdio.c (printf/scanf variadics, fclose, popen), custom_syscall.c.  All are
+ * listed in calls.def (BG_CUSTOM rows can block and report; BG_TRACK rows only keep
+ * guard/ informed).  Each is transparent: the real call is made exactly once with the
+ * same arguments, and its result and errno are returned untouched.
  */
 #define _GNU_SOURCE
+#undef _FORTIFY_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,43 +22,13 @@
 
 #include "preload/preload.h"
 
-/* Real pointer for a hand-written wrapper, resolved on first use (the constructor
- * resolves them too via bg__custom_resolve_all). */
-#define BG_REAL_FN(type, name)                                                          \
-  static type bg__real_custom_##name;                                                   \
-  static inline type bg__get_##name(void) {                                             \
-    type p = __atomic_load_n(&bg__real_custom_##name, __ATOMIC_ACQUIRE);                \
-    if (BG_UNLIKELY(!p)) {                                                              \
-      p = (type)bg__resolve(#name);                                                     \
-      if (!p) bg__die_unresolved(#name);                                                \
-      __atomic_store_n(&bg__real_custom_##name, p, __ATOMIC_RELEASE);                   \
-    }                                                                                   \
-    return p;                                                                           \
-  }
-
-typedef int (*close_fn)(int);
-typedef int (*socket_fn)(int, int, int);
-typedef int (*accept4_fn)(int, struct sockaddr *, socklen_t *, int);
 typedef int (*setname_fn)(pthread_t, const char *);
 typedef int (*prctl_fn)(int, unsigned long, unsigned long, unsigned long, unsigned long);
 typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
 
-BG_REAL_FN(close_fn, close)
-BG_REAL_FN(socket_fn, socket)
 BG_REAL_FN(setname_fn, pthread_setname_np)
 BG_REAL_FN(prctl_fn, prctl)
 BG_REAL_FN(create_fn, pthread_create)
-
-BG_EXPORT int close(int fd) {
-  bg__fd_forget(fd);
-  return bg__get_close()(fd);
-}
-
-BG_EXPORT int socket(int domain, int type, int protocol) {
-  int fd = bg__get_socket()(domain, type, protocol);
-  if (fd >= 0) bg__fd_set_nonblock(fd, (type & SOCK_NONBLOCK) != 0);
-  return fd;
-}
 
 BG_EXPORT int pthread_setname_np(pthread_t th, const char *name) {
   int r = bg__get_pthread_setname_np()(th, name);
@@ -115,10 +86,10 @@ BG_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
   return r;
 }
 
+/* Every BG_REAL_FN of every custom*.c file put its resolver in the bg_warm section. */
+extern void (*const __start_bg_warm[])(void) __attribute__((visibility("hidden")));
+extern void (*const __stop_bg_warm[])(void) __attribute__((visibility("hidden")));
+
 void bg__custom_resolve_all(void) {
-  bg__get_close();
-  bg__get_socket();
-  bg__get_pthread_setname_np();
-  bg__get_prctl();
-  bg__get_pthread_create();
+  for (void (*const *f)(void) = __start_bg_warm; f < __stop_bg_warm; f++) (*f)();
 }

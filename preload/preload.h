@@ -1,14 +1,129 @@
-/* preload.h - shared by the shim's own files (mechanism only; policy is in guard/). */
+/* preload.h - shared by the shim's own files (mechanism only; policy is in guard/).
+ *
+ * Row ids of the call table, the real-symbol helper for hand-written wrappers
+ * (BG_REAL_FN) and BG_RUN, the verdict protocol for a hand-written wrapper in one
+ * expression, so no custom wrapper repeats the enter/switch/leave dance.
+ */
 #ifndef BG_PRELOAD_H
 #define BG_PRELOAD_H
+#include <errno.h>
+#include <stdint.h>
+
 #include "guard/guard.h"
+#include "preload/callgen.h"
+
+/* ---- row ids: calls.def rows, then syscall() numbers (syscalls.def) ------------- */
+enum {
+#define BG_CALL(name, ...) BG_ID_##name,
+#include "preload/calls.def"
+#undef BG_CALL
+#undef BG_CUSTOM
+#undef BG_TRACK
+#undef BG_SYMVER
+#define BG_SYSCALL(name, ...) BG_ID_SYS_##name,
+#include "preload/syscalls.def"
+#undef BG_SYSCALL
+  BG_NCALLS
+};
 
 extern const bg__callinfo_t bg__calltable[];
 extern const int bg__ncalltable;
 
 void *bg__resolve(const char *name);    /* RTLD_NEXT, dlvsym where the table says */
 void bg__resolve_all(void);             /* eager resolution in the constructor */
-void bg__custom_resolve_all(void);      /* same for preload/custom*.c */
+void bg__custom_resolve_all(void);      /* same for every BG_REAL_FN (custom*.c) */
 void bg__die_unresolved(const char *name) __attribute__((noreturn));
 void bg__preload_init(void);            /* idempotent; the constructor calls it */
+
+/* BG_REAL_FN(type, name): bg__get_<name>() returns the real function, resolved on
+ * first use (a call may come from another library's constructor, before ours).  A
+ * pointer to the resolver goes into the bg_warm section, so the constructor resolves
+ * every one eagerly (bg__custom_resolve_all) and no dlsym runs later, possibly in a
+ * signal handler.  A symbol that does not exist is only fatal when called. */
+#define BG_REAL_FN(type, name)                                                          \
+  static type bg__real_custom_##name;                                                   \
+  static __attribute__((noinline)) type bg__resolve_custom_##name(void) {               \
+    type p = (type)bg__resolve(#name);                                                  \
+    if (p) __atomic_store_n(&bg__real_custom_##name, p, __ATOMIC_RELEASE);              \
+    return p;                                                                           \
+  }                                                                                     \
+  static inline type bg__get_##name(void) {                                             \
+    type p = __atomic_load_n(&bg__real_custom_##name, __ATOMIC_ACQUIRE);                \
+    if (BG_UNLIKELY(!p)) {                                                              \
+      p = bg__resolve_custom_##name();                                                  \
+      if (!p) bg__die_unresolved(#name);                                                \
+    }                                                                                   \
+    return p;                                                                           \
+  }                                                                                     \
+  static void bg__warm_##name(void) { (void)bg__resolve_custom_##name(); }              \
+  static void (*const bg__warm_ptr_##name)(void)                                        \
+      __attribute__((section("bg_warm"), used)) = bg__warm_##name;
+
+/* BG_RUN(row, call, args...): evaluates `call` (an expression calling the real
+ * function) under the verdict protocol of calls.def row `row`, whose exempt, category
+ * and fail columns are evaluated over `args` (the row's parameters, decoded from the
+ * varargs by the wrapper).  Unguarded: one TLS load and a branch, then `call`.  Yields
+ * call's value, or the row's fail value (errno EDEADLK) when the action is raise.
+ * Needs preload/custom_gen.h. */
+#define BG_RUN(row, call, ...)                                                          \
+  ({                                                                                    \
+    __typeof__(call) bg_r_;                                                             \
+    if (BG_LIKELY(!bg__self.guarded) || bg__self.depth) {                               \
+      bg_r_ = (call);                                                                   \
+    } else {                                                                            \
+      bg__call_t bg_c_;                                                                 \
+      switch (bg__run_enter(&bg_c_, BG_ID_##row, (uintptr_t)__builtin_return_address(0), \
+                            bg__cx_##row, bg__cc_##row, ##__VA_ARGS__)) {               \
+      case BG_PASS:                                                                     \
+        bg_r_ = (call);                                                                 \
+        break;                                                                          \
+      case BG_RAISE:                                                                    \
+        errno = EDEADLK;                                                                \
+        bg_r_ = bg__cf_##row(__VA_ARGS__);                                              \
+        break;                                                                          \
+      default:                                                                          \
+        bg_r_ = (call);                                                                 \
+        bg__leave(&bg_c_);                                                              \
+        break;                                                                          \
+      }                                                                                 \
+    }                                                                                   \
+    bg_r_;                                                                              \
+  })
+
+/* The same for a call returning void (sync). */
+#define BG_RUN_VOID(row, call)                                                          \
+  do {                                                                                  \
+    if (BG_LIKELY(!bg__self.guarded) || bg__self.depth) {                               \
+      call;                                                                             \
+      break;                                                                            \
+    }                                                                                   \
+    bg__call_t bg_c_;                                                                   \
+    switch (bg__run_enter(&bg_c_, BG_ID_##row, (uintptr_t)__builtin_return_address(0), \
+                          bg__cx_##row, bg__cc_##row)) {                                \
+    case BG_PASS:                                                                       \
+      call;                                                                             \
+      break;                                                                            \
+    case BG_RAISE:                                                                      \
+      errno = EDEADLK;                                                                  \
+      break;                                                                            \
+    default:                                                                            \
+      call;                                                                             \
+      bg__leave(&bg_c_);                                                                \
+      break;                                                                            \
+    }                                                                                   \
+  } while (0)
+
+/* Evaluates the row's exempt and category with depth raised (their probes must not
+ * recurse into the guard), then asks the core.  A statement expression, so the
+ * row's helpers are called with the wrapper's own arguments. */
+#define bg__run_enter(c, id, caller, cx, cc, ...)                                       \
+  ({                                                                                    \
+    uintptr_t bg_caller_ = (caller);                                                    \
+    bg__self.depth++;                                                                   \
+    int bg_ex_ = cx(bg_caller_, ##__VA_ARGS__);                                         \
+    int bg_cat_ = cc(__VA_ARGS__);                                                      \
+    bg__self.depth--;                                                                   \
+    bg__enter((c), (id), bg_cat_, bg_ex_, bg_caller_);                                  \
+  })
+
 #endif

@@ -8,53 +8,33 @@
  *   - the exported wrapper: the fast path is one TLS load and a branch;
  *   - a noinline slow path that asks the core (guard/) for a verdict.
  */
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
-#include <sys/select.h>
-#include <sys/socket.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
+#include "preload/sysinc.h"
 
 #include "guard/guard.h"
 #include "preload/callgen.h"
 #include "preload/exempt.h"
 #include "preload/preload.h"
 
-/* ---- row ids and metadata for the core ------------------------------------------- */
-enum {
-#define BG_CALL(name, ...) BG_ID_##name,
-#include "preload/calls.def"
-#undef BG_CALL
-#undef BG_CUSTOM
-  BG_NCALLS
-};
-
+/* ---- metadata for the core: names and base categories (ids: preload/preload.h) --- */
 #define BG__BASECAT_CAT(c) BG_CAT_##c
 #define BG__BASECAT_FDCAT(fd, c) BG_CAT_##c
+#define BG__BASECAT_NRCAT() BG_CAT_io
 #define BG_CALL(name, cat, flags, ...) {#name, BG__BASECAT_##cat, flags},
+#define BG_SYSCALL(name, cat, flags, exempt) {"syscall(" #name ")", BG__BASECAT_##cat, flags},
 const bg__callinfo_t bg__calltable[] = {
 #include "preload/calls.def"
+#include "preload/syscalls.def"
 };
 #undef BG_CALL
 #undef BG_CUSTOM
+#undef BG_SYSCALL
 const int bg__ncalltable = BG_NCALLS;
+_Static_assert(sizeof bg__calltable / sizeof bg__calltable[0] == BG_NCALLS, "row count");
 
 /* ---- dlvsym versions -------------------------------------------------------------- */
 #define BG_CALL(...)
-#undef BG_VERSION
-#define BG_VERSION(name, ver) {#name, ver},
+#undef BG_SYMVER
+#define BG_SYMVER(name, ver) {#name, ver},
 static const struct {
   const char *name, *version;
 } versions[] = {
@@ -62,7 +42,7 @@ static const struct {
     {NULL, NULL}};
 #undef BG_CALL
 #undef BG_CUSTOM
-#undef BG_VERSION
+#undef BG_SYMVER
 
 void *bg__resolve(const char *name) {
   for (int i = 0; versions[i].name; i++)
@@ -106,8 +86,8 @@ void bg__resolve_all(void) {
 /* ---- the wrappers --------------------------------------------------------------- */
 #define BG_CUSTOM(...)
 #define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
-  static __attribute__((noinline)) ret bg__slow_##name(uintptr_t caller,                \
-                                                        BG_PARAMS(n, params)) {         \
+  static __attribute__((noinline)) ret bg__slow_##name(uintptr_t caller                 \
+                                                        BG_PARAMS_TAIL(n, params)) {    \
     if (bg__self.depth) return bg__real_##name(BG_ARGS(n, params));                      \
     bg__self.depth++;                                                                   \
     int bg_ex = (exempt);                                                               \
@@ -134,7 +114,7 @@ void bg__resolve_all(void) {
     if (BG_LIKELY(!bg__self.guarded) &&                                                 \
         !(((flags) & BG_F_LOOP) && bg__auto_enabled))                                   \
       return bg__real_##name(BG_ARGS(n, params));                                       \
-    return bg__slow_##name((uintptr_t)__builtin_return_address(0), BG_ARGS(n, params)); \
+    return bg__slow_##name((uintptr_t)__builtin_return_address(0) BG_ARGS_TAIL(n, params)); \
   }
 #include "preload/calls.def"
 #undef BG_CALL

@@ -68,6 +68,7 @@ static json_t *site_json(const bg_rsite_t *s) {
   json_object_set_new(o, "count", jint(s->count));
   json_object_set_new(o, "allowed", json_boolean(s->allowed));
   json_object_set_new(o, "action", jstr(s->action));
+  json_object_set_new(o, "rule", s->rule ? jstr(s->rule) : json_null());
   json_object_set_new(o, "total_ns", jint(s->total_ns));
   json_object_set_new(o, "max_ns", jint(s->max_ns));
   for (int i = 0; i < s->nhist; i++) json_array_append_new(hist, jint(s->hist[i]));
@@ -116,6 +117,15 @@ static json_t *model_json(const bg_model_t *m) {
   json_object_set_new(o, "sites", sites);
   json_object_set_new(o, "dropped_sites", jint(m->dropped_sites));
   json_object_set_new(o, "unguarded_reason", m->unguarded_reason ? jstr(m->unguarded_reason) : json_null());
+  json_t *um = json_array();
+  for (int i = 0; i < m->nunmatched; i++) {
+    json_t *r = json_object();
+    json_object_set_new(r, "file", jstr(m->unmatched_rules[i].file));
+    json_object_set_new(r, "line", json_integer(m->unmatched_rules[i].line));
+    json_object_set_new(r, "text", jstr(m->unmatched_rules[i].text));
+    json_array_append_new(um, r);
+  }
+  json_object_set_new(o, "unmatched_rules", um);
   return o;
 }
 
@@ -199,11 +209,19 @@ static json_t *get_array(struct rd *r, json_t *o, const char *key) {
 static void read_site(struct rd *r, json_t *js, bg_rsite_t *s) {
   if (!json_is_object(js)) return rd_fail(r, "sites[]", "expected an object");
   char *id = get_str(r, js, "id", 1);
+  size_t idlen = strlen(id);
+  if (!r->failed && (idlen == 0 || idlen >= sizeof s->id || strspn(id, "0123456789abcdefABCDEF") != idlen))
+    rd_fail(r, "id", "expected a hex string of at most 31 digits");
   snprintf(s->id, sizeof s->id, "%s", id);
   free(id);
   s->call = get_str(r, js, "call", 1);
   s->category = get_str(r, js, "category", 1);
   s->action = get_str(r, js, "action", 1);
+  json_t *rule = json_object_get(js, "rule");
+  if (json_is_string(rule))
+    s->rule = bg_model_strdup(json_string_value(rule));
+  else if (rule && !json_is_null(rule))
+    rd_fail(r, "rule", "expected a string or null");
   json_t *al = json_object_get(js, "allowed");
   if (!json_is_boolean(al)) rd_fail(r, "allowed", "expected true or false");
   s->allowed = json_is_true(al);
@@ -216,7 +234,8 @@ static void read_site(struct rd *r, json_t *js, bg_rsite_t *s) {
   size_t i;
   if (hist) json_array_foreach(hist, i, v) {
       if (i >= BG_MODEL_HIST) break;
-      if (!json_is_integer(v)) return rd_fail(r, "hist_log2_ns", "expected integers");
+      if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return rd_fail(r, "hist_log2_ns", "expected non-negative integers");
       s->hist[i] = (uint64_t)json_integer_value(v);
       s->nhist = (int)i + 1;
     }
@@ -289,6 +308,19 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
       t->name = get_str(r, v, "name", 1);
       t->guarded = json_is_true(json_object_get(v, "guarded"));
       t->why = get_str(r, v, "why", 0);
+    }
+  }
+  json_t *um = json_object_get(o, "unmatched_rules"); /* optional: older 0.x reports */
+  if (um && !json_is_array(um)) {
+    rd_fail(r, "unmatched_rules", "expected an array");
+  } else if (um) {
+    m->unmatched_rules = calloc(json_array_size(um) + 1, sizeof *m->unmatched_rules);
+    json_array_foreach(um, i, v) {
+      if (!json_is_object(v)) return rd_fail(r, "unmatched_rules[]", "expected an object");
+      bg_rrule_t *ru = &m->unmatched_rules[m->nunmatched++];
+      ru->file = get_str(r, v, "file", 1);
+      ru->line = (int)get_uint(r, v, "line", 1);
+      ru->text = get_str(r, v, "text", 1);
     }
   }
   json_t *sites = get_array(r, o, "sites");

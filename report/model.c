@@ -6,6 +6,17 @@
 
 char *bg_model_strdup(const char *s) { return strdup(s ? s : ""); }
 
+void bg_rsite_free(bg_rsite_t *s) {
+  free(s->call), free(s->category), free(s->action);
+  for (int j = 0; j < s->nthreads; j++) free(s->threads[j]);
+  free(s->threads);
+  for (int j = 0; j < s->nframes; j++)
+    free(s->frames[j].module), free(s->frames[j].function), free(s->frames[j].file);
+  free(s->frames);
+  free(s->rule);
+  memset(s, 0, sizeof *s);
+}
+
 void bg_model_free(bg_model_t *m) {
   if (!m) return;
   free(m->tool);
@@ -16,15 +27,10 @@ void bg_model_free(bg_model_t *m) {
   free(m->options);
   for (int i = 0; i < m->nthreads; i++) free(m->threads[i].name), free(m->threads[i].why);
   free(m->threads);
-  for (int i = 0; i < m->nsites; i++) {
-    bg_rsite_t *s = &m->sites[i];
-    free(s->call), free(s->category), free(s->action);
-    for (int j = 0; j < s->nthreads; j++) free(s->threads[j]);
-    free(s->threads);
-    for (int j = 0; j < s->nframes; j++)
-      free(s->frames[j].module), free(s->frames[j].function), free(s->frames[j].file);
-    free(s->frames);
-  }
+  for (int i = 0; i < m->nsites; i++) bg_rsite_free(&m->sites[i]);
+  for (int i = 0; i < m->nunmatched; i++)
+    free(m->unmatched_rules[i].file), free(m->unmatched_rules[i].text);
+  free(m->unmatched_rules);
   free(m->sites);
   free(m->unguarded_reason);
   memset(m, 0, sizeof *m);

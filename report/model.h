@@ -36,7 +36,15 @@ typedef struct bg_rsite {
   int nthreads;
   bg_rframe_t *frames;
   int nframes;
+  char *rule;     /* allowlist rule that decided, "FILE:LINE"; NULL: none (extension) */
 } bg_rsite_t;
+
+/* An allowlist rule that matched no site (extension, docs/report-schema.md). */
+typedef struct bg_rrule {
+  char *file;
+  int line;
+  char *text;
+} bg_rrule_t;
 
 typedef struct bg_rthread {
   int tid;
@@ -63,9 +71,12 @@ typedef struct bg_model {
   int nsites;
   uint64_t dropped_sites;
   char *unguarded_reason; /* NULL: guarded */
+  bg_rrule_t *unmatched_rules; /* allowlist rules that never matched (extension) */
+  int nunmatched;
 } bg_model_t;
 
 void bg_model_free(bg_model_t *m);
+void bg_rsite_free(bg_rsite_t *s); /* one site's strings and arrays */
 /* Small helpers for builders: strdup that never returns NULL for NULL input. */
 char *bg_model_strdup(const char *s);
 
@@ -84,6 +95,40 @@ char *bg_render(const bg_model_t *m, const char *format);
 int bg_model_read_file(const char *path, bg_model_t *m, char *err, size_t errlen);
 int bg_model_read_json(const char *text, size_t len, const char *name, bg_model_t *m, char *err,
                        size_t errlen);
+/* Merging many reports (report/merge.c): init, add each, finish into a model. */
+typedef struct bg_merge {
+  bg_model_t m;
+  int nreports, cap_sites;
+  struct { char *file; int count; } *uses;      /* reports per allowlist file */
+  int nuses;
+  struct { bg_rrule_t rule; int count; } *um;  /* reports listing a rule unmatched */
+  int num;
+} bg_merge_t;
+void bg_merge_init(bg_merge_t *g);
+int bg_merge_add(bg_merge_t *g, const bg_model_t *src); /* 0, -1 out of memory */
+void bg_merge_finish(bg_merge_t *g, bg_model_t *out);
+/* Baseline diff: is_new[i] = cur site i is not allowed and not in base (by id, then
+ * by signature, one to one).  Returns how many are new, -1 out of memory. */
+int bg_baseline_diff(const bg_model_t *cur, const bg_model_t *base, int *is_new);
+void bg_site_signature(const bg_rsite_t *s, char *buf, size_t n);
+void bg_model_keep_sites(bg_model_t *m, const int *keep); /* drops sites with !keep[i] */
+/* Ready-to-paste allow rules, one per site that is not allowed (with comments). */
+char *bg_render_suppressions(const bg_model_t *m);
+
+/* Shared renderer helpers (report/util.c). */
+const char *bg_basename(const char *path);
+int bg_frame_is_system(const bg_rframe_t *f); /* libc, loader, blockguard, runtimes */
+/* Index of the frame a person should look at: first with file:line outside system
+ * objects, else first outside them, else 0; -1 without frames. */
+int bg_site_culprit(const bg_rsite_t *s);
+void bg_fmt_ns(char *buf, size_t n, uint64_t ns);
+void bg_fmt_frame(char *buf, size_t n, const bg_rframe_t *f); /* fn file:line (mod+0x) */
+void bg_xml_escape(FILE *out, const char *s, int attr);
+/* Renderers behind bg_render (report/text.c, sarif.c, junit.c); malloc'd text. */
+char *bg_render_text(const bg_model_t *m);
+char *bg_render_sarif(const bg_model_t *m);
+char *bg_render_junit(const bg_model_t *m);
+
 /* Writes data to path atomically: a temp file in the same directory created with
  * O_EXCL|O_NOFOLLOW (never follows a planted symlink), fsync'd, renamed over path.
  * mode is the file mode (0600 by default for reports), optionally | BG_WRITE_NOSYNC

@@ -31,13 +31,14 @@
 
 #include "guard/guard.h"
 #include "guard/options.h"
+#include "guard/rules.h"
 #include "report/model.h"
 #include "tools/cli.h"
 
 static void usage(FILE *out) {
   fprintf(out,
           "usage: blockguard run   [--key=value...] [--] CMD [ARGS...]\n"
-          "       blockguard check [--key=value...] [--] CMD [ARGS...]\n"
+          "       blockguard check [--baseline=OLD.json] [--key=value...] [--] CMD [ARGS...]\n"
           "       blockguard report [--format F] [--baseline OLD.json] [--suppressions] FILE|DIR...\n"
           "       blockguard serve [--http ADDR:PORT] FILE|DIR...\n"
           "       blockguard --help | --version\n\n"
@@ -259,6 +260,8 @@ static int add_flag(char *opts, size_t n, bg__options_t *check, const char *flag
 static int cmd_run(int argc, char **argv, int checking) {
   bg__options_t o;
   char err[512], opts[8192] = "";
+  const char *baseline = NULL; /* check --baseline=OLD: fail only on new sites */
+  bg_model_t base = {0};
   const char *env = getenv("BLOCKGUARD_OPTIONS");
   if (bg__options_parse(&o, env, err, sizeof err) < 0) {
     fprintf(stderr, "blockguard: BLOCKGUARD_OPTIONS: %s\n", err);
@@ -271,8 +274,22 @@ static int cmd_run(int argc, char **argv, int checking) {
       i++;
       break;
     }
+    if (!strncmp(argv[i], "--baseline=", 11)) {
+      baseline = argv[i] + 11;
+      continue;
+    }
     if (add_flag(opts, sizeof opts, &o, argv[i]) < 0) return 2;
   }
+  if (o.suppressions[0]) { /* a broken allowlist fails here, before anything runs */
+    bg__rules_t rs;
+    char rerr[1200];
+    if (bg__rules_load(&rs, o.suppressions, rerr, sizeof rerr) < 0) {
+      fprintf(stderr, "blockguard: suppressions: %s\n", rerr);
+      return 2;
+    }
+    bg__rules_free(&rs);
+  }
+  if (baseline && bg_cli_load(1, (char *const *)&baseline, &base) < 0) return 2;
   if (i >= argc) {
     fprintf(stderr, "blockguard %s: no command given\n", argv[0]);
     return 2;
@@ -332,6 +349,15 @@ static int cmd_run(int argc, char **argv, int checking) {
 
   struct tally t = {0};
   tally_dir(collect, pid, &t);
+  long new_sites = -1;
+  if (baseline) { /* same gate as `blockguard report --baseline` */
+    bg_model_t cur;
+    if (t.processes && bg_cli_load(1, &collect, &cur) == 0) {
+      new_sites = bg_cli_gate(&cur, &base, stderr, "text");
+      bg_model_free(&cur);
+    }
+    bg_model_free(&base);
+  }
   rm_tree(collect);
 
   int rc;
@@ -359,7 +385,8 @@ static int cmd_run(int argc, char **argv, int checking) {
   fprintf(stderr, "blockguard: %" PRIu64 " violation%s at %d site%s in %d process%s%s\n",
           t.violations, t.violations == 1 ? "" : "s", t.sites, t.sites == 1 ? "" : "s",
           t.processes, t.processes == 1 ? "" : "es", t.unguarded ? " (incomplete: see above)" : "");
-  if (checking && (t.violations || t.unguarded)) {
+  int failing = baseline ? new_sites != 0 : t.violations != 0;
+  if (checking && (failing || t.unguarded)) {
     fprintf(stderr, "blockguard: check failed (exit %d)\n", (int)o.exitcode);
     return (int)o.exitcode;
   }

@@ -5,9 +5,22 @@
 #ifndef BG_CLI_H
 #define BG_CLI_H
 #include <stddef.h>
+#include <stdio.h>
 
 /* Why the shim cannot see CMD (static, setuid...), or NULL (tools/blockguard.c). */
 const char *bg_cli_unguardable(const char *cmd, char *why, size_t n);
 
-#define BG_CLI_EXTRA_COMMANDS
+/* tools/cmd_report.c */
+struct bg_model;
+int bg_cmd_report(int argc, char **argv);
+/* Reads and merges report FILEs and DIRs (their *.json).  0, or -1 after printing
+ * the problem (unreadable, corrupt, foreign version, empty directory). */
+int bg_cli_load(int n, char *const *paths, struct bg_model *out);
+/* The baseline gate shared by `report --baseline` and `check --baseline`: drops from
+ * cur every site that is allowed or known to base, renders what is left to out in
+ * format (when both are given), prints a one-line verdict on stderr, and returns the
+ * number of new sites (-1 on error). */
+int bg_cli_gate(struct bg_model *cur, const struct bg_model *base, FILE *out, const char *format);
+
+#define BG_CLI_EXTRA_COMMANDS {"report", bg_cmd_report},
 #endif

@@ -6,8 +6,8 @@
 # Usage: tools/deps.sh [build|check|bench|browser]  (each group implies the ones before)
 set -eu
 group=${1:-build}
-build_pkgs="gcc make pkg-config libunwind-dev uthash-dev libmicrohttpd-dev libjansson-dev"
-check_pkgs="libcmocka-dev libst-dev python3 curl"
+build_pkgs="gcc make pkg-config libunwind-dev uthash-dev libmicrohttpd-dev libjansson-dev libdw-dev"
+check_pkgs="libcmocka-dev libst-dev python3 curl python3-jsonschema"
 bench_pkgs="valgrind strace ltrace redis-server redis-tools"
 browser_pkgs="chromium nodejs npm"
 case "$group" in

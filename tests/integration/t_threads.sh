@@ -8,6 +8,9 @@ cc_prog "$T/epoll_loop" $P/epoll_loop.c
 out=$(under_shim "threads=auto:verbosity=0" "$T/epoll_loop")
 # 5 iterations × (read + usleep) after the first epoll_wait, + 4 eventfd writes
 expect_eq "$out" "violations=14" "auto detection on an epoll loop"
+out=$(under_shim "threads=auto:verbosity=0" "$T/epoll_loop" fork | tr '\n' ' ')
+# the parent's waitpid is its 15th violation; the child is not a loop thread
+expect_eq "$out" "child status=0 violations=15 " "fork child drops the loop role"
 out=$(under_shim "threads=none:verbosity=0" "$T/epoll_loop")
 expect_eq "$out" "violations=0" "threads=none"
 out=$("$T/epoll_loop")

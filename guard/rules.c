@@ -1,0 +1,397 @@
+/* rules.c - allowlist parser, matcher and the per-site decision hook (see rules.h).
+ *
+ * Parsing is strict on purpose: an allowlist that silently ignores a typo allows or
+ * denies the wrong thing, so every problem is an error naming FILE:LINE:COLUMN, and
+ * the shim stops the program like a bad option (strict=1).
+ *
+ * Matching runs once per new site (bg__site_decide), never per call.  Function names
+ * are only computed when some rule has fun:, through the symbolizer (ELF symbol table,
+ * so static functions of a program match too); module basenames come from the site's
+ * module table entries.  Both happen outside the registry lock.
+ */
+#define _GNU_SOURCE
+#include "guard/rules.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "guard/guard.h"
+#include "guard/options.h"
+#include "guard/sites.h"
+#include "guard/symbolize.h"
+
+#define MAX_TOKENS 16
+#define MAX_VALUE 512
+
+/* ---- parsing ----------------------------------------------------------------------- */
+
+struct tok {
+  const char *s;
+  size_t n;
+  int col;
+};
+
+static int perr(char *err, size_t errlen, const char *file, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static int perr(char *err, size_t errlen, const char *file, int line, int col, const char *fmt, ...) {
+  int k = snprintf(err, errlen, "%s:%d:%d: ", file, line, col);
+  if (k < 0 || (size_t)k >= errlen) return -1;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+static int has_glob(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (s[i] == '*' || s[i] == '?' || s[i] == '[') return 1;
+  return 0;
+}
+
+/* Offset of an unterminated '[' in the glob, or -1 when the glob is well formed. */
+static int bad_bracket(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] != '[') continue;
+    size_t j = i + 1;
+    if (j < n && (s[j] == '!' || s[j] == '^')) j++;
+    if (j < n && s[j] == ']') j++; /* a leading ']' is literal */
+    while (j < n && s[j] != ']') j++;
+    if (j >= n) return (int)i;
+    i = j;
+  }
+  return -1;
+}
+
+static int known_what(const char *s, size_t n) {
+  if (has_glob(s, n) || bg__category_parse(s, n) >= 0) return 1;
+  int nc = bg__ncalls();
+  if (nc == 0) return 1; /* no call table (CLI, unit tests): cannot tell */
+  for (int i = 0; i < nc; i++) {
+    const bg__callinfo_t *ci = bg__callinfo(i);
+    if (ci && strlen(ci->name) == n && !strncmp(ci->name, s, n)) return 1;
+  }
+  return 0;
+}
+
+static char *dupn(const char *s, size_t n) {
+  char *p = malloc(n + 1);
+  if (p) {
+    memcpy(p, s, n);
+    p[n] = 0;
+  }
+  return p;
+}
+
+static void rule_free(bg__rule_t *r) {
+  free(r->what), free(r->fun), free(r->lib), free(r->thread), free(r->text);
+}
+
+static int thread_bit(bg__rules_t *rs, const char *glob) {
+  for (int i = 0; i < rs->nthread_globs; i++)
+    if (!strcmp(rs->thread_globs[i], glob)) return i;
+  if (rs->nthread_globs == BG_RULE_MAX_THREAD_GLOBS) return -1;
+  rs->thread_globs[rs->nthread_globs] = strdup(glob);
+  return rs->thread_globs[rs->nthread_globs] ? rs->nthread_globs++ : -1;
+}
+
+/* One line's tokens → a rule.  Returns 1 (rule), 0 (blank/comment) or -1. */
+static int parse_line(bg__rules_t *rs, const char *file, int lineno, const char *line, size_t len,
+                      bg__rule_t *r, char *err, size_t errlen) {
+  struct tok t[MAX_TOKENS];
+  int nt = 0;
+  size_t i = 0, end_text = 0, start_text = 0;
+  for (;;) {
+    while (i < len && (line[i] == ' ' || line[i] == '\t')) i++;
+    if (i >= len || line[i] == '#') break;
+    size_t b = i;
+    while (i < len && line[i] != ' ' && line[i] != '\t') i++;
+    if (nt == MAX_TOKENS)
+      return perr(err, errlen, file, lineno, (int)b + 1, "too many fields (at most %d)", MAX_TOKENS);
+    if (!nt) start_text = b;
+    t[nt++] = (struct tok){line + b, i - b, (int)b + 1};
+    end_text = i;
+  }
+  if (!nt) return 0;
+  memset(r, 0, sizeof *r);
+  r->action = -1;
+  r->tbit = -1;
+  r->line = lineno;
+  if (t[0].n == 5 && !strncmp(t[0].s, "allow", 5))
+    r->allow = 1;
+  else if (!(t[0].n == 4 && !strncmp(t[0].s, "deny", 4)))
+    return perr(err, errlen, file, lineno, t[0].col, "expected 'allow' or 'deny', got '%.*s'",
+                (int)t[0].n, t[0].s);
+  if (nt < 2)
+    return perr(err, errlen, file, lineno, (int)(t[0].col + t[0].n),
+                "missing call or category after '%.*s'", (int)t[0].n, t[0].s);
+  if (memchr(t[1].s, ':', t[1].n))
+    return perr(err, errlen, file, lineno, t[1].col,
+                "expected a call or category before '%.*s' (e.g. 'allow read %.*s')", (int)t[1].n,
+                t[1].s, (int)t[1].n, t[1].s);
+  if (t[1].n >= MAX_VALUE) return perr(err, errlen, file, lineno, t[1].col, "name too long");
+  int bb = bad_bracket(t[1].s, t[1].n);
+  if (bb >= 0) return perr(err, errlen, file, lineno, t[1].col + bb, "unterminated '[' in glob");
+  if (!known_what(t[1].s, t[1].n))
+    return perr(err, errlen, file, lineno, t[1].col,
+                "unknown call or category '%.*s' (categories: sleep, io, file, connect, accept, "
+                "wait, dns, proc, sync, disk, stdio; calls: see docs/calls.md)",
+                (int)t[1].n, t[1].s);
+  r->what = dupn(t[1].s, t[1].n);
+  for (int k = 2; k < nt; k++) {
+    const char *colon = memchr(t[k].s, ':', t[k].n);
+    if (!colon)
+      goto bad_field;
+    size_t kl = (size_t)(colon - t[k].s), vl = t[k].n - kl - 1;
+    const char *v = colon + 1;
+    int vcol = t[k].col + (int)kl + 1;
+    char **slot;
+    if (kl == 3 && !strncmp(t[k].s, "fun", 3))
+      slot = &r->fun;
+    else if (kl == 3 && !strncmp(t[k].s, "lib", 3))
+      slot = &r->lib;
+    else if (kl == 6 && !strncmp(t[k].s, "thread", 6))
+      slot = &r->thread;
+    else if (kl == 6 && !strncmp(t[k].s, "action", 6))
+      slot = NULL;
+    else
+      goto bad_field;
+    if (vl == 0)
+      return perr(err, errlen, file, lineno, vcol, "empty value after '%.*s:'", (int)kl, t[k].s);
+    if (vl >= MAX_VALUE) return perr(err, errlen, file, lineno, vcol, "value too long");
+    if (!slot) {
+      if (r->allow)
+        return perr(err, errlen, file, lineno, t[k].col,
+                    "action: applies to deny rules only (allowed calls are never acted on)");
+      if (r->action >= 0) return perr(err, errlen, file, lineno, t[k].col, "duplicate action:");
+      r->action = bg__action_parse(v, vl);
+      if (r->action < 0)
+        return perr(err, errlen, file, lineno, vcol,
+                    "unknown action '%.*s' (report, warn, raise, abort, offload, off)", (int)vl, v);
+      continue;
+    }
+    if (*slot)
+      return perr(err, errlen, file, lineno, t[k].col, "duplicate %.*s: (give each field once)",
+                  (int)kl, t[k].s);
+    bb = bad_bracket(v, vl);
+    if (bb >= 0) return perr(err, errlen, file, lineno, vcol + bb, "unterminated '[' in glob");
+    *slot = dupn(v, vl);
+    continue;
+  bad_field:
+    return perr(err, errlen, file, lineno, t[k].col,
+                "unknown field '%.*s' (expected fun:GLOB, lib:GLOB, thread:GLOB or action:ACTION)",
+                (int)t[k].n, t[k].s);
+  }
+  if (r->thread) {
+    r->tbit = thread_bit(rs, r->thread);
+    if (r->tbit < 0)
+      return perr(err, errlen, file, lineno, 1, "more than %d distinct thread: globs",
+                  BG_RULE_MAX_THREAD_GLOBS);
+  }
+  r->text = dupn(line + start_text, end_text - start_text);
+  if (!r->what || !r->text) return perr(err, errlen, file, lineno, 1, "out of memory");
+  return 1;
+}
+
+void bg__rules_free(bg__rules_t *rs) {
+  for (int i = 0; i < rs->n; i++) rule_free(&rs->rules[i]);
+  for (int i = 0; i < rs->nthread_globs; i++) free(rs->thread_globs[i]);
+  free(rs->rules);
+  free(rs->file);
+  memset(rs, 0, sizeof *rs);
+}
+
+int bg__rules_parse(bg__rules_t *rs, const char *file, const char *text, size_t len, char *err,
+                    size_t errlen) {
+  memset(rs, 0, sizeof *rs);
+  rs->file = strdup(file);
+  int cap = 0, lineno = 0;
+  for (size_t pos = 0; pos < len;) {
+    const char *nl = memchr(text + pos, '\n', len - pos);
+    size_t l = nl ? (size_t)(nl - (text + pos)) : len - pos;
+    lineno++;
+    const char *line = text + pos;
+    pos += l + (nl ? 1 : 0);
+    if (l && line[l - 1] == '\r') l--;
+    if (memchr(line, 0, l)) {
+      bg__rules_free(rs);
+      return perr(err, errlen, file, lineno, (int)((const char *)memchr(line, 0, l) - line) + 1,
+                  "NUL byte (not a text file?)");
+    }
+    if (rs->n == cap) {
+      cap = cap ? cap * 2 : 16;
+      bg__rule_t *nr = realloc(rs->rules, (size_t)cap * sizeof *nr);
+      if (!nr) {
+        bg__rules_free(rs);
+        return perr(err, errlen, file, lineno, 1, "out of memory");
+      }
+      rs->rules = nr;
+    }
+    bg__rule_t *r = &rs->rules[rs->n];
+    int rc = parse_line(rs, file, lineno, line, l, r, err, errlen);
+    if (rc < 0) {
+      rule_free(r);
+      bg__rules_free(rs);
+      return -1;
+    }
+    if (rc > 0) {
+      rs->n++;
+      if (r->fun) rs->need_functions = 1;
+    }
+  }
+  return 0;
+}
+
+int bg__rules_load(bg__rules_t *rs, const char *path, char *err, size_t errlen) {
+  memset(rs, 0, sizeof *rs);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(err, errlen, "%s: cannot open allowlist: %s", path, strerror(errno));
+    return -1;
+  }
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (16 << 20)) {
+    snprintf(err, errlen, "%s: not a regular file of at most 16 MiB", path);
+    close(fd);
+    return -1;
+  }
+  size_t len = (size_t)st.st_size, got = 0;
+  char *buf = malloc(len + 1);
+  while (buf && got < len) {
+    ssize_t n = read(fd, buf + got, len - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += (size_t)n;
+  }
+  close(fd);
+  if (!buf) {
+    snprintf(err, errlen, "%s: out of memory", path);
+    return -1;
+  }
+  int rc = bg__rules_parse(rs, path, buf, got, err, errlen);
+  free(buf);
+  return rc;
+}
+
+/* ---- matching ---------------------------------------------------------------------- */
+
+static int any_frame(const char *glob, const char *const *names, int n) {
+  if (!names) return 0;
+  for (int i = 0; i < n; i++)
+    if (names[i] && names[i][0] && bg__glob(glob, names[i])) return 1;
+  return 0;
+}
+
+int bg__rules_match(bg__rules_t *rs, const bg__rule_subject_t *subj, int *action, int *allowed) {
+  int win = -1;
+  for (int i = 0; i < rs->n; i++) {
+    bg__rule_t *r = &rs->rules[i];
+    if (!bg__glob(r->what, subj->call) && !bg__glob(r->what, subj->category)) continue;
+    if (r->thread && !(subj->tmask & (1u << r->tbit))) continue;
+    if (r->lib && !any_frame(r->lib, subj->modules, subj->nframes)) continue;
+    if (r->fun && !any_frame(r->fun, subj->functions, subj->nframes)) continue;
+    __atomic_fetch_add(&r->matched, 1, __ATOMIC_RELAXED);
+    win = i;
+  }
+  if (win >= 0) {
+    const bg__rule_t *r = &rs->rules[win];
+    *allowed = r->allow;
+    if (!r->allow && r->action >= 0) *action = r->action;
+  }
+  return win;
+}
+
+uint32_t bg__rules_thread_mask_of(const bg__rules_t *rs, const char *name) {
+  uint32_t m = 0;
+  for (int i = 0; i < rs->nthread_globs; i++)
+    if (bg__glob(rs->thread_globs[i], name)) m |= 1u << i;
+  return m;
+}
+
+/* ---- the process's allowlist --------------------------------------------------------- */
+
+static bg__rules_t active;
+static int active_thread_globs; /* copy of active.nthread_globs read on the hot path */
+static uint32_t active_gen;
+static pthread_mutex_t decide_lock = PTHREAD_MUTEX_INITIALIZER;
+static char fnames[BG_MAX_FRAMES][256]; /* function names of the site being decided */
+
+static __thread struct {
+  char name[16];
+  uint32_t gen, mask;
+} tmc __attribute__((tls_model("initial-exec")));
+
+bg__rules_t *bg__rules_active(void) { return active.n || active.file ? &active : NULL; }
+
+uint32_t bg__rules_thread_mask(void) {
+  if (!active_thread_globs) return 0;
+  char name[16] = {0};
+  int slot = bg__thread_register();
+  if (slot >= 0)
+    memcpy(name, bg__thread_name_of_slot(slot), sizeof name);
+  else
+    prctl(PR_GET_NAME, name, 0, 0, 0);
+  name[15] = 0;
+  uint32_t gen = __atomic_load_n(&active_gen, __ATOMIC_ACQUIRE);
+  if (tmc.gen == gen && !strncmp(tmc.name, name, sizeof name)) return tmc.mask;
+  tmc.mask = bg__rules_thread_mask_of(&active, name);
+  memcpy(tmc.name, name, sizeof name);
+  tmc.gen = gen;
+  return tmc.mask;
+}
+
+static int decide(bg__site_t *s) {
+  if (s->key.allowed || !active.n) return -1; /* an allow scope in the code wins */
+  const char *mods[BG_MAX_FRAMES], *funs[BG_MAX_FRAMES];
+  int n = s->key.nframes;
+  for (int i = 0; i < n; i++) mods[i] = bg__module_base(s->mods[i]);
+  const bg__callinfo_t *ci = bg__callinfo(s->key.call);
+  bg__rule_subject_t subj = {ci ? ci->name : "", bg__category_name(s->category), s->key.tmask, n,
+                             NULL, mods};
+  int action = s->action, allowed = 0;
+  pthread_mutex_lock(&decide_lock);
+  if (active.need_functions) {
+    for (int i = 0; i < n; i++) {
+      bg__sym_t sym;
+      bg__sym_pc(s->key.pcs[i], s->mods[i], bg__site_offset(s, i), &sym, 0);
+      memcpy(fnames[i], sym.function, sizeof fnames[i]);
+      fnames[i][sizeof fnames[i] - 1] = 0;
+      funs[i] = fnames[i];
+    }
+    subj.functions = funs;
+  }
+  int r = bg__rules_match(&active, &subj, &action, &allowed);
+  pthread_mutex_unlock(&decide_lock);
+  s->action = (uint8_t)action;
+  s->allowed = (uint8_t)allowed;
+  return r;
+}
+
+int bg__rules_install(const char *path, char *err, size_t errlen) {
+  if (!path || !path[0]) return 0;
+  bg__rules_t rs;
+  if (bg__rules_load(&rs, path, err, errlen) < 0) return -1;
+  bg__site_decide = NULL;
+  bg__rules_free(&active);
+  active = rs;
+  active_thread_globs = active.nthread_globs;
+  __atomic_fetch_add(&active_gen, 1, __ATOMIC_RELEASE);
+  bg__site_decide = decide;
+  return 0;
+}
+
+void bg__rules_after_fork(void) {
+  if (pthread_mutex_trylock(&decide_lock) == 0)
+    pthread_mutex_unlock(&decide_lock);
+  else
+    pthread_mutex_init(&decide_lock, NULL);
+  for (int i = 0; i < active.n; i++) active.rules[i].matched = 0;
+}

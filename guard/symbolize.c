@@ -1,0 +1,286 @@
+/* symbolize.c - module table (dladdr) and DWARF symbolization (libdwfl, dlopen'ed).
+ *
+ * See symbolize.h for the two steps and why the offset is the ELF virtual address.
+ *
+ * Module table: fixed arrays in .bss, append-only, published with a release store of
+ * the count, so readers never lock and entries never move.  A module is identified by
+ * (path, load bias): a library dlclose'd and reloaded elsewhere gets a new entry, and
+ * the old sites keep pointing at the old one.
+ *
+ * DWARF: one Dwfl per object file, reported at bias 0 so that the lookup address IS
+ * the offset - the same code symbolizes a live process and a report file read later by
+ * the CLI.  libdwfl is not thread-safe, so one mutex serialises it; it is only taken
+ * on report paths and on site creation when a rule needs function names, never while
+ * the registry lock is held.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <elfutils/libdwfl.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "guard/guard.h"
+#include "guard/symbolize.h"
+
+/* ---- module table ------------------------------------------------------------------ */
+#define MAX_MODULES 1024
+#define ARENA_SIZE (1 << 18)
+
+typedef struct module {
+  uintptr_t bias;
+  uintptr_t lo, hi;    /* mapped address range (all PT_LOAD segments) */
+  uint64_t epoch;      /* range valid while no object was unloaded since (dlpi_subs) */
+  uint32_t path, base; /* offsets into arena */
+} module_t;
+
+static module_t modules[MAX_MODULES];
+static int nmodules;
+static char arena[ARENA_SIZE];
+static size_t arena_used = 1; /* offset 0 is the empty string */
+static pthread_mutex_t mod_lock = PTHREAD_MUTEX_INITIALIZER;
+static char exe_path[4096];
+static uint64_t mod_epoch; /* dlpi_subs at the last bg__modules_sync */
+
+static const char *exe_name(void) {
+  if (!exe_path[0]) {
+    ssize_t n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
+    if (n <= 0) n = 0;
+    exe_path[n] = 0;
+  }
+  return exe_path;
+}
+
+static int find_module(uintptr_t bias, const char *path) {
+  int n = __atomic_load_n(&nmodules, __ATOMIC_ACQUIRE);
+  for (int i = n - 1; i >= 0; i--)
+    if (modules[i].bias == bias && !strcmp(arena + modules[i].path, path)) return i;
+  return -1;
+}
+
+static int read_subs(struct dl_phdr_info *info, size_t size, void *arg) {
+  if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs)
+    *(uint64_t *)arg = info->dlpi_subs;
+  return 1; /* the counters are the same in every entry: stop at the first */
+}
+
+/* Cached ranges stay valid until an object is unloaded (something else could then be
+ * mapped at its addresses): one cheap dl_iterate_phdr step per new site notices. */
+void bg__modules_sync(void) {
+  uint64_t subs = 0;
+  dl_iterate_phdr(read_subs, &subs);
+  if (subs != __atomic_load_n(&mod_epoch, __ATOMIC_RELAXED))
+    __atomic_store_n(&mod_epoch, subs, __ATOMIC_RELEASE);
+}
+
+struct find_ctx {
+  uintptr_t pc, bias, lo, hi;
+  const char *name;
+  int found;
+};
+
+static int find_object(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  struct find_ctx *c = arg;
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  int inside = 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD) continue;
+    uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+    if (a < lo) lo = a;
+    if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
+    if (c->pc >= a && c->pc < a + ph->p_memsz) inside = 1;
+  }
+  if (!inside) return 0;
+  c->bias = info->dlpi_addr;
+  c->lo = lo, c->hi = hi;
+  c->name = info->dlpi_name;
+  c->found = 1;
+  return 1;
+}
+
+/* dladdr would do, but it also searches the nearest symbol (a linear scan of the
+ * object's dynamic symbols): 30x the cost.  Ranges are cached per object instead. */
+unsigned bg__module_of(uintptr_t pc, uintptr_t *offset) {
+  *offset = pc;
+  if (!pc) return BG_NO_MODULE;
+  uintptr_t q = pc - 1; /* a return address: the call instruction is just before it */
+  uint64_t epoch = __atomic_load_n(&mod_epoch, __ATOMIC_ACQUIRE);
+  int n = __atomic_load_n(&nmodules, __ATOMIC_ACQUIRE);
+  for (int i = n - 1; i >= 0; i--) {
+    const module_t *m = &modules[i];
+    if (q >= m->lo && q < m->hi && __atomic_load_n(&m->epoch, __ATOMIC_ACQUIRE) == epoch) {
+      *offset = pc - m->bias;
+      return (unsigned)i;
+    }
+  }
+  struct find_ctx c = {q, 0, 0, 0, NULL, 0};
+  dl_iterate_phdr(find_object, &c);
+  if (!c.found) return BG_NO_MODULE;
+  const char *path = c.name && c.name[0] ? c.name : exe_name();
+  *offset = pc - c.bias;
+  pthread_mutex_lock(&mod_lock);
+  int i = find_module(c.bias, path);
+  size_t len = strlen(path);
+  if (i >= 0) { /* seen before an unload: same object, same place, range valid again */
+    modules[i].lo = c.lo, modules[i].hi = c.hi;
+    __atomic_store_n(&modules[i].epoch, epoch, __ATOMIC_RELEASE);
+  } else if (nmodules < MAX_MODULES && arena_used + len + 1 <= ARENA_SIZE) {
+    module_t *m = &modules[nmodules];
+    m->bias = c.bias;
+    m->lo = c.lo, m->hi = c.hi;
+    m->epoch = epoch;
+    m->path = (uint32_t)arena_used;
+    memcpy(arena + arena_used, path, len + 1);
+    const char *slash = strrchr(path, '/');
+    m->base = (uint32_t)(arena_used + (slash ? (size_t)(slash + 1 - path) : 0));
+    arena_used += len + 1;
+    i = nmodules;
+    __atomic_store_n(&nmodules, nmodules + 1, __ATOMIC_RELEASE);
+  }
+  pthread_mutex_unlock(&mod_lock);
+  return i < 0 ? BG_NO_MODULE : (unsigned)i;
+}
+
+static int valid_module(unsigned idx) {
+  return idx < (unsigned)__atomic_load_n(&nmodules, __ATOMIC_ACQUIRE);
+}
+const char *bg__module_path(unsigned idx) { return valid_module(idx) ? arena + modules[idx].path : ""; }
+const char *bg__module_base(unsigned idx) { return valid_module(idx) ? arena + modules[idx].base : ""; }
+uintptr_t bg__module_bias(unsigned idx) { return valid_module(idx) ? modules[idx].bias : 0; }
+
+/* ---- libdwfl, loaded on first use --------------------------------------------------- */
+#define DW_FUNCS(X)                                                                        \
+  X(dwfl_begin) X(dwfl_end) X(dwfl_report_begin) X(dwfl_report_elf) X(dwfl_report_end)    \
+  X(dwfl_module_addrname) X(dwfl_module_getsrc) X(dwfl_lineinfo)                          \
+  X(dwfl_standard_find_debuginfo) X(dwfl_offline_section_address)
+static struct {
+#define DW_PTR(f) __typeof__(f) *f;
+  DW_FUNCS(DW_PTR)
+#undef DW_PTR
+} dw;
+static int dw_state; /* 0 untried, 1 loaded, -1 unavailable */
+
+#define CACHE_MODULES 64
+typedef struct dw_entry {
+  char path[1024];
+  Dwfl *dwfl;
+  Dwfl_Module *mod; /* NULL: the file could not be read (cached failure) */
+} dw_entry_t;
+static dw_entry_t dwcache[CACHE_MODULES];
+static int ndwcache, dwcache_next;
+static pthread_mutex_t sym_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *debuginfo_path;
+static Dwfl_Callbacks callbacks;
+
+static int dw_load(void) {
+  if (dw_state) return dw_state > 0;
+  dw_state = -1;
+  void *h = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!h) return 0;
+#define DW_SYM(f) if (!(dw.f = (__typeof__(f) *)dlsym(h, #f))) return 0;
+  DW_FUNCS(DW_SYM)
+#undef DW_SYM
+  callbacks.find_debuginfo = dw.dwfl_standard_find_debuginfo;
+  callbacks.section_address = dw.dwfl_offline_section_address;
+  callbacks.debuginfo_path = &debuginfo_path;
+  dw_state = 1;
+  return 1;
+}
+
+int bg__sym_have_dwarf(void) {
+  bg__self.depth++;
+  pthread_mutex_lock(&sym_lock);
+  int ok = dw_load();
+  pthread_mutex_unlock(&sym_lock);
+  bg__self.depth--;
+  return ok;
+}
+
+static Dwfl_Module *dw_module(const char *path) {
+  for (int i = 0; i < ndwcache; i++)
+    if (!strcmp(dwcache[i].path, path)) return dwcache[i].mod;
+  if (strlen(path) >= sizeof dwcache[0].path) return NULL;
+  dw_entry_t *e;
+  if (ndwcache < CACHE_MODULES) {
+    e = &dwcache[ndwcache++];
+  } else { /* full: recycle round robin (rare: more than 64 objects in stacks) */
+    e = &dwcache[dwcache_next];
+    dwcache_next = (dwcache_next + 1) % CACHE_MODULES;
+    if (e->dwfl) dw.dwfl_end(e->dwfl);
+  }
+  snprintf(e->path, sizeof e->path, "%s", path);
+  e->mod = NULL;
+  e->dwfl = dw.dwfl_begin(&callbacks);
+  if (e->dwfl) {
+    dw.dwfl_report_begin(e->dwfl);
+    const char *base = strrchr(path, '/');
+    e->mod = dw.dwfl_report_elf(e->dwfl, base ? base + 1 : path, path, -1, 0, false);
+    dw.dwfl_report_end(e->dwfl, NULL, NULL);
+  }
+  return e->mod;
+}
+
+static int lookup(const char *path, uintptr_t offset, bg__sym_t *out, int want_line) {
+  out->function[0] = out->file[0] = 0;
+  out->line = 0;
+  if (!path || !path[0] || !offset) return 0;
+  bg__self.depth++; /* libdw opens and reads files: never count that */
+  pthread_mutex_lock(&sym_lock);
+  Dwfl_Module *m = dw_load() ? dw_module(path) : NULL;
+  if (m) {
+    Dwarf_Addr a = offset - 1;
+    const char *fn = dw.dwfl_module_addrname(m, a);
+    if (fn) { /* "memcpy@@GLIBC_2.14" → "memcpy": versions are noise in reports/rules */
+      size_t l = strcspn(fn, "@");
+      snprintf(out->function, sizeof out->function, "%.*s", (int)l, fn);
+    }
+    Dwfl_Line *l = want_line ? dw.dwfl_module_getsrc(m, a) : NULL;
+    int line = 0;
+    const char *file = l ? dw.dwfl_lineinfo(l, NULL, &line, NULL, NULL, NULL) : NULL;
+    if (file) {
+      snprintf(out->file, sizeof out->file, "%s", file);
+      out->line = line;
+    }
+  }
+  pthread_mutex_unlock(&sym_lock);
+  bg__self.depth--;
+  return out->function[0] != 0;
+}
+
+int bg__sym_lookup(const char *path, uintptr_t offset, bg__sym_t *out) {
+  return lookup(path, offset, out, 1);
+}
+
+int bg__sym_pc(uintptr_t pc, unsigned mod, uintptr_t offset, bg__sym_t *out, int want_line) {
+  if (lookup(bg__module_path(mod), offset, out, want_line)) return 1;
+  /* No symbol table entry (stripped, or no libdw): the dynamic symbol, if the object
+   * is still mapped where it was when the site was recorded. */
+  Dl_info di;
+  struct link_map *lm = NULL;
+  if (pc && dladdr1((void *)(pc - 1), &di, (void **)&lm, RTLD_DL_LINKMAP) && lm &&
+      lm->l_addr == bg__module_bias(mod) && di.dli_sname) {
+    snprintf(out->function, sizeof out->function, "%s", di.dli_sname);
+    return 1;
+  }
+  return 0;
+}
+
+void bg__sym_after_fork(void) {
+  /* A lock held at fork time belongs to a thread the child does not have: re-create
+   * it, and if it guarded libdwfl state, forget that state (it may be half-updated). */
+  if (pthread_mutex_trylock(&sym_lock) == 0) {
+    pthread_mutex_unlock(&sym_lock);
+  } else {
+    pthread_mutex_init(&sym_lock, NULL);
+    ndwcache = 0;
+    dwcache_next = 0;
+  }
+  if (pthread_mutex_trylock(&mod_lock) == 0)
+    pthread_mutex_unlock(&mod_lock);
+  else
+    pthread_mutex_init(&mod_lock, NULL);
+}

@@ -1,0 +1,305 @@
+/* merge.c - many reports → one model, baseline diffs and suggested allow rules.
+ *
+ * Merging: a process tree run with report=DIR/%p.json leaves one file per process;
+ * sites are merged by their stable id (same call + module basename + offset per
+ * frame, whatever the pid and ASLR), counters added, histograms summed, thread names
+ * united.  A site counts as allowed only if it was allowed in every process.  The
+ * merged report's pid/argv are the earliest-started process's (the root of the
+ * tree).  An allowlist rule is "unmatched" only if no process that used that
+ * allowlist file matched it.
+ *
+ * Baseline: a site is new when the baseline has neither its id nor (as a fallback
+ * that survives rebuilds, where offsets move) a site with the same signature: call +
+ * module basename and function name per frame.  The signature match is one-to-one,
+ * so a second site with an old signature is still new.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report/model.h"
+
+static char *dup(const char *s) { return s ? bg_model_strdup(s) : NULL; }
+
+static char **dup_strv(char *const *v, int n) {
+  char **o = calloc((size_t)n + 1, sizeof *o);
+  for (int i = 0; o && i < n; i++) o[i] = bg_model_strdup(v[i]);
+  return o;
+}
+
+static void site_copy(bg_rsite_t *d, const bg_rsite_t *s) {
+  *d = *s; /* scalars and the id; every pointer replaced below */
+  d->call = dup(s->call);
+  d->category = dup(s->category);
+  d->action = dup(s->action);
+  d->rule = dup(s->rule);
+  d->threads = dup_strv(s->threads, s->nthreads);
+  if (!d->threads) d->nthreads = 0;
+  d->frames = calloc((size_t)s->nframes + 1, sizeof *d->frames);
+  if (!d->frames) d->nframes = 0;
+  for (int i = 0; d->frames && i < s->nframes; i++) {
+    d->frames[i] = s->frames[i];
+    d->frames[i].module = dup(s->frames[i].module);
+    d->frames[i].function = dup(s->frames[i].function);
+    d->frames[i].file = dup(s->frames[i].file);
+  }
+}
+
+static void add_thread_name(bg_rsite_t *d, const char *name) {
+  for (int i = 0; i < d->nthreads; i++)
+    if (!strcmp(d->threads[i], name)) return;
+  char **t = realloc(d->threads, (size_t)(d->nthreads + 2) * sizeof *t);
+  if (!t) return;
+  d->threads = t;
+  d->threads[d->nthreads++] = bg_model_strdup(name);
+}
+
+static void site_merge(bg_rsite_t *d, const bg_rsite_t *s) {
+  d->count += s->count;
+  d->total_ns += s->total_ns;
+  if (s->max_ns > d->max_ns) d->max_ns = s->max_ns;
+  if (s->first_ns && (!d->first_ns || s->first_ns < d->first_ns)) d->first_ns = s->first_ns;
+  if (s->last_ns > d->last_ns) d->last_ns = s->last_ns;
+  for (int i = 0; i < s->nhist && i < BG_MODEL_HIST; i++) d->hist[i] += s->hist[i];
+  if (s->nhist > d->nhist) d->nhist = s->nhist;
+  for (int i = 0; i < s->nthreads; i++) add_thread_name(d, s->threads[i]);
+  if (d->allowed && !s->allowed) { /* a violation anywhere is a violation */
+    d->allowed = 0;
+    free(d->action), free(d->rule);
+    d->action = dup(s->action);
+    d->rule = dup(s->rule);
+  }
+}
+
+static const char *option(const bg_model_t *m, const char *key) {
+  for (int i = 0; i < m->noptions; i++)
+    if (!strcmp(m->options[i].key, key)) return m->options[i].value;
+  return "";
+}
+
+static void copy_head(bg_model_t *d, const bg_model_t *s) {
+  free(d->tool), free(d->version);
+  for (int i = 0; i < d->argc; i++) free(d->argv[i]);
+  free(d->argv);
+  for (int i = 0; i < d->noptions; i++) free(d->options[i].key), free(d->options[i].value);
+  free(d->options);
+  d->tool = dup(s->tool);
+  d->version = dup(s->version);
+  d->pid = s->pid;
+  d->argv = dup_strv(s->argv, s->argc);
+  d->argc = d->argv ? s->argc : 0;
+  d->options = calloc((size_t)s->noptions + 1, sizeof *d->options);
+  d->noptions = d->options ? s->noptions : 0;
+  for (int i = 0; i < d->noptions; i++) {
+    d->options[i].key = dup(s->options[i].key);
+    d->options[i].value = dup(s->options[i].value);
+  }
+}
+
+void bg_merge_init(bg_merge_t *g) { memset(g, 0, sizeof *g); }
+
+int bg_merge_add(bg_merge_t *g, const bg_model_t *s) {
+  bg_model_t *d = &g->m;
+  if (!g->nreports || (s->started_ns && s->started_ns < d->started_ns)) copy_head(d, s);
+  if (!g->nreports || (s->started_ns && s->started_ns < d->started_ns)) d->started_ns = s->started_ns;
+  if (s->ended_ns > d->ended_ns) d->ended_ns = s->ended_ns;
+  g->nreports++;
+  d->dropped_sites += s->dropped_sites;
+  if (s->unguarded_reason && !d->unguarded_reason) {
+    char buf[1200];
+    snprintf(buf, sizeof buf, "pid %d: %s", s->pid, s->unguarded_reason);
+    d->unguarded_reason = bg_model_strdup(buf);
+  }
+  if (s->nthreads) {
+    bg_rthread_t *t = realloc(d->threads, (size_t)(d->nthreads + s->nthreads) * sizeof *t);
+    if (!t) return -1;
+    d->threads = t;
+    for (int i = 0; i < s->nthreads; i++) {
+      bg_rthread_t *o = &d->threads[d->nthreads++];
+      *o = s->threads[i];
+      o->name = dup(s->threads[i].name);
+      o->why = dup(s->threads[i].why);
+    }
+  }
+  for (int i = 0; i < s->nsites; i++) {
+    int j = 0;
+    while (j < d->nsites && strcmp(d->sites[j].id, s->sites[i].id)) j++;
+    if (j < d->nsites) {
+      site_merge(&d->sites[j], &s->sites[i]);
+      continue;
+    }
+    if (d->nsites == g->cap_sites) {
+      int cap = g->cap_sites ? g->cap_sites * 2 : 64;
+      bg_rsite_t *ns = realloc(d->sites, (size_t)cap * sizeof *ns);
+      if (!ns) return -1;
+      d->sites = ns;
+      g->cap_sites = cap;
+    }
+    site_copy(&d->sites[d->nsites++], &s->sites[i]);
+  }
+  /* unmatched rules: remember how many reports used each allowlist file and how many
+   * of them listed each rule as unmatched */
+  const char *supp = option(s, "suppressions");
+  if (supp[0]) {
+    int k = 0;
+    while (k < g->nuses && strcmp(g->uses[k].file, supp)) k++;
+    if (k == g->nuses) {
+      void *nu = realloc(g->uses, (size_t)(g->nuses + 1) * sizeof *g->uses);
+      if (!nu) return -1;
+      g->uses = nu;
+      g->uses[g->nuses].file = bg_model_strdup(supp);
+      g->uses[g->nuses++].count = 0;
+    }
+    g->uses[k].count++;
+  }
+  for (int i = 0; i < s->nunmatched; i++) {
+    const bg_rrule_t *r = &s->unmatched_rules[i];
+    int k = 0;
+    while (k < g->num && (g->um[k].rule.line != r->line || strcmp(g->um[k].rule.file, r->file))) k++;
+    if (k == g->num) {
+      void *nu = realloc(g->um, (size_t)(g->num + 1) * sizeof *g->um);
+      if (!nu) return -1;
+      g->um = nu;
+      g->um[g->num].rule.file = bg_model_strdup(r->file);
+      g->um[g->num].rule.line = r->line;
+      g->um[g->num].rule.text = bg_model_strdup(r->text);
+      g->um[g->num++].count = 0;
+    }
+    g->um[k].count++;
+  }
+  return 0;
+}
+
+void bg_merge_finish(bg_merge_t *g, bg_model_t *out) {
+  bg_model_t *d = &g->m;
+  d->unmatched_rules = calloc((size_t)g->num + 1, sizeof *d->unmatched_rules);
+  for (int k = 0; k < g->num; k++) {
+    int uses = 0;
+    for (int u = 0; u < g->nuses; u++)
+      if (!strcmp(g->uses[u].file, g->um[k].rule.file)) uses = g->uses[u].count;
+    /* no report said it used the file (older reports): trust the listing */
+    if (d->unmatched_rules && (g->um[k].count >= uses)) {
+      d->unmatched_rules[d->nunmatched++] = g->um[k].rule;
+    } else {
+      free(g->um[k].rule.file), free(g->um[k].rule.text);
+    }
+  }
+  for (int u = 0; u < g->nuses; u++) free(g->uses[u].file);
+  free(g->uses), free(g->um);
+  if (!d->tool) d->tool = bg_model_strdup("blockguard");
+  if (!d->version) d->version = bg_model_strdup(BG_VERSION);
+  *out = *d;
+  memset(g, 0, sizeof *g);
+}
+
+/* ---- baseline ---------------------------------------------------------------------- */
+
+void bg_site_signature(const bg_rsite_t *s, char *buf, size_t n) {
+  size_t o = (size_t)snprintf(buf, n, "%s", s->call);
+  for (int i = 0; i < s->nframes && o < n; i++) {
+    const bg_rframe_t *f = &s->frames[i];
+    if (f->function && f->function[0])
+      o += (size_t)snprintf(buf + o, n - o, "|%s!%s", bg_basename(f->module), f->function);
+    else
+      o += (size_t)snprintf(buf + o, n - o, "|%s+0x%" PRIx64, bg_basename(f->module), f->offset);
+  }
+}
+
+int bg_baseline_diff(const bg_model_t *cur, const bg_model_t *base, int *is_new) {
+  char *used = calloc((size_t)base->nsites + 1, 1);
+  char *known = calloc((size_t)cur->nsites + 1, 1);
+  if (!used || !known) {
+    free(used), free(known);
+    return -1;
+  }
+  for (int i = 0; i < cur->nsites; i++)
+    for (int j = 0; j < base->nsites; j++)
+      if (!used[j] && !strcmp(cur->sites[i].id, base->sites[j].id)) {
+        used[j] = known[i] = 1;
+        break;
+      }
+  char a[8192], b[8192];
+  for (int i = 0; i < cur->nsites; i++) {
+    if (known[i]) continue;
+    bg_site_signature(&cur->sites[i], a, sizeof a);
+    for (int j = 0; j < base->nsites; j++) {
+      if (used[j]) continue;
+      bg_site_signature(&base->sites[j], b, sizeof b);
+      if (!strcmp(a, b)) {
+        used[j] = known[i] = 1;
+        break;
+      }
+    }
+  }
+  int nnew = 0;
+  for (int i = 0; i < cur->nsites; i++) {
+    is_new[i] = !known[i] && !cur->sites[i].allowed;
+    nnew += is_new[i];
+  }
+  free(used), free(known);
+  return nnew;
+}
+
+void bg_model_keep_sites(bg_model_t *m, const int *keep) {
+  int o = 0;
+  for (int i = 0; i < m->nsites; i++) {
+    if (keep[i])
+      m->sites[o++] = m->sites[i];
+    else
+      bg_rsite_free(&m->sites[i]);
+  }
+  m->nsites = o;
+}
+
+/* ---- suggested allow rules --------------------------------------------------------- */
+
+/* Rule tokens are blank-separated globs: blanks and glob characters in a name become
+ * '?' so the rule still matches exactly that name (or a near twin). */
+static void glob_safe(char *dst, size_t n, const char *src) {
+  size_t o = 0;
+  for (; *src && o + 1 < n; src++) dst[o++] = strchr(" \t*?[]#", *src) ? '?' : *src;
+  dst[o] = 0;
+}
+
+char *bg_render_suppressions(const bg_model_t *m) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  if (!f) return NULL;
+  fprintf(f, "# blockguard allowlist suggestions: one rule per site that is not allowed.\n"
+             "# Review each: an allow rule hides every matching call, now and later.\n");
+  char **seen = calloc((size_t)m->nsites + 1, sizeof *seen);
+  int nseen = 0;
+  for (int i = 0; i < m->nsites; i++) {
+    const bg_rsite_t *s = &m->sites[i];
+    if (s->allowed) continue;
+    char rule[1200], name[600], where[2048] = "", total[32];
+    int c = bg_site_culprit(s);
+    if (c >= 0 && s->frames[c].function[0]) {
+      glob_safe(name, sizeof name, s->frames[c].function);
+      snprintf(rule, sizeof rule, "allow %s fun:%s", s->call, name);
+    } else if (c >= 0 && bg_basename(s->frames[c].module)[0]) {
+      glob_safe(name, sizeof name, bg_basename(s->frames[c].module));
+      snprintf(rule, sizeof rule, "allow %s lib:%s", s->call, name);
+    } else {
+      snprintf(rule, sizeof rule, "allow %s", s->call);
+    }
+    if (c >= 0) bg_fmt_frame(where, sizeof where, &s->frames[c]);
+    bg_fmt_ns(total, sizeof total, s->total_ns);
+    fprintf(f, "# %s() [%s] %" PRIu64 " call%s, %s blocked, site %s%s%s\n", s->call, s->category,
+            s->count, s->count == 1 ? "" : "s", total, s->id, where[0] ? ": " : "", where);
+    int dupe = 0;
+    for (int k = 0; k < nseen; k++) dupe |= !strcmp(seen[k], rule);
+    if (dupe) {
+      fprintf(f, "#   (covered by the same rule above)\n");
+      continue;
+    }
+    fprintf(f, "%s\n", rule);
+    if (seen) seen[nseen++] = bg_model_strdup(rule);
+  }
+  for (int k = 0; k < nseen; k++) free(seen[k]);
+  free(seen);
+  fclose(f);
+  return buf;
+}

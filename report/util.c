@@ -1,0 +1,111 @@
+/* util.c - small helpers every renderer shares: which frame a person should look at,
+ * durations for humans, and escaping arbitrary program bytes for XML.
+ *
+ * The "culprit" frame is the first one with source information outside the C
+ * library, the dynamic loader and blockguard itself: a blocking read() is reported
+ * where the program called it (or called the library that called it), not inside
+ * libc.  SARIF uses it as the result's location, JUnit and text name it first.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report/model.h"
+
+const char *bg_basename(const char *path) {
+  if (!path) return "";
+  const char *s = strrchr(path, '/');
+  return s ? s + 1 : path;
+}
+
+/* Objects whose frames are never the culprit. */
+int bg_frame_is_system(const bg_rframe_t *f) {
+  static const char *const prefixes[] = {"libc.so",     "libc-",       "ld-linux",  "ld64.so",
+                                         "libpthread.", "libblockguard", "libstdc++", "libgcc_s",
+                                         "libm.so",     "librt.so",    "libdl.so",  "libasan",
+                                         "libtsan",     "libubsan"};
+  const char *b = bg_basename(f->module);
+  for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+    if (!strncmp(b, prefixes[i], strlen(prefixes[i]))) return 1;
+  return 0;
+}
+
+int bg_site_culprit(const bg_rsite_t *s) {
+  for (int i = 0; i < s->nframes; i++)
+    if (!bg_frame_is_system(&s->frames[i]) && s->frames[i].file && s->frames[i].file[0] &&
+        s->frames[i].line > 0)
+      return i;
+  for (int i = 0; i < s->nframes; i++)
+    if (!bg_frame_is_system(&s->frames[i])) return i;
+  return s->nframes ? 0 : -1;
+}
+
+void bg_fmt_ns(char *buf, size_t n, uint64_t ns) {
+  if (ns >= 1000000000ull)
+    snprintf(buf, n, "%.2fs", ns / 1e9);
+  else if (ns >= 1000000ull)
+    snprintf(buf, n, "%.2fms", ns / 1e6);
+  else if (ns >= 1000ull)
+    snprintf(buf, n, "%.1fus", ns / 1e3);
+  else
+    snprintf(buf, n, "%" PRIu64 "ns", ns);
+}
+
+/* One frame as "fn file:line (module+0xoff)", parts left out when unknown. */
+void bg_fmt_frame(char *buf, size_t n, const bg_rframe_t *f) {
+  const char *fn = f->function && f->function[0] ? f->function : "??";
+  const char *mod = bg_basename(f->module);
+  if (f->file && f->file[0] && f->line > 0)
+    snprintf(buf, n, "%s %s:%d (%s+0x%" PRIx64 ")", fn, f->file, f->line, mod[0] ? mod : "?",
+             f->offset);
+  else
+    snprintf(buf, n, "%s (%s+0x%" PRIx64 ")", fn, mod[0] ? mod : "?", f->offset);
+}
+
+/* Length of a valid UTF-8 sequence at p (max n bytes), 0 when invalid. */
+static size_t utf8_len(const unsigned char *p, size_t n) {
+  if (p[0] < 0x80) return 1;
+  size_t len = (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3 : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
+  if (!len || len > n || (len == 2 && p[0] < 0xC2)) return 0;
+  for (size_t i = 1; i < len; i++)
+    if ((p[i] & 0xC0) != 0x80) return 0;
+  if (len == 3 && p[0] == 0xE0 && p[1] < 0xA0) return 0;
+  if (len == 3 && p[0] == 0xED && p[1] >= 0xA0) return 0;
+  if (len == 4 && ((p[0] == 0xF0 && p[1] < 0x90) || p[0] > 0xF4 || (p[0] == 0xF4 && p[1] >= 0x90)))
+    return 0;
+  return len;
+}
+
+/* XML 1.0 text (attr=0) or attribute (attr=1) escaping.  Bytes XML cannot carry at all (most control
+ * characters, invalid UTF-8) become U+FFFD rather than producing a file CI rejects. */
+void bg_xml_escape(FILE *out, const char *s, int attr) {
+  const unsigned char *p = (const unsigned char *)(s ? s : "");
+  size_t n = strlen((const char *)p);
+  for (size_t i = 0; i < n;) {
+    unsigned char c = p[i];
+    switch (c) {
+    case '&': fputs("&amp;", out), i++; continue;
+    case '<': fputs("&lt;", out), i++; continue;
+    case '>': fputs("&gt;", out), i++; continue;
+    case '"': fputs("&quot;", out), i++; continue;
+    case '\'': fputs("&apos;", out), i++; continue;
+    case '\n': fputs(attr ? "&#10;" : "\n", out), i++; continue;
+    case '\t': fputs(attr ? "&#9;" : "\t", out), i++; continue;
+    case '\r': fputs("&#13;", out), i++; continue;
+    default: break;
+    }
+    if (c < 0x20) {
+      fputs("\xEF\xBF\xBD", out), i++;
+      continue;
+    }
+    size_t k = utf8_len(p + i, n - i);
+    /* U+FFFE/U+FFFF are not XML characters either */
+    if (!k || (k == 3 && p[i] == 0xEF && p[i + 1] == 0xBF && p[i + 2] >= 0xBE)) {
+      fputs("\xEF\xBF\xBD", out), i++;
+      continue;
+    }
+    fwrite(p + i, 1, k, out);
+    i += k;
+  }
+}

@@ -1,0 +1,202 @@
+/* test_merge.c - merging per-process reports, the baseline diff, suggested allow
+ * rules, and the reader refusing corrupt or foreign files without crashing.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "report/model.h"
+
+static bg_rsite_t site(const char *id, const char *call, const char *fn, uint64_t off, uint64_t count,
+                       int allowed, const char *thread) {
+  bg_rsite_t s;
+  memset(&s, 0, sizeof s);
+  snprintf(s.id, sizeof s.id, "%s", id);
+  s.call = strdup(call);
+  s.category = strdup("io");
+  s.action = strdup("report");
+  s.allowed = allowed;
+  s.count = count;
+  s.total_ns = count * 100;
+  s.max_ns = count * 10;
+  s.first_ns = 1000 + count;
+  s.last_ns = 2000 + count;
+  s.hist[3] = count, s.nhist = 4;
+  s.threads = calloc(2, sizeof *s.threads);
+  s.threads[s.nthreads++] = strdup(thread);
+  s.frames = calloc(2, sizeof *s.frames);
+  s.nframes = 2;
+  s.frames[0] = (bg_rframe_t){0x1000 + off, strdup("/bin/prog"), off, strdup(fn), strdup("prog.c"), 10};
+  s.frames[1] = (bg_rframe_t){0x2000, strdup("/bin/prog"), 0x2000, strdup("main"), strdup("prog.c"), 20};
+  return s;
+}
+
+static void model(bg_model_t *m, int pid, uint64_t started, int n, const bg_rsite_t *sites) {
+  memset(m, 0, sizeof *m);
+  m->tool = strdup("blockguard");
+  m->version = strdup("0.1.0");
+  m->pid = pid;
+  m->started_ns = started;
+  m->ended_ns = started + 10;
+  m->argv = calloc(2, sizeof *m->argv);
+  m->argv[m->argc++] = strdup(pid == 1 ? "root" : "child");
+  m->options = calloc(1, sizeof *m->options);
+  m->options[0].key = strdup("suppressions");
+  m->options[0].value = strdup("supp.txt");
+  m->noptions = 1;
+  m->sites = calloc((size_t)n + 1, sizeof *m->sites);
+  for (int i = 0; i < n; i++) m->sites[m->nsites++] = sites[i];
+}
+
+static void add_unmatched(bg_model_t *m, int line) {
+  m->unmatched_rules = realloc(m->unmatched_rules, (size_t)(m->nunmatched + 1) * sizeof *m->unmatched_rules);
+  m->unmatched_rules[m->nunmatched++] = (bg_rrule_t){strdup("supp.txt"), line, strdup("allow x")};
+}
+
+static void test_merge(void **state) {
+  (void)state;
+  bg_model_t child, root, out;
+  bg_rsite_t cs[] = {site("aa", "read", "f", 0x10, 3, 0, "worker"), site("bb", "write", "g", 0x20, 1, 1, "loop")};
+  bg_rsite_t rs[] = {site("aa", "read", "f", 0x10, 2, 0, "loop"), site("bb", "write", "g", 0x20, 4, 0, "loop"),
+                     site("cc", "poll", "h", 0x30, 1, 0, "loop")};
+  model(&child, 2, 500, 2, cs); /* read in child first: the root started earlier */
+  model(&root, 1, 100, 3, rs);
+  add_unmatched(&child, 4), add_unmatched(&child, 5);
+  add_unmatched(&root, 5), add_unmatched(&root, 6);
+  child.dropped_sites = 2, root.dropped_sites = 1;
+  bg_merge_t g;
+  bg_merge_init(&g);
+  assert_int_equal(bg_merge_add(&g, &child), 0);
+  assert_int_equal(bg_merge_add(&g, &root), 0);
+  bg_merge_finish(&g, &out);
+  assert_int_equal(out.pid, 1); /* the earliest-started process is the tree's root */
+  assert_string_equal(out.argv[0], "root");
+  assert_int_equal(out.started_ns, 100);
+  assert_int_equal(out.ended_ns, 510);
+  assert_int_equal(out.dropped_sites, 3);
+  assert_int_equal(out.nsites, 3); /* merged by id */
+  bg_rsite_t *a = &out.sites[0], *b = &out.sites[1];
+  assert_string_equal(a->id, "aa");
+  assert_int_equal(a->count, 5);
+  assert_int_equal(a->total_ns, 500);
+  assert_int_equal(a->max_ns, 30);
+  assert_int_equal(a->first_ns, 1002);
+  assert_int_equal(a->last_ns, 2003);
+  assert_int_equal(a->hist[3], 5);
+  assert_int_equal(a->nthreads, 2); /* worker + loop, united */
+  assert_false(b->allowed);         /* allowed in the child only: still a violation */
+  assert_int_equal(b->count, 5);
+  /* only line 5 was unmatched in every process that used supp.txt */
+  assert_int_equal(out.nunmatched, 1);
+  assert_int_equal(out.unmatched_rules[0].line, 5);
+  /* the merged model renders and reads back */
+  char *j = bg_render_json(&out), err[256];
+  bg_model_t back;
+  assert_int_equal(bg_model_read_json(j, strlen(j), "merged", &back, err, sizeof err), 0);
+  assert_int_equal(back.nsites, 3);
+  free(j);
+  bg_model_free(&back);
+  bg_model_free(&out);
+  bg_model_free(&child);
+  bg_model_free(&root);
+}
+
+static void test_baseline(void **state) {
+  (void)state;
+  bg_model_t base, cur;
+  bg_rsite_t bs[] = {site("aa", "read", "f", 0x10, 3, 0, "loop"), site("bb", "write", "g", 0x20, 1, 0, "loop")};
+  /* today: aa unchanged; bb rebuilt (offset moved → new id, same functions); dd new;
+   * ee allowed (never new); ff has bb's signature too but bb's baseline entry is
+   * taken: one-to-one, so ff is new */
+  bg_rsite_t cs[] = {site("aa", "read", "f", 0x10, 9, 0, "loop"), site("b2", "write", "g", 0x28, 1, 0, "loop"),
+                     site("dd", "read", "new_fn", 0x40, 1, 0, "loop"), site("ee", "poll", "h", 0x50, 1, 1, "loop"),
+                     site("ff", "write", "g", 0x2c, 1, 0, "loop")};
+  model(&base, 1, 1, 2, bs);
+  model(&cur, 1, 1, 5, cs);
+  int is_new[5];
+  assert_int_equal(bg_baseline_diff(&cur, &base, is_new), 2);
+  assert_int_equal(is_new[0], 0);
+  assert_int_equal(is_new[1], 0);
+  assert_int_equal(is_new[2], 1);
+  assert_int_equal(is_new[3], 0);
+  assert_int_equal(is_new[4], 1);
+  bg_model_keep_sites(&cur, is_new);
+  assert_int_equal(cur.nsites, 2);
+  assert_string_equal(cur.sites[0].id, "dd");
+  assert_string_equal(cur.sites[1].id, "ff");
+  /* suggestions: one allow rule per site, anchored on the culprit's function */
+  char *sup = bg_render_suppressions(&cur);
+  assert_non_null(strstr(sup, "\nallow read fun:new_fn\n"));
+  assert_non_null(strstr(sup, "\nallow write fun:g\n"));
+  assert_non_null(strstr(sup, "site dd: new_fn prog.c:10"));
+  free(sup);
+  bg_model_free(&cur);
+  bg_model_free(&base);
+}
+
+static void expect_read_error(const char *text, const char *want) {
+  bg_model_t m;
+  char err[512] = "";
+  assert_int_equal(bg_model_read_json(text, strlen(text), "r.json", &m, err, sizeof err), -1);
+  if (!strstr(err, want)) fail_msg("for %s: got '%s', want '%s'", text, err, want);
+}
+
+static void test_corrupt(void **state) {
+  (void)state;
+  expect_read_error("", "r.json:");
+  expect_read_error("{\"tool\":\"blockguard\",", "invalid JSON");
+  expect_read_error("[1,2]", "expected a JSON object");
+  expect_read_error("{\"tool\":\"asan\"}", "not a blockguard report");
+  expect_read_error("{\"tool\":\"blockguard\",\"version\":\"1.0.0\"}", "unsupported report version");
+  const char *head = "{\"tool\":\"blockguard\",\"version\":\"0.1.0\",\"pid\":1,\"argv\":[],\"started_ns\":1,"
+                     "\"ended_ns\":2,\"options\":{},\"threads\":[],\"dropped_sites\":0,\"unguarded_reason\":null,";
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s\"sites\":{}}", head);
+  expect_read_error(buf, "field 'sites': expected an array");
+  snprintf(buf, sizeof buf, "%s\"sites\":[{\"id\":\"zz\"}]}", head);
+  expect_read_error(buf, "field 'id'");
+  snprintf(buf, sizeof buf,
+           "%s\"sites\":[{\"id\":\"ab\",\"call\":\"read\",\"category\":\"io\",\"action\":\"report\","
+           "\"allowed\":false,\"count\":-1,\"total_ns\":0,\"max_ns\":0,\"hist_log2_ns\":[],"
+           "\"threads\":[],\"frames\":[]}]}",
+           head);
+  expect_read_error(buf, "field 'count': expected a non-negative integer");
+  snprintf(buf, sizeof buf,
+           "%s\"sites\":[{\"id\":\"ab\",\"call\":\"read\",\"category\":\"io\",\"action\":\"report\","
+           "\"allowed\":false,\"count\":1,\"total_ns\":0,\"max_ns\":0,\"hist_log2_ns\":[],"
+           "\"threads\":[],\"frames\":[{\"pc\":12}]}]}",
+           head);
+  expect_read_error(buf, "field 'pc': expected a hex string");
+  snprintf(buf, sizeof buf, "%s\"sites\":[],\"unmatched_rules\":[{\"file\":\"s\"}]}", head);
+  expect_read_error(buf, "field 'line': missing");
+  snprintf(buf, sizeof buf, "%s\"sites\":[]}", head); /* a pre-extension 0.x report is fine */
+  bg_model_t m;
+  char err[256];
+  assert_int_equal(bg_model_read_json(buf, strlen(buf), "r.json", &m, err, sizeof err), 0);
+  bg_model_free(&m);
+  /* deep nesting is refused by jansson, not by a stack overflow */
+  size_t n = 100000;
+  char *deep = malloc(2 * n + 1);
+  memset(deep, '[', n);
+  memset(deep + n, ']', n);
+  deep[2 * n] = 0;
+  expect_read_error(deep, "invalid JSON");
+  free(deep);
+  assert_int_equal(bg_model_read_file("/nonexistent.json", &m, err, sizeof err), -1);
+  assert_non_null(strstr(err, "/nonexistent.json: No such file"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_merge),
+      cmocka_unit_test(test_baseline),
+      cmocka_unit_test(test_corrupt),
+  };
+  return cmocka_run_group_tests_name("merge", tests, NULL, NULL);
+}

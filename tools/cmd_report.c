@@ -1,0 +1,210 @@
+/* cmd_report.c - `blockguard report`: merge saved reports, render, diff a baseline.
+ *
+ *   blockguard report [--format F] [--baseline OLD] [--suppressions] [--exitcode=N]
+ *                     [-o FILE] FILE|DIR...
+ *
+ * Every FILE is a JSON report; every DIR contributes its *.json files (a process tree
+ * run with report=DIR/%p.json).  They are merged by stable site id and rendered as
+ * json, text (default), sarif or junit on stdout (or -o FILE, written atomically).
+ *
+ * --baseline OLD (a report or a directory of them): only sites that are not allowed
+ * and not in OLD are rendered, and the exit status is `exitcode` (66) when there is
+ * one - the CI gate for legacy code: today's known sites pass, a new one fails.
+ * `blockguard check --baseline=OLD` uses the same gate (bg_cli_gate).
+ * --suppressions prints ready-to-paste allow rules instead, one per site.
+ *
+ * A corrupt or foreign file, or a report from an incompatible version, is an error
+ * naming the file (exit 2): a gate must never pass because it could not read.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "report/model.h"
+#include "tools/cli.h"
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int add_file(bg_merge_t *g, const char *path) {
+  bg_model_t m;
+  char err[1024];
+  if (bg_model_read_file(path, &m, err, sizeof err) < 0) {
+    fprintf(stderr, "blockguard: %s\n", err);
+    return -1;
+  }
+  int rc = bg_merge_add(g, &m);
+  bg_model_free(&m);
+  if (rc < 0) fprintf(stderr, "blockguard: %s: out of memory\n", path);
+  return rc;
+}
+
+static int add_dir(bg_merge_t *g, const char *dir, int *count) {
+  DIR *d = opendir(dir);
+  if (!d) {
+    fprintf(stderr, "blockguard: %s: %s\n", dir, strerror(errno));
+    return -1;
+  }
+  char **names = NULL;
+  size_t n = 0, cap = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    size_t l = strlen(e->d_name);
+    if (l < 6 || strcmp(e->d_name + l - 5, ".json") || e->d_name[0] == '.') continue;
+    if (n == cap) {
+      cap = cap ? cap * 2 : 32;
+      char **nn = realloc(names, cap * sizeof *nn);
+      if (!nn) break;
+      names = nn;
+    }
+    names[n++] = strdup(e->d_name);
+  }
+  closedir(d);
+  if (n) qsort(names, n, sizeof *names, by_name);
+  int rc = 0;
+  for (size_t i = 0; i < n; i++) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    if (!rc && add_file(g, path) < 0) rc = -1;
+    if (!rc) ++*count;
+    free(names[i]);
+  }
+  free(names);
+  return rc;
+}
+
+int bg_cli_load(int n, char *const *paths, bg_model_t *out) {
+  bg_merge_t g;
+  bg_merge_init(&g);
+  int count = 0, rc = 0;
+  for (int i = 0; i < n && !rc; i++) {
+    struct stat st;
+    if (stat(paths[i], &st) < 0) {
+      fprintf(stderr, "blockguard: %s: %s\n", paths[i], strerror(errno));
+      rc = -1;
+    } else if (S_ISDIR(st.st_mode)) {
+      int before = count;
+      rc = add_dir(&g, paths[i], &count);
+      if (!rc && count == before) {
+        fprintf(stderr, "blockguard: %s: no *.json reports in this directory\n", paths[i]);
+        rc = -1;
+      }
+    } else {
+      rc = add_file(&g, paths[i]);
+      if (!rc) count++;
+    }
+  }
+  bg_merge_finish(&g, out);
+  if (rc) bg_model_free(out);
+  return rc;
+}
+
+int bg_cli_gate(bg_model_t *cur, const bg_model_t *base, FILE *out, const char *format) {
+  int *is_new = calloc((size_t)cur->nsites + 1, sizeof *is_new);
+  int nnew = is_new ? bg_baseline_diff(cur, base, is_new) : -1;
+  if (nnew < 0) {
+    free(is_new);
+    fprintf(stderr, "blockguard: out of memory\n");
+    return -1;
+  }
+  int known = 0;
+  for (int i = 0; i < cur->nsites; i++) known += !is_new[i] && !cur->sites[i].allowed;
+  bg_model_keep_sites(cur, is_new);
+  free(is_new);
+  if (out && format) {
+    char *text = bg_render(cur, format);
+    if (text) fputs(text, out);
+    free(text);
+  }
+  fprintf(stderr, "blockguard: %d new site%s since the baseline (%d known site%s not counted)\n",
+          nnew, nnew == 1 ? "" : "s", known, known == 1 ? "" : "s");
+  return nnew;
+}
+
+static int usage_error(const char *msg, const char *arg) {
+  fprintf(stderr, "blockguard report: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
+  fprintf(stderr, "usage: blockguard report [--format json|text|sarif|junit] [--baseline OLD] "
+                  "[--suppressions] [--exitcode=N] [-o FILE] FILE|DIR...\n");
+  return 2;
+}
+
+/* --name VALUE or --name=VALUE; returns the value and advances *i, or NULL. */
+static const char *flag_value(int argc, char **argv, int *i, const char *name) {
+  size_t l = strlen(name);
+  if (strncmp(argv[*i], name, l)) return NULL;
+  if (argv[*i][l] == '=') return argv[*i] + l + 1;
+  if (argv[*i][l] == 0 && *i + 1 < argc) return argv[++*i];
+  return NULL;
+}
+
+int bg_cmd_report(int argc, char **argv) {
+  const char *format = "text", *baseline = NULL, *output = NULL, *v;
+  int suppressions = 0, exitcode = 66, i = 1;
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    if (!strcmp(argv[i], "--")) {
+      i++;
+      break;
+    }
+    if ((v = flag_value(argc, argv, &i, "--format"))) {
+      format = v;
+    } else if ((v = flag_value(argc, argv, &i, "--baseline"))) {
+      baseline = v;
+    } else if ((v = flag_value(argc, argv, &i, "--output")) || (v = flag_value(argc, argv, &i, "-o"))) {
+      output = v;
+    } else if ((v = flag_value(argc, argv, &i, "--exitcode"))) {
+      char *end;
+      long x = strtol(v, &end, 10);
+      if (*end || x < 1 || x > 255) return usage_error("--exitcode must be 1..255", v);
+      exitcode = (int)x;
+    } else if (!strcmp(argv[i], "--suppressions")) {
+      suppressions = 1;
+    } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      usage_error("help", NULL);
+      return 0;
+    } else {
+      return usage_error("unknown or incomplete option", argv[i]);
+    }
+  }
+  if (strcmp(format, "json") && strcmp(format, "text") && strcmp(format, "sarif") && strcmp(format, "junit"))
+    return usage_error("unknown format (json, text, sarif, junit)", format);
+  if (i >= argc) return usage_error("no report files or directories given", NULL);
+
+  bg_model_t base = {0}, cur;
+  if (baseline && bg_cli_load(1, (char *const *)&baseline, &base) < 0) return 2;
+  if (bg_cli_load(argc - i, argv + i, &cur) < 0) {
+    bg_model_free(&base);
+    return 2;
+  }
+  int rc = 0;
+  if (baseline) {
+    int nnew = bg_cli_gate(&cur, &base, NULL, NULL);
+    rc = nnew < 0 ? 2 : nnew > 0 ? exitcode : 0;
+  }
+  if (cur.unguarded_reason) {
+    fprintf(stderr, "blockguard: NOT GUARDED: %s\n", cur.unguarded_reason);
+    if (baseline && !rc) rc = exitcode;
+  }
+  char *text = suppressions ? bg_render_suppressions(&cur) : bg_render(&cur, format);
+  if (!text) {
+    fprintf(stderr, "blockguard: out of memory\n");
+    rc = 2;
+  } else if (output) {
+    char err[1024];
+    if (bg_write_atomic(output, text, strlen(text), 0644, err, sizeof err) < 0) {
+      fprintf(stderr, "blockguard: %s\n", err);
+      rc = 2;
+    }
+  } else {
+    fputs(text, stdout);
+    if (fflush(stdout) != 0) rc = 2;
+  }
+  free(text);
+  bg_model_free(&cur);
+  bg_model_free(&base);
+  return rc;
+}
