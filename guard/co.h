@@ -17,6 +17,7 @@
  */
 #ifndef BG_CO_H
 #define BG_CO_H
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,15 +45,19 @@ typedef int (*bg__timer_fn)(bg__job_t *j, int op, uint64_t *ns);
 struct bg__job {
   void (*run)(bg__job_t *j); /* runs on a worker: the real call, errno in/out via err */
   bg__timer_fn timer;        /* sleep rows, else NULL */
+  int (*veto)(bg__job_t *j); /* shim: nonzero → run in place after all (stream locks) */
   bg__job_t *next;           /* pool queue, then inbox list */
   bg__inbox_t *home;         /* where the completion goes */
   void *co;                  /* bg_co_t* or the adapter's coroutine handle */
   int err;                   /* in: the caller's errno; out: errno after the call */
+  int herr;                  /* the same for h_errno (resolver calls set it) */
   int state;                 /* BG_JOB_* (atomic) */
   int delivered;             /* set on the owner thread when the completion arrived */
   int id;                    /* call-table row, -1 for bg_co_offload() */
   int cancelled;             /* never ran: ECANCELED (exit, fork child) */
   uint64_t t_submit;         /* monotonic ns */
+  int has_mask;              /* run with the caller's signal mask (process calls: a */
+  sigset_t mask;             /* child inherits it), not the worker's all-blocked one */
 };
 
 /* ---- inboxes: where completions arrive -------------------------------------------- */

@@ -13,7 +13,9 @@
  * Workers are unguarded for good (bg__self.api = 2) and run at core depth 1, so
  * nothing they do recurses into the guard; they block asynchronous signals (the
  * program's handlers keep running on its own threads) but not the synchronous,
- * thread-directed ones (SIGPIPE, SIGSEGV...) that the call itself may raise.
+ * thread-directed ones (SIGPIPE, SIGSEGV...) that the call itself may raise.  A job
+ * that starts processes (system, popen) runs with its caller's signal mask, which
+ * the child inherits.
  *
  * Jobs live on the suspended coroutine's stack.  Completion (posting to the owner's
  * inbox) happens under the pool lock, which is what lets an owner that goes away
@@ -211,7 +213,14 @@ static void *worker_main(void *arg) {
     P.nbusy++;
     pthread_mutex_unlock(&P.mu);
 
-    j->run(j);
+    if (j->has_mask) {
+      sigset_t own;
+      pthread_sigmask(SIG_SETMASK, &j->mask, &own);
+      j->run(j);
+      pthread_sigmask(SIG_SETMASK, &own, NULL);
+    } else {
+      j->run(j);
+    }
 
     pthread_mutex_lock(&P.mu);
     P.nbusy--;

@@ -1,5 +1,5 @@
 /* offload_sleep.h - sleep-family rows as scheduler timers (included by
- * preload/offload_gen.h).
+ * preload/offload.c).
  *
  * Under mode=offload a coroutine's sleep must not occupy a worker: 10,000 coroutines
  * sleeping at once would need 10,000 threads.  Each converter reads the packed
@@ -44,6 +44,20 @@ static int bg__timer_nanosleep(bg__job_t *j, int op, uint64_t *ns) {
   return 1;
 }
 
+static int bg__timer___nanosleep(bg__job_t *j, int op, uint64_t *ns) {
+  struct bg__args___nanosleep *a = (struct bg__args___nanosleep *)j;
+  if (op == BG_TIMER_PREPARE) return bg__ts_to_ns(a->req, ns);
+  a->bg_ret = 0;
+  return 1;
+}
+
+static int bg__timer_thrd_sleep(bg__job_t *j, int op, uint64_t *ns) {
+  struct bg__args_thrd_sleep *a = (struct bg__args_thrd_sleep *)j;
+  if (op == BG_TIMER_PREPARE) return bg__ts_to_ns(a->req, ns);
+  a->bg_ret = 0;
+  return 1;
+}
+
 static int bg__timer_clock_nanosleep(bg__job_t *j, int op, uint64_t *ns) {
   struct bg__args_clock_nanosleep *a = (struct bg__args_clock_nanosleep *)j;
   if (op == BG_TIMER_FINISH) {
@@ -71,6 +85,8 @@ static inline bg__timer_fn bg__sleep_timer(int id) {
   case BG_ID_sleep: return bg__timer_sleep;
   case BG_ID_usleep: return bg__timer_usleep;
   case BG_ID_nanosleep: return bg__timer_nanosleep;
+  case BG_ID___nanosleep: return bg__timer___nanosleep;
+  case BG_ID_thrd_sleep: return bg__timer_thrd_sleep;
   case BG_ID_clock_nanosleep: return bg__timer_clock_nanosleep;
   default: return NULL;
   }

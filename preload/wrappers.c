@@ -80,8 +80,8 @@ void bg__resolve_all(void) {
 #undef BG_CUSTOM
 }
 
-/* ---- offload: argument structs, thunks, BG_OFFLOAD branches (guard/offload.c) ---- */
-#include "preload/offload_gen.h"
+/* ---- offload: the BG_OFFLOAD branches live in preload/offload.c ------------------- */
+#include "preload/offload.h"
 
 /* ---- the wrappers --------------------------------------------------------------- */
 #define BG_CUSTOM(...)
@@ -102,7 +102,7 @@ void bg__resolve_all(void) {
       errno = EDEADLK;                                                                  \
       return fail;                                                                      \
     case BG_OFFLOAD:                                                                    \
-      return bg__off_##name(&bg_c, BG_ARGS(n, params));                                 \
+      return bg__off_##name(&bg_c BG_ARGS_TAIL(n, params));                             \
     default: {                                                                          \
       ret bg_r = bg__real_##name(BG_ARGS(n, params));                                   \
       bg__leave(&bg_c);                                                                 \
