@@ -35,11 +35,12 @@ enum {
   BG_JOB_DONE,    /* finished (or cancelled: err = ECANCELED), posted to its inbox */
   BG_JOB_ORPHAN,  /* its owner went away (scheduler freed): never posted */
 };
-enum { BG_TIMER_PREPARE, BG_TIMER_FINISH };
+enum { BG_TIMER_PREPARE, BG_TIMER_FINISH, BG_TIMER_INTR };
 
 /* Sleep-family rows turn into timers: PREPARE stores the relative duration in *ns and
  * returns 1 (0: arguments the shim does not convert, a worker runs the real call so
- * that the error is exact); FINISH stores the result of a completed sleep. */
+ * that the error is exact); FINISH stores the result of a completed sleep; INTR that
+ * of a sleep a signal interrupted with *ns left (result, rem, errno in j->err). */
 typedef int (*bg__timer_fn)(bg__job_t *j, int op, uint64_t *ns);
 
 struct bg__job {
@@ -108,8 +109,10 @@ bg_co_t *bg__co_current(void);                   /* NULL outside a bg coroutine 
 bg__inbox_t *bg__co_inbox(bg_co_t *co);
 /* Parks the running coroutine until its job is delivered (co must be current). */
 void bg__co_wait_job(bg_co_t *co, bg__job_t *j);
-/* Parks the running coroutine for ns nanoseconds of its scheduler's clock. */
-void bg__co_sleep(bg_co_t *co, uint64_t ns);
+/* Parks the running coroutine for ns nanoseconds of its scheduler's clock.  An
+ * interruptible sleep (an offloaded sleep call) ends early when a signal handler runs
+ * on the scheduler's thread while it waits in epoll: returns 1 and the time left. */
+int bg__co_sleep(bg_co_t *co, uint64_t ns, int interruptible, uint64_t *left);
 /* Tests: replace the scheduler's monotonic clock. */
 void bg__sched_set_clock(bg_sched_t *s, uint64_t (*now)(void *), void *ud);
 /* Marks the calling thread an event-loop thread (guarded under threads=auto). */

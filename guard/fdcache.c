@@ -29,6 +29,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -43,6 +45,7 @@ enum {
   FD_TTY = 8,
   FD_PIPE = 16,       /* FIFO / pipe */
   FD_SHARED = 32,     /* open file description shared with another fd (dup) */
+  FD_THREAD = 64,     /* what it reads depends on the calling thread (signalfd) */
 };
 
 static uint8_t fdinfo[BG_FD_TABLE];
@@ -75,6 +78,14 @@ static uint8_t probe_kind(int fd) {
     if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) k |= FD_FILE;
     if (S_ISFIFO(st.st_mode)) k |= FD_PIPE;
     if (S_ISCHR(st.st_mode) && isatty(fd)) k |= FD_TTY;
+    /* An anonymous inode (no file type): a signalfd reads the signals pending for the
+     * calling thread, so a call on it must stay on that thread (guard/offload.c). */
+    if ((st.st_mode & S_IFMT) == 0) {
+      char path[32], link[32];
+      snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+      ssize_t n = readlink(path, link, sizeof link - 1);
+      if (n > 0 && (link[n] = 0, !strcmp(link, "anon_inode:[signalfd]"))) k |= FD_THREAD;
+    }
   }
   errno = saved;
   return k;
@@ -116,6 +127,8 @@ int bg__fd_nonblock(int fd) {
 int bg__fd_is_pipe(int fd) { return (kind(fd) & FD_PIPE) != 0; }
 
 int bg__fd_is_tty(int fd) { return (kind(fd) & FD_TTY) != 0; }
+
+int bg__fd_thread_bound(int fd) { return (kind(fd) & FD_THREAD) != 0; }
 
 int bg__fd_category(int fd, int fallback) {
   return (kind(fd) & FD_FILE) ? BG_CAT_file : fallback;

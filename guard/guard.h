@@ -118,6 +118,7 @@ int bg__fd_nonblock(int fd);
 int bg__fd_oflag_nonblock(int fd);         /* O_NONBLOCK set (or invalid fd), any type */
 int bg__fd_is_pipe(int fd);                /* FIFO or pipe */
 int bg__fd_is_tty(int fd);                 /* a terminal (stdio line-buffers it) */
+int bg__fd_thread_bound(int fd);           /* reads depend on the calling thread (signalfd) */
 int bg__fd_invalid(int fd);                /* F_GETFL fails: any call fails at once */
 int bg__fd_category(int fd, int fallback); /* BG_CAT_file for regular files/block devs */
 int bg__fd_write_exempt(int fd);           /* writes to this fd never count (stderr...) */

@@ -227,14 +227,16 @@ void bg__offload_call(bg__call_t *c, bg__job_t *j) {
   uint64_t ns;
   if (j->timer && j->timer(j, BG_TIMER_PREPARE, &ns) && (co || ad->a.sleep)) {
     t->depth--;
+    uint64_t left = 0;
+    int intr = 0;
     if (co) {
-      bg__co_sleep(co, ns);
+      intr = bg__co_sleep(co, ns, 1, &left);
     } else {
       uint64_t deadline = t0 + ns;
       for (uint64_t now = t0; now < deadline; now = bg__now_ns()) ad->a.sleep(ad->a.ud, deadline - now);
     }
     t->depth++;
-    j->timer(j, BG_TIMER_FINISH, NULL);
+    j->timer(j, intr ? BG_TIMER_INTR : BG_TIMER_FINISH, &left);
     bg__pool_count_timer();
     record(c, t0);
     t->depth--;

@@ -65,6 +65,8 @@ struct bg_co {
   char *map;        /* whole mapping: guard page, stack, this block */
   int state;
   int timed_out;
+  int intr;         /* sleeping in an offloaded sleep call: a signal interrupts it */
+  int interrupted;
   bg_co_t *next;    /* run queue */
   bg_co_t *lprev, *lnext; /* live list */
   bg__timer_t timer;
@@ -324,6 +326,15 @@ static int wait_events(bg_sched_t *s, struct epoll_event *evs, int64_t timeout_n
   return epoll_wait(s->epfd, evs, BG_MAX_EVENTS, ms);
 }
 
+static void interrupt_sleepers(bg_sched_t *s) {
+  for (bg_co_t *co = s->live_head; co; co = co->lnext)
+    if (co->state == CO_SLEEP && co->intr) {
+      bg__heap_remove(&s->timers, &co->timer);
+      co->interrupted = 1;
+      wake(s, co);
+    }
+}
+
 /* ---- public API --------------------------------------------------------------------- */
 BG_EXPORT bg_sched_t *bg__api_sched_new(size_t stack_size) {
   bg__co_global_init();
@@ -427,6 +438,9 @@ BG_EXPORT int bg__api_sched_tick(bg_sched_t *s, int timeout_ms) {
   if (!s->rq_head || ++s->unpolled >= BG_POLL_EVERY) {
     s->unpolled = 0;
     n = wait_events(s, evs, timeout);
+    /* A signal handler ran on this thread: the sleep calls its coroutines made would
+     * have been interrupted (EINTR) had they run here, so they are now. */
+    if (n < 0 && errno == EINTR) interrupt_sleepers(s);
   }
   for (int i = 0; i < n; i++) {
     if (evs[i].data.ptr == &s->inbox) {
@@ -520,22 +534,28 @@ BG_EXPORT int bg__api_co_yield(void) {
 
 BG_EXPORT void *bg__api_co_self(void) { return tls_co; }
 
-void bg__co_sleep(bg_co_t *co, uint64_t ns) {
+int bg__co_sleep(bg_co_t *co, uint64_t ns, int interruptible, uint64_t *left) {
   bg_sched_t *s = co->s;
   uint64_t deadline = s->now(s->now_ud) + ns;
-  co->timed_out = 0;
+  co->timed_out = co->interrupted = 0;
+  co->intr = interruptible;
   if (bg__heap_push(&s->timers, &co->timer, deadline) < 0) {
     /* No memory for the heap: yield until the deadline instead. */
     while (s->now(s->now_ud) < deadline) {
       rq_push(s, co);
       co_out(co);
     }
-    return;
+    return 0;
   }
-  while (!co->timed_out) {
+  while (!co->timed_out && !co->interrupted) {
     co->state = CO_SLEEP;
     co_out(co);
   }
+  co->intr = 0;
+  if (!co->interrupted) return 0;
+  uint64_t now = s->now(s->now_ud);
+  if (left) *left = deadline > now ? deadline - now : 0;
+  return 1;
 }
 
 BG_EXPORT int bg__api_co_sleep_ns(uint64_t ns) {
@@ -547,7 +567,7 @@ BG_EXPORT int bg__api_co_sleep_ns(uint64_t ns) {
     return 0;
   }
   int e = errno;
-  bg__co_sleep(co, ns);
+  bg__co_sleep(co, ns, 0, NULL);
   errno = e;
   return 0;
 }

@@ -26,7 +26,8 @@
  *   - resolver calls on the implicit per-thread state (res_query, res_search...): a
  *     worker has its own _res, not the caller's options.
  * And a stdio call whose FILE (or stdin/stdout) this thread has locked (flockfile)
- * runs in place: a worker would wait for the lock forever.  Process calls (system,
+ * runs in place: a worker would wait for the lock forever; so does a call on a
+ * signalfd, which reads the signals pending for the calling thread.  Process calls (system,
  * popen) run with the caller's signal mask, which their children inherit.
  * Rows written by hand (BG_CUSTOM) offload through BG_RUN: preload/offload_custom.c.
  */
@@ -108,12 +109,25 @@ static inline int bg__stdio_owned(FILE *f) {
   return f ? bg__file_owned(f) : bg__file_owned(stdin) || bg__file_owned(stdout);
 }
 
+/* The first argument of a row (its fd for BG_F_FD rows), as an int. */
+#define BG__FIRST_ARG(n, params) ((int)(intptr_t)BG__EXPAND(BG__FA##n params))
+#define BG__FA0() 0
+#define BG__FA1(t, a, ...) (a)
+#define BG__FA2 BG__FA1
+#define BG__FA3 BG__FA1
+#define BG__FA4 BG__FA1
+#define BG__FA5 BG__FA1
+#define BG__FA6 BG__FA1
+#define BG__FA7 BG__FA1
+#define BG__FA8 BG__FA1
+
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wshadow" /* a row's `fp` parameter hides the one above */
 #define BG_CUSTOM(...)
 #define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
   ret bg__off_##name(bg__call_t *bg_c BG_PARAMS_TAIL(n, params)) {                     \
-    if (BG__BASECAT_##cat == BG_CAT_stdio && bg__stdio_owned(fp)) {                     \
+    if ((BG__BASECAT_##cat == BG_CAT_stdio && bg__stdio_owned(fp)) ||                   \
+        (((flags) & BG_F_FD) && bg__fd_thread_bound(BG__FIRST_ARG(n, params)))) {       \
       bg_c->t0 = bg__now_ns();                                                          \
       ret bg_r = bg__real_##name(BG_ARGS(n, params));                                   \
       bg__leave(bg_c);                                                                  \

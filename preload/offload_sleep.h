@@ -5,12 +5,16 @@
  * sleeping at once would need 10,000 threads.  Each converter reads the packed
  * arguments: PREPARE gives the relative duration (absolute clock_nanosleep deadlines
  * are converted against their clock now), FINISH stores what the completed call
- * returns.  Arguments the real call would reject (negative or out-of-range timespec,
- * unknown flags, CPU-time clocks) are not converted: a worker makes the real call so
- * the error is the kernel's own.
- *
- * One difference is documented in docs/offload.md: a timer is not cut short by a
- * signal (the real sleep would return early with EINTR / the unslept time).
+ * returns, INTR what it returns when a signal cut it short with `*ns` left (the
+ * scheduler sees a handler run on its thread: guard/sched.c), exactly as glibc does:
+ *   sleep            unslept whole seconds, errno EINTR (glibc leaves it set)
+ *   usleep           -1, EINTR
+ *   nanosleep        -1, EINTR, *rem = time left
+ *   clock_nanosleep  EINTR (returned, errno untouched), *rem when relative
+ *   thrd_sleep       -1, *rem, errno untouched
+ * Arguments the real call would reject (negative or out-of-range timespec, unknown
+ * flags, CPU-time clocks) are not converted: a worker makes the real call so the
+ * error is the kernel's own.
  */
 #ifndef BG_OFFLOAD_SLEEP_H
 #define BG_OFFLOAD_SLEEP_H
@@ -23,38 +27,64 @@ static int bg__ts_to_ns(const struct timespec *ts, uint64_t *ns) {
   return 1;
 }
 
+static void bg__ns_to_ts(uint64_t ns, struct timespec *ts) {
+  if (!ts) return;
+  ts->tv_sec = (time_t)(ns / 1000000000u);
+  ts->tv_nsec = (long)(ns % 1000000000u);
+}
+
 static int bg__timer_sleep(bg__job_t *j, int op, uint64_t *ns) {
   struct bg__args_sleep *a = (struct bg__args_sleep *)j;
-  if (op == BG_TIMER_PREPARE) *ns = (uint64_t)a->seconds * 1000000000u;
-  else a->bg_ret = 0;
+  if (op == BG_TIMER_PREPARE) {
+    *ns = (uint64_t)a->seconds * 1000000000u;
+  } else if (op == BG_TIMER_INTR) {
+    a->bg_ret = (unsigned int)(*ns / 1000000000u);
+    j->err = EINTR;
+  } else {
+    a->bg_ret = 0;
+  }
   return 1;
 }
 
 static int bg__timer_usleep(bg__job_t *j, int op, uint64_t *ns) {
   struct bg__args_usleep *a = (struct bg__args_usleep *)j;
-  if (op == BG_TIMER_PREPARE) *ns = (uint64_t)a->usec * 1000u;
-  else a->bg_ret = 0;
+  if (op == BG_TIMER_PREPARE) {
+    *ns = (uint64_t)a->usec * 1000u;
+  } else if (op == BG_TIMER_INTR) {
+    a->bg_ret = -1;
+    j->err = EINTR;
+  } else {
+    a->bg_ret = 0;
+  }
   return 1;
 }
 
-static int bg__timer_nanosleep(bg__job_t *j, int op, uint64_t *ns) {
-  struct bg__args_nanosleep *a = (struct bg__args_nanosleep *)j;
-  if (op == BG_TIMER_PREPARE) return bg__ts_to_ns(a->req, ns);
-  a->bg_ret = 0;
-  return 1;
-}
-
-static int bg__timer___nanosleep(bg__job_t *j, int op, uint64_t *ns) {
-  struct bg__args___nanosleep *a = (struct bg__args___nanosleep *)j;
-  if (op == BG_TIMER_PREPARE) return bg__ts_to_ns(a->req, ns);
-  a->bg_ret = 0;
-  return 1;
-}
+/* nanosleep and __nanosleep: the same columns. */
+#define BG__NANOSLEEP_TIMER(row)                                                          \
+  static int bg__timer_##row(bg__job_t *j, int op, uint64_t *ns) {                        \
+    struct bg__args_##row *a = (struct bg__args_##row *)j;                                \
+    if (op == BG_TIMER_PREPARE) return bg__ts_to_ns(a->req, ns);                          \
+    if (op == BG_TIMER_INTR) {                                                            \
+      bg__ns_to_ts(*ns, a->rem);                                                          \
+      a->bg_ret = -1;                                                                     \
+      j->err = EINTR;                                                                     \
+    } else {                                                                              \
+      a->bg_ret = 0;                                                                      \
+    }                                                                                     \
+    return 1;                                                                             \
+  }
+BG__NANOSLEEP_TIMER(nanosleep)
+BG__NANOSLEEP_TIMER(__nanosleep)
 
 static int bg__timer_thrd_sleep(bg__job_t *j, int op, uint64_t *ns) {
   struct bg__args_thrd_sleep *a = (struct bg__args_thrd_sleep *)j;
   if (op == BG_TIMER_PREPARE) return bg__ts_to_ns(a->req, ns);
-  a->bg_ret = 0;
+  if (op == BG_TIMER_INTR) {
+    bg__ns_to_ts(*ns, a->rem);
+    a->bg_ret = -1;
+  } else {
+    a->bg_ret = 0;
+  }
   return 1;
 }
 
@@ -62,6 +92,11 @@ static int bg__timer_clock_nanosleep(bg__job_t *j, int op, uint64_t *ns) {
   struct bg__args_clock_nanosleep *a = (struct bg__args_clock_nanosleep *)j;
   if (op == BG_TIMER_FINISH) {
     a->bg_ret = 0;
+    return 1;
+  }
+  if (op == BG_TIMER_INTR) {
+    if (!(a->flags & TIMER_ABSTIME)) bg__ns_to_ts(*ns, a->rem);
+    a->bg_ret = EINTR;
     return 1;
   }
   if (a->flags & ~TIMER_ABSTIME) return 0;

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -247,6 +248,42 @@ static void test_io_not_starved_by_yielders(void **state) {
   bg__api_sched_free(s);
 }
 
+/* ---- signals interrupt offloaded sleeps ------------------------------------------------ */
+static int intr_result = -1;
+static uint64_t intr_left;
+static void intr_co(void *arg) {
+  intr_result = bg__co_sleep(bg__co_current(), *(uint64_t *)arg, 1, &intr_left);
+}
+static int api_done;
+static void api_sleep_co(void *arg) {
+  (void)arg;
+  bg__api_co_sleep_ns(60000000); /* the API sleep is not a call: signals do not cut it */
+  api_done = 1;
+}
+static void on_alarm(int sig) { (void)sig; }
+
+static void test_signal_interrupts_sleep(void **state) {
+  (void)state;
+  bg_sched_t *s = bg__api_sched_new(64 * 1024); /* real clock */
+  struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART */
+  sigaction(SIGALRM, &sa, NULL);
+  uint64_t ns = 5000000000ull, t0 = bg__now_ns();
+  bg__api_co_spawn(s, intr_co, &ns);
+  bg__api_co_spawn(s, api_sleep_co, NULL);
+  struct itimerval it = {{0, 20000}, {0, 20000}}; /* every 20 ms */
+  setitimer(ITIMER_REAL, &it, NULL);
+  while (bg__api_sched_tick(s, -1) > 0) {
+  }
+  struct itimerval off = {{0, 0}, {0, 0}};
+  setitimer(ITIMER_REAL, &off, NULL);
+  assert_int_equal(intr_result, 1);
+  assert_true(intr_left > 4000000000ull && intr_left < ns); /* cut short, time left */
+  assert_int_equal(api_done, 1);
+  assert_true(bg__now_ns() - t0 >= 60000000ull);
+  signal(SIGALRM, SIG_DFL);
+  bg__api_sched_free(s);
+}
+
 /* ---- per-coroutine thread state -------------------------------------------------------------- */
 static void errno_a(void *arg) {
   (void)arg;
@@ -382,6 +419,7 @@ int main(void) {
       cmocka_unit_test_setup(test_heap, reset),
       cmocka_unit_test_setup(test_wait_fd, reset),
       cmocka_unit_test_setup(test_io_not_starved_by_yielders, reset),
+      cmocka_unit_test_setup(test_signal_interrupts_sleep, reset),
       cmocka_unit_test_setup(test_thread_state_per_coroutine, reset),
       cmocka_unit_test_setup(test_fp_control_saved, reset),
       cmocka_unit_test_setup(test_misuse, reset),
