@@ -17,6 +17,7 @@
  */
 #ifndef BG_CO_H
 #define BG_CO_H
+#include <locale.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -59,6 +60,7 @@ struct bg__job {
   uint64_t t_submit;         /* monotonic ns */
   int has_mask;              /* run with the caller's signal mask (process calls: a */
   sigset_t mask;             /* child inherits it), not the worker's all-blocked one */
+  locale_t locale;           /* the caller's uselocale() locale (printf, scanf, strtod) */
 };
 
 /* ---- inboxes: where completions arrive -------------------------------------------- */

@@ -242,6 +242,7 @@ void bg__offload_call(bg__call_t *c, bg__job_t *j) {
     t->depth--;
     return;
   }
+  j->locale = uselocale((locale_t)0); /* the thread's locale, or LC_GLOBAL_LOCALE */
   j->home = co ? bg__co_inbox(co) : &ad->inbox;
   j->co = co ? (void *)co : aco;
   j->delivered = 0;

@@ -15,7 +15,7 @@
  * program's handlers keep running on its own threads) but not the synchronous,
  * thread-directed ones (SIGPIPE, SIGSEGV...) that the call itself may raise.  A job
  * that starts processes (system, popen) runs with its caller's signal mask, which
- * the child inherits.
+ * the child inherits; every job runs in its caller's uselocale() locale.
  *
  * Jobs live on the suspended coroutine's stack.  Completion (posting to the owner's
  * inbox) happens under the pool lock, which is what lets an owner that goes away
@@ -213,6 +213,7 @@ static void *worker_main(void *arg) {
     P.nbusy++;
     pthread_mutex_unlock(&P.mu);
 
+    locale_t own_locale = j->locale ? uselocale(j->locale) : (locale_t)0;
     if (j->has_mask) {
       sigset_t own;
       pthread_sigmask(SIG_SETMASK, &j->mask, &own);
@@ -221,6 +222,7 @@ static void *worker_main(void *arg) {
     } else {
       j->run(j);
     }
+    if (own_locale) uselocale(own_locale);
 
     pthread_mutex_lock(&P.mu);
     P.nbusy--;

@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <locale.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -129,9 +130,21 @@ static void where_fn(void *arg) {
   w->th = pthread_self();
   errno = w->set_errno;
 }
+static locale_t seen_locale;
+static void locale_fn(void *arg) {
+  (void)arg;
+  seen_locale = uselocale((locale_t)0);
+}
 static int where_ok;
 static void where_co(void *arg) {
   (void)arg;
+  /* The call runs in the caller's uselocale() locale (printf, strtod...). */
+  locale_t mine = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+  locale_t before = uselocale(mine);
+  assert_int_equal(bg__api_co_offload(locale_fn, NULL), 0);
+  assert_ptr_equal(seen_locale, mine);
+  uselocale(before);
+  freelocale(mine);
   struct where w = {.set_errno = EIO};
   errno = 0;
   assert_int_equal(bg__api_co_offload(where_fn, &w), 0);
