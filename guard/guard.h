@@ -132,6 +132,9 @@ void bg__fd_forget_all(void);
 /* ---- threads (guard/thread.c) ------------------------------------------------------ */
 void bg__thread_name_changed(const char *name); /* calling thread's name is now `name` */
 void bg__thread_start(void);                    /* a new thread begins (pthread_create) */
+/* A thread created from inside the core (creator's depth > 0: the dashboard server,
+ * workers) begins: never guarded, never registered, its wrapped calls pass through. */
+void bg__thread_start_sidecar(void);
 int bg__thread_needs_start_hook(void);          /* must pthread_create wrap start routines? */
 void bg__thread_name_changed_other(unsigned long pthread_id, const char *name);
 void bg__thread_refresh(bg__thread_t *t);       /* recompute guarded from roles + options */
@@ -164,6 +167,10 @@ void bg__core_fast_exit(void);             /* from the _exit/_Exit wrappers */  
 int bg__report_path(const char *pattern, char *out, size_t n); /* %p → pid */
 uint64_t bg__violations_total(void);       /* violations not allowed, this process */
 void bg__at_core_exit(void (*fn)(void));   /* run (last registered first) at exit */
+/* Live dashboard (guard/http_live.c): starts the server when http= is set.  0, or -1
+ * after printing a configuration error (treated like a bad option). */
+int bg__http_live_start(void);
+const char *bg__http_live_url(void);       /* URL served by this process, NULL if none */
 /* Set by guard/offload: returns 1 when the call in c will be run by a worker. */
 extern int (*bg__offload_hook)(bg__call_t *c);
 uint64_t bg__now_ns(void);

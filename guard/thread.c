@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -132,6 +133,21 @@ void bg__thread_start(void) {
   if (name_matches(name)) __atomic_or_fetch(&t->roles, BG_ROLE_NAME, __ATOMIC_RELAXED);
   t->depth--;
   bg__thread_refresh(t);
+}
+
+/* api=2 pins the thread unguarded whatever threads= says (and survives renames);
+ * depth=1 makes every wrapper it calls take the pass-through path at once, so even
+ * loop detection never looks at it.  It is deliberately not registered: the thread
+ * table lists the program's threads, not ours.  All signals are blocked: the
+ * program's handlers must run on the program's threads, never on ours (a handler
+ * calling exit/_exit on the server thread would have it wait for itself). */
+void bg__thread_start_sidecar(void) {
+  bg__self.api = 2;
+  bg__self.depth = 1;
+  bg__self.guarded = 0;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
 }
 
 void bg__thread_name_changed(const char *name) {

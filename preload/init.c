@@ -72,6 +72,14 @@ void bg__preload_init(void) {
       _exit(2);
     }
     bg__msg("strict=0: running unguarded");
+  } else if (bg__http_live_start() < 0) {
+    /* A dashboard configuration mistake (non-loopback without http_token...) is a bad
+     * option: same strict rule. */
+    if (bg__opt.strict) {
+      bg__msg("exiting with status 2 (set strict=0 to run without the dashboard)");
+      _exit(2);
+    }
+    bg__msg("strict=0: running without the dashboard");
   }
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   bg__self.depth--;

@@ -7,7 +7,7 @@
 set -eu
 group=${1:-build}
 build_pkgs="gcc make pkg-config libunwind-dev uthash-dev libmicrohttpd-dev libjansson-dev libdw-dev"
-check_pkgs="libcmocka-dev libst-dev python3 curl python3-jsonschema"
+check_pkgs="libcmocka-dev libst-dev python3 curl python3-jsonschema python3-prometheus-client"
 bench_pkgs="valgrind strace ltrace redis-server redis-tools"
 browser_pkgs="chromium nodejs npm"
 case "$group" in
