@@ -304,6 +304,11 @@ static void test_fork_with_live_workers(void **state) {
    * between a coroutine and its own thread there.  Covered by the normal build. */
   skip();
 #endif
+#if defined(__SANITIZE_ADDRESS__)
+  /* Threads started in the child of a threaded parent reuse the dead threads' cached
+   * stacks with stale shadow: false stack-buffer-overflows (google/sanitizers#255). */
+  skip();
+#endif
   int p[2];
   assert_int_equal(pipe(p), 0);
   fork_rd = (struct io){.fd = p[0], .buf = fork_buf, .n = sizeof fork_buf};
