@@ -31,7 +31,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "guard/co.h"
@@ -185,6 +187,66 @@ void bg__offload_row_enable(int id) {
   if (id >= 0 && id < BG_MAX_ROWS) rows_ok[id] = 1;
 }
 
+/* ---- never from a signal handler ------------------------------------------------------
+ * A handler that makes a blocking call while a coroutine runs must not suspend that
+ * coroutine: the code it interrupted may hold a lock (malloc's) that the next coroutine
+ * then waits for forever.  A handler's frames return to glibc's signal trampoline
+ * (__restore_rt, the kernel's sa_restorer), which shows in the stack the site captured.
+ * Its address is read back from the kernel: from any handler already installed, or
+ * from a handler installed for that instant on SIGRTMAX and removed at once. */
+struct bg__ksigaction {
+  void *handler;
+  unsigned long flags;
+  void *restorer;
+  uint64_t mask;
+};
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000
+#endif
+static uintptr_t restorer;
+static pthread_once_t restorer_once = PTHREAD_ONCE_INIT;
+
+static void noop_handler(int sig) { (void)sig; }
+
+static uintptr_t ksig_restorer(int sig) {
+  struct bg__ksigaction k = {0};
+  if (syscall(SYS_rt_sigaction, sig, NULL, &k, sizeof k.mask) < 0) return 0;
+  return (k.flags & SA_RESTORER) && k.handler != SIG_DFL && k.handler != SIG_IGN
+             ? (uintptr_t)k.restorer
+             : 0;
+}
+
+static void find_restorer(void) {
+  uintptr_t r = 0;
+  for (int sig = 1; sig < SIGRTMIN && !r; sig++) r = ksig_restorer(sig);
+  if (!r) {
+    struct sigaction sa = {.sa_handler = noop_handler}, old;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGRTMAX, &sa, &old) == 0) {
+      r = ksig_restorer(SIGRTMAX);
+      sigaction(SIGRTMAX, &old, NULL);
+    }
+  }
+  restorer = r;
+}
+
+static int in_signal_handler(bg__call_t *c) {
+  pthread_once(&restorer_once, find_restorer);
+  if (!restorer) return 0;
+  uintptr_t pcs[BG_MAX_FRAMES];
+  const uintptr_t *p = pcs;
+  int n;
+  if (c->site) {
+    p = c->site->key.pcs;
+    n = c->site->key.nframes;
+  } else {
+    n = bg__stack_capture(pcs, BG_MAX_FRAMES);
+  }
+  for (int i = 0; i < n; i++)
+    if (p[i] == restorer) return 1;
+  return 0;
+}
+
 static void *adapter_current(void) {
   adapter_t *ad = tls_adapter;
   return ad ? ad->a.current(ad->a.ud) : NULL;
@@ -193,7 +255,8 @@ static void *adapter_current(void) {
 static int offload_hook(bg__call_t *c) {
   if (c->id < 0 || c->id >= BG_MAX_ROWS || !rows_ok[c->id]) return 0;
   if (!bg__workers_accepting()) return 0;
-  return bg__co_current() || adapter_current();
+  if (!bg__co_current() && !adapter_current()) return 0;
+  return !in_signal_handler(c);
 }
 
 static void record(bg__call_t *c, uint64_t t0) {
