@@ -395,6 +395,7 @@ BG_EXPORT int bg__api_adapter_remove(void) {
   if (!ad) return errno = EPERM, -1;
   if (ad->outstanding) return errno = EBUSY, -1;
   tls_adapter = NULL;
+  bg__self.loop_lo = bg__self.loop_hi = 0; /* the runtime's waits are no longer exempt */
   bg__inbox_unregister(&ad->inbox);
   bg__self.depth++;
   bg__inbox_fini(&ad->inbox);
