@@ -13,6 +13,8 @@
 #   make                 build shim and CLI
 #   make check           unit + integration tests (installs missing Debian packages)
 #   make demo            run the bundled event-loop demo under the shim
+#   make demo-offload    coroutine server with legacy blocking calls: report vs offload
+#   make check-tsan      coroutine and worker-pool unit tests under ThreadSanitizer
 #   make bench           benchmark table (tests/bench)
 #   make check-browser   the dashboard in headless chromium (playwright-core from npm)
 #   make bench-http      /api/report latency with 1,000 live sites
@@ -65,8 +67,8 @@ CLI  := $(BUILD)/blockguard
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check check-unit check-integration demo bench docs check-docs install \
-        clean format fuzz check-transparency check-browser bench-http
+.PHONY: all deps check check-unit check-integration demo demo-offload check-tsan bench docs \
+        check-docs install clean format fuzz check-transparency check-browser bench-http
 all: $(BUILD)/.deps $(SHIM) $(CLI)
 
 # Installs (as root) or names (otherwise) missing Debian packages; re-run when the
@@ -149,6 +151,15 @@ check-docs: $(BUILD)/gencalls $(CLI)
 demo: all
 	$(Q)$(MAKE) -s -C tests/demo BUILD=$(abspath $(BUILD)) run
 
+demo-offload: all
+	$(Q)$(MAKE) -s -C tests/demo/offload BUILD=$(abspath $(BUILD)) run
+
+# The threaded unit tests of the coroutine runtime and offload pool under TSan.
+TSAN_UNITS := test_co_ctx test_sched test_workers
+check-tsan:
+	$(Q)$(MAKE) SANITIZER=thread $(TSAN_UNITS:%=build-thread/tests/%)
+	$(Q)sh tests/run-unit.sh $(TSAN_UNITS:%=build-thread/tests/%)
+
 bench: all
 	$(Q)tools/deps.sh bench
 	$(Q)$(MAKE) -s -C tests/bench BUILD=$(abspath $(BUILD)) run
@@ -158,7 +169,7 @@ install: all
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(SHIM) $(DESTDIR)$(PREFIX)/lib/libblockguard.so
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/blockguard
-	install -m 0644 include/blockguard.h $(DESTDIR)$(PREFIX)/include/blockguard.h
+	install -m 0644 include/blockguard.h include/blockguard_st.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0644 docs/blockguard.1 $(DESTDIR)$(PREFIX)/share/man/man1/blockguard.1
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' tools/blockguard.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/blockguard.pc

@@ -29,6 +29,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,6 +46,7 @@ enum {
   FD_TTY = BG_FD_TTY,
   FD_PIPE = BG_FD_PIPE,
   FD_SHARED = BG_FD_SHARED,
+  FD_THREAD = BG_FD_THREAD,
 };
 
 uint8_t bg__fdinfo[BG_FD_TABLE];
@@ -76,6 +79,14 @@ static uint8_t probe_kind(int fd) {
     if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) k |= FD_FILE;
     if (S_ISFIFO(st.st_mode)) k |= FD_PIPE;
     if (S_ISCHR(st.st_mode) && isatty(fd)) k |= FD_TTY;
+    /* An anonymous inode (no file type): a signalfd reads the signals pending for the
+     * calling thread, so a call on it must stay on that thread (guard/offload.c). */
+    if ((st.st_mode & S_IFMT) == 0) {
+      char path[32], link[32];
+      snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+      ssize_t n = readlink(path, link, sizeof link - 1);
+      if (n > 0 && (link[n] = 0, !strcmp(link, "anon_inode:[signalfd]"))) k |= FD_THREAD;
+    }
   }
   errno = saved;
   return k;
@@ -117,6 +128,8 @@ int bg__fd_nonblock_slow(int fd) {
 int bg__fd_is_pipe(int fd) { return (kind(fd) & FD_PIPE) != 0; }
 
 int bg__fd_is_tty(int fd) { return (kind(fd) & FD_TTY) != 0; }
+
+int bg__fd_thread_bound(int fd) { return (kind(fd) & FD_THREAD) != 0; }
 
 int bg__fd_category_slow(int fd, int fallback) {
   return (kind(fd) & FD_FILE) ? BG_CAT_file : fallback;

@@ -72,6 +72,8 @@ typedef struct bg__thread {
   uint32_t cand_hits;       /* auto detection: repeated timed waits from cand_pc */
   uintptr_t cand_pc;
   uintptr_t loop_pc[BG_LOOP_PCS]; /* return addresses of this thread's loop waits */
+  uintptr_t loop_lo, loop_hi;     /* waits called from this text (a coroutine runtime
+                                     that installed an adapter) are the loop's own */
 } bg__thread_t;
 
 extern __thread bg__thread_t bg__self __attribute__((tls_model("initial-exec")));
@@ -124,6 +126,7 @@ static inline int bg__fd_nonblock(int fd);
 int bg__fd_oflag_nonblock(int fd);         /* O_NONBLOCK set (or invalid fd), any type */
 int bg__fd_is_pipe(int fd);                /* FIFO or pipe */
 int bg__fd_is_tty(int fd);                 /* a terminal (stdio line-buffers it) */
+int bg__fd_thread_bound(int fd);           /* reads depend on the calling thread (signalfd) */
 int bg__fd_invalid(int fd);                /* F_GETFL fails: any call fails at once */
 static inline int bg__fd_category(int fd, int fallback); /* BG_CAT_file for regular
                                                            files / block devices */
@@ -146,6 +149,7 @@ enum {
   BG_FD_TTY = 8,
   BG_FD_PIPE = 16,      /* FIFO / pipe */
   BG_FD_SHARED = 32,    /* open file description shared with another fd (dup) */
+  BG_FD_THREAD = 64,    /* what it reads depends on the calling thread (signalfd) */
 };
 extern uint8_t bg__fdinfo[BG_FD_TABLE] BG_HIDDEN;
 int bg__fd_nonblock_slow(int fd);

@@ -181,6 +181,7 @@ void bg__thread_name_changed_other(unsigned long pthread_id, const char *name) {
 /* Returns 1 when this wait is the thread's event-loop wait. */
 int bg__loop_wait(uintptr_t caller, int has_timeout, int always_loop) {
   bg__thread_t *t = &bg__self;
+  if (caller >= t->loop_lo && caller < t->loop_hi) return 1; /* adapter runtime's own wait */
   for (int i = 0; i < BG_LOOP_PCS; i++)
     if (t->loop_pc[i] == caller) return 1;
   if (!always_loop) {

@@ -80,6 +80,9 @@ void bg__resolve_all(void) {
 #undef BG_CUSTOM
 }
 
+/* ---- offload: the BG_OFFLOAD branches live in preload/offload.c ------------------- */
+#include "preload/offload.h"
+
 /* ---- the wrappers --------------------------------------------------------------- */
 /* Unguarded thread (the common case): one TLS load and a branch, then a tail jump to
  * the real function.
@@ -117,6 +120,8 @@ void bg__resolve_all(void) {
     case BG_RAISE:                                                                      \
       errno = EDEADLK;                                                                  \
       return fail;                                                                      \
+    case BG_OFFLOAD:                                                                    \
+      return bg__off_##name(&bg_c BG_ARGS_TAIL(n, params));                             \
     default: {                                                                          \
       ret bg_r = bg__real_##name(BG_ARGS(n, params));                                   \
       bg__leave(&bg_c);                                                                 \

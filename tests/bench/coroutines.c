@@ -1,18 +1,19 @@
-/* offload.c - row 4 of `make bench`: the coroutine runtime and the offload path.
+/* coroutines.c - row 4 of `make bench`, next to the offload group's own programs
+ * (tests/bench/offload/): what those do not measure.
  *
- *   offload switch N            two coroutines yield to each other N times each;
- *                               prints "ns_per_yield ns_per_switch"
- *   offload warm N              one coroutine offloads a no-op N times back to back;
- *                               prints "min_ns median_ns" per round trip
- *   offload cold N GAP_US       the same, but each round trip follows GAP_US of idle
- *                               (the coroutine sleeps), so the worker has gone to sleep
- *   offload rate COROS MS       COROS coroutines offload no-ops for MS milliseconds;
- *                               prints "calls_per_second"
- *   offload sleepers N USEC KB  N coroutines call usleep(USEC) (the libc call: under
- *                               mode=offload the shim turns it into a coroutine sleep);
- *                               coroutine stacks of KB KiB (0: the default); prints
- *                               "wall_ms peak_rss_kb"
- *   Environment: BENCH_CPUS=1 pins the process (and the workers it creates) to CPU 0.
+ *   coroutines switch N           two coroutines yield to each other N times each;
+ *                                 prints "ns_per_yield ns_per_switch"
+ *   coroutines warm N             one coroutine offloads a no-op N times back to back;
+ *                                 prints "min_ns median_ns" per round trip
+ *   coroutines cold N GAP_US      the same, each round trip after GAP_US of idle (the
+ *                                 coroutine sleeps), so the worker has gone to sleep
+ *   coroutines rate COROS MS      COROS coroutines offload no-ops for MS milliseconds;
+ *                                 prints "calls_per_second"
+ *   coroutines sleepers N USEC KB N coroutines call usleep(USEC) (the libc call: under
+ *                                 mode=offload it becomes a coroutine sleep), stacks of
+ *                                 KB KiB (0: default); prints "wall_ms peak_rss_kb"
+ *   Environment: BENCH_CPUS=1 pins the process (and the workers it creates) to CPU 0:
+ *   the round-trip targets are stated for one CPU.
  *
  * Runs under the shim (the runtime lives in libblockguard.so); the driver sets
  * LD_PRELOAD and BLOCKGUARD_OPTIONS (mode=offload, threads=main for the sleepers).
@@ -86,14 +87,14 @@ static void sleeper(void *arg) {
 static bg_sched_t *sched(size_t stack) {
   bg_sched_t *s = bg_sched_new(stack);
   if (!s) {
-    perror("offload: bg_sched_new (is libblockguard.so preloaded?)");
+    perror("coroutines: bg_sched_new (is libblockguard.so preloaded?)");
     exit(1);
   }
   return s;
 }
 
 static int usage(void) {
-  fprintf(stderr, "usage: offload switch N | warm N | cold N GAP_US | rate COROS MS | "
+  fprintf(stderr, "usage: coroutines switch N | warm N | cold N GAP_US | rate COROS MS | "
                   "sleepers N USEC STACK_KB\n");
   return 2;
 }
@@ -155,7 +156,7 @@ int main(int argc, char **argv) {
     uint64_t t0 = now_ns();
     for (int i = 0; i < n; i++)
       if (bg_co_spawn(s, sleeper, NULL) < 0) {
-        perror("offload: bg_co_spawn");
+        perror("coroutines: bg_co_spawn");
         return 1;
       }
     bg_sched_run(s);
