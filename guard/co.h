@@ -84,6 +84,10 @@ void bg__inbox_post(bg__job_t *j, int wake);
 /* Queues j; returns -1 when the pool no longer accepts work (process exiting), the
  * caller then makes the call itself. */
 int bg__workers_submit(bg__job_t *j);
+/* 1 when the calling thread may run on more than one CPU (its affinity, read once per
+ * thread): waiting by spinning for another thread only helps then.  On one CPU a
+ * spinner only delays the thread it waits for until its spin times out. */
+int bg__may_spin(void);
 /* Removes every queued or running job whose home is `ib` from the pool's reach: queued
  * ones are dropped, running ones become ORPHAN (their result is discarded).  Returns
  * the number of running ones (their memory must stay valid: the caller leaks it). */

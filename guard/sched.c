@@ -420,7 +420,7 @@ BG_EXPORT int bg__api_sched_tick(bg_sched_t *s, int timeout_ms) {
     }
   }
   /* Completions usually arrive within microseconds: spin briefly before sleeping. */
-  if (timeout != 0 && s->jobs_out > 0) {
+  if (timeout != 0 && s->jobs_out > 0 && bg__may_spin()) {
     uint64_t end = bg__now_ns() + BG_SPIN_NS;
     for (unsigned i = 1; !__atomic_load_n(&s->inbox.head, __ATOMIC_ACQUIRE); i++) {
       if ((i & 31) == 0 && bg__now_ns() >= end) break;

@@ -31,6 +31,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,6 +166,15 @@ static void finish(bg__job_t *j) {
   if (__atomic_load_n(&j->state, __ATOMIC_ACQUIRE) == BG_JOB_RUNNING) bg__inbox_post(j, 1);
 }
 
+int bg__may_spin(void) {
+  static __thread int8_t ok __attribute__((tls_model("initial-exec"))) = -1;
+  if (ok < 0) {
+    cpu_set_t set;
+    ok = sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) > 1;
+  }
+  return ok;
+}
+
 static void *worker_main(void *arg) {
   worker_t *w = arg;
   become_internal("bg-offload");
@@ -174,7 +184,7 @@ static void *worker_main(void *arg) {
     bg__job_t *j;
     while (!(j = P.head)) {
       if (P.stopping) goto out;
-      if (!spun && P.nspinning == 0) {
+      if (!spun && P.nspinning == 0 && bg__may_spin()) {
         /* One spinner at a time: the next job is picked up without a futex wake. */
         spun = 1;
         P.nspinning++;
