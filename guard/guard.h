@@ -219,6 +219,11 @@ const char *bg__http_live_url(void);       /* URL served by this process, NULL i
 extern int (*bg__offload_hook)(bg__call_t *c);
 uint64_t bg__now_ns(void);
 
+/* Address range [lo, hi) covered by the PT_LOAD segments of a loaded object
+ * (guard/names.c); info is a struct dl_phdr_info from dl_iterate_phdr. */
+struct dl_phdr_info;
+void bg__object_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi);
+
 /* Writes a message to stderr with the real write (prefix "blockguard: "). */
 void bg__msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

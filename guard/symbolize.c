@@ -85,17 +85,10 @@ struct find_ctx {
 static int find_object(struct dl_phdr_info *info, size_t size, void *arg) {
   (void)size;
   struct find_ctx *c = arg;
-  uintptr_t lo = UINTPTR_MAX, hi = 0;
-  int inside = 0;
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    if (ph->p_type != PT_LOAD) continue;
-    uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-    if (a < lo) lo = a;
-    if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
-    if (c->pc >= a && c->pc < a + ph->p_memsz) inside = 1;
-  }
-  if (!inside) return 0;
+  uintptr_t lo, hi;
+  bg__object_range(info, &lo, &hi);
+  /* ld.so reserves an object's whole span, so a pc between its segments is its too */
+  if (c->pc < lo || c->pc >= hi) return 0;
   c->bias = info->dlpi_addr;
   c->lo = lo, c->hi = hi;
   c->name = info->dlpi_name;

@@ -35,14 +35,8 @@ void bg__die_unresolved(const char *name) {
 /* Finds the address range of our own text so stacks start at the program's frame. */
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg) {
   (void)size;
-  uintptr_t me = (uintptr_t)arg, lo = UINTPTR_MAX, hi = 0;
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    if (ph->p_type != PT_LOAD) continue;
-    uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-    if (a < lo) lo = a;
-    if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
-  }
+  uintptr_t me = (uintptr_t)arg, lo, hi;
+  bg__object_range(info, &lo, &hi);
   if (me >= lo && me < hi) {
     bg__sites_set_own_text(lo, hi);
     return 1;

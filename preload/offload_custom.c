@@ -21,27 +21,8 @@
 
 #include "guard/co.h"
 #include "preload/custom_gen.h"
+#include "preload/custom_types.h"
 
-typedef int (*accept_fn)(int, struct sockaddr *, socklen_t *);
-typedef int (*accept4_fn)(int, struct sockaddr *, socklen_t *, int);
-typedef int (*open_fn)(const char *, int, ...);
-typedef int (*open2_fn)(const char *, int);
-typedef int (*openat_fn)(int, const char *, int, ...);
-typedef int (*openat2_fn)(int, const char *, int);
-typedef int (*creat_fn)(const char *, mode_t);
-typedef int (*fcntl_fn)(int, int, ...);
-typedef FILE *(*fopen_fn)(const char *, const char *);
-typedef FILE *(*freopen_fn)(const char *, const char *, FILE *);
-typedef int (*fclose_fn)(FILE *);
-typedef FILE *(*popen_fn)(const char *, const char *);
-typedef int (*vprintf_fn)(const char *, va_list);
-typedef int (*vfprintf_fn)(FILE *, const char *, va_list);
-typedef int (*vprintf_chk_fn)(int, const char *, va_list);
-typedef int (*vfprintf_chk_fn)(FILE *, int, const char *, va_list);
-typedef int (*vdprintf_fn)(int, const char *, va_list);
-typedef int (*vdprintf_chk_fn)(int, int, const char *, va_list);
-typedef int (*vscanf_fn)(const char *, va_list);
-typedef int (*vfscanf_fn)(FILE *, const char *, va_list);
 
 /* THUNK(row, ret, call): the worker side; `a` is the packed row. */
 #define THUNK(row, ret, call)                                                            \
