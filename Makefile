@@ -13,7 +13,11 @@
 #   make                 build shim and CLI
 #   make check           unit + integration tests (installs missing Debian packages)
 #   make demo            run the bundled event-loop demo under the shim
+#   make demo-offload    coroutine server with legacy blocking calls: report vs offload
+#   make check-tsan      coroutine and worker-pool unit tests under ThreadSanitizer
 #   make bench           benchmark table (tests/bench)
+#   make check-browser   the dashboard in headless chromium (playwright-core from npm)
+#   make bench-http      /api/report latency with 1,000 live sites
 #   make install PREFIX=/usr/local DESTDIR=
 #   SANITIZER=address|undefined|thread   sanitizer build into build-$(SANITIZER)/
 #   V=1                  show full commands
@@ -37,7 +41,9 @@ say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
 
 PKGS      := libunwind libmicrohttpd jansson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lunwind -lmicrohttpd -ljansson)
+# libmicrohttpd: headers only; report/mhd.c dlopens it when a dashboard is asked for,
+# so guarded programs without http= never load it (and GnuTLS behind it).
+PKG_LIBS   = $(shell pkg-config --libs libunwind jansson 2>/dev/null || echo -lunwind -ljansson)
 
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS  ?= -O2 -g
@@ -61,8 +67,8 @@ CLI  := $(BUILD)/blockguard
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps check check-unit check-integration demo bench docs check-docs install \
-        clean format fuzz check-transparency
+.PHONY: all deps check check-unit check-integration demo demo-offload check-tsan bench docs \
+        check-docs install clean format fuzz check-transparency check-browser bench-http
 all: $(BUILD)/.deps $(SHIM) $(CLI)
 
 # Installs (as root) or names (otherwise) missing Debian packages; re-run when the
@@ -116,6 +122,17 @@ check-unit: $(UNIT_BIN)
 check-integration: all $(BUILD)/.deps-check
 	$(Q)BUILD=$(BUILD) CC="$(CC)" SANITIZER="$(SANITIZER)" sh tests/integration/run.sh
 
+# The dashboard in a real browser: headless Debian chromium driven by playwright-core
+# (npm, pinned by tests/browser/package-lock.json).  Screenshots: $(BUILD)/dashboard*.png
+check-browser: all
+	$(Q)tools/deps.sh browser
+	$(Q)cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	$(Q)BUILD=$(BUILD) BG_ROOT=$(CURDIR) CC="$(CC)" node tests/browser/dashboard.test.mjs
+
+# /api/report latency with 1,000 live sites (median/p90/max).
+bench-http: all
+	$(Q)BUILD=$(BUILD) CC="$(CC)" sh tests/bench/http/http_latency.sh
+
 # docs/calls.md is generated from the call table; check fails when it is stale.
 $(BUILD)/gencalls: tools/gencalls.c preload/calls.def preload/syscalls.def guard/guard.h
 	$(Q)mkdir -p $(@D)
@@ -134,6 +151,15 @@ check-docs: $(BUILD)/gencalls $(CLI)
 demo: all
 	$(Q)$(MAKE) -s -C tests/demo BUILD=$(abspath $(BUILD)) run
 
+demo-offload: all
+	$(Q)$(MAKE) -s -C tests/demo/offload BUILD=$(abspath $(BUILD)) run
+
+# The threaded unit tests of the coroutine runtime and offload pool under TSan.
+TSAN_UNITS := test_co_ctx test_sched test_workers
+check-tsan:
+	$(Q)$(MAKE) SANITIZER=thread $(TSAN_UNITS:%=build-thread/tests/%)
+	$(Q)sh tests/run-unit.sh $(TSAN_UNITS:%=build-thread/tests/%)
+
 bench: all
 	$(Q)tools/deps.sh bench
 	$(Q)$(MAKE) -s -C tests/bench BUILD=$(abspath $(BUILD)) run
@@ -143,7 +169,7 @@ install: all
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(SHIM) $(DESTDIR)$(PREFIX)/lib/libblockguard.so
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/blockguard
-	install -m 0644 include/blockguard.h $(DESTDIR)$(PREFIX)/include/blockguard.h
+	install -m 0644 include/blockguard.h include/blockguard_st.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0644 docs/blockguard.1 $(DESTDIR)$(PREFIX)/share/man/man1/blockguard.1
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' tools/blockguard.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/blockguard.pc

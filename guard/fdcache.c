@@ -29,29 +29,33 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "guard/guard.h"
 #include "guard/options.h"
 
-#define BG_FD_TABLE 65536
+/* The table and its bits are declared in guard.h: the positive facts are read inline
+ * there (bg__fd_nonblock, bg__fd_category); this file keeps every other access. */
 enum {
-  FD_NB = 1,          /* O_NONBLOCK seen set and not cleared since */
-  FD_KIND_KNOWN = 2,  /* the kind bits below are valid */
-  FD_FILE = 4,        /* regular file or block device */
-  FD_TTY = 8,
-  FD_PIPE = 16,       /* FIFO / pipe */
-  FD_SHARED = 32,     /* open file description shared with another fd (dup) */
+  FD_NB = BG_FD_NB,
+  FD_KIND_KNOWN = BG_FD_KIND_KNOWN,
+  FD_FILE = BG_FD_FILE,
+  FD_TTY = BG_FD_TTY,
+  FD_PIPE = BG_FD_PIPE,
+  FD_SHARED = BG_FD_SHARED,
+  FD_THREAD = BG_FD_THREAD,
 };
 
-static uint8_t fdinfo[BG_FD_TABLE];
+uint8_t bg__fdinfo[BG_FD_TABLE];
 static int maxfd; /* highest fd ever stored: bounds the SHARED scan */
 
-static uint8_t load(int fd) { return __atomic_load_n(&fdinfo[fd], __ATOMIC_RELAXED); }
+static uint8_t load(int fd) { return __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED); }
 
 static void store(int fd, uint8_t v) {
-  __atomic_store_n(&fdinfo[fd], v, __ATOMIC_RELAXED);
+  __atomic_store_n(&bg__fdinfo[fd], v, __ATOMIC_RELAXED);
   int m = __atomic_load_n(&maxfd, __ATOMIC_RELAXED);
   while (fd > m && !__atomic_compare_exchange_n(&maxfd, &m, fd, 1, __ATOMIC_RELAXED,
                                                 __ATOMIC_RELAXED)) {
@@ -75,6 +79,14 @@ static uint8_t probe_kind(int fd) {
     if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) k |= FD_FILE;
     if (S_ISFIFO(st.st_mode)) k |= FD_PIPE;
     if (S_ISCHR(st.st_mode) && isatty(fd)) k |= FD_TTY;
+    /* An anonymous inode (no file type): a signalfd reads the signals pending for the
+     * calling thread, so a call on it must stay on that thread (guard/offload.c). */
+    if ((st.st_mode & S_IFMT) == 0) {
+      char path[32], link[32];
+      snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+      ssize_t n = readlink(path, link, sizeof link - 1);
+      if (n > 0 && (link[n] = 0, !strcmp(link, "anon_inode:[signalfd]"))) k |= FD_THREAD;
+    }
   }
   errno = saved;
   return k;
@@ -106,7 +118,7 @@ static int nb_state(int fd) {
 
 int bg__fd_oflag_nonblock(int fd) { return nb_state(fd) != 0; }
 
-int bg__fd_nonblock(int fd) {
+int bg__fd_nonblock_slow(int fd) {
   int nb = nb_state(fd);
   if (nb <= 0) return nb < 0; /* invalid: fails at once; blocking: can block */
   /* O_NONBLOCK means nothing to a regular file or block device. */
@@ -117,7 +129,9 @@ int bg__fd_is_pipe(int fd) { return (kind(fd) & FD_PIPE) != 0; }
 
 int bg__fd_is_tty(int fd) { return (kind(fd) & FD_TTY) != 0; }
 
-int bg__fd_category(int fd, int fallback) {
+int bg__fd_thread_bound(int fd) { return (kind(fd) & FD_THREAD) != 0; }
+
+int bg__fd_category_slow(int fd, int fallback) {
   return (kind(fd) & FD_FILE) ? BG_CAT_file : fallback;
 }
 
@@ -137,7 +151,7 @@ void bg__fd_forget_range(unsigned lo, unsigned hi) {
   int m = __atomic_load_n(&maxfd, __ATOMIC_RELAXED);
   if (hi > (unsigned)m) hi = (unsigned)m;
   for (unsigned fd = lo; fd <= hi && fd < BG_FD_TABLE; fd++)
-    if (load((int)fd)) __atomic_store_n(&fdinfo[fd], 0, __ATOMIC_RELAXED);
+    if (load((int)fd)) __atomic_store_n(&bg__fdinfo[fd], 0, __ATOMIC_RELAXED);
 }
 
 void bg__fd_created(int fd, int nonblock) {
@@ -150,7 +164,7 @@ static void invalidate_shared(void) {
   int m = __atomic_load_n(&maxfd, __ATOMIC_RELAXED);
   for (int fd = 0; fd <= m && fd < BG_FD_TABLE; fd++) {
     uint8_t v = load(fd);
-    if ((v & FD_SHARED) && (v & FD_NB)) __atomic_store_n(&fdinfo[fd], v & ~FD_NB, __ATOMIC_RELAXED);
+    if ((v & FD_SHARED) && (v & FD_NB)) __atomic_store_n(&bg__fdinfo[fd], v & ~FD_NB, __ATOMIC_RELAXED);
   }
 }
 
@@ -172,7 +186,7 @@ void bg__fd_dup(int oldfd, int newfd) {
 
 void bg__fd_forget_all(void) {
   int m = __atomic_load_n(&maxfd, __ATOMIC_RELAXED);
-  for (int i = 0; i <= m && i < BG_FD_TABLE; i++) __atomic_store_n(&fdinfo[i], 0, __ATOMIC_RELAXED);
+  for (int i = 0; i <= m && i < BG_FD_TABLE; i++) __atomic_store_n(&bg__fdinfo[i], 0, __ATOMIC_RELAXED);
 }
 
 int bg__fd_invalid(int fd) { return nb_state(fd) < 0; }

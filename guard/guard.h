@@ -54,7 +54,15 @@ const char *bg__why_name(int why);
 #define BG_LOOP_PCS 4
 enum { BG_ROLE_MAIN = 1, BG_ROLE_NAME = 2, BG_ROLE_LOOP = 4, BG_ROLE_ALL = 8 };
 typedef struct bg__thread {
-  volatile uint8_t guarded; /* the fast-path flag: nonzero → ask the core */
+  union {
+    struct {
+      volatile uint8_t guarded; /* the fast-path flag: nonzero → ask the core */
+      volatile uint8_t watch;   /* BG_F_LOOP rows: feed this thread's timed waits to auto
+                                   detection; 1 (TLS image) until the thread learns that
+                                   threads=auto is off */
+    };
+    volatile uint16_t ask; /* guarded|watch in one load: the fast path of BG_F_LOOP rows */
+  };
   uint8_t why;              /* BG_WHY_* of the current guard */
   uint8_t api;              /* 0: no API decision, 1: guarded by API, 2: unguarded by API */
   uint8_t roles;            /* BG_ROLE_* this thread has, whatever threads= selects */
@@ -64,6 +72,8 @@ typedef struct bg__thread {
   uint32_t cand_hits;       /* auto detection: repeated timed waits from cand_pc */
   uintptr_t cand_pc;
   uintptr_t loop_pc[BG_LOOP_PCS]; /* return addresses of this thread's loop waits */
+  uintptr_t loop_lo, loop_hi;     /* waits called from this text (a coroutine runtime
+                                     that installed an adapter) are the loop's own */
 } bg__thread_t;
 
 extern __thread bg__thread_t bg__self __attribute__((tls_model("initial-exec")));
@@ -112,12 +122,14 @@ extern int bg__auto_enabled; /* threads= contains auto */
 /* ---- fd knowledge (guard/fdcache.c; docs/exemptions.md) --------------------------- */
 /* 1 when a call on fd cannot block: the fd is invalid (the call fails at once), or it
  * has O_NONBLOCK and is not a regular file / block device (where the flag is ignored). */
-int bg__fd_nonblock(int fd);
+static inline int bg__fd_nonblock(int fd);
 int bg__fd_oflag_nonblock(int fd);         /* O_NONBLOCK set (or invalid fd), any type */
 int bg__fd_is_pipe(int fd);                /* FIFO or pipe */
 int bg__fd_is_tty(int fd);                 /* a terminal (stdio line-buffers it) */
+int bg__fd_thread_bound(int fd);           /* reads depend on the calling thread (signalfd) */
 int bg__fd_invalid(int fd);                /* F_GETFL fails: any call fails at once */
-int bg__fd_category(int fd, int fallback); /* BG_CAT_file for regular files/block devs */
+static inline int bg__fd_category(int fd, int fallback); /* BG_CAT_file for regular
+                                                           files / block devices */
 int bg__fd_write_exempt(int fd);           /* writes to this fd never count (stderr...) */
 void bg__fd_forget(int fd);                /* fd closed or replaced */
 void bg__fd_forget_range(unsigned lo, unsigned hi); /* close_range, closefrom */
@@ -125,6 +137,41 @@ void bg__fd_created(int fd, int nonblock); /* new fd, flags known (socket, pipe2
 void bg__fd_flags_changed(int fd, int nonblock); /* F_SETFL, FIONBIO (+ sharers) */
 void bg__fd_dup(int oldfd, int newfd);     /* newfd shares oldfd's open file description */
 void bg__fd_forget_all(void);
+/* The two questions every fd call on a guarded thread asks (the exempt test and the
+ * category) are answered inline when the cache already holds the positive facts
+ * (docs/performance.md: an out-of-line pair cost ~60 instructions per exempt call);
+ * anything else goes to fdcache.c, which probes. */
+#define BG_FD_TABLE 65536
+enum {
+  BG_FD_NB = 1,         /* O_NONBLOCK seen set and not cleared since */
+  BG_FD_KIND_KNOWN = 2, /* the kind bits below are valid */
+  BG_FD_FILE = 4,       /* regular file or block device */
+  BG_FD_TTY = 8,
+  BG_FD_PIPE = 16,      /* FIFO / pipe */
+  BG_FD_SHARED = 32,    /* open file description shared with another fd (dup) */
+  BG_FD_THREAD = 64,    /* what it reads depends on the calling thread (signalfd) */
+};
+extern uint8_t bg__fdinfo[BG_FD_TABLE] BG_HIDDEN;
+int bg__fd_nonblock_slow(int fd);
+int bg__fd_category_slow(int fd, int fallback);
+/* 1 when the cache already knows fd cannot block (no probe; 0 means "ask"). */
+static inline int bg__fd_nonblock_known(int fd) {
+  if (BG_LIKELY((unsigned)fd < BG_FD_TABLE)) {
+    uint8_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
+    return (v & (BG_FD_NB | BG_FD_KIND_KNOWN | BG_FD_FILE)) == (BG_FD_NB | BG_FD_KIND_KNOWN);
+  }
+  return 0;
+}
+static inline int bg__fd_nonblock(int fd) {
+  return bg__fd_nonblock_known(fd) || bg__fd_nonblock_slow(fd);
+}
+static inline int bg__fd_category(int fd, int fallback) {
+  if (BG_LIKELY((unsigned)fd < BG_FD_TABLE)) {
+    uint8_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
+    if (v & BG_FD_KIND_KNOWN) return (v & BG_FD_FILE) ? BG_CAT_file : fallback;
+  }
+  return bg__fd_category_slow(fd, fallback);
+}
 
 /* ---- libunwind's validation pipe, emulated without fds (guard/unwind_io.c) --------- */
 extern __thread int bg__unwinding __attribute__((tls_model("initial-exec")));
@@ -138,6 +185,9 @@ long bg__unw_write(int fd, const void *buf, size_t n);
 /* ---- threads (guard/thread.c) ------------------------------------------------------ */
 void bg__thread_name_changed(const char *name); /* calling thread's name is now `name` */
 void bg__thread_start(void);                    /* a new thread begins (pthread_create) */
+/* A thread created from inside the core (creator's depth > 0: the dashboard server,
+ * workers) begins: never guarded, never registered, its wrapped calls pass through. */
+void bg__thread_start_sidecar(void);
 int bg__thread_needs_start_hook(void);          /* must pthread_create wrap start routines? */
 void bg__thread_name_changed_other(unsigned long pthread_id, const char *name);
 void bg__thread_refresh(bg__thread_t *t);       /* recompute guarded from roles + options */
@@ -170,9 +220,18 @@ void bg__core_fast_exit(void);             /* from the _exit/_Exit wrappers */  
 int bg__report_path(const char *pattern, char *out, size_t n); /* %p → pid */
 uint64_t bg__violations_total(void);       /* violations not allowed, this process */
 void bg__at_core_exit(void (*fn)(void));   /* run (last registered first) at exit */
+/* Live dashboard (guard/http_live.c): starts the server when http= is set.  0, or -1
+ * after printing a configuration error (treated like a bad option). */
+int bg__http_live_start(void);
+const char *bg__http_live_url(void);       /* URL served by this process, NULL if none */
 /* Set by guard/offload: returns 1 when the call in c will be run by a worker. */
 extern int (*bg__offload_hook)(bg__call_t *c);
 uint64_t bg__now_ns(void);
+
+/* Address range [lo, hi) covered by the PT_LOAD segments of a loaded object
+ * (guard/names.c); info is a struct dl_phdr_info from dl_iterate_phdr. */
+struct dl_phdr_info;
+void bg__object_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi);
 
 /* Writes a message to stderr with the real write (prefix "blockguard: "). */
 void bg__msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

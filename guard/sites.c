@@ -83,14 +83,8 @@ static int find_runtime(struct dl_phdr_info *info, size_t size, void *arg) {
   int hit = 0;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) hit |= !strncmp(b, names[i], strlen(names[i]));
   if (!hit || nskip == MAX_SKIP) return 0;
-  uintptr_t lo = UINTPTR_MAX, hi = 0;
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    if (ph->p_type != PT_LOAD) continue;
-    uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-    if (a < lo) lo = a;
-    if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
-  }
+  uintptr_t lo, hi;
+  bg__object_range(info, &lo, &hi);
   if (hi) skip_lo[nskip] = lo, skip_hi[nskip++] = hi;
   return 0;
 }

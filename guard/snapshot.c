@@ -160,5 +160,7 @@ void bg__snapshot(bg_model_t *m) {
   m->dropped_sites = bg__sites_dropped();
   const char *why = bg__unguarded_reason();
   m->unguarded_reason = why ? bg_model_strdup(why) : NULL;
+  const char *url = bg__http_live_url();
+  m->http_url = url ? bg_model_strdup(url) : NULL;
   bg__self.depth--;
 }

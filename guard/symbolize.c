@@ -19,6 +19,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -84,17 +85,10 @@ struct find_ctx {
 static int find_object(struct dl_phdr_info *info, size_t size, void *arg) {
   (void)size;
   struct find_ctx *c = arg;
-  uintptr_t lo = UINTPTR_MAX, hi = 0;
-  int inside = 0;
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    if (ph->p_type != PT_LOAD) continue;
-    uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-    if (a < lo) lo = a;
-    if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
-    if (c->pc >= a && c->pc < a + ph->p_memsz) inside = 1;
-  }
-  if (!inside) return 0;
+  uintptr_t lo, hi;
+  bg__object_range(info, &lo, &hi);
+  /* ld.so reserves an object's whole span, so a pc between its segments is its too */
+  if (c->pc < lo || c->pc >= hi) return 0;
   c->bias = info->dlpi_addr;
   c->lo = lo, c->hi = hi;
   c->name = info->dlpi_name;
@@ -237,12 +231,72 @@ static Dwfl_Module *dw_module(const char *path) {
   return e->mod;
 }
 
+/* ---- lookup memo ------------------------------------------------------------------- */
+/* Every report symbolizes every frame of every site, and the live dashboard asks for a
+ * report each second: with libdwfl a lookup costs tens to hundreds of microseconds
+ * (line tables, debuginfo search), i.e. ~1 ms per site.  A frame's meaning never
+ * changes while its object is the same file, so results are remembered per (path,
+ * offset, want_line).  Bounded: past MEMO_MAX entries lookups simply go uncached.
+ * Guarded by sym_lock like the rest of the libdwfl state. */
+#define MEMO_SLOTS 16384 /* power of two */
+#define MEMO_MAX (MEMO_SLOTS / 4 * 3)
+typedef struct memo {
+  uint64_t hash;
+  uintptr_t offset;
+  int want_line, line;
+  char *path, *function, *file;
+} memo_t;
+static memo_t *memo[MEMO_SLOTS];
+static int nmemo;
+
+static uint64_t memo_hash(const char *path, uintptr_t offset, int want_line) {
+  uint64_t h = 1469598103934665603ull;
+  for (const char *p = path; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+  return (h ^ offset * 0x9E3779B97F4A7C15ull) + (uint64_t)want_line;
+}
+
+static memo_t **memo_slot(uint64_t h, const char *path, uintptr_t offset, int want_line) {
+  for (size_t i = h & (MEMO_SLOTS - 1);; i = (i + 1) & (MEMO_SLOTS - 1)) {
+    memo_t *e = memo[i];
+    if (!e || (e->hash == h && e->offset == offset && e->want_line == want_line &&
+               !strcmp(e->path, path)))
+      return &memo[i];
+  }
+}
+
+static void memo_put(memo_t **slot, uint64_t h, const char *path, uintptr_t offset,
+                     int want_line, const bg__sym_t *sym) {
+  if (nmemo >= MEMO_MAX) return;
+  memo_t *e = malloc(sizeof *e);
+  if (!e) return;
+  e->path = strdup(path);
+  e->function = strdup(sym->function);
+  e->file = strdup(sym->file);
+  if (!e->path || !e->function || !e->file) {
+    free(e->path), free(e->function), free(e->file), free(e);
+    return;
+  }
+  e->hash = h, e->offset = offset, e->want_line = want_line, e->line = sym->line;
+  *slot = e;
+  nmemo++;
+}
+
 static int lookup(const char *path, uintptr_t offset, bg__sym_t *out, int want_line) {
   out->function[0] = out->file[0] = 0;
   out->line = 0;
   if (!path || !path[0] || !offset) return 0;
   bg__self.depth++; /* libdw opens and reads files: never count that */
   pthread_mutex_lock(&sym_lock);
+  uint64_t h = memo_hash(path, offset, want_line);
+  memo_t **slot = memo_slot(h, path, offset, want_line);
+  if (*slot) {
+    snprintf(out->function, sizeof out->function, "%s", (*slot)->function);
+    snprintf(out->file, sizeof out->file, "%s", (*slot)->file);
+    out->line = (*slot)->line;
+    pthread_mutex_unlock(&sym_lock);
+    bg__self.depth--;
+    return out->function[0] != 0;
+  }
   Dwfl_Module *m = dw_load() ? dw_module(path) : NULL;
   if (m) {
     Dwarf_Addr a = offset - 1;
@@ -259,6 +313,7 @@ static int lookup(const char *path, uintptr_t offset, bg__sym_t *out, int want_l
       out->line = line;
     }
   }
+  memo_put(slot, h, path, offset, want_line, out);
   pthread_mutex_unlock(&sym_lock);
   bg__self.depth--;
   return out->function[0] != 0;
@@ -291,6 +346,8 @@ void bg__sym_after_fork(void) {
     pthread_mutex_init(&sym_lock, NULL);
     ndwcache = 0;
     dwcache_next = 0;
+    memset(memo, 0, sizeof memo); /* possibly half-inserted: start over (leaked) */
+    nmemo = 0;
   }
   if (pthread_mutex_trylock(&mod_lock) == 0)
     pthread_mutex_unlock(&mod_lock);

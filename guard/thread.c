@@ -18,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -28,7 +29,8 @@
 #define BG_MAX_THREADS 4096
 #define BG_AUTO_HITS 3
 
-__thread bg__thread_t bg__self __attribute__((tls_model("initial-exec"))) = {.slot = -1};
+__thread bg__thread_t bg__self __attribute__((tls_model("initial-exec"))) = {.watch = 1,
+                                                                                .slot = -1};
 
 /* Slots are read by report snapshots on other threads while their owner renames or
  * re-guards itself: every field a reader looks at after publication is accessed with
@@ -130,7 +132,7 @@ void bg__thread_refresh(bg__thread_t *t) {
 
 void bg__thread_guard_main(void) {
   bg__self.roles |= BG_ROLE_MAIN;
-  bg__auto_enabled = bg__opt.threads.autodetect;
+  bg__auto_enabled = bg__opt.threads.autodetect && bg__opt.mode != BG_ACT_OFF;
   if (bg__opt.threads.nglobs) {
     char name[16] = {0};
     prctl(PR_GET_NAME, name, 0, 0, 0);
@@ -154,6 +156,21 @@ void bg__thread_start(void) {
   if (name_matches(name)) __atomic_or_fetch(&t->roles, BG_ROLE_NAME, __ATOMIC_RELAXED);
   t->depth--;
   bg__thread_refresh(t);
+}
+
+/* api=2 pins the thread unguarded whatever threads= says (and survives renames);
+ * depth=1 makes every wrapper it calls take the pass-through path at once, so even
+ * loop detection never looks at it.  It is deliberately not registered: the thread
+ * table lists the program's threads, not ours.  All signals are blocked: the
+ * program's handlers must run on the program's threads, never on ours (a handler
+ * calling exit/_exit on the server thread would have it wait for itself). */
+void bg__thread_start_sidecar(void) {
+  bg__self.api = 2;
+  bg__self.depth = 1;
+  bg__self.guarded = 0;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
 }
 
 void bg__thread_name_changed(const char *name) {
@@ -186,6 +203,7 @@ void bg__thread_name_changed_other(unsigned long pthread_id, const char *name) {
 /* Returns 1 when this wait is the thread's event-loop wait. */
 int bg__loop_wait(uintptr_t caller, int has_timeout, int always_loop) {
   bg__thread_t *t = &bg__self;
+  if (caller >= t->loop_lo && caller < t->loop_hi) return 1; /* adapter runtime's own wait */
   for (int i = 0; i < BG_LOOP_PCS; i++)
     if (t->loop_pc[i] == caller) return 1;
   if (!always_loop) {

@@ -34,18 +34,22 @@
 #define BG__A8(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6, t7, a7, t8, a8)           \
   a1, a2, a3, a4, a5, a6, a7, a8
 
+/* Fields hold the parameter's decayed type (what the function actually receives):
+ * a va_list parameter is a pointer to the caller's va_list, not an array copy. */
+#define BG__DECAY(t) __typeof__(((void)0, *(t *)0))
 #define BG__F0()
-#define BG__F1(t1, a1) t1 a1;
-#define BG__F2(t1, a1, t2, a2) t1 a1; t2 a2;
-#define BG__F3(t1, a1, t2, a2, t3, a3) t1 a1; t2 a2; t3 a3;
-#define BG__F4(t1, a1, t2, a2, t3, a3, t4, a4) t1 a1; t2 a2; t3 a3; t4 a4;
-#define BG__F5(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5) t1 a1; t2 a2; t3 a3; t4 a4; t5 a5;
+#define BG__F1(t1, a1) BG__DECAY(t1) a1;
+#define BG__F2(t1, a1, t2, a2) BG__F1(t1, a1) BG__DECAY(t2) a2;
+#define BG__F3(t1, a1, t2, a2, t3, a3) BG__F2(t1, a1, t2, a2) BG__DECAY(t3) a3;
+#define BG__F4(t1, a1, t2, a2, t3, a3, t4, a4) BG__F3(t1, a1, t2, a2, t3, a3) BG__DECAY(t4) a4;
+#define BG__F5(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5)                                   \
+  BG__F4(t1, a1, t2, a2, t3, a3, t4, a4) BG__DECAY(t5) a5;
 #define BG__F6(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6)                           \
-  t1 a1; t2 a2; t3 a3; t4 a4; t5 a5; t6 a6;
+  BG__F5(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5) BG__DECAY(t6) a6;
 #define BG__F7(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6, t7, a7)                   \
-  t1 a1; t2 a2; t3 a3; t4 a4; t5 a5; t6 a6; t7 a7;
+  BG__F6(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6) BG__DECAY(t7) a7;
 #define BG__F8(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6, t7, a7, t8, a8)           \
-  t1 a1; t2 a2; t3 a3; t4 a4; t5 a5; t6 a6; t7 a7; t8 a8;
+  BG__F7(t1, a1, t2, a2, t3, a3, t4, a4, t5, a5, t6, a6, t7, a7) BG__DECAY(t8) a8;
 
 #define BG__U0(s)
 #define BG__U1(s, t1, a1) s->a1

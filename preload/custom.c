@@ -60,12 +60,15 @@ BG_EXPORT int prctl(int option, ...) {
   return r;
 }
 
-/* pthread_create: only when threads= needs to see new threads start (all, name:GLOB)
- * is the start routine wrapped; otherwise the call passes straight through. */
+/* pthread_create: the start routine is wrapped only when threads= needs to see new
+ * threads start (all, name:GLOB), or when the creator is inside the core (depth > 0:
+ * the dashboard server, offload workers): such a thread is a core sidecar and must
+ * never be guarded.  Otherwise the call passes straight through. */
 struct start_arg {
   void *(*fn)(void *);
   void *arg;
   int slot;
+  int sidecar;
 };
 
 /* Blocks of threads not yet started stay referenced from here.  A fork while another
@@ -80,13 +83,18 @@ static void *start_trampoline(void *p) {
   struct start_arg a = *(struct start_arg *)p;
   if (a.slot >= 0) __atomic_store_n(&inflight[a.slot], NULL, __ATOMIC_RELEASE);
   free(p);
-  bg__thread_start();
+  if (a.sidecar)
+    bg__thread_start_sidecar();
+  else
+    bg__thread_start();
   return a.fn(a.arg);
 }
 
 BG_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *),
                              void *arg) {
-  if (!bg__thread_needs_start_hook()) return bg__get_pthread_create()(th, attr, fn, arg);
+  int sidecar = bg__self.depth > 0;
+  if (!sidecar && !bg__thread_needs_start_hook())
+    return bg__get_pthread_create()(th, attr, fn, arg);
   struct start_arg *a = malloc(sizeof *a);
   if (!a) return bg__get_pthread_create()(th, attr, fn, arg);
   a->fn = fn;
@@ -97,6 +105,7 @@ BG_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
     if (__atomic_compare_exchange_n(&inflight[i], &none, a, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
       a->slot = i;
   }
+  a->sidecar = sidecar;
   int r = bg__get_pthread_create()(th, attr, start_trampoline, a);
   if (r != 0) {
     if (a->slot >= 0) __atomic_store_n(&inflight[a->slot], NULL, __ATOMIC_RELEASE);

@@ -11,6 +11,7 @@
  * travels in the same register class on x86-64, as glibc's own fcntl assumes).
  */
 #include "preload/custom_gen.h"
+#include "preload/custom_types.h"
 
 #include <dirent.h>
 #include <sys/eventfd.h>
@@ -19,12 +20,6 @@
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 
-typedef int (*open_fn)(const char *, int, ...);
-typedef int (*open2_fn)(const char *, int);
-typedef int (*openat_fn)(int, const char *, int, ...);
-typedef int (*openat2_fn)(int, const char *, int);
-typedef int (*creat_fn)(const char *, mode_t);
-typedef int (*fcntl_fn)(int, int, ...);
 typedef int (*ioctl_fn)(int, unsigned long, ...);
 typedef int (*int_fn)(int);
 typedef int (*dup2_fn)(int, int);
@@ -42,8 +37,6 @@ typedef int (*signalfd_fn)(int, const sigset_t *, int);
 typedef int (*void_int_fn)(void);
 typedef int (*memfd_fn)(const char *, unsigned);
 typedef int (*mq_setattr_fn)(mqd_t, const struct mq_attr *, struct mq_attr *);
-typedef int (*accept_fn)(int, struct sockaddr *, socklen_t *);
-typedef int (*accept4_fn)(int, struct sockaddr *, socklen_t *, int);
 typedef void (*sync_fn)(void);
 
 /* ---- open family: category file; the new fd's O_NONBLOCK is known -------------- */

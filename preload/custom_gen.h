@@ -25,4 +25,6 @@
 #undef BG_CUSTOM
 #undef BG_TRACK
 #undef BG_SYMVER
+
+#include "preload/offload_custom.h"
 #endif

@@ -9,19 +9,8 @@
  * child (glibc runs pclose's logic), which makes it a proc-like blocking call.
  */
 #include "preload/custom_gen.h"
+#include "preload/custom_types.h"
 
-typedef int (*vprintf_fn)(const char *, va_list);
-typedef int (*vfprintf_fn)(FILE *, const char *, va_list);
-typedef int (*vprintf_chk_fn)(int, const char *, va_list);
-typedef int (*vfprintf_chk_fn)(FILE *, int, const char *, va_list);
-typedef int (*vdprintf_fn)(int, const char *, va_list);
-typedef int (*vdprintf_chk_fn)(int, int, const char *, va_list);
-typedef int (*vscanf_fn)(const char *, va_list);
-typedef int (*vfscanf_fn)(FILE *, const char *, va_list);
-typedef FILE *(*fopen_fn)(const char *, const char *);
-typedef FILE *(*freopen_fn)(const char *, const char *, FILE *);
-typedef int (*fclose_fn)(FILE *);
-typedef FILE *(*popen_fn)(const char *, const char *);
 
 BG_REAL_FN(vprintf_fn, vprintf)
 BG_REAL_FN(vfprintf_fn, vfprintf)

@@ -52,7 +52,11 @@ static inline int bg__abs_past_any(const struct timespec *ts) {
   return bg__abs_past(CLOCK_MONOTONIC, ts) && bg__abs_past(CLOCK_REALTIME, ts);
 }
 
-static inline int bg__wr_nonblock(int fd) { return bg__fd_write_exempt(fd) || bg__fd_nonblock(fd); }
+/* The inline cache test first: an event loop's writes to non-blocking sockets then never
+ * leave the wrapper's slow path (docs/performance.md). */
+static inline int bg__wr_nonblock(int fd) {
+  return bg__fd_nonblock_known(fd) || bg__fd_write_exempt(fd) || bg__fd_nonblock(fd);
+}
 
 static inline int bg__sock_nonblock(int fd, int flags) {
   return (flags & MSG_DONTWAIT) || bg__fd_nonblock(fd);

@@ -35,14 +35,8 @@ void bg__die_unresolved(const char *name) {
 /* Finds the address range of our own text so stacks start at the program's frame. */
 static int find_self(struct dl_phdr_info *info, size_t size, void *arg) {
   (void)size;
-  uintptr_t me = (uintptr_t)arg, lo = UINTPTR_MAX, hi = 0;
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    if (ph->p_type != PT_LOAD) continue;
-    uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-    if (a < lo) lo = a;
-    if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
-  }
+  uintptr_t me = (uintptr_t)arg, lo, hi;
+  bg__object_range(info, &lo, &hi);
   if (me >= lo && me < hi) {
     bg__sites_set_own_text(lo, hi);
     return 1;
@@ -72,6 +66,14 @@ void bg__preload_init(void) {
       _exit(2);
     }
     bg__msg("strict=0: running unguarded");
+  } else if (bg__http_live_start() < 0) {
+    /* A dashboard configuration mistake (non-loopback without http_token...) is a bad
+     * option: same strict rule. */
+    if (bg__opt.strict) {
+      bg__msg("exiting with status 2 (set strict=0 to run without the dashboard)");
+      _exit(2);
+    }
+    bg__msg("strict=0: running without the dashboard");
   }
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   bg__self.depth--;

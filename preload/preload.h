@@ -63,7 +63,8 @@ void bg__preload_init(void);            /* idempotent; the constructor calls it 
  * function) under the verdict protocol of calls.def row `row`, whose exempt, category
  * and fail columns are evaluated over `args` (the row's parameters, decoded from the
  * varargs by the wrapper).  Unguarded: one TLS load and a branch, then `call`.  Yields
- * call's value, or the row's fail value (errno EDEADLK) when the action is raise.
+ * call's value, or the row's fail value (errno EDEADLK) when the action is raise; with
+ * the offload verdict the row's thunk makes the call on a worker instead.
  * Needs preload/custom_gen.h. */
 #define BG_RUN(row, call, ...)                                                          \
   ({                                                                                    \
@@ -80,6 +81,9 @@ void bg__preload_init(void);            /* idempotent; the constructor calls it 
       case BG_RAISE:                                                                    \
         errno = EDEADLK;                                                                \
         bg_r_ = bg__cf_##row(__VA_ARGS__);                                              \
+        break;                                                                          \
+      case BG_OFFLOAD: /* only rows with a thunk get it: preload/offload_custom.c */    \
+        BG__RUN_OFFLOAD(row, &bg_c_, &bg_r_, ##__VA_ARGS__);                            \
         break;                                                                          \
       default:                                                                          \
         bg_r_ = (call);                                                                 \

@@ -80,6 +80,9 @@ void bg__resolve_all(void) {
 #undef BG_CUSTOM
 }
 
+/* ---- offload: the BG_OFFLOAD branches live in preload/offload.c ------------------- */
+#include "preload/offload.h"
+
 /* ---- the wrappers --------------------------------------------------------------- */
 /* read and write rows answer for libunwind's emulated pipe (guard/unwind_io.c) before
  * anything else; BG__HAS_UNWIO(name) is 1 for them, 0 for every other row (a macro
@@ -97,6 +100,23 @@ void bg__resolve_all(void) {
 #define BG__UNW_HOOK(name)                                                              \
   BG__IF(BG__HAS_UNWIO(name))(if (BG_UNLIKELY(bg__unwinding) && bg__unw_fake_fd(fd))     \
                                   return bg__unw_##name(fd, buf, n);)
+/* Unguarded thread (the common case): one TLS load and a branch, then a tail jump to
+ * the real function.
+ *
+ * BG_F_LOOP rows (poll, epoll_wait, select...) load guarded and watch together
+ * instead: under threads=auto every thread's timed waits must be seen (that is how an
+ * event loop is found), so on an unguarded thread the row's exempt expression decides
+ * whether this wait goes to loop detection.  To keep that test inline and the wrapper
+ * frameless (no register saves on the fast path), the exported wrapper evaluates the
+ * expression with bg__loop_wait() replaced by a macro that only notes "detection
+ * wanted"; a zero timeout short-circuits before it.  Only then does bg__watch_NAME run
+ * the expression for real (the call to bg__loop_wait needs a frame; inside the core,
+ * depth > 0, it does not run) and tail-call the real function.  No depth++ is needed
+ * there: the thread is unguarded, so anything detection calls passes through, and
+ * bg__thread_register protects itself.  Measured: docs/performance.md.
+ *
+ * Guarded thread: the noinline slow path.  An exempt call leaves at once (the core
+ * would answer BG_PASS for it anyway); otherwise the core gives a verdict. */
 #define BG_CUSTOM(...)
 #define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
   static __attribute__((noinline)) ret bg__slow_##name(uintptr_t caller                 \
@@ -105,16 +125,20 @@ void bg__resolve_all(void) {
     if (bg__self.depth) return bg__real_##name(BG_ARGS(n, params));                      \
     bg__self.depth++;                                                                   \
     int bg_ex = (exempt);                                                               \
+    bg__self.depth--;                                                                   \
+    if (bg_ex || !bg__self.guarded) return bg__real_##name(BG_ARGS(n, params));          \
+    bg__self.depth++;                                                                   \
     int bg_cat = BG_CATEXPR(cat);                                                       \
     bg__self.depth--;                                                                   \
-    if (!bg__self.guarded) return bg__real_##name(BG_ARGS(n, params));                   \
     bg__call_t bg_c;                                                                    \
-    switch (bg__enter(&bg_c, BG_ID_##name, bg_cat, bg_ex, caller)) {                    \
+    switch (bg__enter(&bg_c, BG_ID_##name, bg_cat, 0, caller)) {                        \
     case BG_PASS:                                                                       \
       return bg__real_##name(BG_ARGS(n, params));                                       \
     case BG_RAISE:                                                                      \
       errno = EDEADLK;                                                                  \
       return fail;                                                                      \
+    case BG_OFFLOAD:                                                                    \
+      return bg__off_##name(&bg_c BG_ARGS_TAIL(n, params));                             \
     default: {                                                                          \
       ret bg_r = bg__real_##name(BG_ARGS(n, params));                                   \
       bg__leave(&bg_c);                                                                 \
@@ -122,12 +146,62 @@ void bg__resolve_all(void) {
     }                                                                                   \
     }                                                                                   \
   }                                                                                     \
-  BG_EXPORT ret name(BG_PARAMS(n, params)) {                                            \
-    if (BG_LIKELY(!bg__self.guarded) &&                                                 \
-        !(((flags) & BG_F_LOOP) && bg__auto_enabled))                                   \
+  static __attribute__((noinline, unused)) ret bg__watch_##name(uintptr_t caller       \
+                                                                 BG_PARAMS_TAIL(n, params)) { \
+    if (!bg__auto_enabled) {                                                           \
+      /* threads=auto is off: once the options are known, this thread goes back to   \
+       * the one-load fast path for good. */                                           \
+      if (bg__core_ready()) bg__self.watch = 0;                                         \
+    } else if (!bg__self.depth) { /* the core's own waits are never a program's loop */ \
+      (void)(exempt);             /* runs bg__loop_wait: this may be the thread's loop */ \
+    }                                                                                   \
+    return bg__real_##name(BG_ARGS(n, params));                                         \
+  }
+#include "preload/calls.def"
+#undef BG_CALL
+#undef BG_CUSTOM
+
+/* The exported wrappers never keep a frame on their fast paths; omitting the frame
+ * pointer lets __builtin_return_address(0) read the return address without setting one
+ * up on the loop rows' watch path (unwinding uses DWARF CFI, not the frame chain). */
+#if defined(__clang__)
+#define BG_FRAMELESS
+#else
+#define BG_FRAMELESS __attribute__((optimize("omit-frame-pointer")))
+#endif
+/* ask when the thread is unguarded and watched: guarded == 0, watch == 1 */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define BG_ASK_WATCH_ONLY ((uint16_t)0x0100)
+#else
+#define BG_ASK_WATCH_ONLY ((uint16_t)0x0001)
+#endif
+/* glibc's headers define some of these (getchar, putchar, vprintf...) as extern inline
+ * already; the attribute only matters for the loop rows, so the mismatch warning on
+ * those others is silenced here and only here. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wattributes"
+#define BG_CUSTOM(...)
+#define bg__loop_wait(pc, has_timeout, always) ((void)(has_timeout), (void)(always), bg_lw = 1)
+#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
+  BG_EXPORT BG_FRAMELESS ret name(BG_PARAMS(n, params)) {                               \
+    if ((flags) & BG_F_LOOP) {                                                          \
+      uint16_t bg_ask = bg__self.ask;                                                   \
+      if (BG_LIKELY(!bg_ask)) return bg__real_##name(BG_ARGS(n, params));               \
+      if (BG_LIKELY(bg_ask == BG_ASK_WATCH_ONLY)) {                                     \
+        int bg_lw = 0;                                                                  \
+        (void)(exempt); /* sets bg_lw when it reaches bg__loop_wait */                  \
+        if (bg_lw)                                                                      \
+          return bg__watch_##name((uintptr_t)__builtin_return_address(0)                \
+                                  BG_ARGS_TAIL(n, params));                             \
+        return bg__real_##name(BG_ARGS(n, params));                                     \
+      }                                                                                 \
+    } else if (BG_LIKELY(!bg__self.guarded)) {                                          \
       return bg__real_##name(BG_ARGS(n, params));                                       \
+    }                                                                                   \
     return bg__slow_##name((uintptr_t)__builtin_return_address(0) BG_ARGS_TAIL(n, params)); \
   }
 #include "preload/calls.def"
 #undef BG_CALL
 #undef BG_CUSTOM
+#undef bg__loop_wait
+#pragma GCC diagnostic pop

@@ -126,6 +126,8 @@ static json_t *model_json(const bg_model_t *m) {
     json_array_append_new(um, r);
   }
   json_object_set_new(o, "unmatched_rules", um);
+  /* extension (docs/http.md): the dashboard this process served */
+  if (m->http_url) json_object_set_new(o, "http_url", jstr(m->http_url));
   return o;
 }
 
@@ -281,6 +283,8 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
     m->unguarded_reason = bg_model_strdup(json_string_value(ur));
   else if (ur && !json_is_null(ur))
     rd_fail(r, "unguarded_reason", "expected a string or null");
+  json_t *hu = json_object_get(o, "http_url");
+  if (json_is_string(hu)) m->http_url = bg_model_strdup(json_string_value(hu));
   json_t *a = get_array(r, o, "argv"), *v;
   size_t i;
   if (a) {

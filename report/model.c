@@ -33,5 +33,6 @@ void bg_model_free(bg_model_t *m) {
   free(m->unmatched_rules);
   free(m->sites);
   free(m->unguarded_reason);
+  free(m->http_url);
   memset(m, 0, sizeof *m);
 }

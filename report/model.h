@@ -73,6 +73,7 @@ typedef struct bg_model {
   char *unguarded_reason; /* NULL: guarded */
   bg_rrule_t *unmatched_rules; /* allowlist rules that never matched (extension) */
   int nunmatched;
+  char *http_url;         /* live dashboard this process served, NULL: none (docs/http.md) */
 } bg_model_t;
 
 void bg_model_free(bg_model_t *m);

@@ -13,18 +13,6 @@
 
 #define SUMMARY_ROWS 20
 
-/* Prints a duration in a unit a person reads at a glance. */
-static void fmt_ns(char *buf, size_t n, uint64_t ns) {
-  if (ns >= 1000000000ull)
-    snprintf(buf, n, "%.2fs", ns / 1e9);
-  else if (ns >= 1000000ull)
-    snprintf(buf, n, "%.2fms", ns / 1e6);
-  else if (ns >= 1000ull)
-    snprintf(buf, n, "%.1fus", ns / 1e3);
-  else
-    snprintf(buf, n, "%" PRIu64 "ns", ns);
-}
-
 static void fmt_caller(char *buf, size_t n, const bg_rsite_t *s) {
   if (s->nframes == 0) {
     snprintf(buf, n, "?");
@@ -97,8 +85,8 @@ void bg_render_summary(FILE *out, const bg_model_t *m) {
   for (int i = 0; i < nrows && i < SUMMARY_ROWS; i++) {
     const row_t *r = &rows[i];
     char total[32], max[32], caller[512];
-    fmt_ns(total, sizeof total, r->total_ns);
-    fmt_ns(max, sizeof max, r->max_ns);
+    bg_fmt_ns(total, sizeof total, r->total_ns);
+    bg_fmt_ns(max, sizeof max, r->max_ns);
     fmt_caller(caller, sizeof caller, r->first);
     fprintf(out, "  %-16s %-8s %8" PRIu64 " %10s %10s  %s", r->first->call, r->first->category,
             r->count, total, max, caller);

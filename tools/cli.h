@@ -22,5 +22,7 @@ int bg_cli_load(int n, char *const *paths, struct bg_model *out);
  * number of new sites (-1 on error). */
 int bg_cli_gate(struct bg_model *cur, const struct bg_model *base, FILE *out, const char *format);
 
-#define BG_CLI_EXTRA_COMMANDS {"report", bg_cmd_report},
+int bg_cmd_serve(int argc, char **argv); /* tools/cmd_serve.c */
+
+#define BG_CLI_EXTRA_COMMANDS {"report", bg_cmd_report}, {"serve", bg_cmd_serve},
 #endif

@@ -48,6 +48,8 @@ for r in $rows; do cat "$T/out/$r.result"; done >"$T/results.txt"
 nok=$(grep -c '^ok ' "$T/results.txt" || true)
 nfail=$(grep -c '^FAIL ' "$T/results.txt" || true)
 echo "calls: $nok rows ok, $nfail failed, $(($(date +%s) - start))s"
+noff=$(cat "$T"/out/plain.*.offload.err 2>/dev/null | grep -c '^offloaded: .*[1-9]' || true)
+echo "calls: $noff rows ran on a worker or a timer under mode=offload"
 if [ "$nfail" -ne 0 ]; then
   grep -v '^ok ' "$T/results.txt"
   fail "$nfail call rows failed"

@@ -107,8 +107,29 @@ CASE(cnd_timedwait) {
 
 /* ---- semaphores: BLOCK waits for a post from a helper; NONBLOCK: the count is
  * positive (sem_wait returns at once), or the deadline has passed. ------------------ */
+/* Posts once the waiter is asleep (so the wait really blocks, even on a loaded
+ * machine where a fixed delay could fire before the call and make it exempt), or once
+ * the waiter says it is done (mode=raise: the call is never made). */
+static pid_t sem_waiter_tid;
+static int sem_waiter_done;
+
+static int thread_sleeping(pid_t tid) {
+  char path[64], buf[256];
+  snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+  FILE *f = fopen(path, "r");
+  if (!f) return 1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char *p = strrchr(buf, ')'); /* "tid (comm) S ..." */
+  return p && p[1] == ' ' && p[2] == 'S';
+}
+
 static void *sem_poster(void *arg) {
-  usleep(2000);
+  for (int i = 0; i < 5000 && !__atomic_load_n(&sem_waiter_done, __ATOMIC_ACQUIRE); i++) {
+    if (thread_sleeping(sem_waiter_tid)) break;
+    usleep(200);
+  }
   sem_post(arg);
   return NULL;
 }
@@ -120,8 +141,11 @@ static void *sem_poster(void *arg) {
     sem_init(&s, 0, ready ? 1 : 0);                                                     \
     struct timespec dl = {0, 0};                                                        \
     if (!NB) bgt_abs_in(&dl, strcmp(#name, "sem_clockwait") ? CLOCK_REALTIME : CLOCK_MONOTONIC, 10000); \
+    sem_waiter_tid = gettid();                                                          \
+    __atomic_store_n(&sem_waiter_done, 0, __ATOMIC_RELEASE);                            \
     pthread_t th = NB ? 0 : bgt_thread(sem_poster, &s);                                 \
     CALL(expr);                                                                         \
+    __atomic_store_n(&sem_waiter_done, 1, __ATOMIC_RELEASE);                            \
     if (th) pthread_join(th, NULL);                                                     \
     int val = -1;                                                                       \
     sem_getvalue(&s, &val);                                                             \

@@ -5,6 +5,9 @@
  *   calls --raise ROW   the guarded BLOCK run only, expecting action=raise: the call
  *                       must fail with errno EDEADLK and the row's fail value
  *   calls --opts ROW    extra BLOCKGUARD_OPTIONS the case needs
+ *   calls --offload ROW the same runs as `calls ROW`, inside a bg_sched coroutine: under
+ *                       mode=offload the guarded BLOCK call goes to a worker (or a
+ *                       timer), and the output must still equal the bare run's
  *   calls --rows        every row the driver knows
  *
  * The case table is expanded from preload/calls.def and syscalls.def: a row without a
@@ -158,6 +161,20 @@ static int run(const struct row *r, int form, int guard, int raise) {
   return 0;
 }
 
+static void run_all_forms(const struct row *r, int *nb_skipped) {
+  for (int form = BGT_BLOCK; form <= BGT_NONBLOCK; form++)
+    for (int guard = 0; guard <= 1; guard++)
+      if (run(r, form, guard, 0)) {
+        *nb_skipped = 1;
+        break;
+      }
+}
+
+static void run_all(void *r) {
+  int nb_skipped = 0;
+  run_all_forms(r, &nb_skipped);
+}
+
 int main(int argc, char **argv) {
   if (argc == 2 && !strcmp(argv[1], "--rows")) {
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) printf("%s\n", rows[i].name);
@@ -165,8 +182,9 @@ int main(int argc, char **argv) {
   }
   int raise = argc == 3 && !strcmp(argv[1], "--raise");
   int opts = argc == 3 && !strcmp(argv[1], "--opts");
-  if (argc != 2 && !raise && !opts) {
-    fprintf(stderr, "usage: %s [--raise|--opts] ROW | --rows\n", argv[0]);
+  int offload = argc == 3 && !strcmp(argv[1], "--offload");
+  if (argc != 2 && !raise && !opts && !offload) {
+    fprintf(stderr, "usage: %s [--raise|--opts|--offload] ROW | --rows\n", argv[0]);
     return 2;
   }
   const struct row *r = find(argv[argc - 1]);
@@ -190,14 +208,25 @@ int main(int argc, char **argv) {
     run(r, BGT_BLOCK, 1, 1);
     return failed;
   }
-  int has_rule = strcmp(r->exempt, "0") != 0, nb_skipped = 0;
-  for (int form = BGT_BLOCK; form <= BGT_NONBLOCK; form++)
-    for (int guard = 0; guard <= 1; guard++)
-      if (run(r, form, guard, 0)) {
-        nb_skipped = 1;
-        break;
-      }
+  if (offload) {
+    bg_sched_t *s = bg_sched_new(0);
+    if (!s) {
+      fprintf(stderr, "%s: --offload needs libblockguard.so\n", argv[0]);
+      return 2;
+    }
+    bg_co_spawn(s, run_all, (void *)r);
+    bg_sched_run(s);
+    bg_sched_free(s);
+    struct bg_offload_stats st;
+    bg_offload_stats(&st);
+    fprintf(stderr, "offloaded: jobs=%llu timers=%llu\n", (unsigned long long)st.jobs,
+            (unsigned long long)st.timers);
+    return failed;
+  }
+  int nb_skipped = 0;
+  run_all_forms(r, &nb_skipped);
   /* The NONBLOCK form exists exactly when the table gives the row an exemption. */
+  int has_rule = strcmp(r->exempt, "0") != 0;
   if (strcmp(r->kind, "track")) {
     if (has_rule && nb_skipped) bgt_fail(NULL, "the row has an exempt rule but its case never tests it");
     if (!has_rule && !nb_skipped) bgt_fail(NULL, "the row is never exempt but its case has a NONBLOCK form");

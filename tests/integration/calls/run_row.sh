@@ -1,7 +1,8 @@
 #!/bin/sh
 # run_row.sh ROW - runs one call-table row's case in every build (see t_calls.sh for
 # the environment): bare and under the shim, outputs must be identical and the shim
-# run's own verdict checks must pass; the plain build also runs it with mode=raise.
+# run's own verdict checks must pass; the plain build also runs it with mode=raise, and
+# inside a coroutine with mode=offload (output identical to the bare run).
 # Prints "ok ROW" or the failure with both outputs; exit status 1 on failure.
 row=$1
 exec >"$CALLS_DIR/out/$row.result" 2>&1  # one file per row: parallel rows never interleave
@@ -28,9 +29,19 @@ for build in $CALLS_BUILDS; do
     timeout "$CALLS_TIMEOUT" env LD_PRELOAD="$BG_PRELOAD" BLOCKGUARD_OPTIONS="$opts:mode=raise" \
       "$bin" --raise "$row" >"$d.raise" 2>"$d.raise.err" || why="mode=raise check failed"
   fi
+  # mode=offload: the same runs inside a coroutine, the guarded call on a worker.
+  if [ -z "$why" ] && [ "$build" = plain ]; then
+    timeout "$CALLS_TIMEOUT" env LD_PRELOAD="$BG_PRELOAD" BLOCKGUARD_OPTIONS="$opts:mode=offload" \
+      "$bin" --offload "$row" >"$d.offload" 2>"$d.offload.err"
+    rc=$?
+    if [ $rc -ne 0 ]; then why="offload run exited $rc"
+    elif ! cmp -s "$d.bare" "$d.offload"; then why="results differ when offloaded"
+    fi
+  fi
   if [ -n "$why" ]; then
     echo "FAIL $row ($build): $why"
-    for f in "$d.bare" "$d.bare.err" "$d.shim" "$d.shim.err" "$d.raise.err"; do
+    for f in "$d.bare" "$d.bare.err" "$d.shim" "$d.shim.err" "$d.raise.err" "$d.offload" \
+             "$d.offload.err"; do
       [ -s "$f" ] && { echo "  --- $(basename "$f")"; sed 's/^/  /' "$f"; }
     done
     status=1

@@ -1,0 +1,155 @@
+/* co.h - the coroutine runtime and the offload machinery (internal interface).
+ *
+ * Four parts, one file each:
+ *   co_ctx.h / co_switch_*.S  the context switch (a few instructions of asm; a ucontext
+ *                             fallback elsewhere) and the stack layout of a new coroutine
+ *   sched.c                   bg_sched: coroutines, run queue, epoll loop, timers
+ *   timers.c                  the timer heap sched.c uses
+ *   workers.c                 the worker pool that runs offloaded calls
+ *   offload.c                 the verdict hook, the offload call path, the adapter API
+ *
+ * An offloaded call is a bg__job_t that lives on the suspended coroutine's stack (no
+ * allocation per call): the shim packs the arguments behind the job header, a worker
+ * runs job->run, and the completion travels back through the *inbox* of the thread the
+ * coroutine belongs to (a lock-free list plus an eventfd that the scheduler's epoll, or
+ * the foreign runtime's event loop, watches).  The coroutine is resumed on its own
+ * thread only, so errno and TLS stay right.
+ */
+#ifndef BG_CO_H
+#define BG_CO_H
+#include <locale.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "guard/guard.h"
+#include "include/blockguard.h" /* bg_sched_t, bg_adapter_t, struct bg_offload_stats */
+
+typedef struct bg_co bg_co_t;
+typedef struct bg__job bg__job_t;
+typedef struct bg__inbox bg__inbox_t;
+
+/* ---- jobs ------------------------------------------------------------------------ */
+enum {
+  BG_JOB_QUEUED,  /* in the pool's queue */
+  BG_JOB_RUNNING, /* a worker runs it */
+  BG_JOB_DONE,    /* finished (or cancelled: err = ECANCELED), posted to its inbox */
+  BG_JOB_ORPHAN,  /* its owner went away (scheduler freed): never posted */
+};
+enum { BG_TIMER_PREPARE, BG_TIMER_FINISH, BG_TIMER_INTR };
+
+/* Sleep-family rows turn into timers: PREPARE stores the relative duration in *ns and
+ * returns 1 (0: arguments the shim does not convert, a worker runs the real call so
+ * that the error is exact); FINISH stores the result of a completed sleep; INTR that
+ * of a sleep a signal interrupted with *ns left (result, rem, errno in j->err). */
+typedef int (*bg__timer_fn)(bg__job_t *j, int op, uint64_t *ns);
+
+struct bg__job {
+  void (*run)(bg__job_t *j); /* runs on a worker: the real call, errno in/out via err */
+  bg__timer_fn timer;        /* sleep rows, else NULL */
+  int (*veto)(bg__job_t *j); /* shim: nonzero → run in place after all (stream locks) */
+  bg__job_t *next;           /* pool queue, then inbox list */
+  bg__inbox_t *home;         /* where the completion goes */
+  void *co;                  /* bg_co_t* or the adapter's coroutine handle */
+  int err;                   /* in: the caller's errno; out: errno after the call */
+  int herr;                  /* the same for h_errno (resolver calls set it) */
+  int state;                 /* BG_JOB_* (atomic) */
+  int delivered;             /* set on the owner thread when the completion arrived */
+  int id;                    /* call-table row, -1 for bg_co_offload() */
+  int cancelled;             /* never ran: ECANCELED (exit, fork child) */
+  uint64_t t_submit;         /* monotonic ns */
+  int has_mask;              /* run with the caller's signal mask (process calls: a */
+  sigset_t mask;             /* child inherits it), not the worker's all-blocked one */
+  locale_t locale;           /* the caller's uselocale() locale (printf, scanf, strtod) */
+};
+
+/* ---- inboxes: where completions arrive -------------------------------------------- */
+struct bg__inbox {
+  bg__job_t *head;       /* MPSC stack, pushed by workers under the pool lock */
+  int evfd;              /* written when head goes from empty to non-empty */
+  bg__inbox_t *tls_next; /* the owner thread's inbox list (fork handling) */
+};
+int bg__inbox_init(bg__inbox_t *ib);          /* -1 with errno */
+void bg__inbox_fini(bg__inbox_t *ib);
+/* Takes every completed job, oldest first, linked through ->next; drains the eventfd
+ * when `fd_ready` (the fd was reported readable) or when jobs were there.  The caller
+ * sets each job's `delivered` (after reading what it needs from it: the coroutine may
+ * run and drop the job at once) and resumes its coroutine.  Owner thread only. */
+bg__job_t *bg__inbox_take(bg__inbox_t *ib, int fd_ready);
+/* Pool side, called with the pool lock held: marks j DONE and posts it.  `wake`: write
+ * the eventfd when the list was empty (0 only in the fork child, see workers.c). */
+void bg__inbox_post(bg__job_t *j, int wake);
+
+/* ---- worker pool (workers.c) ------------------------------------------------------- */
+/* Queues j; returns -1 when the pool no longer accepts work (process exiting), the
+ * caller then makes the call itself. */
+int bg__workers_submit(bg__job_t *j);
+/* 1 when the calling thread may run on more than one CPU (its affinity, read once per
+ * thread): waiting by spinning for another thread only helps then.  On one CPU a
+ * spinner only delays the thread it waits for until its spin times out. */
+int bg__may_spin(void);
+/* Removes every queued or running job whose home is `ib` from the pool's reach: queued
+ * ones are dropped, running ones become ORPHAN (their result is discarded).  Returns
+ * the number of running ones (their memory must stay valid: the caller leaks it). */
+int bg__workers_orphan(bg__inbox_t *ib);
+/* Stop accepting, wait up to bound_ns for running jobs, cancel queued ones (ECANCELED),
+ * join workers; stuck workers are abandoned and reported.  Returns the number
+ * abandoned. */
+int bg__workers_shutdown(uint64_t bound_ns);
+int bg__workers_accepting(void);
+void bg__workers_set_max(unsigned max);     /* tests: override the workers= option */
+void bg__workers_set_stall_ns(uint64_t ns); /* tests: queue stall before overflow */
+void bg__workers_fork_prepare(void);         /* pthread_atfork handlers (offload.c */
+void bg__workers_fork_parent(void);          /* registers them once) */
+void bg__workers_fork_child(void);
+
+typedef struct bg__pool_stats {
+  uint64_t jobs, timers, cancelled, abandoned, overflow_spawned;
+  unsigned workers, workers_peak, busy;
+} bg__pool_stats_t;
+void bg__pool_stats(bg__pool_stats_t *st);
+void bg__pool_count_timer(void);
+
+/* ---- scheduler (sched.c) ----------------------------------------------------------- */
+bg_co_t *bg__co_current(void);                   /* NULL outside a bg coroutine */
+bg__inbox_t *bg__co_inbox(bg_co_t *co);
+/* Parks the running coroutine until its job is delivered (co must be current). */
+void bg__co_wait_job(bg_co_t *co, bg__job_t *j);
+/* Parks the running coroutine for ns nanoseconds of its scheduler's clock.  An
+ * interruptible sleep (an offloaded sleep call) ends early when a signal handler runs
+ * on the scheduler's thread while it waits in epoll: returns 1 and the time left. */
+int bg__co_sleep(bg_co_t *co, uint64_t ns, int interruptible, uint64_t *left);
+/* Tests: replace the scheduler's monotonic clock. */
+void bg__sched_set_clock(bg_sched_t *s, uint64_t (*now)(void *), void *ud);
+/* Marks the calling thread an event-loop thread (guarded under threads=auto). */
+void bg__mark_loop_thread(const void *runtime_text);
+
+/* ---- process-wide (offload.c) ------------------------------------------------------ */
+void bg__co_global_init(void);        /* pthread_atfork once */
+extern unsigned bg__fork_gen;          /* bumped in every fork child */
+/* The thread's list of inboxes, for the fork child to refresh their eventfds. */
+void bg__inbox_register(bg__inbox_t *ib);
+void bg__inbox_unregister(bg__inbox_t *ib);
+/* Called by the shim after bg__enter returned BG_OFFLOAD: runs j on a worker (or as a
+ * timer) while the coroutine yields; on return j->err holds the errno to set. */
+void bg__offload_call(bg__call_t *c, bg__job_t *j);
+/* The shim marks the rows whose wrappers implement the BG_OFFLOAD verdict; the others
+ * fall back to report. */
+void bg__offload_row_enable(int id);
+
+/* ---- public API (exported, wrapped by include/blockguard.h) ------------------------ */
+BG_EXPORT bg_sched_t *bg__api_sched_new(size_t stack_size);
+BG_EXPORT int bg__api_sched_run(bg_sched_t *s);
+BG_EXPORT int bg__api_sched_tick(bg_sched_t *s, int timeout_ms);
+BG_EXPORT void bg__api_sched_free(bg_sched_t *s);
+BG_EXPORT int bg__api_co_spawn(bg_sched_t *s, void (*fn)(void *), void *arg);
+BG_EXPORT int bg__api_co_yield(void);
+BG_EXPORT void *bg__api_co_self(void);
+BG_EXPORT int bg__api_co_sleep_ns(uint64_t ns);
+BG_EXPORT int bg__api_co_wait_fd(int fd, int events, int timeout_ms);
+BG_EXPORT int bg__api_co_offload(void (*fn)(void *), void *arg);
+BG_EXPORT int bg__api_adapter_install(const bg_adapter_t *a);
+BG_EXPORT int bg__api_adapter_poll(void);
+BG_EXPORT int bg__api_adapter_remove(void);
+BG_EXPORT int bg__api_offload_stats(struct bg_offload_stats *st, size_t size);
+#endif /* BG_CO_H */

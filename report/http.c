@@ -1,0 +1,416 @@
+/* http.c - the dashboard server: libmicrohttpd lifecycle, auth, routing (see http.h).
+ *
+ * Lifecycle.  We create the listening socket ourselves (so a busy port is reported
+ * with the real errno, and the bound port is known before the thread starts), then
+ * hand it to libmicrohttpd in internal-polling-thread mode: one sidecar thread does
+ * everything.  Stopping (the sidecar protocol): quiesce (stop accepting; we close the
+ * listening socket at once so the port is free), mark the server stopping (requests
+ * still arriving on open connections get 503), then MHD_stop_daemon - which closes
+ * every connection, including a client that sent half a request - runs on a helper
+ * thread that we wait for with a deadline.  The server thread only ever waits on a
+ * snapshot callback, which is short; if it is not, the caller is not held hostage:
+ * past the deadline the server is abandoned (its memory leaks rather than being freed
+ * under a running thread) and process exit goes on.
+ *
+ * Requests.  Only GET and HEAD (405 otherwise), no request bodies (413), headers
+ * bounded by the connection memory limit (libmicrohttpd answers 431/414), a token
+ * when configured (401, constant-time compare; Bearer header or ?token=).  Data
+ * responses are built from a fresh model each time; nothing the program wrote (thread
+ * or function names, argv) reaches HTML unescaped: JSON is produced by jansson and
+ * the page inserts it with textContent, under a Content-Security-Policy whose per-
+ * response nonce is the only way a script can run.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bg_dashboard.h"
+#include "report/http.h"
+#include "report/mhd.h"
+
+static const bg_mhd_t *M; /* set by the first successful bg_http_start */
+
+#define BG_HTTP_MEMORY_LIMIT (16 * 1024) /* per connection: bounds request headers */
+#define BG_HTTP_MAX_CONN 64
+#define BG_HTTP_IDLE_S 10
+
+struct bg_http {
+  struct MHD_Daemon *d;
+  int listen_fd;     /* ours until quiesced, -1 after */
+  int port;
+  char url[96];
+  char *token;       /* NULL: no token */
+  bg_http_snapshot_fn snapshot;
+  void *arg;
+  const char *mode;
+  void (*log)(const char *msg, void *arg);
+  int stopping;
+  /* stopper handshake */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int stopped;
+};
+
+static void logf_(bg_http_t *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(bg_http_t *h, const char *fmt, ...) {
+  if (!h->log) return;
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  h->log(buf, h->arg);
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap) {
+  bg_http_t *h = cls;
+  if (!h->log) return;
+  char buf[512];
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  size_t n = strlen(buf);
+  while (n && buf[n - 1] == '\n') buf[--n] = 0;
+  h->log(buf, h->arg);
+}
+
+/* ---- responses -------------------------------------------------------------------- */
+static enum MHD_Result send_owned(struct MHD_Connection *c, unsigned status, const char *ctype,
+                                  char *body, size_t len, const char *csp) {
+  struct MHD_Response *r =
+      M->create_response_from_buffer(len, body, body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+  if (!r) {
+    free(body);
+    return MHD_NO;
+  }
+  M->add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+  M->add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+  M->add_response_header(r, "X-Content-Type-Options", "nosniff");
+  M->add_response_header(r, "Referrer-Policy", "no-referrer"); /* the URL may hold a token */
+  M->add_response_header(r, "X-Frame-Options", "DENY");
+  if (csp) M->add_response_header(r, "Content-Security-Policy", csp);
+  if (status == MHD_HTTP_METHOD_NOT_ALLOWED) M->add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+  if (status == MHD_HTTP_UNAUTHORIZED)
+    M->add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"blockguard\"");
+  enum MHD_Result ret = M->queue_response(c, status, r);
+  M->destroy_response(r);
+  return ret;
+}
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *msg) {
+  char *b = strdup(msg);
+  return send_owned(c, status, "text/plain; charset=utf-8", b, b ? strlen(b) : 0, NULL);
+}
+
+/* ---- auth ------------------------------------------------------------------------- */
+static int token_eq(const char *want, const char *got) {
+  if (!got) return 0;
+  size_t a = strlen(want), b = strlen(got);
+  unsigned char diff = (unsigned char)(a != b);
+  for (size_t i = 0; i < a; i++) diff |= (unsigned char)(want[i] ^ got[i < b ? i : 0]);
+  return diff == 0;
+}
+
+static int authorized(bg_http_t *h, struct MHD_Connection *c) {
+  if (!h->token) return 1;
+  const char *auth = M->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+  if (auth && !strncasecmp(auth, "Bearer ", 7)) {
+    auth += 7;
+    while (*auth == ' ') auth++;
+    if (token_eq(h->token, auth)) return 1;
+  }
+  return token_eq(h->token, M->lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token"));
+}
+
+/* ---- dashboard page --------------------------------------------------------------- */
+/* The page is a template: {{NONCE}} and {{MODE}} are replaced per response with
+ * values we generate (never anything from the program or the request). */
+static char *render_page(bg_http_t *h, const char *nonce, size_t *len) {
+  const char *src = bg__dashboard_html;
+  size_t n = sizeof bg__dashboard_html - 1, nn = strlen(nonce), nm = strlen(h->mode);
+  size_t cap = n + 1;
+  for (const char *p = src; (p = strstr(p, "{{")); p += 2) cap += nn > nm ? nn : nm;
+  char *out = malloc(cap), *o = out;
+  if (!out) return NULL;
+  const char *p = src, *q;
+  while ((q = strstr(p, "{{"))) {
+    memcpy(o, p, (size_t)(q - p));
+    o += q - p;
+    if (!strncmp(q, "{{NONCE}}", 9)) {
+      memcpy(o, nonce, nn), o += nn, p = q + 9;
+    } else if (!strncmp(q, "{{MODE}}", 8)) {
+      memcpy(o, h->mode, nm), o += nm, p = q + 8;
+    } else {
+      *o++ = '{', *o++ = '{', p = q + 2;
+    }
+  }
+  size_t rest = strlen(p);
+  memcpy(o, p, rest + 1);
+  *len = (size_t)(o - out) + rest;
+  return out;
+}
+
+static enum MHD_Result serve_page(bg_http_t *h, struct MHD_Connection *c) {
+  unsigned char raw[16];
+  char nonce[40];
+  if (getrandom(raw, sizeof raw, GRND_NONBLOCK) != (ssize_t)sizeof raw) {
+    struct timespec ts; /* early boot without entropy: still unpredictable enough per page */
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    for (size_t i = 0; i < sizeof raw; i++) raw[i] ^= (unsigned char)(ts.tv_nsec >> (i % 8));
+  }
+  for (size_t i = 0; i < sizeof raw; i++) snprintf(nonce + 2 * i, 3, "%02x", raw[i]);
+  char csp[400];
+  snprintf(csp, sizeof csp,
+           "default-src 'none'; script-src 'nonce-%s'; style-src 'nonce-%s'; connect-src 'self'; "
+           "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+           nonce, nonce);
+  size_t len;
+  char *page = render_page(h, nonce, &len);
+  if (!page) return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
+  return send_owned(c, MHD_HTTP_OK, "text/html; charset=utf-8", page, len, csp);
+}
+
+/* ---- data endpoints --------------------------------------------------------------- */
+enum { EP_REPORT, EP_SITE, EP_METRICS };
+
+static int valid_id(const char *id) {
+  size_t n = strlen(id);
+  if (n == 0 || n >= sizeof ((bg_rsite_t *)0)->id) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f'))) return 0;
+  return 1;
+}
+
+static enum MHD_Result serve_data(bg_http_t *h, struct MHD_Connection *c, int ep, const char *id) {
+  bg_model_t m;
+  char err[256] = "";
+  memset(&m, 0, sizeof m);
+  if (h->snapshot(&m, h->arg, err, sizeof err) < 0) {
+    bg_model_free(&m);
+    char msg[300];
+    snprintf(msg, sizeof msg, "no report available: %s\n", err);
+    return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+  }
+  char *body = NULL;
+  const char *ctype = "application/json; charset=utf-8";
+  unsigned status = MHD_HTTP_OK;
+  if (ep == EP_REPORT) {
+    body = bg_render_json(&m);
+  } else if (ep == EP_METRICS) {
+    body = bg_render_metrics(&m);
+    ctype = "text/plain; version=0.0.4; charset=utf-8";
+  } else {
+    for (int i = 0; i < m.nsites; i++)
+      if (!strcmp(m.sites[i].id, id)) {
+        body = bg_render_site_json(&m.sites[i]);
+        break;
+      }
+    if (!body) {
+      bg_model_free(&m);
+      return send_text(c, MHD_HTTP_NOT_FOUND, "no such site\n");
+    }
+  }
+  bg_model_free(&m);
+  if (!body) return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
+  return send_owned(c, status, ctype, body, strlen(body), NULL);
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+                               const char *method, const char *version, const char *upload,
+                               size_t *upload_size, void **req) {
+  static int seen; /* marker: headers checked, answer on the next call */
+  bg_http_t *h = cls;
+  (void)version, (void)upload;
+  if (*upload_size) { /* a body arrived after we answered: discard it */
+    *upload_size = 0;
+    return MHD_YES;
+  }
+  if (!*req) {
+    /* First call, headers only.  Refusals are sent now, before any body is read
+     * (libmicrohttpd then closes the connection); good requests are answered on the
+     * second call so the connection can be kept alive. */
+    *req = &seen;
+    if (__atomic_load_n(&h->stopping, __ATOMIC_ACQUIRE))
+      return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down\n");
+    if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
+      return send_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed (GET, HEAD)\n");
+    const char *cl = M->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = M->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if ((cl && strcmp(cl, "0")) || te)
+      return send_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "request bodies are not accepted\n");
+    if (!authorized(h, c))
+      return send_text(c, MHD_HTTP_UNAUTHORIZED, "token required (Authorization: Bearer TOKEN or ?token=TOKEN)\n");
+    return MHD_YES;
+  }
+  if (__atomic_load_n(&h->stopping, __ATOMIC_ACQUIRE))
+    return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down\n");
+  if (!strcmp(url, "/")) return serve_page(h, c);
+  if (!strcmp(url, "/healthz")) return send_text(c, MHD_HTTP_OK, "ok\n");
+  if (!strcmp(url, "/api/report")) return serve_data(h, c, EP_REPORT, NULL);
+  if (!strcmp(url, "/metrics")) return serve_data(h, c, EP_METRICS, NULL);
+  if (!strncmp(url, "/api/sites/", 11) && valid_id(url + 11)) return serve_data(h, c, EP_SITE, url + 11);
+  return send_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+/* ---- start / stop ----------------------------------------------------------------- */
+static void free_handle(bg_http_t *h) {
+  if (h->listen_fd >= 0) close(h->listen_fd);
+  pthread_mutex_destroy(&h->mu);
+  pthread_cond_destroy(&h->cv);
+  free(h->token);
+  free(h);
+}
+
+bg_http_t *bg_http_start(const bg_http_config_t *cfg, int *why, char *err, size_t errlen) {
+  int dummy;
+  if (!why) why = &dummy;
+  *why = BG_HTTP_ECONFIG;
+  struct sockaddr_storage ss;
+  unsigned sslen;
+  int loopback;
+  if (bg_http_parse_addr(cfg->addr, &ss, &sslen, &loopback, err, errlen) < 0) return NULL;
+  int has_token = cfg->token && cfg->token[0];
+  if (!loopback && !has_token) {
+    snprintf(err, errlen,
+             "http: refusing to serve on non-loopback address '%s' without a token "
+             "(set http_token=SECRET; every request must then carry it)",
+             cfg->addr);
+    return NULL;
+  }
+  *why = BG_HTTP_ESTART;
+  const bg_mhd_t *mhd = bg_mhd(err, errlen);
+  if (!mhd) return NULL;
+  M = mhd;
+  bg_http_t *h = calloc(1, sizeof *h);
+  if (!h) {
+    *why = BG_HTTP_ESTART;
+    snprintf(err, errlen, "http: out of memory");
+    return NULL;
+  }
+  h->listen_fd = -1;
+  h->snapshot = cfg->snapshot;
+  h->arg = cfg->arg;
+  h->mode = cfg->mode ? cfg->mode : "live";
+  h->log = cfg->log;
+  h->token = has_token ? strdup(cfg->token) : NULL;
+  pthread_mutex_init(&h->mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&h->cv, &ca);
+  pthread_condattr_destroy(&ca);
+
+  *why = BG_HTTP_EBIND;
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int one = 1;
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+      bind(fd, (struct sockaddr *)&ss, sslen) < 0 || listen(fd, 64) < 0) {
+    snprintf(err, errlen, "http: cannot listen on %s: %s", cfg->addr, strerror(errno));
+    if (fd >= 0) close(fd);
+    free_handle(h);
+    return NULL;
+  }
+  h->listen_fd = fd;
+  struct sockaddr_storage bound;
+  socklen_t bl = sizeof bound;
+  getsockname(fd, (struct sockaddr *)&bound, &bl);
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6 *b6 = (struct sockaddr_in6 *)&bound;
+    inet_ntop(AF_INET6, &b6->sin6_addr, host, sizeof host);
+    h->port = ntohs(b6->sin6_port);
+    snprintf(h->url, sizeof h->url, "http://[%s]:%d/", host, h->port);
+  } else {
+    struct sockaddr_in *b4 = (struct sockaddr_in *)&bound;
+    inet_ntop(AF_INET, &b4->sin_addr, host, sizeof host);
+    h->port = ntohs(b4->sin_port);
+    snprintf(h->url, sizeof h->url, "http://%s:%d/", host, h->port);
+  }
+
+  *why = BG_HTTP_ESTART;
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_EPOLL |
+                   (h->log ? MHD_USE_ERROR_LOG : 0) | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+  h->d = M->start_daemon(flags, 0, NULL, NULL, handler, h,
+                          MHD_OPTION_LISTEN_SOCKET, fd,
+                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)BG_HTTP_MEMORY_LIMIT,
+                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)BG_HTTP_MAX_CONN,
+                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)BG_HTTP_IDLE_S,
+                          MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, h,
+                          MHD_OPTION_END);
+  if (!h->d) {
+    snprintf(err, errlen, "http: cannot start the server on %s (libmicrohttpd failed)", cfg->addr);
+    free_handle(h);
+    return NULL;
+  }
+  *why = 0;
+  return h;
+}
+
+const char *bg_http_url(const bg_http_t *h) { return h->url; }
+int bg_http_port(const bg_http_t *h) { return h->port; }
+
+static void *stopper(void *arg) {
+  bg_http_t *h = arg;
+  M->stop_daemon(h->d);
+  pthread_mutex_lock(&h->mu);
+  h->stopped = 1;
+  pthread_cond_signal(&h->cv);
+  pthread_mutex_unlock(&h->mu);
+  return NULL;
+}
+
+int bg_http_stop(bg_http_t *h, int timeout_ms) {
+  if (!h) return 0;
+  __atomic_store_n(&h->stopping, 1, __ATOMIC_RELEASE);
+  /* No new connections from here on; the port is released immediately. */
+  MHD_socket lfd = M->quiesce_daemon(h->d);
+  if (lfd != MHD_INVALID_SOCKET) {
+    close(lfd);
+    h->listen_fd = -1;
+  }
+  pthread_t t;
+  if (pthread_create(&t, NULL, stopper, h) != 0) {
+    stopper(h); /* no thread to spare: stop inline (bounded by the handler in flight) */
+    free_handle(h);
+    return 0;
+  }
+  struct timespec dl;
+  clock_gettime(CLOCK_MONOTONIC, &dl);
+  dl.tv_sec += timeout_ms / 1000;
+  dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+  pthread_mutex_lock(&h->mu);
+  int rc = 0;
+  while (!h->stopped && rc != ETIMEDOUT) rc = pthread_cond_timedwait(&h->cv, &h->mu, &dl);
+  int done = h->stopped;
+  pthread_mutex_unlock(&h->mu);
+  if (!done) {
+    /* Keep it reachable: it is still in use, and a leak checker should not flag it. */
+    static bg_http_t *abandoned[8];
+    for (int i = 0; i < 8; i++)
+      if (!abandoned[i]) {
+        abandoned[i] = h;
+        break;
+      }
+    pthread_detach(t);
+    logf_(h, "http: server thread did not stop within %d ms; abandoning it", timeout_ms);
+    return 1;
+  }
+  pthread_join(t, NULL);
+  free_handle(h);
+  return 0;
+}
+
+void bg_http_forget_in_child(bg_http_t *h) {
+  if (h && h->listen_fd >= 0) close(h->listen_fd);
+}

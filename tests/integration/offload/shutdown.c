@@ -1,0 +1,32 @@
+/* shutdown.c - a worker stuck forever must not hold up process exit.
+ *
+ * One coroutine's read() of a pipe nobody writes is offloaded and never returns;
+ * another coroutine calls exit(0) 50 ms later.  The shim's exit path gives running
+ * calls a bounded time, then abandons the worker (and says so on stderr): the process
+ * must be gone well within a second.
+ */
+#include <blockguard.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static int p[2];
+static void stuck(void *arg) {
+  (void)arg;
+  char c;
+  if (read(p[0], &c, 1) >= 0) _exit(3); /* never: nobody writes */
+}
+static void quitter(void *arg) {
+  (void)arg;
+  usleep(50000);
+  exit(0);
+}
+
+int main(void) {
+  if (pipe(p) < 0) return 2;
+  bg_sched_t *s = bg_sched_new(0);
+  if (!s) return 2;
+  bg_co_spawn(s, stuck, NULL);
+  bg_co_spawn(s, quitter, NULL);
+  bg_sched_run(s);
+  return 4; /* not reached */
+}
