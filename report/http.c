@@ -338,7 +338,12 @@ bg_http_t *bg_http_start(const bg_http_config_t *cfg, int *why, char *err, size_
   }
 
   *why = BG_HTTP_ESTART;
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_EPOLL |
+  /* poll, not epoll: libmicrohttpd 0.9.75's epoll mode does not notice a client that
+   * closes its side (FIN) while a request is incomplete or after a keep-alive answer,
+   * and holds the connection until the idle timeout - 64 such connections locked the
+   * dashboard out for 10 s (found by tests/fuzz/fuzz_http.c).  64 connections at most:
+   * poll costs nothing here. */
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_POLL |
                    (h->log ? MHD_USE_ERROR_LOG : 0) | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
   h->d = M->start_daemon(flags, 0, NULL, NULL, handler, h,
                           MHD_OPTION_LISTEN_SOCKET, fd,
