@@ -8,7 +8,8 @@
  *   - rendering the model to JSON and reading it back succeeds (we always read what we
  *     write), and a second render is byte-identical to the first (nothing is lost or
  *     changed in a merge/re-render cycle);
- *   - every format renders (text, SARIF, JUnit); SARIF is valid JSON;
+ *   - every format renders (text, SARIF, JUnit, Prometheus); SARIF is valid JSON and
+ *     every /metrics line is well-formed exposition text;
  *   - merging the report with itself doubles every count (`blockguard report DIR`);
  *     a baseline diff against itself finds nothing new;
  *   - the suggested allowlist (`report --suppressions`) parses as an allowlist, with
@@ -24,6 +25,7 @@
 #include <jansson.h>
 
 #include "guard/rules.h"
+#include "report/http.h"
 #include "report/model.h"
 
 static uint64_t total(const bg_model_t *m) {
@@ -32,7 +34,63 @@ static uint64_t total(const bg_model_t *m) {
   return n;
 }
 
+/* Prometheus text format, line by line: "# ..." or NAME[{k="v",...}] VALUE, label
+ * values escaping only backslash, quote and newline.  A program string that broke out
+ * of its label would corrupt every scrape of the endpoint. */
+static int metric_name_char(char c, int first) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
+         (!first && c >= '0' && c <= '9');
+}
+
+static void check_metrics(const char *text) {
+  for (const char *l = text; *l;) {
+    const char *e = strchr(l, '\n');
+    if (!e) {
+      fprintf(stderr, "metrics: last line not terminated\n");
+      abort();
+    }
+    if (*l != '#' && e > l) {
+      const char *p = l;
+      if (!metric_name_char(*p, 1)) goto bad;
+      while (metric_name_char(*p, 0)) p++;
+      if (*p == '{') {
+        p++;
+        while (*p != '}') {
+          if (!metric_name_char(*p, 1)) goto bad;
+          while (metric_name_char(*p, 0)) p++;
+          if (*p++ != '=' || *p++ != '"') goto bad;
+          while (*p != '"') {
+            if (p >= e) goto bad;
+            if (*p == '\\') {
+              p++;
+              if (*p != '\\' && *p != '"' && *p != 'n') goto bad;
+            }
+            p++;
+          }
+          p++;
+          if (*p == ',') p++;
+          else if (*p != '}') goto bad;
+        }
+        p++;
+      }
+      if (*p++ != ' ') goto bad;
+      char *end;
+      strtod(p, &end);
+      if (end != e) goto bad;
+    }
+    l = e + 1;
+    continue;
+  bad:
+    fprintf(stderr, "metrics: malformed line: %.*s\n", (int)(e - l), l);
+    abort();
+  }
+}
+
 static void check_formats(const bg_model_t *m) {
+  char *metrics = bg_render_metrics(m);
+  if (!metrics) abort();
+  check_metrics(metrics);
+  free(metrics);
   char *text = bg_render(m, "text"), *sarif = bg_render(m, "sarif"), *junit = bg_render(m, "junit");
   if (!text || !sarif || !junit) abort();
   json_error_t je;
