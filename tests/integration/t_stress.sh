@@ -1,8 +1,9 @@
 #!/bin/sh
 # t_stress.sh - 64 threads hammering wrapped calls under the shim, guarded and not,
-# with a 1 kHz signal storm whose handler calls write(), forks, fork+execs and thread
-# churn (tests/stress/stress.c).  Passes when nothing crashed, hung or returned a wrong
-# value/errno, and the counts add up exactly: the report's sites reached from the
+# with a 1 kHz signal storm whose handler calls write(), forks, fork+execs, thread
+# churn and the live dashboard's /metrics scraped throughout (tests/stress/stress.c).
+# Passes when nothing crashed, hung or returned a wrong value/errno, and the counts
+# add up exactly: the report's sites reached from the
 # program's main path (frames through hammer_call, not through the signal handler)
 # sum to the number of calls the program made on guarded threads, and every forked or
 # exec'd child wrote its own report.  STRESS_SECONDS (default 5) bounds the run.
@@ -10,8 +11,10 @@
 
 cc_prog "$T/stress" "$BG_ROOT/tests/stress/stress.c" -rdynamic
 mkdir -p "$T/reports"
-opts="threads=main,name:g-*:max_sites=100000:verbosity=0:report=$T/reports/%p.json"
-STRESS_SECONDS=${STRESS_SECONDS:-5} STRESS_CHURN=${STRESS_CHURN:-300} \
+# the live dashboard on a free loopback port, scraped by the stress's reader thread
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+opts="threads=main,name:g-*:max_sites=100000:verbosity=0:report=$T/reports/%p.json:http=127.0.0.1:$port"
+STRESS_SECONDS=${STRESS_SECONDS:-5} STRESS_CHURN=${STRESS_CHURN:-300} STRESS_HTTP_PORT=$port \
   timeout 120 env LD_PRELOAD="$BG_PRELOAD" BLOCKGUARD_OPTIONS="$opts" "$T/stress" >"$T/out" 2>"$T/err" ||
   { rc=$?; cat "$T/out" "$T/err"; fail "stress exited with status $rc"; }
 cat "$T/out"
@@ -47,6 +50,7 @@ if sig > vals["SIG_CALLS"]: bad("handler violations %d > handler calls on guarde
 if main + sig + other != vals["VIOLATIONS"]: bad("report total %d != bg_violations() %d" % (main + sig + other, vals["VIOLATIONS"]))
 if other: bad("violations from unexpected sites")
 if vals["SIG_TOTAL"] < 100: bad("signal storm too weak (%d signals)" % vals["SIG_TOTAL"])
+if vals["SCRAPES"] < 5: bad("only %d /metrics scrapes succeeded" % vals["SCRAPES"])
 children = len(reports) - 1
 # forked children exit(0) and write a report; exec'd ones write one from the new image
 # (the pre-exec image writes none: exec does not run destructors).

@@ -7,7 +7,8 @@
  *     read from /dev/zero, fsync on /dev/null which fails with EINVAL): half guarded
  *     (by name "g-N" set with pthread_setname_np, or by bg_thread_guard(1)), half not;
  *     every call's result and errno are checked against what libc must return;
- *   - a reader thread polling bg_violations() (monotonic, never above the calls made);
+ *   - a reader thread polling bg_violations() and, with STRESS_HTTP_PORT, scraping the
+ *     live dashboard's /metrics (both monotonic, never above the calls made);
  *   - a timer (SIGALRM, ITIMER_REAL, 1 kHz-ish) whose handler calls write() on
  *     whichever thread it lands, guarded or not, inside or outside the shim's core;
  *   - a forker: fork()s children that make calls of their own and exit (reports
@@ -35,6 +36,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -50,7 +54,7 @@ static atomic_ullong main_calls;   /* wrapped calls made on guarded threads (mai
 static atomic_ullong all_calls;    /* on every hammer thread */
 static atomic_ullong sig_calls;    /* handler writes that landed on a guarded thread */
 static atomic_ullong sig_total;
-static atomic_ullong forks, execs, churned;
+static atomic_ullong forks, execs, churned, scrapes;
 static __thread int i_am_guarded;  /* this thread was made guarded (and the shim agreed) */
 static const char *self_exe;
 static long fork_gap_ns = 20000000; /* STRESS_FORK_GAP_MS */
@@ -130,10 +134,65 @@ static void *hammer(void *arg) {
   return NULL;
 }
 
+/* Scrapes http://127.0.0.1:PORT/metrics once; returns the sum of
+ * blockguard_violations_total, or -1 on any failure (connection, status, format). */
+static long long scrape_metrics(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+    close(fd);
+    return -1;
+  }
+  static const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  if (send(fd, req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)sizeof req - 1) {
+    close(fd);
+    return -1;
+  }
+  size_t cap = 1 << 16, len = 0;
+  char *buf = malloc(cap + 1);
+  for (;;) {
+    if (len == cap) buf = realloc(buf, (cap *= 2) + 1);
+    ssize_t k = recv(fd, buf + len, cap - len, 0);
+    if (k <= 0) break;
+    len += (size_t)k;
+  }
+  close(fd);
+  buf[len] = 0;
+  long long sum = -1;
+  if (!strncmp(buf, "HTTP/1.1 200", 12)) {
+    sum = 0;
+    for (char *l = strstr(buf, "\r\n\r\n"); l && *l; l = strchr(l, '\n')) {
+      while (*l == '\r' || *l == '\n') l++;
+      if (!strncmp(l, "blockguard_violations_total{", 28)) {
+        char *sp = strchr(l, '}');
+        if (sp) sum += atoll(sp + 2);
+      }
+    }
+  }
+  free(buf);
+  return sum;
+}
+
 static void *reader(void *arg) {
   (void)arg;
   uint64_t last = 0;
+  long long last_scrape = 0;
+  int port = getenv("STRESS_HTTP_PORT") ? atoi(getenv("STRESS_HTTP_PORT")) : 0;
   while (!atomic_load(&stop)) {
+    if (port) {
+      /* The live dashboard, scraped while 32 threads violate: the total must only
+       * grow and never pass what the program has done. */
+      long long m = scrape_metrics(port);
+      uint64_t cap = atomic_load(&main_calls) + atomic_load(&sig_calls) + NTHREADS * 8 + 64;
+      if (m < 0) die("scraping /metrics on port %d failed", port);
+      if (m < last_scrape) die("/metrics went backwards: %lld after %lld", m, last_scrape);
+      if ((uint64_t)m > cap) die("/metrics says %lld violations, the program made at most %llu", m,
+                                 (unsigned long long)cap);
+      last_scrape = m;
+      atomic_fetch_add(&scrapes, 1);
+    }
     uint64_t before_cap = atomic_load(&main_calls) + atomic_load(&sig_calls) + NTHREADS * 8 + 64;
     uint64_t v = bg_violations();
     if (v < last) die("bg_violations() went backwards: %llu after %llu", (unsigned long long)v,
@@ -280,11 +339,11 @@ int main(int argc, char **argv) {
   uint64_t v = bg_violations();
   uint64_t mc = atomic_load(&main_calls), sc = atomic_load(&sig_calls);
   printf("MAIN_CALLS=%llu\nSIG_CALLS=%llu\nSIG_TOTAL=%llu\nALL_CALLS=%llu\nVIOLATIONS=%llu\n"
-         "FORKS=%llu\nEXECS=%llu\nCHURNED=%llu\n",
+         "FORKS=%llu\nEXECS=%llu\nCHURNED=%llu\nSCRAPES=%llu\n",
          (unsigned long long)mc, (unsigned long long)sc, (unsigned long long)atomic_load(&sig_total),
          (unsigned long long)atomic_load(&all_calls), (unsigned long long)v,
          (unsigned long long)atomic_load(&forks), (unsigned long long)atomic_load(&execs),
-         (unsigned long long)atomic_load(&churned));
+         (unsigned long long)atomic_load(&churned), (unsigned long long)atomic_load(&scrapes));
   if (v < mc || v > mc + sc) die("bg_violations() = %llu, expected %llu main-path calls + at most %llu in handlers",
                                  (unsigned long long)v, (unsigned long long)mc, (unsigned long long)sc);
   return 0;
