@@ -3,6 +3,8 @@
 #     is untouched, the report is a regular file of mode 0600 whatever the umask;
 #   - an unwritable report path is an error message, not a changed exit status, and
 #     no temp file is left behind;
+#   - the dashboard survives 100 clients that hang up mid-request (connection slots
+#     are freed at once, not after the idle timeout);
 #   - setuid (AT_SECURE): nothing from the environment is trusted - BLOCKGUARD_OPTIONS
 #     is ignored (no report at a path it names, no exit 2 on bad options, no
 #     guarding), checked as nobody on a setuid-root copy of a program that links the
@@ -36,6 +38,39 @@ expect_eq "$rc" 5 "exit status kept when the report path is a directory"
 expect_grep "cannot" "$T/err"
 left=$(ls "$T" | grep -c '\.tmp\.' || true)
 expect_eq "$left" 0 "temp files left behind"
+
+# --- dashboard: clients that hang up mid-request free their connection at once -------
+# 100 clients send half a request and close (more than the server's 64 connections);
+# the next one must still be answered at once, not after the 10 s idle timeout.
+. tests/integration/http_lib.sh
+start_demo "threads=main:http=127.0.0.1:0" 30
+trap 'kill $DEMO_PID 2>/dev/null || true' EXIT
+$PY - "$PORT" <<'PY' || fail "dashboard locked out by clients that hung up"
+import socket, sys, time
+port = int(sys.argv[1])
+for i in range(100):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /api/report HTTP/1.1\r\nHost: x")   # headers never finished
+    s.close()
+t0 = time.time()
+s = socket.create_connection(("127.0.0.1", port))
+s.settimeout(5)
+s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+data = b""
+try:
+    while True:
+        d = s.recv(4096)
+        if not d:
+            break
+        data += d
+except socket.timeout:
+    pass
+dt = time.time() - t0
+print("answer after %.2fs: %r" % (dt, data[:40]))
+sys.exit(0 if data.startswith(b"HTTP/1.1 200") and dt < 2 else 1)
+PY
+kill $DEMO_PID; wait $DEMO_PID 2>/dev/null || true
+trap - EXIT
 
 # --- setuid: the environment is not trusted -----------------------------------------
 if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null || [ -n "${SANITIZER:-}" ]; then
