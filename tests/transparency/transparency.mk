@@ -4,7 +4,7 @@
 #   make check-transparency                       the CI set, threads=auto:mode=report
 #   make check-transparency TRANSPARENCY_MODES="threads=auto:mode=report threads=all:mode=report"
 #   make check-transparency TRANSPARENCY_MODULES="test_socket test_os"
-#   make check-transparency TRANSPARENCY_MODULES="$(TRANSPARENCY_MORE)"   the long set
+#   make check-transparency-more                  the longer set (TRANSPARENCY_MORE)
 #
 # Needs CPython's test suite: Debian's python3 ships only its skeleton, the modules
 # are in libpython3.X-testsuite (tools/deps.sh trust installs it).
@@ -23,8 +23,11 @@ $(BUILD)/.deps-trust: tools/deps.sh
 	$(Q)tools/deps.sh trust
 	$(Q)mkdir -p $(@D) && touch $@
 
-.PHONY: check-transparency
+.PHONY: check-transparency check-transparency-more
 check-transparency: all $(BUILD)/.deps-trust
 	$(Q)SHIM=$(BUILD)/libblockguard.so OUT=$(BUILD)/transparency \
 	  MODULES="$(TRANSPARENCY_MODULES)" MODES="$(TRANSPARENCY_MODES)" JOBS=$(TRANSPARENCY_JOBS) \
 	  python3 tests/transparency/run.py
+
+check-transparency-more:
+	$(Q)$(MAKE) --no-print-directory check-transparency TRANSPARENCY_MODULES="$(TRANSPARENCY_MORE)"
