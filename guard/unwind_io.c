@@ -13,20 +13,31 @@
  * unw_backtrace and libunwind's initialisation in guard/sites.c), the shim's pipe()
  * and pipe2() hand libunwind two fake, negative fd numbers instead of a pipe, and the
  * read/write/close/syscall wrappers answer for those numbers: read says "empty"
- * (EAGAIN), write checks readability with rt_sigprocmask given an invalid `how`
- * (the kernel copies the 8-byte set in first: EFAULT when unreadable, EINVAL when
- * readable, no side effect), close succeeds.  No fd is ever the shim's; a negative fd
+ * (EAGAIN), write checks readability by having the kernel copy the byte with
+ * process_vm_readv on our own pid (EFAULT when unreadable; no side effect, and
+ * valgrind does not treat the remote side as ours to check), or where that syscall is
+ * refused (seccomp profiles) with a FUTEX_WAIT of zero timeout on the word (EFAULT, or
+ * EAGAIN/ETIMEDOUT at once), close succeeds.  Not rt_sigprocmask with an invalid
+ * `how`, the other classic probe: valgrind answers that one without asking the kernel.  No fd is ever the shim's; a negative fd
  * that leaks out anyway is EBADF for the kernel.  Outside that scope nothing changes:
  * a program that uses libunwind itself gets its own real pipe, as without the shim.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/futex.h>
+#include <stdint.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "guard/guard.h"
 
 __thread int bg__unwinding __attribute__((tls_model("initial-exec")));
+static int vm_readv_works = 1;
+
+/* Tests: exercise the futex fallback as if process_vm_readv were refused. */
+void bg__unw_use_futex(int on) { __atomic_store_n(&vm_readv_works, !on, __ATOMIC_RELAXED); }
 
 int bg__unw_pipe(int fds[2]) {
   fds[0] = BG_UNW_FD_R;
@@ -47,8 +58,24 @@ long bg__unw_write(int fd, const void *buf, size_t n) {
     errno = EFAULT;
     return -1;
   }
-  long r = syscall(SYS_rt_sigprocmask, ~0L, buf, (void *)0, 8L);
-  if (r == -1 && errno == EFAULT) return -1; /* unreadable: errno EFAULT, as the pipe */
+  if (__atomic_load_n(&vm_readv_works, __ATOMIC_RELAXED)) {
+    /* The kernel copies one byte of our own memory: EFAULT when it cannot. */
+    char byte;
+    struct iovec local = {&byte, 1}, remote = {(void *)buf, 1};
+    ssize_t k = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+    if (k == 1) {
+      errno = 0; /* libunwind loops while errno == EINTR, even after a success */
+      return 1;
+    }
+    if (errno == EFAULT) return -1; /* unreadable: errno EFAULT, as the pipe */
+    __atomic_store_n(&vm_readv_works, 0, __ATOMIC_RELAXED); /* seccomp, old kernel... */
+  }
+  /* FUTEX_WAIT reads the 4-byte word at the (aligned) address: EFAULT when it cannot,
+   * else EAGAIN (not the expected value) or ETIMEDOUT after a zero wait. */
+  const uint32_t *word = (const uint32_t *)((uintptr_t)buf & ~(uintptr_t)3);
+  struct timespec zero = {0, 0};
+  long r = syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 0u, &zero, (void *)0, 0);
+  if (r == -1 && errno == EFAULT) return -1;
   errno = 0; /* libunwind loops while errno == EINTR, even after a success */
   return 1;
 }
