@@ -75,15 +75,19 @@ static void fixture(bg_model_t *m, int nsites) {
   }
 }
 
-static int stuck; /* >0: the snapshot callback sleeps this many ms */
+static int stuck;   /* >0: the snapshot callback sleeps this many ms (atomic) */
+static int in_snap; /* snapshot callbacks running (atomic): the fixture outlives them */
 
 static int snap(bg_model_t *m, void *arg, char *err, size_t errlen) {
   (void)err, (void)errlen;
-  if (stuck) usleep((useconds_t)stuck * 1000);
+  __atomic_add_fetch(&in_snap, 1, __ATOMIC_ACQ_REL);
+  int ms = __atomic_load_n(&stuck, __ATOMIC_ACQUIRE);
+  if (ms) usleep((useconds_t)ms * 1000);
   bg_merge_t g; /* a deep copy: the server frees what it is given */
   bg_merge_init(&g);
   int rc = bg_merge_add(&g, (const bg_model_t *)arg);
   bg_merge_finish(&g, m);
+  __atomic_sub_fetch(&in_snap, 1, __ATOMIC_RELEASE);
   return rc;
 }
 
@@ -469,7 +473,7 @@ static void stop_is_bounded_when_handler_stuck(void **state) {
   bg_http_t *h = start(NULL);
   int fd = dial(bg_http_port(h));
   const char *req = "GET /api/report HTTP/1.1\r\nHost: t\r\n\r\n";
-  stuck = 3000;
+  __atomic_store_n(&stuck, 3000, __ATOMIC_RELEASE);
   send_all(fd, req, strlen(req));
   usleep(200000); /* the server thread is now inside the snapshot */
   double t0 = now_s();
@@ -477,10 +481,11 @@ static void stop_is_bounded_when_handler_stuck(void **state) {
   double dt = now_s() - t0;
   assert_true(dt >= 0.25 && dt < 0.8);
   close(fd);
-  /* h is deliberately leaked (the thread may still use it); let it finish before the
-   * fixture model is freed */
-  usleep(3000000);
-  stuck = 0;
+  /* h is deliberately leaked (the thread may still use it); let its snapshot finish
+   * before the fixture model is freed - waited for, not slept on, so that the free
+   * happens after the abandoned thread's reads (TSan) */
+  while (__atomic_load_n(&in_snap, __ATOMIC_ACQUIRE)) usleep(10000);
+  __atomic_store_n(&stuck, 0, __ATOMIC_RELEASE);
 }
 
 int main(void) {
