@@ -18,13 +18,13 @@ pass=0 fail=0 failed=""
 log_dir=build/trust-logs
 mkdir -p "$log_dir"
 
+# stage NAME SECONDS 'shell command': runs it bounded, logs to build/trust-logs/NAME.log.
 stage() {
-  local name=$1 limit=$2
-  shift 2
+  local name=$1 limit=$2 cmd=$3
   local t0=$(date +%s) log="$log_dir/$name.log"
   echo "=== trust: $name"
   local rc=0
-  timeout "$limit" "$@" >"$log" 2>&1 || rc=$?
+  timeout "$limit" bash -c "$cmd" >"$log" 2>&1 || rc=$?
   if [ "$rc" -eq 0 ]; then
     pass=$((pass + 1))
     echo "  ok    $name ($(($(date +%s) - t0))s)"
@@ -38,21 +38,22 @@ stage() {
 
 tools/deps.sh trust
 
-stage asan-ubsan-check 1800 make -j2 SANITIZER=address,undefined check
 # The threaded unit tests (the core under concurrent writers and report readers, the
 # HTTP server, offload workers and scheduler) plus the small ones.  test_sites and
 # test_rules are single-threaded and assert gcc-specific stack shapes (noipa).
 # die_after_fork=0: test_workers forks with live workers on purpose.
-tsan_units="test_concurrency test_http test_workers test_sched test_co_ctx test_verdict
-            test_unwind_io test_options test_merge test_render test_exempt"
-tsan() {
-  make -j2 SANITIZER=thread CC=clang BUILD=build-tsan $(for t in $tsan_units; do echo build-tsan/tests/$t; done) &&
-    TSAN_OPTIONS="die_after_fork=0 halt_on_error=1" sh tests/run-unit.sh $(for t in $tsan_units; do echo build-tsan/tests/$t; done)
-}
-stage tsan-unit 1200 tsan
-stage fuzz 1200 make -j2 check-fuzz CHECK_FUZZ_SECONDS="${CHECK_FUZZ_SECONDS:-20}"
-stage memcheck 1200 sh tests/valgrind/memcheck.sh
-stage transparency 1500 make check-transparency
+tsan_bins=""
+for t in test_concurrency test_http test_workers test_sched test_co_ctx test_verdict \
+         test_unwind_io test_options test_merge test_render test_exempt; do
+  tsan_bins="$tsan_bins build-tsan/tests/$t"
+done
+
+stage asan-ubsan-check 1800 "make -j2 SANITIZER=address,undefined check"
+stage tsan-unit 1200 "make -j2 SANITIZER=thread CC=clang BUILD=build-tsan $tsan_bins &&
+  TSAN_OPTIONS='die_after_fork=0 halt_on_error=1' sh tests/run-unit.sh $tsan_bins"
+stage fuzz 1200 "make -j2 check-fuzz CHECK_FUZZ_SECONDS=${CHECK_FUZZ_SECONDS:-20}"
+stage memcheck 1200 "sh tests/valgrind/memcheck.sh"
+stage transparency 1500 "make check-transparency"
 
 [ -n "$failed" ] && echo "trust: failed:$failed"
 echo "trust: $pass passed, $fail failed ($(($(date +%s) - start))s)"
