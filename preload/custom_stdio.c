@@ -11,7 +11,6 @@
 #include "preload/custom_gen.h"
 #include "preload/custom_types.h"
 
-
 BG_REAL_FN(vprintf_fn, vprintf)
 BG_REAL_FN(vfprintf_fn, vfprintf)
 BG_REAL_FN(vprintf_chk_fn, __vprintf_chk)

@@ -23,7 +23,6 @@
 #include "preload/custom_gen.h"
 #include "preload/custom_types.h"
 
-
 /* THUNK(row, ret, call): the worker side; `a` is the packed row. */
 #define THUNK(row, ret, call)                                                            \
   void bg__cthunk_##row(bg__job_t *bg_j) {                                               \
