@@ -69,7 +69,19 @@ static void start(void) {
 static char *exchange(const void *req, size_t n, size_t *outlen, int wait_s) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) abort();
-  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+  /* libFuzzer's timer signal can interrupt connect(); the connection then completes
+   * in the background, so wait for it instead of calling that a failure. */
+  int rc = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+  if (rc < 0 && errno == EINTR) {
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int soerr = 0;
+    socklen_t sl = sizeof soerr;
+    while (poll(&p, 1, 5000) < 0 && errno == EINTR) {
+    }
+    rc = (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0) ? 0 : -1;
+    if (rc < 0) errno = soerr;
+  }
+  if (rc < 0) {
     fprintf(stderr, "fuzz_http: connect: %s\n", strerror(errno));
     abort();
   }
