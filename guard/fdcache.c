@@ -47,6 +47,7 @@ enum {
   FD_PIPE = BG_FD_PIPE,
   FD_SHARED = BG_FD_SHARED,
   FD_THREAD = BG_FD_THREAD,
+  FD_EVENTFD = BG_FD_EVENTFD,
 };
 
 uint8_t bg__fdinfo[BG_FD_TABLE];
@@ -80,12 +81,15 @@ static uint8_t probe_kind(int fd) {
     if (S_ISFIFO(st.st_mode)) k |= FD_PIPE;
     if (S_ISCHR(st.st_mode) && isatty(fd)) k |= FD_TTY;
     /* An anonymous inode (no file type): a signalfd reads the signals pending for the
-     * calling thread, so a call on it must stay on that thread (guard/offload.c). */
+     * calling thread, so a call on it must stay on that thread (guard/offload.c); an
+     * eventfd in a poll set is an event loop's doorbell (guard/loop.c). */
     if ((st.st_mode & S_IFMT) == 0) {
       char path[32], link[32];
       snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
       ssize_t n = readlink(path, link, sizeof link - 1);
-      if (n > 0 && (link[n] = 0, !strcmp(link, "anon_inode:[signalfd]"))) k |= FD_THREAD;
+      if (n > 0) link[n] = 0;
+      if (n > 0 && !strcmp(link, "anon_inode:[signalfd]")) k |= FD_THREAD;
+      if (n > 0 && !strcmp(link, "anon_inode:[eventfd]")) k |= FD_EVENTFD;
     }
   }
   errno = saved;
@@ -131,6 +135,8 @@ int bg__fd_is_tty(int fd) { return (kind(fd) & FD_TTY) != 0; }
 
 int bg__fd_thread_bound(int fd) { return (kind(fd) & FD_THREAD) != 0; }
 
+int bg__fd_is_eventfd(int fd) { return (kind(fd) & FD_EVENTFD) != 0; }
+
 int bg__fd_category_slow(int fd, int fallback) {
   return (kind(fd) & FD_FILE) ? BG_CAT_file : fallback;
 }
@@ -143,11 +149,15 @@ int bg__fd_write_exempt(int fd) {
   return (m & BG_EXEMPT_TTY) && (kind(fd) & FD_TTY);
 }
 
+/* Every way an fd number stops naming what it named goes through forget, forget_range
+ * or dup (newfd): an event loop identified by that fd ends there too (guard/loop.c). */
 void bg__fd_forget(int fd) {
+  bg__loop_fd_check(fd);
   if (fd >= 0 && fd < BG_FD_TABLE) store(fd, 0);
 }
 
 void bg__fd_forget_range(unsigned lo, unsigned hi) {
+  bg__loop_fds_closed(lo, hi);
   int m = __atomic_load_n(&maxfd, __ATOMIC_RELAXED);
   if (hi > (unsigned)m) hi = (unsigned)m;
   for (unsigned fd = lo; fd <= hi && fd < BG_FD_TABLE; fd++)
@@ -157,6 +167,11 @@ void bg__fd_forget_range(unsigned lo, unsigned hi) {
 void bg__fd_created(int fd, int nonblock) {
   if (fd < 0 || fd >= BG_FD_TABLE) return;
   store(fd, nonblock ? FD_NB : 0);
+}
+
+void bg__fd_created_eventfd(int fd, int nonblock) {
+  if (fd < 0 || fd >= BG_FD_TABLE) return;
+  store(fd, (uint8_t)((nonblock ? FD_NB : 0) | FD_KIND_KNOWN | FD_EVENTFD));
 }
 
 /* Drops the cached O_NONBLOCK of every fd that shares a description with another. */
@@ -177,8 +192,9 @@ void bg__fd_flags_changed(int fd, int nonblock) {
 }
 
 void bg__fd_dup(int oldfd, int newfd) {
-  if (newfd < 0 || newfd >= BG_FD_TABLE) return;
   if (oldfd == newfd) return;
+  bg__loop_fd_check(newfd); /* dup2/dup3 over a loop's fd */
+  if (newfd < 0 || newfd >= BG_FD_TABLE) return;
   uint8_t v = (oldfd >= 0 && oldfd < BG_FD_TABLE) ? load(oldfd) : 0;
   if (oldfd >= 0 && oldfd < BG_FD_TABLE) store(oldfd, v | FD_SHARED);
   store(newfd, v | FD_SHARED);

@@ -42,6 +42,7 @@
 #define BG__BASECAT_CAT(c) BG_CAT_##c
 #define BG__BASECAT_FDCAT(fd, c) BG_CAT_##c
 #define BG__BASECAT_NRCAT() BG_CAT_io
+#define BG__BASECAT_WAITSET(k, set, n) BG_CAT_wait
 
 /* The real functions (preload/wrappers.c). */
 #define BG_CUSTOM(...)
