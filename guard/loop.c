@@ -113,6 +113,16 @@ int bg__loop_gone(bg__thread_t *t) {
   return 1;
 }
 
+/* An eventfd?  The cache answers for fds whose kind it knows (every fd after its first
+ * wait here); fdcache.c probes the others once. */
+static inline int doorbell(int fd) {
+  if ((unsigned)fd < BG_FD_TABLE) {
+    uint8_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
+    if (v & BG_FD_KIND_KNOWN) return (v & BG_FD_EVENTFD) != 0;
+  }
+  return bg__fd_is_eventfd(fd);
+}
+
 /* Finds in a poll/select read set the thread's own loop fd (*own = 1, returns it), or
  * else the first eventfd (a doorbell: another loop), or -1. */
 static int scan_poll(const struct pollfd *fds, size_t n, int mine, int *own) {
@@ -121,7 +131,7 @@ static int scan_poll(const struct pollfd *fds, size_t n, int mine, int *own) {
     int fd = fds[i].fd;
     if (fd < 0 || !(fds[i].events & (POLLIN | POLLRDNORM))) continue;
     if (fd == mine) return *own = 1, fd;
-    if (door < 0 && bg__fd_is_eventfd(fd)) door = fd;
+    if (door < 0 && doorbell(fd)) door = fd;
   }
   return door;
 }
@@ -137,7 +147,7 @@ static int scan_select(const fd_set *r, int nfds, int mine, int *own) {
       int fd = i * bits + __builtin_ctzl(v);
       if (fd >= nfds) break;
       if (fd == mine) return *own = 1, fd;
-      if (door < 0 && bg__fd_is_eventfd(fd)) door = fd;
+      if (door < 0 && doorbell(fd)) door = fd;
     }
   }
   return door;

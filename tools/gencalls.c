@@ -105,7 +105,9 @@ static void markdown(void) {
     if (!strcmp(r->ret, "void")) printf("(not called)");
     else code(r->fail);
     printf(" | %s", r->kind == K_CUSTOM ? "hand-written; " : "");
-    if (r->loopset) printf("readiness wait: loop detection looks at its %s; ", r->loopset);
+    if (r->loopset)
+      printf("never a violation as the thread's event-loop wait (loop detection reads its %s); ",
+             r->loopset);
     printf("%s |\n", (r->flags & BG_F_WRITE) ? "write (exempt_fds applies)" : "");
   }
   printf("\n## syscall() numbers\n\n");
