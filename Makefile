@@ -82,6 +82,11 @@ $(BUILD)/obj/%.o: %.c $(BUILD)/.deps $(GEN_HDR)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(BGFLAGS) -MMD -MP -c $< -o $@
 
+# Symbol lookup runs inside the sanitizer runtimes' own start-up (ASan's interceptors
+# call dlsym(RTLD_NEXT) before ASan is initialised): never instrumented.
+NOSAN_SRC := preload/elfsym.c preload/resolve.c preload/dlsym.c
+$(NOSAN_SRC:%.c=$(BUILD)/obj/%.o): BGFLAGS := $(filter-out -fsanitize=% -fno-sanitize-recover=%,$(BGFLAGS))
+
 $(BUILD)/obj/%.o: %.S
 	$(call say,AS,$<)
 	$(Q)mkdir -p $(@D)
@@ -95,7 +100,7 @@ $(GEN_HDR): $(wildcard report/dashboard.html) tools/embed.sh
 
 $(SHIM): $(PRELOAD_OBJ) $(CORE_OBJ)
 	$(call say,LD,$@)
-	$(Q)$(CC) -shared $(SANLDFLAGS) -Wl,-z,now -Wl,--version-script=preload/exports.map \
+	$(Q)$(CC) -shared $(SANLDFLAGS) -Wl,-Bsymbolic-functions -Wl,--version-script=preload/exports.map \
 	    -o $@ $^ $(LDLIBS)
 
 CLI_SRC := tools/blockguard.c $(sort $(wildcard tools/cmd_*.c))
@@ -141,12 +146,15 @@ $(BUILD)/gencalls: tools/gencalls.c preload/calls.def preload/syscalls.def guard
 docs: $(BUILD)/gencalls $(CLI)
 	$(Q)$(BUILD)/gencalls markdown > docs/calls.md
 	$(Q)$(CLI) --help=markdown > docs/options.md
+	$(Q)$(CLI) --help=formats > docs/formats.md
 
 check-docs: $(BUILD)/gencalls $(CLI)
 	$(Q)$(BUILD)/gencalls markdown | diff -u docs/calls.md - >/dev/null || \
 	  { echo "docs/calls.md is stale: run 'make docs'"; exit 1; }
 	$(Q)$(CLI) --help=markdown | diff -u docs/options.md - >/dev/null || \
 	  { echo "docs/options.md is stale: run 'make docs'"; exit 1; }
+	$(Q)$(CLI) --help=formats | diff -u docs/formats.md - >/dev/null || \
+	  { echo "docs/formats.md is stale: run 'make docs'"; exit 1; }
 
 demo: all
 	$(Q)$(MAKE) -s -C tests/demo BUILD=$(abspath $(BUILD)) run
