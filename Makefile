@@ -14,7 +14,7 @@
 #   make check           unit + integration tests (installs missing Debian packages)
 #   make demo            run the bundled event-loop demo under the shim
 #   make demo-offload    coroutine server with legacy blocking calls: report vs offload
-#   make check-tsan      coroutine and worker-pool unit tests under ThreadSanitizer
+#   make check-tsan      coroutine, worker-pool and verdict unit tests under ThreadSanitizer
 #   make bench           benchmark table (tests/bench)
 #   make check-browser   the dashboard in headless chromium (playwright-core from npm)
 #   make bench-http      /api/report latency with 1,000 live sites
@@ -163,7 +163,7 @@ demo-offload: all
 	$(Q)$(MAKE) -s -C tests/demo/offload BUILD=$(abspath $(BUILD)) run
 
 # The threaded unit tests of the coroutine runtime and offload pool under TSan.
-TSAN_UNITS := test_co_ctx test_sched test_workers
+TSAN_UNITS := test_co_ctx test_sched test_workers test_verdict
 check-tsan:
 	$(Q)$(MAKE) SANITIZER=thread $(TSAN_UNITS:%=build-thread/tests/%)
 	$(Q)sh tests/run-unit.sh $(TSAN_UNITS:%=build-thread/tests/%)
