@@ -14,8 +14,14 @@
 
 #define BG_MODEL_HIST 48
 
+/* Language of a frame ("lang" in the JSON schema, docs/languages.md). */
+enum { BG_LANG_C, BG_LANG_PYTHON, BG_LANG_JS, BG_LANG_JIT, BG_LANG_COUNT };
+const char *bg_lang_name(int lang); /* "c", "python", "js", "jit" */
+int bg_lang_parse(const char *s);   /* -1 when unknown */
+
 typedef struct bg_rframe {
   uint64_t pc;
+  int lang;       /* BG_LANG_*: c (native code of an object), python, js, jit */
   char *module;   /* path or basename of the object, "" when unknown */
   uint64_t offset; /* pc - module load base */
   char *function; /* "" when unknown */
