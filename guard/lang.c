@@ -165,6 +165,10 @@ int bg__lang_capture(uintptr_t *pcs, int n, int max) {
   int k = 0, gi = 0, merged = 0;
   for (int i = 0; i < n && k < max; i++) {
     uintptr_t pc = pcs[i];
+    if (!bg__py_in_runtime(pc)) { /* the eval loop is inside the runtime's object */
+      out[k++] = pc;
+      continue;
+    }
     if (bg__py_is_eval_pc(pc)) {
       /* This invocation of the eval loop ran frames gi.. up to the next group end; one
        * eval frame more than Python groups happens while a frame is being torn down. */
@@ -175,8 +179,7 @@ int bg__lang_capture(uintptr_t *pcs, int n, int max) {
       merged = 1;
       continue;
     }
-    if (merged && bg__py_in_runtime(pc)) continue; /* interpreter plumbing */
-    out[k++] = pc;
+    if (!merged) out[k++] = pc; /* after the first Python frame: interpreter plumbing */
   }
   /* Python frames whose eval-loop frame is beyond the captured depth (or in a part of
    * the eval loop we could not see: a stripped runtime's cold section) go last, still

@@ -28,16 +28,12 @@
 
 int bg__py_active;
 
-#define MAX_EVAL_RANGES 4
 
 static struct {
   bg__py_layout_t l;
   void *(*this_tstate)(void); /* PyGILState_GetThisThreadState */
   uintptr_t code_type, str_type, bytes_type, frame_type;
-  uintptr_t eval_lo[MAX_EVAL_RANGES], eval_hi[MAX_EVAL_RANGES];
-  int neval;
   int module;                 /* runtime's module index */
-  uintptr_t rt_lo, rt_hi;     /* the runtime object's mapped range */
   uint64_t adds;              /* dlpi_adds at the last detection */
   int tried;
   int bad_describes;          /* consecutive type-check failures (layout wrong?) */
@@ -84,16 +80,18 @@ static int find_range(struct dl_phdr_info *info, size_t size, void *arg) {
   uintptr_t f = *(uintptr_t *)arg, lo, hi;
   bg__object_range(info, &lo, &hi);
   if (f < lo || f >= hi) return 0;
-  py.rt_lo = lo, py.rt_hi = hi;
+  bg__py_ranges.rt_lo = lo, bg__py_ranges.rt_hi = hi;
   return 1;
 }
 
-int bg__py_in_runtime(uintptr_t pc) { return pc - 1 >= py.rt_lo && pc - 1 < py.rt_hi; }
+
+bg__py_ranges_t bg__py_ranges;
 
 static void add_eval_range(uintptr_t lo, uintptr_t hi) {
-  if (py.neval < MAX_EVAL_RANGES && hi > lo) {
-    py.eval_lo[py.neval] = lo;
-    py.eval_hi[py.neval++] = hi;
+  bg__py_ranges_t *r = &bg__py_ranges;
+  if (r->neval < BG_PY_EVAL_RANGES && hi > lo) {
+    r->eval_lo[r->neval] = lo;
+    r->eval_hi[r->neval++] = hi;
   }
 }
 
@@ -150,7 +148,7 @@ static unsigned runtime_minor(void) {
 
 static int detect(void) {
   py.this_tstate = NULL;
-  py.neval = 0;
+  bg__py_ranges.neval = 0;
   void *f = dlsym(RTLD_DEFAULT, "PyGILState_GetThisThreadState");
   if (!f && dl_iterate_phdr(find_libpython, NULL))
     f = dlsym(runtime_handle, "PyGILState_GetThisThreadState");
@@ -193,8 +191,8 @@ static int detect(void) {
     return 0;
   }
   snprintf(py.status, sizeof py.status, "CPython 3.%u (%s, %d eval range%s)", minor,
-           py.module >= 0 ? bg__module_base((unsigned)py.module) : "?", py.neval,
-           py.neval == 1 ? "" : "s");
+           py.module >= 0 ? bg__module_base((unsigned)py.module) : "?", bg__py_ranges.neval,
+           bg__py_ranges.neval == 1 ? "" : "s");
   return 1;
 }
 
@@ -212,12 +210,6 @@ int bg__py_detect(void) {
   return ok;
 }
 
-int bg__py_is_eval_pc(uintptr_t pc) {
-  uintptr_t q = pc - 1; /* a return address: the call is just before it */
-  for (int i = 0; i < py.neval; i++)
-    if (q >= py.eval_lo[i] && q < py.eval_hi[i]) return 1;
-  return 0;
-}
 
 /* ---- the violation path ------------------------------------------------------------- */
 
@@ -235,15 +227,89 @@ static inline uintptr_t make_word(uintptr_t code, long lasti) {
          ((uintptr_t)lasti & ((1u << BG_PY_LASTI_BITS) - 1));
 }
 
+/* Readability of a frame, with the last two pages seen in this walk remembered:
+ * consecutive frames of a thread's data stack share pages, so most checks are two
+ * compares. */
+typedef struct walk_pages {
+  uintptr_t a, b;
+} walk_pages_t;
+
+static inline int frame_readable(walk_pages_t *w, uintptr_t f, size_t n) {
+  uintptr_t p0 = f >> 12, p1 = (f + n - 1) >> 12;
+  if ((p0 == w->a || p0 == w->b) && (p1 == w->a || p1 == w->b)) return 1;
+  if (!bg__readable((const void *)f, n)) return 0;
+  w->b = p0 == w->a ? w->b : w->a;
+  w->a = p0;
+  if (p1 != p0) w->b = p1;
+  return 1;
+}
+
+/* The walk for 3.8-3.10: a chain of PyFrameObjects, one eval invocation each. */
+static int walk_frame_objects(const bg__py_layout_t *lp, uintptr_t f, uintptr_t *words,
+                              uint8_t *ends, int max) {
+  const int o_prev = lp->f_previous, o_code = lp->f_code, o_lasti = lp->f_lasti;
+  const size_t size = (size_t)lp->f_size;
+  const int shift = lp->lasti_bytes;
+  const uintptr_t frame_type = py.frame_type;
+  walk_pages_t wp = {0, 0};
+  int n = 0;
+  while (f && n < max) {
+    if (!plausible(f) || !frame_readable(&wp, f, size)) break;
+    if (load_ptr(f, 8) != frame_type) break; /* a PyFrameObject says it is one */
+    int lasti;
+    memcpy(&lasti, (const void *)(f + (uintptr_t)o_lasti), sizeof lasti);
+    words[n] = make_word(load_ptr(f, o_code), lasti >> shift);
+    ends[n++] = 1;
+    f = load_ptr(f, o_prev);
+  }
+  return n;
+}
+
+/* The walk for 3.11+: _PyInterpreterFrames.  Kept tight (it runs on every violation):
+ * a handful of loads per frame, the code object is not touched (the cold path checks
+ * it), the instruction offset is computed without a branch (a frame that has not
+ * started yet gives a masked nonsense offset, harmless in a key). */
+static int walk_interp_frames(const bg__py_layout_t *lp, uintptr_t f, uintptr_t *words,
+                              uint8_t *ends, int max) {
+  const int o_prev = lp->f_previous, o_code = lp->f_code, o_instr = lp->f_instr,
+            o_owner = lp->f_owner, o_entry = lp->f_is_entry;
+  const int shim = lp->owner_shim >= 0 ? lp->owner_shim : 256, omax = lp->owner_max;
+  const uintptr_t adaptive = (uintptr_t)lp->co_adaptive;
+  const uintptr_t code_mask = lp->exec_tagged ? ~(uintptr_t)7 : ~(uintptr_t)0;
+  const size_t size = (size_t)lp->f_size;
+  walk_pages_t wp = {0, 0};
+  int n = 0;
+  for (int steps = 2 * max + 8; f && n < max && steps > 0; steps--) {
+    if (!plausible(f) || !frame_readable(&wp, f, size)) break;
+    int owner = *(const uint8_t *)(f + (uintptr_t)o_owner);
+    uintptr_t prev = load_ptr(f, o_prev);
+    if (owner >= shim) { /* the eval loop's entry frame ends an invocation */
+      if (n > 0) ends[n - 1] = 1;
+      f = prev;
+      continue;
+    }
+    if (owner > omax) break;
+    uintptr_t code = load_ptr(f, o_code) & code_mask;
+    uintptr_t lasti = (load_ptr(f, o_instr) - code - adaptive) >> 1;
+    words[n] = BG_PY_TAG | ((code >> 3) << BG_PY_LASTI_BITS) |
+               (lasti & ((1u << BG_PY_LASTI_BITS) - 1));
+    ends[n++] = o_entry >= 0 && *(const uint8_t *)(f + (uintptr_t)o_entry);
+    f = prev;
+  }
+  if (n > 0) ends[n - 1] = 1;
+  return n;
+}
+
 int bg__py_frames(uintptr_t *words, uint8_t *ends, int max) {
   const bg__py_layout_t *l = &py.l;
   uintptr_t ts = (uintptr_t)py.this_tstate();
   if (!plausible(ts)) return 0;
-  uintptr_t f;
   if (l->frame_objects) {
     if (!bg__readable((void *)ts, (size_t)l->ts_frame + 8)) return 0;
-    f = load_ptr(ts, l->ts_frame);
-  } else if (l->ts_cframe >= 0) {
+    return walk_frame_objects(l, load_ptr(ts, l->ts_frame), words, ends, max);
+  }
+  uintptr_t f;
+  if (l->ts_cframe >= 0) {
     if (!bg__readable((void *)ts, (size_t)l->ts_cframe + 8)) return 0;
     uintptr_t cf = load_ptr(ts, l->ts_cframe);
     if (!plausible(cf) || !bg__readable((void *)cf, (size_t)l->cframe_current + 8)) return 0;
@@ -252,50 +318,7 @@ int bg__py_frames(uintptr_t *words, uint8_t *ends, int max) {
     if (!bg__readable((void *)ts, (size_t)l->ts_current_frame + 8)) return 0;
     f = load_ptr(ts, l->ts_current_frame);
   }
-  int n = 0;
-  /* Shim frames do not count against max, but they are bounded too. */
-  for (int steps = 0; f && n < max && steps < 2 * max + 8; steps++) {
-    if (!plausible(f) || !bg__readable((void *)f, (size_t)l->f_size)) break;
-    uintptr_t prev = load_ptr(f, l->f_previous);
-    uintptr_t code = load_ptr(f, l->f_code);
-    if (l->frame_objects) {
-      /* A PyFrameObject: its type says it is one. */
-      if (load_ptr(f, 8) != py.frame_type) break;
-      int lasti;
-      memcpy(&lasti, (const void *)(f + (uintptr_t)l->f_lasti), sizeof lasti);
-      if (l->lasti_bytes) lasti /= 2;
-      if (!plausible(code)) break;
-      words[n] = make_word(code, lasti);
-      ends[n++] = 1; /* one eval-loop invocation per frame */
-      f = prev;
-      continue;
-    }
-    int8_t owner;
-    memcpy(&owner, (const void *)(f + (uintptr_t)l->f_owner), 1);
-    if (l->owner_shim >= 0 && owner >= l->owner_shim) {
-      /* The eval loop's entry frame: the frames before it were run by one invocation. */
-      if (n > 0) ends[n - 1] = 1;
-      f = prev;
-      continue;
-    }
-    if (owner < 0 || owner > l->owner_max) break;
-    if (l->exec_tagged) code &= ~(uintptr_t)7;
-    if (!plausible(code)) break;
-    uintptr_t instr = load_ptr(f, l->f_instr);
-    uintptr_t first = code + (uintptr_t)l->co_adaptive;
-    long lasti = instr >= first ? (long)((instr - first) / 2) : 0;
-    words[n] = make_word(code, lasti);
-    ends[n] = 0;
-    if (l->f_is_entry >= 0) {
-      uint8_t entry;
-      memcpy(&entry, (const void *)(f + (uintptr_t)l->f_is_entry), 1);
-      ends[n] = entry != 0;
-    }
-    n++;
-    f = prev;
-  }
-  if (n > 0) ends[n - 1] = 1;
-  return n;
+  return walk_interp_frames(l, f, words, ends, max);
 }
 
 /* ---- the cold path: names and lines --------------------------------------------------- */

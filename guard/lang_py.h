@@ -75,10 +75,26 @@ const char *bg__py_status(void);    /* one line for docs/tests: version or why n
  * frame i is the last one run by its eval-loop invocation (so the merge knows which
  * Python frames replace which _PyEval_EvalFrameDefault frame).  Returns the count. */
 int bg__py_frames(uintptr_t *words, uint8_t *ends, int max);
+/* Address ranges of the eval loop and of the object holding the runtime (set by
+ * detection, read inline on the violation path). */
+#define BG_PY_EVAL_RANGES 4
+typedef struct bg__py_ranges {
+  uintptr_t eval_lo[BG_PY_EVAL_RANGES], eval_hi[BG_PY_EVAL_RANGES];
+  int neval;
+  uintptr_t rt_lo, rt_hi;
+} bg__py_ranges_t;
+extern bg__py_ranges_t bg__py_ranges;
 /* Is pc (a return address) inside the eval loop? */
-int bg__py_is_eval_pc(uintptr_t pc);
+static inline int bg__py_is_eval_pc(uintptr_t pc) {
+  uintptr_t q = pc - 1; /* a return address: the call is just before it */
+  for (int i = 0; i < bg__py_ranges.neval; i++)
+    if (q >= bg__py_ranges.eval_lo[i] && q < bg__py_ranges.eval_hi[i]) return 1;
+  return 0;
+}
 /* Is pc inside the object that holds the runtime (libpython, or a static python)? */
-int bg__py_in_runtime(uintptr_t pc);
+static inline int bg__py_in_runtime(uintptr_t pc) {
+  return pc - 1 >= bg__py_ranges.rt_lo && pc - 1 < bg__py_ranges.rt_hi;
+}
 /* Module index (guard/symbolize.h) of the object holding the runtime, or -1. */
 int bg__py_runtime_module(void);
 

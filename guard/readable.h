@@ -14,11 +14,11 @@
  *  - bg__readable(p, n): a page cache in front of the probe.  Pages seen readable are
  *    remembered in a fixed, lock-free open-addressing table, so the violation path,
  *    which reads the same frames and code objects again and again, makes no system
- *    call.  Pages are forgotten when the program unmaps or protects them through libc
- *    (munmap, mremap, mprotect wrappers: bg__readable_forget), so a remembered page is
- *    one that is still mapped readable - except memory glibc unmaps internally (free()
- *    of a large mmap'ed block), which frames and code objects never live in; see
- *    docs/languages.md.
+ *    call.  A remembered page is assumed to stay readable while the structures on it
+ *    are referenced: the frames and code objects of the calling thread's live Python
+ *    stack are kept alive by the interpreter, so their pages are never unmapped under
+ *    us.  bg__readable_forget drops a range (for an unmapped or protected range; the
+ *    munmap/mprotect tracking that calls it is listed in docs/languages.md, limits).
  *  - bg__read(dst, src, n): checked memcpy.
  *
  * Everything here is async-signal-safe.

@@ -217,7 +217,13 @@ static uint64_t stable_id(const bg__site_t *s) {
   h = fnv(h, name, strlen(name) + 1);
   if (s->key.allowed) h = fnv(h, "scope", 6);
   if (s->key.tmask) h = fnv(h, &s->key.tmask, sizeof s->key.tmask);
-  for (int i = 0; i < s->key.nframes; i++) {
+  /* Native frames outside the outermost language frame (process and thread start-up)
+   * say nothing about the site, and whether they fit in stack_depth depends on how
+   * many interpreter frames the call went through: not part of the id. */
+  int last = s->key.nframes - 1;
+  if (s->haslang)
+    while (last >= 0 && !s->lframes[last]) last--;
+  for (int i = 0; i <= last; i++) {
     bg__lframe_t lf;
     if (s->lframes[i] && bg__lframe_get(s->lframes[i], &lf)) {
       /* A language frame is its function, file and line: not the code object's
