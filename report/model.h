@@ -21,12 +21,12 @@ int bg_lang_parse(const char *s);   /* -1 when unknown */
 
 typedef struct bg_rframe {
   uint64_t pc;
-  int lang;       /* BG_LANG_*: c (native code of an object), python, js, jit */
   char *module;   /* path or basename of the object, "" when unknown */
   uint64_t offset; /* pc - module load base */
   char *function; /* "" when unknown */
   char *file;     /* "" when unknown */
   int line;       /* 0 when unknown */
+  int lang;       /* BG_LANG_*: c (native code of an object), python, js, jit */
 } bg_rframe_t;
 
 typedef struct bg_rsite {
