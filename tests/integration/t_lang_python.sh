@@ -29,6 +29,26 @@ assert a and a == b, (sorted(a - b), sorted(b - a))
 PY
   "$BG_CLI" report --baseline "$d/r1.json" "$d/r2.json" >/dev/null 2>"$d/base.err" ||
     { cat "$d/base.err"; fail "$py ($v): the second run has sites the first did not"; }
+  # Every format names the Python line: SARIF's location is the .py line (code
+  # scanning annotates it), text and JUnit show [python] frames, suggestions anchor on
+  # the Python function and file.
+  "$BG_CLI" report --format sarif "$d/r1.json" > "$d/r1.sarif" 2>/dev/null || true
+  "$BG_CLI" report --format text "$d/r1.json" > "$d/r1.txt" 2>/dev/null || true
+  "$BG_CLI" report --format junit "$d/r1.json" > "$d/r1.xml" 2>/dev/null || true
+  "$BG_CLI" report --suppressions "$d/r1.json" > "$d/r1.supp" 2>/dev/null || true
+  a=$(grep -n 'def alpha' "$PROG" | cut -d: -f1); a=$((a + 1))
+  python3 - "$d/r1.sarif" "$PROG" "$a" <<'PY' || fail "$py ($v): SARIF location is not the .py line"
+import json, sys
+res = json.load(open(sys.argv[1]))["runs"][0]["results"]
+locs = [r["locations"][0]["physicalLocation"] for r in res if r["properties"]["call"] in
+        ("clock_nanosleep", "select") and r["locations"]]
+want = [l for l in locs if l["artifactLocation"]["uri"].endswith("py_sites.py") and
+        l["region"]["startLine"] == int(sys.argv[3])]
+assert want, locs
+PY
+  expect_grep "alpha $PROG:$a \[python\]" "$d/r1.txt"
+  expect_grep "alpha $PROG:$a \[python\]" "$d/r1.xml"
+  expect_grep "fun:alpha src:\*/py_sites.py" "$d/r1.supp"
   # Allowlist rules on Python names and files.
   printf 'allow read fun:*commit\nallow read src:/generated/*\n' > "$d/allow.txt"
   under_shim "threads=main:verbosity=0:suppressions=$d/allow.txt:report=$d/r3.json" \
