@@ -8,7 +8,8 @@
 set -eu
 group=${1:-build}
 build_pkgs="gcc make pkg-config libunwind-dev uthash-dev libmicrohttpd-dev libjansson-dev libdw-dev"
-check_pkgs="libcmocka-dev libst-dev python3 python3-dev curl python3-jsonschema python3-prometheus-client"
+check_pkgs="libcmocka-dev libst-dev python3 python3-dev g++ curl python3-jsonschema python3-prometheus-client"
+
 # the event-loop corpus (tests/integration/t_loop_corpus.sh): real loops and non-loops
 check_pkgs="$check_pkgs nodejs redis-server redis-tools nginx memcached python3-gevent python3-pip
   git libuv1-dev libevent-dev libev-dev libglib2.0-dev"
@@ -33,7 +34,7 @@ esac
 missing=""
 for p in $want; do
   # A command that is already on PATH counts as installed even if it came from elsewhere.
-  case "$p" in gcc|make|python3|curl|valgrind|perl|strace|ltrace|nodejs|npm|clang)
+  case "$p" in gcc|g++|make|python3|curl|valgrind|perl|strace|ltrace|nodejs|npm|clang)
     c=$p; [ "$p" = nodejs ] && c=node
     command -v "$c" >/dev/null 2>&1 && continue ;;
   esac
