@@ -190,7 +190,7 @@ static void wake(bg_sched_t *s, bg_co_t *co) {
 
 /* Thread state a coroutine carries: errno and the guard's depth and allow counters. */
 static inline void co_load(bg_sched_t *s, bg_co_t *co) {
-  bg__thread_t *t = s->owner_self;
+  bg__thread_t *t = &bg__self;
   t->depth = co->depth;
   t->allow = co->allow;
   *s->errp = co->err;
@@ -199,12 +199,13 @@ static inline void co_load(bg_sched_t *s, bg_co_t *co) {
 }
 
 static inline void co_save(bg_sched_t *s, bg_co_t *co) {
-  bg__thread_t *t = s->owner_self;
+  bg__thread_t *t = &bg__self;
   co->depth = t->depth;
   co->allow = t->allow;
   co->err = *s->errp;
 }
 
+#if BG_DIRECT_SWITCH
 /* The next coroutine of the running batch (popped), or NULL when the thread must go
  * back to the scheduler. */
 static bg_co_t *batch_next(bg_sched_t *s) {
@@ -217,6 +218,7 @@ static bg_co_t *batch_next(bg_sched_t *s) {
   if (!co || co == s->batch_last) s->batch_last = NULL;
   return co;
 }
+#endif
 
 /* Coroutine side: give the thread up (co's state says why); returns when resumed. */
 static inline __attribute__((always_inline)) void co_out(bg_co_t *co) {
@@ -261,7 +263,7 @@ static void reap(bg_sched_t *s, bg_co_t *co);
  * gave the thread back. */
 static void run_batch(bg_sched_t *s) {
   if (!s->rq_head) return;
-  bg__thread_t *t = s->owner_self;
+  bg__thread_t *t = &bg__self;
   uint32_t sd = t->depth, sa = t->allow;
   int se = *s->errp;
   s->batch_last = s->rq_tail;
@@ -291,6 +293,12 @@ static void run_batch(bg_sched_t *s) {
 }
 
 /* ---- the core's verdict, off the coroutine's stack -------------------------------------- */
+#if defined(BG_CO_CALL_ON) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define BG_OFF_STACK 1
+#else
+#define BG_OFF_STACK 0
+#endif
+#if BG_OFF_STACK
 struct enter_args {
   bg__call_t *c;
   int id, category, exempt, verdict;
@@ -301,6 +309,7 @@ static void enter_on_sched_stack(void *p) {
   struct enter_args *a = p;
   a->verdict = bg__enter(a->c, a->id, a->category, a->exempt, a->caller);
 }
+#endif
 
 /* bg__enter for a wrapped call made by the running coroutine, on the free part of the
  * thread's own stack: below the suspended scheduler's frames (the scheduler is parked
@@ -309,7 +318,7 @@ static void enter_on_sched_stack(void *p) {
  * the stack it is on), and not under sanitizers, which track the stack in use. */
 int bg__enter_off_stack(bg__call_t *c, int id, int category, int exempt, uintptr_t caller) {
   bg_co_t *co = tls_co;
-#if defined(BG_CO_CALL_ON) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#if BG_OFF_STACK
   if (co && !co->off_stack) {
     struct enter_args a = {c, id, category, exempt, 0, caller};
     /* 256 bytes below the saved frame: the red zone and then some. */
@@ -550,7 +559,7 @@ BG_EXPORT int bg__api_sched_tick(bg_sched_t *s, int timeout_ms) {
   if (s->owner_self != &bg__self) return errno = EPERM, -1;
   if (tls_co || s->ticking) return errno = EDEADLK, -1; /* from inside a coroutine */
   if (s->live == 0) return 0;
-  bg__thread_t *t = s->owner_self;
+  bg__thread_t *t = &bg__self;
   int se = *s->errp;
   if (BG_UNLIKELY(!s->marked)) {
     s->marked = 1;
