@@ -47,7 +47,9 @@ static void symbolize(bg_rframe_t *f, const bg__site_t *s, int i) {
   } else {
     memset(&sym, 0, sizeof sym);
   }
-  f->function = bg_model_strdup(sym.function);
+  char name[1024];
+  bg__sym_demangle(sym.function, name, sizeof name); /* C++: readable in every format */
+  f->function = bg_model_strdup(name);
   f->file = bg_model_strdup(sym.file);
   f->line = sym.line;
 }
