@@ -141,12 +141,15 @@ $(BUILD)/gencalls: tools/gencalls.c preload/calls.def preload/syscalls.def guard
 docs: $(BUILD)/gencalls $(CLI)
 	$(Q)$(BUILD)/gencalls markdown > docs/calls.md
 	$(Q)$(CLI) --help=markdown > docs/options.md
+	$(Q)$(CLI) --help=formats > docs/formats.md
 
 check-docs: $(BUILD)/gencalls $(CLI)
 	$(Q)$(BUILD)/gencalls markdown | diff -u docs/calls.md - >/dev/null || \
 	  { echo "docs/calls.md is stale: run 'make docs'"; exit 1; }
 	$(Q)$(CLI) --help=markdown | diff -u docs/options.md - >/dev/null || \
 	  { echo "docs/options.md is stale: run 'make docs'"; exit 1; }
+	$(Q)$(CLI) --help=formats | diff -u docs/formats.md - >/dev/null || \
+	  { echo "docs/formats.md is stale: run 'make docs'"; exit 1; }
 
 demo: all
 	$(Q)$(MAKE) -s -C tests/demo BUILD=$(abspath $(BUILD)) run

@@ -133,9 +133,6 @@ void bg__inbox_unregister(bg__inbox_t *ib);
 /* Called by the shim after bg__enter returned BG_OFFLOAD: runs j on a worker (or as a
  * timer) while the coroutine yields; on return j->err holds the errno to set. */
 void bg__offload_call(bg__call_t *c, bg__job_t *j);
-/* The shim marks the rows whose wrappers implement the BG_OFFLOAD verdict; the others
- * fall back to report. */
-void bg__offload_row_enable(int id);
 
 /* ---- public API (exported, wrapped by include/blockguard.h) ------------------------ */
 BG_EXPORT bg_sched_t *bg__api_sched_new(size_t stack_size);

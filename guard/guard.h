@@ -99,12 +99,18 @@ typedef struct bg__call {
 #define BG_F_LOOP 0x2u    /* an event-loop wait: candidate for auto detection */
 #define BG_F_WRITE 0x4u   /* writes to its fd: stderr/stdout exemption applies */
 
+/* How a row runs when the action is offload: the offload column of preload/calls.def
+ * (docs/offload.md).  NEVER: in place, recorded as report; THREAD: on a worker; TIMER:
+ * a timer of the coroutine's scheduler (sleeps). */
+enum { BG_OFF_NEVER, BG_OFF_THREAD, BG_OFF_TIMER };
+
 /* Call-table metadata the core needs, filled by the shim at start-up so guard/ does
- * not depend on preload/ (names for reports, base categories). */
+ * not depend on preload/ (names for reports, base categories, offload policy). */
 typedef struct bg__callinfo {
   const char *name;
   int category;
   unsigned flags;
+  int offload; /* BG_OFF_* */
 } bg__callinfo_t;
 void bg__set_calltable(const bg__callinfo_t *rows, int n);
 const bg__callinfo_t *bg__callinfo(int id);

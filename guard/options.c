@@ -96,11 +96,10 @@ static int p_action(void *f, const char *key, const char *v, size_t n, uint64_t 
 
 static int p_format(void *f, const char *key, const char *v, size_t n, uint64_t lo,
                     uint64_t hi, char *err, size_t errlen) {
-  static const char *names[] = {"json", "text", "sarif", "junit"};
-  for (int i = 0; i < 4; i++)
-    if (strlen(names[i]) == n && !strncmp(v, names[i], n)) return *(int *)f = i, 0;
-  return fail(err, errlen, "option '%s': unknown format '%.*s' (json, text, sarif, junit)",
-              key, (int)n, v);
+  int fmt = bg_format_find(v, n);
+  if (fmt >= 0) return *(int *)f = fmt, 0;
+  return fail(err, errlen, "option '%s': unknown format '%.*s' (%s)", key, (int)n, v,
+              bg_format_names());
 }
 
 /* Iterates a comma list, calling item() for each non-empty element. */
@@ -377,8 +376,8 @@ void bg__options_value(const void *opts, const char *key, char *buf, size_t n) {
   } else if (r->parse == p_action) {
     snprintf(buf, n, "%s", bg__action_name(*(const int *)f));
   } else if (r->parse == p_format) {
-    static const char *names[] = {"json", "text", "sarif", "junit"};
-    snprintf(buf, n, "%s", names[*(const int *)f & 3]);
+    int fmt = *(const int *)f;
+    snprintf(buf, n, "%s", fmt >= 0 && fmt < BG_FMT_COUNT ? bg_formats[fmt].name : "?");
   } else if (r->parse == p_threads) {
     const bg__threads_spec_t *t = f;
     size_t used = 0;

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "report/format.h" /* BG_FMT_*: the format table */
+
 #define BG_OPT_STR_MAX 1024
 #define BG_MAX_NAME_GLOBS 8
 
@@ -19,7 +21,6 @@ typedef struct bg__threads_spec {
   char globs[BG_MAX_NAME_GLOBS][64];
 } bg__threads_spec_t;
 
-enum { BG_FMT_JSON, BG_FMT_TEXT, BG_FMT_SARIF, BG_FMT_JUNIT };
 enum { BG_EXEMPT_STDERR = 1, BG_EXEMPT_STDOUT = 2, BG_EXEMPT_TTY = 4 };
 
 typedef struct bg__options {

@@ -3,7 +3,8 @@
  * The path expands %p to the pid, so each process of a tree (children inherit the
  * option) writes its own file and `blockguard report DIR` merges them.  Written
  * atomically; a failure is reported on stderr and never changes the program's exit.
- * Formats other than JSON are rendered by report/ when their renderers exist.
+ * Any format of the table (report/formats.def) can be written; the collect= copy the
+ * CLI reads is always JSON.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -37,11 +38,12 @@ int bg__report_path(const char *pattern, char *out, size_t n) {
 
 static int initial; /* writing the start-up report: no fsync, it is replaced at exit */
 
-static void write_one(const bg_model_t *m, const char *path, const char *format) {
+static void write_one(const bg_model_t *m, const char *path, int format) {
   char err[512];
-  char *text = bg_render(m, format);
+  size_t len = 0;
+  char *text = bg_render_n(m, format, NULL, &len);
   int mode = initial ? 0600 | BG_WRITE_NOSYNC : 0600;
-  if (!text || bg_write_atomic(path, text, strlen(text), mode, err, sizeof err) < 0)
+  if (!text || bg_write_atomic(path, text, len, mode, err, sizeof err) < 0)
     bg__msg("cannot write report: %s", text ? err : "out of memory");
   free(text);
 }
@@ -49,7 +51,6 @@ static void write_one(const bg_model_t *m, const char *path, const char *format)
 void bg__report_write(void) {
   if (!bg__opt.report[0] && !bg__opt.collect[0]) return;
   bg__self.depth++;
-  static const char *const formats[] = {"json", "text", "sarif", "junit"};
   char path[4096];
   bg_model_t m;
   bg__snapshot(&m);
@@ -57,12 +58,12 @@ void bg__report_write(void) {
     if (bg__report_path(bg__opt.report, path, sizeof path) < 0)
       bg__msg("report path too long: %s", bg__opt.report);
     else
-      write_one(&m, path, formats[bg__opt.format & 3]);
+      write_one(&m, path, bg__opt.format);
   }
   /* blockguard run/check read these to count violations across the process tree. */
   if (bg__opt.collect[0]) {
     if (snprintf(path, sizeof path, "%s/%d.json", bg__opt.collect, (int)getpid()) < (int)sizeof path)
-      write_one(&m, path, "json");
+      write_one(&m, path, BG_FMT_json);
   }
   bg_model_free(&m);
   bg__self.depth--;

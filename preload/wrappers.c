@@ -16,11 +16,9 @@
 #include "preload/preload.h"
 
 /* ---- metadata for the core: names and base categories (ids: preload/preload.h) --- */
-#define BG__BASECAT_CAT(c) BG_CAT_##c
-#define BG__BASECAT_FDCAT(fd, c) BG_CAT_##c
-#define BG__BASECAT_NRCAT() BG_CAT_io
-#define BG_CALL(name, cat, flags, ...) {#name, BG__BASECAT_##cat, flags},
-#define BG_SYSCALL(name, cat, flags, exempt) {"syscall(" #name ")", BG__BASECAT_##cat, flags},
+#define BG_CALL(name, cat, flags, off, ...) {#name, BG_BASECAT(cat), flags, BG_OFFPOL(off)},
+#define BG_SYSCALL(name, cat, flags, exempt)                                            \
+  {"syscall(" #name ")", BG_BASECAT(cat), flags, BG_OFF_NEVER},
 const bg__callinfo_t bg__calltable[] = {
 #include "preload/calls.def"
 #include "preload/syscalls.def"
@@ -55,7 +53,7 @@ void *bg__resolve(const char *name) {
 
 /* ---- real pointers with lazy resolvers (not for BG_CUSTOM rows) -------------------- */
 #define BG_CUSTOM(...)
-#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
+#define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
   static ret bg__lazy_##name(BG_PARAMS(n, params));                                     \
   ret (*bg__real_##name)(BG_PARAMS(n, params)) = bg__lazy_##name;                        \
   static ret bg__lazy_##name(BG_PARAMS(n, params)) {                                    \
@@ -70,7 +68,7 @@ void *bg__resolve(const char *name) {
 
 void bg__resolve_all(void) {
 #define BG_CUSTOM(...)
-#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
+#define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
   {                                                                                     \
     void *p = bg__resolve(#name);                                                       \
     if (p) __atomic_store_n(&bg__real_##name, (ret(*)(BG_PARAMS(n, params)))p, __ATOMIC_RELEASE); \
@@ -118,7 +116,7 @@ void bg__resolve_all(void) {
  * Guarded thread: the noinline slow path.  An exempt call leaves at once (the core
  * would answer BG_PASS for it anyway); otherwise the core gives a verdict. */
 #define BG_CUSTOM(...)
-#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
+#define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
   static __attribute__((noinline)) ret bg__slow_##name(uintptr_t caller                 \
                                                         BG_PARAMS_TAIL(n, params)) {    \
     BG__UNW_HOOK(name)                                                                  \
@@ -137,8 +135,8 @@ void bg__resolve_all(void) {
     case BG_RAISE:                                                                      \
       errno = EDEADLK;                                                                  \
       return fail;                                                                      \
-    case BG_OFFLOAD:                                                                    \
-      return bg__off_##name(&bg_c BG_ARGS_TAIL(n, params));                             \
+    BG_OFF_IF_WORKER(off)(case BG_OFFLOAD:                                              \
+                          return bg__off_##name(&bg_c BG_ARGS_TAIL(n, params));)        \
     default: {                                                                          \
       ret bg_r = bg__real_##name(BG_ARGS(n, params));                                   \
       bg__leave(&bg_c);                                                                 \
@@ -182,7 +180,7 @@ void bg__resolve_all(void) {
 #pragma GCC diagnostic ignored "-Wattributes"
 #define BG_CUSTOM(...)
 #define bg__loop_wait(pc, has_timeout, always) ((void)(has_timeout), (void)(always), bg_lw = 1)
-#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
+#define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
   BG_EXPORT BG_FRAMELESS ret name(BG_PARAMS(n, params)) {                               \
     if ((flags) & BG_F_LOOP) {                                                          \
       uint16_t bg_ask = bg__self.ask;                                                   \

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "bg_dashboard.h"
+#include "report/format.h"
 #include "report/http.h"
 #include "report/mhd.h"
 
@@ -86,7 +87,7 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap) {
 
 /* ---- responses -------------------------------------------------------------------- */
 static enum MHD_Result send_owned(struct MHD_Connection *c, unsigned status, const char *ctype,
-                                  char *body, size_t len, const char *csp) {
+                                  char *body, size_t len, const char *csp, const char *disp) {
   struct MHD_Response *r =
       M->create_response_from_buffer(len, body, body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
   if (!r) {
@@ -99,6 +100,7 @@ static enum MHD_Result send_owned(struct MHD_Connection *c, unsigned status, con
   M->add_response_header(r, "Referrer-Policy", "no-referrer"); /* the URL may hold a token */
   M->add_response_header(r, "X-Frame-Options", "DENY");
   if (csp) M->add_response_header(r, "Content-Security-Policy", csp);
+  if (disp) M->add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
   if (status == MHD_HTTP_METHOD_NOT_ALLOWED) M->add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
   if (status == MHD_HTTP_UNAUTHORIZED)
     M->add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"blockguard\"");
@@ -109,7 +111,7 @@ static enum MHD_Result send_owned(struct MHD_Connection *c, unsigned status, con
 
 static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *msg) {
   char *b = strdup(msg);
-  return send_owned(c, status, "text/plain; charset=utf-8", b, b ? strlen(b) : 0, NULL);
+  return send_owned(c, status, "text/plain; charset=utf-8", b, b ? strlen(b) : 0, NULL, NULL);
 }
 
 /* ---- auth ------------------------------------------------------------------------- */
@@ -177,12 +179,13 @@ static enum MHD_Result serve_page(bg_http_t *h, struct MHD_Connection *c) {
   size_t len;
   char *page = render_page(h, nonce, &len);
   if (!page) return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
-  return send_owned(c, MHD_HTTP_OK, "text/html; charset=utf-8", page, len, csp);
+  return send_owned(c, MHD_HTTP_OK, "text/html; charset=utf-8", page, len, csp, NULL);
 }
 
 /* ---- data endpoints --------------------------------------------------------------- */
-enum { EP_REPORT, EP_SITE, EP_METRICS };
-
+/* Every format of the table is served at /api/report?format=NAME and at its own path
+ * (report/formats.def: /api/report is json, /metrics is metrics...); /api/sites/ID is
+ * one site as JSON. */
 static int valid_id(const char *id) {
   size_t n = strlen(id);
   if (n == 0 || n >= sizeof ((bg_rsite_t *)0)->id) return 0;
@@ -191,7 +194,8 @@ static int valid_id(const char *id) {
   return 1;
 }
 
-static enum MHD_Result serve_data(bg_http_t *h, struct MHD_Connection *c, int ep, const char *id) {
+static enum MHD_Result serve_data(bg_http_t *h, struct MHD_Connection *c, int fmt,
+                                  const bg_render_opt_t *ro, const char *id) {
   bg_model_t m;
   char err[256] = "";
   memset(&m, 0, sizeof m);
@@ -202,14 +206,9 @@ static enum MHD_Result serve_data(bg_http_t *h, struct MHD_Connection *c, int ep
     return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
   }
   char *body = NULL;
-  const char *ctype = "application/json; charset=utf-8";
-  unsigned status = MHD_HTTP_OK;
-  if (ep == EP_REPORT) {
-    body = bg_render_json(&m);
-  } else if (ep == EP_METRICS) {
-    body = bg_render_metrics(&m);
-    ctype = "text/plain; version=0.0.4; charset=utf-8";
-  } else {
+  size_t len = 0;
+  const char *ctype = bg_formats[BG_FMT_json].content_type;
+  if (id) {
     for (int i = 0; i < m.nsites; i++)
       if (!strcmp(m.sites[i].id, id)) {
         body = bg_render_site_json(&m.sites[i]);
@@ -219,10 +218,44 @@ static enum MHD_Result serve_data(bg_http_t *h, struct MHD_Connection *c, int ep
       bg_model_free(&m);
       return send_text(c, MHD_HTTP_NOT_FOUND, "no such site\n");
     }
+    len = strlen(body);
+  } else {
+    body = bg_render_n(&m, fmt, ro, &len);
+    ctype = bg_formats[fmt].content_type;
   }
+  int pid = m.pid;
   bg_model_free(&m);
   if (!body) return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
-  return send_owned(c, status, ctype, body, strlen(body), NULL);
+  char disp[128] = "";
+  if (!id && bg_formats[fmt].binary) /* a download, named like a report file */
+    snprintf(disp, sizeof disp, "attachment; filename=\"blockguard-%d.%s\"", pid,
+             bg_formats[fmt].ext);
+  return send_owned(c, MHD_HTTP_OK, ctype, body, len, NULL, disp[0] ? disp : NULL);
+}
+
+/* The format a path serves (its row's path, or /api/report?format=NAME), with the
+ * render options from the query; -1 not a format path, -2 bad query (msg says why). */
+static int route_format(struct MHD_Connection *c, const char *url, bg_render_opt_t *ro,
+                        char *msg, size_t n) {
+  int fmt = -1;
+  for (int f = 0; f < BG_FMT_COUNT && fmt < 0; f++)
+    if (bg_formats[f].path[0] && !strcmp(url, bg_formats[f].path)) fmt = f;
+  if (fmt < 0) return -1;
+  const char *q = M->lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
+  if (q && !strcmp(url, "/api/report")) {
+    fmt = bg_format_find(q, strlen(q));
+    if (fmt < 0) {
+      snprintf(msg, n, "unknown format (%s)\n", bg_format_names());
+      return -2;
+    }
+  }
+  memset(ro, 0, sizeof *ro);
+  const char *v = M->lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "value");
+  if (v && (ro->value = bg_value_find(v, strlen(v))) < 0) {
+    snprintf(msg, n, "unknown value (blocked, violations)\n");
+    return -2;
+  }
+  return fmt;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -256,9 +289,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down\n");
   if (!strcmp(url, "/")) return serve_page(h, c);
   if (!strcmp(url, "/healthz")) return send_text(c, MHD_HTTP_OK, "ok\n");
-  if (!strcmp(url, "/api/report")) return serve_data(h, c, EP_REPORT, NULL);
-  if (!strcmp(url, "/metrics")) return serve_data(h, c, EP_METRICS, NULL);
-  if (!strncmp(url, "/api/sites/", 11) && valid_id(url + 11)) return serve_data(h, c, EP_SITE, url + 11);
+  if (!strncmp(url, "/api/sites/", 11) && valid_id(url + 11))
+    return serve_data(h, c, BG_FMT_json, NULL, url + 11);
+  bg_render_opt_t ro;
+  char msg[200];
+  int fmt = route_format(c, url, &ro, msg, sizeof msg);
+  if (fmt == -2) return send_text(c, MHD_HTTP_BAD_REQUEST, msg);
+  if (fmt >= 0) return serve_data(h, c, fmt, &ro, NULL);
   return send_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 

@@ -7,10 +7,11 @@
  * dependency arrow guard/ -> report/ and lets both modes share every endpoint:
  *
  *   /              dashboard (HTML + inline JS/CSS, no external resources)
- *   /api/report    the report JSON (DESIGN.md schema)
+ *   /api/report    the report JSON (DESIGN.md schema); ?format=NAME any other format
  *   /api/sites/ID  one site as JSON
  *   /metrics       Prometheus text exposition
  *   /healthz       "ok"
+ * and every other path a format names in report/formats.def.
  *
  * libmicrohttpd runs in its internal-thread mode: one sidecar thread that polls,
  * accepts and answers.  The caller decides how that thread is treated (the shim marks
@@ -63,8 +64,4 @@ void bg_http_forget_in_child(bg_http_t *h);
 struct sockaddr_storage;
 int bg_http_parse_addr(const char *text, struct sockaddr_storage *ss, unsigned *sslen,
                        int *loopback, char *err, size_t errlen);
-
-/* Prometheus text exposition of a model (report/metrics.c).  malloc'd; NULL on
- * allocation failure. */
-char *bg_render_metrics(const bg_model_t *m);
 #endif

@@ -103,9 +103,6 @@ void bg_render_summary(FILE *out, const bg_model_t *m);
  * NULL on allocation failure. */
 char *bg_render_json(const bg_model_t *m);
 char *bg_render_site_json(const bg_rsite_t *s);
-/* Renders in a named format: json, text, sarif, junit (report/render.c).  malloc'd;
- * NULL for an unknown format or allocation failure. */
-char *bg_render(const bg_model_t *m, const char *format);
 /* Reads a report file / text back into a model (report/json.c).  0, or -1 with a
  * message naming the file and problem in err (wrong tool, version, corrupt JSON). */
 int bg_model_read_file(const char *path, bg_model_t *m, char *err, size_t errlen);
@@ -140,10 +137,11 @@ int bg_site_culprit(const bg_rsite_t *s);
 void bg_fmt_ns(char *buf, size_t n, uint64_t ns);
 void bg_fmt_frame(char *buf, size_t n, const bg_rframe_t *f); /* fn file:line (mod+0x) */
 void bg_xml_escape(FILE *out, const char *s, int attr);
-/* Renderers behind bg_render (report/text.c, sarif.c, junit.c); malloc'd text. */
+/* Renderers of the format table (report/formats.def, report/format.h); malloc'd text. */
 char *bg_render_text(const bg_model_t *m);
 char *bg_render_sarif(const bg_model_t *m);
 char *bg_render_junit(const bg_model_t *m);
+char *bg_render_metrics(const bg_model_t *m); /* Prometheus text exposition (metrics.c) */
 
 /* Writes data to path atomically: a temp file in the same directory created with
  * O_EXCL|O_NOFOLLOW (never follows a planted symlink), fsync'd, renamed over path.

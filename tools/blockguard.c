@@ -32,7 +32,7 @@
 #include "guard/guard.h"
 #include "guard/options.h"
 #include "guard/rules.h"
-#include "report/model.h"
+#include "report/format.h"
 #include "tools/cli.h"
 
 static void usage(FILE *out) {
@@ -410,7 +410,22 @@ int main(int argc, char **argv) {
     FILE *out = argc < 2 ? stderr : stdout;
     usage(out);
     bg__options_each(print_option, out);
+    fprintf(out, "\nFormats (format=, report --format, /api/report?format=):\n");
+    for (int f = 0; f < BG_FMT_COUNT; f++)
+      fprintf(out, "  %-16s %s\n", bg_formats[f].name, bg_formats[f].help);
     return argc < 2 ? 2 : 0;
+  }
+  if (!strcmp(argv[1], "--help=formats")) { /* docs/formats.md, via make docs */
+    printf("# Formats\n\nGenerated from `report/formats.def` by `make docs`; do not edit.\n\n"
+           "Every format is available as the report file format (`format=NAME`), from "
+           "`blockguard report --format NAME` (or `-o FILE.EXT`), and over HTTP as "
+           "`/api/report?format=NAME` (live dashboard and `blockguard serve`).\n\n"
+           "| name | extension | content type | also served at | what |\n|---|---|---|---|---|\n");
+    for (int f = 0; f < BG_FMT_COUNT; f++)
+      printf("| `%s` | `.%s` | `%s` | %s%s%s | %s |\n", bg_formats[f].name, bg_formats[f].ext,
+             bg_formats[f].content_type, bg_formats[f].path[0] ? "`" : "—", bg_formats[f].path,
+             bg_formats[f].path[0] ? "`" : "", bg_formats[f].help);
+    return 0;
   }
   if (!strcmp(argv[1], "--help=markdown")) { /* docs/options.md, via make docs */
     printf("# Options\n\nGenerated from `guard/options.def` by `make docs`; do not edit.\n\n"

@@ -4,8 +4,9 @@
  *                     [-o FILE] FILE|DIR...
  *
  * Every FILE is a JSON report; every DIR contributes its *.json files (a process tree
- * run with report=DIR/%p.json).  They are merged by stable site id and rendered as
- * json, text (default), sarif or junit on stdout (or -o FILE, written atomically).
+ * run with report=DIR/%p.json).  They are merged by stable site id and rendered in
+ * any format of the table (report/formats.def; default text) on stdout, or to -o FILE
+ * (written atomically; without --format, FILE's extension picks the format).
  *
  * --baseline OLD (a report or a directory of them): only sites that are not allowed
  * and not in OLD are rendered, and the exit status is `exitcode` (66) when there is
@@ -24,7 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "report/model.h"
+#include "report/format.h"
 #include "tools/cli.h"
 
 static int by_name(const void *a, const void *b) {
@@ -128,8 +129,11 @@ int bg_cli_gate(bg_model_t *cur, const bg_model_t *base, FILE *out, const char *
 
 static int usage_error(const char *msg, const char *arg) {
   fprintf(stderr, "blockguard report: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
-  fprintf(stderr, "usage: blockguard report [--format json|text|sarif|junit] [--baseline OLD] "
-                  "[--suppressions] [--exitcode=N] [-o FILE] FILE|DIR...\n");
+  fprintf(stderr,
+          "usage: blockguard report [--format F] [--baseline OLD] [--suppressions] [--exitcode=N]\n"
+          "                         [-o FILE] FILE|DIR...\n"
+          "  formats: %s (default text; -o FILE.ext picks the format of that extension)\n",
+          bg_format_names());
   return 2;
 }
 
@@ -142,8 +146,20 @@ static const char *flag_value(int argc, char **argv, int *i, const char *name) {
   return NULL;
 }
 
+/* The format whose extension ends path ("out.sarif" -> sarif), or -1. */
+static int format_of_path(const char *path) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  size_t n = strlen(base);
+  for (int f = 0; f < BG_FMT_COUNT; f++) {
+    size_t e = strlen(bg_formats[f].ext);
+    if (n > e + 1 && base[n - e - 1] == '.' && !strcmp(base + n - e, bg_formats[f].ext)) return f;
+  }
+  return -1;
+}
+
 int bg_cmd_report(int argc, char **argv) {
-  const char *format = "text", *baseline = NULL, *output = NULL, *v;
+  const char *format = NULL, *baseline = NULL, *output = NULL, *v;
   int suppressions = 0, exitcode = 66, i = 1;
   for (; i < argc && argv[i][0] == '-'; i++) {
     if (!strcmp(argv[i], "--")) {
@@ -170,8 +186,9 @@ int bg_cmd_report(int argc, char **argv) {
       return usage_error("unknown or incomplete option", argv[i]);
     }
   }
-  if (strcmp(format, "json") && strcmp(format, "text") && strcmp(format, "sarif") && strcmp(format, "junit"))
-    return usage_error("unknown format (json, text, sarif, junit)", format);
+  int fmt = format ? bg_format_find(format, strlen(format)) : -1;
+  if (format && fmt < 0) return usage_error("unknown format", format);
+  if (!format) fmt = output && format_of_path(output) >= 0 ? format_of_path(output) : BG_FMT_text;
   if (i >= argc) return usage_error("no report files or directories given", NULL);
 
   bg_model_t base = {0}, cur;
@@ -189,19 +206,20 @@ int bg_cmd_report(int argc, char **argv) {
     fprintf(stderr, "blockguard: NOT GUARDED: %s\n", cur.unguarded_reason);
     if (baseline && !rc) rc = exitcode;
   }
-  char *text = suppressions ? bg_render_suppressions(&cur) : bg_render(&cur, format);
+  size_t len = 0;
+  char *text = suppressions ? bg_render_suppressions(&cur) : bg_render_n(&cur, fmt, NULL, &len);
+  if (text && suppressions) len = strlen(text);
   if (!text) {
     fprintf(stderr, "blockguard: out of memory\n");
     rc = 2;
   } else if (output) {
     char err[1024];
-    if (bg_write_atomic(output, text, strlen(text), 0644, err, sizeof err) < 0) {
+    if (bg_write_atomic(output, text, len, 0644, err, sizeof err) < 0) {
       fprintf(stderr, "blockguard: %s\n", err);
       rc = 2;
     }
   } else {
-    fputs(text, stdout);
-    if (fflush(stdout) != 0) rc = 2;
+    if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) rc = 2;
   }
   free(text);
   bg_model_free(&cur);

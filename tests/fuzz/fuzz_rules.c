@@ -22,10 +22,12 @@
 #include "guard/options.h"
 #include "guard/rules.h"
 
-static const bg__callinfo_t rows[] = {
-    {"read", BG_CAT_io, BG_F_FD}, {"write", BG_CAT_io, BG_F_FD | BG_F_WRITE},
-    {"usleep", BG_CAT_sleep, 0},  {"poll", BG_CAT_wait, BG_F_LOOP},
-    {"fsync", BG_CAT_disk, 0},    {"getaddrinfo", BG_CAT_dns, 0}};
+static const bg__callinfo_t rows[] = {{"read", BG_CAT_io, BG_F_FD, BG_OFF_NEVER},
+                                      {"write", BG_CAT_io, BG_F_FD | BG_F_WRITE, BG_OFF_NEVER},
+                                      {"usleep", BG_CAT_sleep, 0, BG_OFF_NEVER},
+                                      {"poll", BG_CAT_wait, BG_F_LOOP, BG_OFF_NEVER},
+                                      {"fsync", BG_CAT_disk, 0, BG_OFF_NEVER},
+                                      {"getaddrinfo", BG_CAT_dns, 0, BG_OFF_NEVER}};
 
 static int same(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
 

@@ -72,6 +72,25 @@ b = fams["blockguard_blocked_seconds"]
 assert all(set(s.labels) == {"call", "category", "site"} for s in b.samples)
 PY
 
+# /api/report?format=NAME: every format of the table (blockguard --help lists them),
+# each with its own content type; an unknown format is a 400 naming the real ones.
+for f in $("$BG_CLI" --help | sed -n '/^Formats/,$p' | awk 'NR > 1 {print $1}'); do
+  curl -s -D "$T/h.txt" -o "$T/fmt.$f" "${URL}api/report?format=$f"
+  expect_grep "HTTP/1.1 200" "$T/h.txt"
+  [ -s "$T/fmt.$f" ] || fail "format $f: empty body"
+  echo "$f" >> "$T/formats.seen"
+done
+expect_grep "^text$" "$T/formats.seen"
+expect_grep "^metrics$" "$T/formats.seen"
+curl -s -D "$T/h.txt" -o "$T/fmt.txt" "${URL}api/report?format=text"
+expect_grep "Content-Type: text/plain; charset=utf-8" "$T/h.txt"
+expect_grep "SUMMARY: blockguard:" "$T/fmt.txt"
+curl -s -D "$T/h.txt" -o "$T/fmt.sarif" "${URL}api/report?format=sarif"
+expect_grep "Content-Type: application/sarif+json" "$T/h.txt"
+$PY -c "import json,sys; d=json.load(open('$T/fmt.sarif')); assert d['version']=='2.1.0'" || fail "sarif over http"
+expect_eq "$(status "${URL}api/report?format=xml")" 400 "unknown format"
+expect_grep "json, text, sarif" "$(curl -s -o "$T/bad.txt" "${URL}api/report?format=xml"; echo "$T/bad.txt")"
+
 # /healthz, 404, 405, 413, oversized head.
 expect_eq "$(curl -s "${URL}healthz")" "ok" "healthz body"
 expect_eq "$(status "${URL}nope")" 404 "unknown path"

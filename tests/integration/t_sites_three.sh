@@ -62,4 +62,25 @@ import sys, xml.etree.ElementTree as E
 r = E.parse(sys.argv[1]).getroot()
 assert len(r.findall('.//testcase')) == 3 and len(r.findall('.//failure')) == 3, E.tostring(r)
 " "$T/r.xml"
+
+# metrics (the fifth format: a table row, not a mask, picks it): node_exporter's
+# textfile collector format, parsed by the Prometheus client's own parser.
+under_shim "threads=name:evloop:report=$T/r.prom:format=metrics:verbosity=0" "$T/sites3" >/dev/null
+/usr/bin/python3 - "$T/r.prom" <<'PY' || fail "format=metrics report file"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+fams = {f.name: f for f in text_string_to_metric_families(open(sys.argv[1]).read())}
+assert len(fams["blockguard_violations"].samples) == 3, fams["blockguard_violations"].samples
+PY
+
+# blockguard report -o FILE.EXT picks the format from the extension; --format wins.
+under_shim "threads=name:evloop:report=$T/r.json:verbosity=0" "$T/sites3" >/dev/null
+"$BG_CLI" report -o "$T/o.sarif" "$T/r.json"
+python3 -c "import json,sys; assert json.load(open(sys.argv[1]))['version'] == '2.1.0'" "$T/o.sarif" ||
+  fail "-o x.sarif is not SARIF"
+"$BG_CLI" report --format text -o "$T/o2.sarif" "$T/r.json"
+expect_grep "^SUMMARY: blockguard:" "$T/o2.sarif"
+rc=0; "$BG_CLI" report --format xml "$T/r.json" 2>"$T/err" >/dev/null || rc=$?
+expect_eq "$rc" 2 "unknown --format"
+expect_grep "formats: json, text, sarif, junit, metrics" "$T/err"
 echo ok

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -25,7 +26,7 @@ static void defaults_match_design(void **state) {
   assert_false(o.threads.main);
   assert_false(o.threads.all);
   assert_int_equal(o.categories, ((1u << BG_CAT_COUNT) - 1) & ~(1u << BG_CAT_sync));
-  assert_int_equal(o.format, BG_FMT_JSON);
+  assert_int_equal(o.format, BG_FMT_json);
   assert_int_equal(o.min_us, 0);
   assert_int_equal(o.stack_depth, 16);
   assert_int_equal(o.max_sites, 4096);
@@ -49,7 +50,7 @@ static void parses_every_kind(void **state) {
   assert_string_equal(o.threads.globs[0], "io-*");
   assert_int_equal(o.categories, (1u << BG_CAT_sleep) | (1u << BG_CAT_dns));
   assert_string_equal(o.report, "/tmp/r.%p.json");
-  assert_int_equal(o.format, BG_FMT_SARIF);
+  assert_int_equal(o.format, BG_FMT_sarif);
   assert_int_equal(o.min_us, 250);
   assert_int_equal(o.stack_depth, 32);
   assert_int_equal(o.max_sites, 10);
@@ -98,6 +99,7 @@ static void errors_name_the_problem(void **state) {
   expect_error("threads=", "empty");
   expect_error("categories=sleep,naps", "unknown category 'naps'");
   expect_error("format=xml", "unknown format 'xml'");
+  expect_error("format=xml", bg_format_names()); /* the message lists the real table */
   expect_error("http=localhost", "expected ADDR:PORT");
   expect_error("http=127.0.0.1:99999", "bad port");
   expect_error("strict=maybe", "expected 0 or 1");
@@ -121,6 +123,22 @@ static void value_rendering_round_trips(void **state) {
   assert_string_equal(buf, "16");
 }
 
+/* Every row of the format table parses and renders back by name: no format can be
+ * silently written as another (the old "& 3" mask turned a fifth format into json). */
+static void every_format_round_trips(void **state) {
+  (void)state;
+  char opt[64], buf[64];
+  assert_true(BG_FMT_COUNT >= 5);
+  for (int f = 0; f < BG_FMT_COUNT; f++) {
+    snprintf(opt, sizeof opt, "format=%s", bg_formats[f].name);
+    assert_int_equal(parse(opt), 0);
+    assert_int_equal(o.format, f);
+    bg__options_value(&o, "format", buf, sizeof buf);
+    assert_string_equal(buf, bg_formats[f].name);
+    assert_non_null(strstr(bg_format_names(), bg_formats[f].name));
+  }
+}
+
 static void globs(void **state) {
   (void)state;
   assert_true(bg__glob("io-*", "io-worker-3"));
@@ -140,7 +158,7 @@ int main(void) {
       cmocka_unit_test(defaults_match_design),   cmocka_unit_test(parses_every_kind),
       cmocka_unit_test(colons_inside_values),    cmocka_unit_test(category_removal),
       cmocka_unit_test(errors_name_the_problem), cmocka_unit_test(value_rendering_round_trips),
-      cmocka_unit_test(globs),
+      cmocka_unit_test(globs),                   cmocka_unit_test(every_format_round_trips),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,7 +20,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "report/model.h"
+#include "report/format.h"
 
 static void frame(bg_rframe_t *f, uint64_t pc, const char *mod, uint64_t off, const char *fn,
                   const char *file, int line) {
@@ -234,8 +234,37 @@ static void test_junit(void **state) {
   bg_model_free(&m);
 }
 
+/* Every row of the format table renders the model (and an empty one) into something
+ * that names the site where the format carries sites; out-of-range indexes are refused. */
+static void test_every_format(void **state) {
+  (void)state;
+  bg_model_t m, e = {0};
+  make_model(&m);
+  e.pid = 7;
+  for (int f = 0; f < BG_FMT_COUNT; f++) {
+    size_t len = 0;
+    char *t = bg_render_n(&m, f, NULL, &len);
+    if (!t) fail_msg("format %s rendered nothing", bg_formats[f].name);
+    assert_true(len > 0);
+    assert_int_equal(t[len], 0); /* always NUL-terminated */
+    if (!bg_formats[f].binary) assert_int_equal(strlen(t), len);
+    assert_non_null(bg_formats[f].content_type);
+    assert_true(bg_formats[f].ext[0] && bg_formats[f].ext[0] != '.');
+    free(t);
+    t = bg_render_n(&e, f, NULL, &len);
+    if (!t) fail_msg("format %s failed on an empty report", bg_formats[f].name);
+    free(t);
+    assert_int_equal(bg_format_find(bg_formats[f].name, strlen(bg_formats[f].name)), f);
+  }
+  assert_null(bg_render_n(&m, BG_FMT_COUNT, NULL, NULL));
+  assert_null(bg_render_n(&m, -1, NULL, NULL));
+  assert_int_equal(bg_format_find("jso", 3), -1);
+  bg_model_free(&m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_every_format),
       cmocka_unit_test(test_json_roundtrip),
       cmocka_unit_test(test_text),
       cmocka_unit_test(test_sarif),

@@ -18,8 +18,9 @@
 #include "guard/sites.h"
 
 static const bg__callinfo_t table[] = {
-    {"read", BG_CAT_io, 0}, {"write", BG_CAT_io, 0}, {"usleep", BG_CAT_sleep, 0},
-    {"connect", BG_CAT_connect, 0}, {"wait", BG_CAT_proc, 0}, {"poll", BG_CAT_wait, 0},
+    {"read", BG_CAT_io, 0, BG_OFF_NEVER},      {"write", BG_CAT_io, 0, BG_OFF_NEVER},
+    {"usleep", BG_CAT_sleep, 0, BG_OFF_NEVER}, {"connect", BG_CAT_connect, 0, BG_OFF_NEVER},
+    {"wait", BG_CAT_proc, 0, BG_OFF_NEVER},    {"poll", BG_CAT_wait, 0, BG_OFF_NEVER},
 };
 
 static int parse(bg__rules_t *rs, const char *text, char *err, size_t n) {

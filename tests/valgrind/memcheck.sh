@@ -57,7 +57,7 @@ vg exec_child "threads=main:verbosity=1" "$T/exec_child"
 STRESS_SECONDS=${STRESS_SECONDS:-3} STRESS_CHURN=50 \
   vg stress "threads=main,name:g-*:verbosity=1:report=$T/reports/%p.json" "$T/stress"
 # the CLI reading, merging and rendering what the runs above wrote
-for f in json text sarif junit; do
+for f in $("$cli" --help | sed -n '/^Formats/,$p' | awk 'NR > 1 {print $1}'); do
   vg "report_$f" - "$cli" report --format "$f" "$T/reports"
 done
 vg report_suppressions - "$cli" report --suppressions "$T/reports"
