@@ -28,7 +28,8 @@
 #include "guard/sites.h"
 
 #define ALIGN64(x) (((x) + 63u) & ~(uint64_t)63u)
-#define ARENA_SIZE (1u << 20)
+#define ARENA_SIZE (8u << 20)  /* language frames' strings live here too */
+#define LFRAMES_CAP 65536u
 #define THREADS_CAP 4096u
 #define MODULES_CAP 1024u
 #define RING_SIZE (64u << 10)
@@ -60,6 +61,10 @@ static uint64_t layout(bg__ledger_hdr_t *h, const bg__ledger_spec_t *s) {
   h->modules_off = off;
   h->modules_cap = MODULES_CAP;
   off = ALIGN64(off + (uint64_t)MODULES_CAP * sizeof(bg__ledger_module_t));
+  h->region[BG_LR_LFRAMES].off = off;
+  h->region[BG_LR_LFRAMES].size = (uint64_t)LFRAMES_CAP * sizeof(bg__ledger_lframe_t);
+  h->lframes_cap = LFRAMES_CAP;
+  off = ALIGN64(off + h->region[BG_LR_LFRAMES].size);
   h->region[BG_LR_ARENA].off = off;
   h->region[BG_LR_ARENA].size = ARENA_SIZE;
   off = ALIGN64(off + ARENA_SIZE);
@@ -144,7 +149,7 @@ int bg__ledger_commit(int r, uint64_t bytes) {
   int saved = errno;
   int rc = file_reserve(bg__ledger_str(h->state_path), rg->off + have, rg->off + want);
   if (rc < 0) {
-    static const char *const what[] = {"arena", "thread table", "site table"};
+    static const char *const what[] = {"arena", "thread table", "site table", "frame table"};
     char msg[160];
     /* strerror is not async-signal-safe; the errno number says enough here */
     int e = errno, n = 0;
@@ -166,47 +171,67 @@ int bg__ledger_commit(int r, uint64_t bytes) {
   return 0;
 }
 
-/* Commits the first pieces of every region of a new state file. */
+/* Commits the first pieces of a new state file: everything before the frame table
+ * (header, rules, modules), and a first chunk of arena, threads and sites. */
 static int file_initial(bg__ledger_hdr_t *h, const char *path) {
-  if (file_reserve(path, 0, h->region[BG_LR_ARENA].off + FILE_CHUNK) < 0) return -1;
-  h->region[BG_LR_ARENA].committed = FILE_CHUNK;
-  uint64_t t = 16 * sizeof(bg__ledger_thread_t);
-  uint64_t s = 64 * sizeof(bg__site_t);
-  if (t > h->region[BG_LR_THREADS].size) t = h->region[BG_LR_THREADS].size;
-  if (s > h->region[BG_LR_SITES].size) s = h->region[BG_LR_SITES].size;
-  t = (t + 4095) & ~(uint64_t)4095;
-  s = (s + 4095) & ~(uint64_t)4095;
-  if (t > h->region[BG_LR_THREADS].size) t = h->region[BG_LR_THREADS].size;
-  if (s > h->region[BG_LR_SITES].size) s = h->region[BG_LR_SITES].size;
-  if (file_reserve(path, h->region[BG_LR_THREADS].off, h->region[BG_LR_THREADS].off + t) < 0 ||
-      file_reserve(path, h->region[BG_LR_SITES].off, h->region[BG_LR_SITES].off + s) < 0)
-    return -1;
-  h->region[BG_LR_THREADS].committed = t;
-  h->region[BG_LR_SITES].committed = s;
+  static const struct { int r; uint64_t bytes; } first[] = {
+      {BG_LR_ARENA, FILE_CHUNK},
+      {BG_LR_THREADS, 16 * sizeof(bg__ledger_thread_t)},
+      {BG_LR_SITES, 64 * sizeof(bg__site_t)},
+  };
+  if (file_reserve(path, 0, h->region[BG_LR_LFRAMES].off) < 0) return -1;
+  for (size_t i = 0; i < sizeof first / sizeof first[0]; i++) {
+    bg__ledger_region_t *rg = &h->region[first[i].r];
+    uint64_t n = (first[i].bytes + 4095) & ~(uint64_t)4095;
+    if (n > rg->size) n = rg->size;
+    if (n && file_reserve(path, rg->off, rg->off + n) < 0) return -1;
+    rg->committed = n;
+  }
   return 0;
 }
 
-/* Maps `size` bytes for a new ledger: the state file (created, exclusive), a memfd,
- * or anonymous memory.  *backing says what it got; *fd is the memfd (caller closes). */
+/* Appends ".N.bgstate" to prefix; 0 or -1 (too long).  No snprintf: this runs in a
+ * fork child. */
+static int state_name(char *out, size_t n, const char *prefix, unsigned img) {
+  size_t l = strlen(prefix);
+  char num[12];
+  int k = 0;
+  do num[k++] = (char)('0' + img % 10); while ((img /= 10) && k < 11);
+  if (l + 1 + (size_t)k + 9 > n) return -1;
+  memcpy(out, prefix, l);
+  out[l++] = '.';
+  while (k) out[l++] = num[--k];
+  memcpy(out + l, ".bgstate", 9);
+  return 0;
+}
+
+/* Maps `size` bytes for a new ledger: a state file (created exclusively as
+ * PREFIX.N.bgstate, the first free N being the image number), a memfd, or anonymous
+ * memory, falling back in that order.  *backing says what it got, *fd is the memfd
+ * (the caller closes it), path/image the state file.  tmpl holds the layout; its
+ * committed counts are set for a state file. */
 static void *map_new(const bg__ledger_spec_t *s, uint64_t size, int *backing, int *fd,
-                     bg__ledger_hdr_t *tmpl) {
+                     bg__ledger_hdr_t *tmpl, char *path, size_t pathlen, unsigned *image) {
   void *p = MAP_FAILED;
   *fd = -1;
+  *image = 0;
   if (s->backing == BG_LB_FILE && s->state_path && s->state_path[0]) {
-    int f = open(s->state_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int f = -1;
+    for (unsigned img = 0; img < 100 && f < 0; img++) {
+      if (state_name(path, pathlen, s->state_path, img) < 0) break;
+      f = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+      if (f < 0 && errno != EEXIST) break;
+      *image = img;
+    }
     if (f >= 0) {
-      /* the header must be backed before anything is written to the mapping */
       if (ftruncate(f, (off_t)size) == 0 &&
-          (p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, f, 0)) != MAP_FAILED) {
-        close(f);
-        f = -1;
-        if (file_initial(tmpl, s->state_path) < 0) {
-          munmap(p, size);
-          p = MAP_FAILED;
-        }
+          (p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, f, 0)) != MAP_FAILED &&
+          file_initial(tmpl, path) < 0) {
+        munmap(p, size); /* no room on the disk even for the first chunks */
+        p = MAP_FAILED;
       }
-      if (f >= 0) close(f);
-      if (p == MAP_FAILED) unlink(s->state_path);
+      close(f);
+      if (p == MAP_FAILED) unlink(path);
     }
     if (p != MAP_FAILED) *backing = BG_LB_FILE;
   }
@@ -225,40 +250,45 @@ static void *map_new(const bg__ledger_spec_t *s, uint64_t size, int *backing, in
     p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p != MAP_FAILED) *backing = BG_LB_ANON;
   }
+  if (*backing != BG_LB_FILE)
+    for (int r = 0; r < BG_LR_COUNT; r++) tmpl->region[r].committed = tmpl->region[r].size;
   return p == MAP_FAILED ? NULL : p;
 }
 
-/* Hook the core sets: hands a memfd ledger to the CLI (M3), or NULL. */
+/* Hook the core sets: hands a memfd ledger to the CLI, or NULL. */
 void (*bg__ledger_publish)(int fd);
 
-static bg__ledger_hdr_t *open_spec(const bg__ledger_spec_t *spec, int *fd) {
+/* A new ledger for spec, header laid out, committed counts right; NULL: no memory. */
+static bg__ledger_hdr_t *create(const bg__ledger_spec_t *spec, uint64_t size, int *fd,
+                                char *path, size_t pathlen) {
   bg__ledger_spec_t s = *spec;
   if (!s.sites) s.sites = 1;
-  uint64_t size = spec_size(&s);
   bg__ledger_hdr_t tmpl;
   memset(&tmpl, 0, sizeof tmpl);
   header_init(&tmpl, &s, size, BG_LB_FILE);
   int backing = BG_LB_ANON;
-  bg__ledger_hdr_t *h = map_new(&s, size, &backing, fd, &tmpl);
+  unsigned image;
+  bg__ledger_hdr_t *h = map_new(&s, size, &backing, fd, &tmpl, path, pathlen, &image);
   if (!h) return NULL;
-  if (backing == BG_LB_FILE) {
-    memcpy(h, &tmpl, sizeof tmpl); /* committed counts from file_initial */
-  } else {
-    header_init(h, &s, size, backing);
-  }
-  last = s;
+  tmpl.backing = (uint32_t)backing;
+  tmpl.image = image;
+  memcpy(h, &tmpl, sizeof tmpl);
   return h;
 }
 
 bg__ledger_hdr_t *bg__ledger_open(const bg__ledger_spec_t *spec) {
   if (bg__ledger) return bg__ledger;
   int saved = errno, fd = -1;
-  bg__ledger_hdr_t *h = open_spec(spec, &fd);
+  char path[4096];
+  bg__ledger_spec_t s = *spec;
+  if (!s.sites) s.sites = 1;
+  bg__ledger_hdr_t *h = create(&s, spec_size(&s), &fd, path, sizeof path);
   if (h) {
+    last = s;
     facts_init(h);
     owner = h->pid;
     __atomic_store_n(&bg__ledger, h, __ATOMIC_RELEASE);
-    if (h->backing == BG_LB_FILE) h->state_path = bg__ledger_strdup(spec->state_path);
+    if (h->backing == BG_LB_FILE) h->state_path = bg__ledger_strdup(path);
   }
   if (fd >= 0) {
     if (bg__ledger_publish) bg__ledger_publish(fd);
@@ -284,77 +314,92 @@ void bg__ledger_close(void) {
 }
 
 /* ---- fork --------------------------------------------------------------------------- */
-/* The child's state file name comes from the core (report path with the child's pid);
- * NULL or a failure: anonymous memory. */
+/* The child's state file prefix comes from the core (report path with the child's
+ * pid); NULL or a failure: anonymous memory. */
 int (*bg__ledger_child_path)(char *out, size_t n);
 
-void bg__ledger_after_fork(void) {
-  bg__ledger_hdr_t *old = bg__ledger;
-  if (!old) return;
-  int saved = errno;
-  bg__ledger_spec_t s = last;
-  char path[4096];
-  s.state_path = NULL;
-  if (old->backing == BG_LB_FILE && bg__ledger_child_path && bg__ledger_child_path(path, sizeof path) == 0)
-    s.state_path = path;
-  else if (old->backing == BG_LB_FILE)
-    s.backing = BG_LB_ANON;
-  uint64_t size = old->size;
-  bg__ledger_hdr_t tmpl;
-  memset(&tmpl, 0, sizeof tmpl);
-  header_init(&tmpl, &s, size, BG_LB_FILE);
-  int backing = BG_LB_ANON, fd = -1;
-  bg__ledger_hdr_t *h = map_new(&s, size, &backing, &fd, &tmpl);
-  if (!h) {
-    /* No memory for a new one: this child must not write into the parent's ledger.
-     * Recording stops (sites dropped, threads unregistered); the process runs on. */
-    __atomic_store_n(&bg__ledger, NULL, __ATOMIC_RELEASE);
-    munmap(old, size);
-    errno = saved;
-    return;
-  }
-  /* Copy what stays true in the child: header, rules, modules, arena. */
-  uint64_t arena_off = old->region[BG_LR_ARENA].off, used = old->arena_used;
+/* Copies into the new ledger h what stays true in the child: header, rules, modules,
+ * language frames, arena.  A state file must first back what is copied; -1 when the
+ * disk refuses (the caller falls back to memory). */
+static int copy_parent(bg__ledger_hdr_t *h, const bg__ledger_hdr_t *old, const char *path) {
   uint32_t nmod = __atomic_load_n(&old->nmodules, __ATOMIC_ACQUIRE);
+  uint32_t nlf = __atomic_load_n(&old->nlframes, __ATOMIC_ACQUIRE);
+  uint64_t used = __atomic_load_n(&old->arena_used, __ATOMIC_ACQUIRE);
   if (nmod > old->modules_cap) nmod = old->modules_cap;
-  if (backing == BG_LB_FILE) {
-    /* back what is copied (arena and modules may exceed the first chunk) */
-    uint64_t need = used > FILE_CHUNK ? used : FILE_CHUNK;
-    if (file_reserve(s.state_path, arena_off, arena_off + need) == 0)
-      tmpl.region[BG_LR_ARENA].committed = need;
-    else
-      used = FILE_CHUNK < used ? 0 : used;
+  if (nlf > old->lframes_cap) nlf = old->lframes_cap;
+  uint64_t lfbytes = (uint64_t)nlf * sizeof(bg__ledger_lframe_t);
+  const bg__ledger_region_t *ra = &old->region[BG_LR_ARENA], *rl = &old->region[BG_LR_LFRAMES];
+  uint64_t arena_commit = h->region[BG_LR_ARENA].committed, lf_commit = h->region[BG_LR_LFRAMES].committed;
+  if (h->backing == BG_LB_FILE) {
+    uint64_t an = (used + 4095) & ~(uint64_t)4095, ln = (lfbytes + 4095) & ~(uint64_t)4095;
+    if ((an > arena_commit && file_reserve(path, ra->off, ra->off + an) < 0) ||
+        (ln > lf_commit && file_reserve(path, rl->off, rl->off + ln) < 0))
+      return -1;
+    if (an > arena_commit) arena_commit = an;
+    if (ln > lf_commit) lf_commit = ln;
   }
-  memcpy(h, old, old->modules_off);
+  bg__ledger_region_t regions[BG_LR_COUNT];
+  memcpy(regions, h->region, sizeof regions);
+  uint32_t backing = h->backing, image = h->image;
+  memcpy(h, old, old->modules_off); /* header and rules */
+  memcpy(h->region, regions, sizeof regions);
+  h->region[BG_LR_ARENA].committed = arena_commit;
+  h->region[BG_LR_LFRAMES].committed = lf_commit;
+  h->backing = backing;
+  h->image = image;
   memcpy(base_of(h) + old->modules_off, base_of(old) + old->modules_off, (size_t)nmod * sizeof(bg__ledger_module_t));
-  if (used) memcpy(base_of(h) + arena_off, base_of(old) + arena_off, used);
-  for (int r = 0; r < BG_LR_COUNT; r++) h->region[r].committed = backing == BG_LB_FILE ? tmpl.region[r].committed : h->region[r].size;
-  h->backing = (uint32_t)backing;
-  if (!used) h->arena_used = arena_used_init;
-  /* What is the child's own, from zero. */
+  if (lfbytes) memcpy(base_of(h) + rl->off, base_of(old) + rl->off, lfbytes);
+  if (used) memcpy(base_of(h) + ra->off, base_of(old) + ra->off, used);
+  h->nmodules = nmod;
+  h->nlframes = nlf;
+  h->arena_used = used;
+  /* What is the child's own starts from zero. */
   h->nthreads = h->nsites = 0;
   h->ring_head = h->dropped_sites = h->lost = h->violations = 0;
-  h->image = 0;
-  h->exit_code = 0;
+  h->exit_code = h->exit_signal = 0;
   h->end_wall_ns = 0;
-  h->exec_path = h->http_url = h->final_error = h->incomplete = h->final_written = 0;
-  h->incomplete_text[0] = 0;
+  h->exec_path = h->http_url = h->incomplete = h->final_written = 0;
+  h->incomplete_text[0] = h->final_error[0] = 0;
   h->state_path = 0;
   bg__ledger_rule_t *rules = (bg__ledger_rule_t *)(base_of(h) + h->rules_off);
   for (uint32_t i = 0; i < h->nrules; i++) rules[i].matched = 0;
   facts_init(h);
-  /* Over the parent's mapping, at the same address: pointers into it stay valid. */
-  void *at = mremap(h, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, old);
-  if (at == MAP_FAILED) {
+  return 0;
+}
+
+void bg__ledger_after_fork(void) {
+  bg__ledger_hdr_t *old = bg__ledger;
+  if (!old) return;
+  int saved = errno, fd = -1;
+  bg__ledger_spec_t s = last;
+  char prefix[4096], path[4096];
+  s.state_path = NULL;
+  if (old->backing == BG_LB_FILE && bg__ledger_child_path &&
+      bg__ledger_child_path(prefix, sizeof prefix) == 0)
+    s.state_path = prefix;
+  if (s.backing == BG_LB_FILE && !s.state_path) s.backing = BG_LB_ANON;
+  uint64_t size = old->size;
+  bg__ledger_hdr_t *h = create(&s, size, &fd, path, sizeof path);
+  if (h && copy_parent(h, old, path) < 0) { /* the disk is full: memory instead */
     munmap(h, size);
+    unlink(path);
+    s.backing = BG_LB_ANON;
+    h = create(&s, size, &fd, path, sizeof path);
+    if (h) copy_parent(h, old, NULL);
+  }
+  /* Over the parent's mapping, at the same address: pointers into it stay valid. */
+  if (!h || mremap(h, size, size, MREMAP_MAYMOVE | MREMAP_FIXED, old) == MAP_FAILED) {
+    /* No memory for a ledger: this child must not write into its parent's.  Recording
+     * stops (sites dropped, threads unregistered); the process runs on. */
+    if (h) munmap(h, size);
+    if (fd >= 0) close(fd);
     __atomic_store_n(&bg__ledger, NULL, __ATOMIC_RELEASE);
     munmap(old, size);
-    if (fd >= 0) close(fd);
     errno = saved;
     return;
   }
   owner = old->pid; /* `old` now reads the child's header */
-  if (backing == BG_LB_FILE) old->state_path = bg__ledger_strdup(s.state_path);
+  if (old->backing == BG_LB_FILE) old->state_path = bg__ledger_strdup(path);
   if (fd >= 0) {
     if (bg__ledger_publish) bg__ledger_publish(fd);
     close(fd);
@@ -423,6 +468,14 @@ void bg__ledger_incomplete(const char *why) {
   __atomic_store_n(&h->incomplete, 1, __ATOMIC_RELEASE);
 }
 
+void bg__ledger_final_error(const char *why) {
+  bg__ledger_hdr_t *h = bg__ledger;
+  if (!h) return;
+  size_t n = strnlen(why, sizeof h->final_error - 1);
+  memcpy(h->final_error, why, n);
+  h->final_error[n] = 0;
+}
+
 /* ---- tables ------------------------------------------------------------------------- */
 bg__ledger_thread_t *bg__ledger_threads(void) {
   bg__ledger_hdr_t *h = bg__ledger_get();
@@ -439,6 +492,12 @@ bg__ledger_module_t *bg__ledger_modules(uint32_t *cap) {
   bg__ledger_hdr_t *h = bg__ledger;
   *cap = h ? h->modules_cap : 0;
   return h ? (bg__ledger_module_t *)(base_of(h) + h->modules_off) : NULL;
+}
+
+bg__ledger_lframe_t *bg__ledger_lframes(uint32_t *cap) {
+  bg__ledger_hdr_t *h = bg__ledger;
+  *cap = h ? h->lframes_cap : 0;
+  return h ? (bg__ledger_lframe_t *)(base_of(h) + h->region[BG_LR_LFRAMES].off) : NULL;
 }
 
 bg__ledger_rule_t *bg__ledger_rules(void) {
@@ -511,6 +570,13 @@ void bg__ledger_exited(int code) {
   h->exit_code = code;
   h->end_wall_ns = clock_ns(CLOCK_REALTIME);
   __atomic_store_n(&h->status, BG_LST_EXITED, __ATOMIC_RELEASE);
+}
+
+void bg__ledger_killing(int sig) {
+  bg__ledger_hdr_t *h = bg__ledger;
+  if (!h || !bg__ledger_mine()) return;
+  h->exit_signal = sig;
+  h->end_wall_ns = clock_ns(CLOCK_REALTIME);
 }
 
 static uint32_t status_before_exec = BG_LST_RUNNING;

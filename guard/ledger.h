@@ -11,8 +11,8 @@
  *
  * Layout (offsets in the header, each region 64-byte aligned):
  *
- *   header | rules | modules | arena ........ | threads | ring | sites ..........
- *   \______ copied into a fork child's ledger _/ \___ reset in the child ________/
+ *   header | rules | modules | lframes | arena ..... | threads | ring | sites .......
+ *   \________ copied into a fork child's ledger ___/ \___ reset in the child _____/
  *
  * Backing (bg__ledger_open): anonymous shared memory; a memfd handed to the CLI
  * (collect=); or a state file next to the report= path.  A file-backed ledger is
@@ -51,7 +51,7 @@ enum {
 enum { BG_LB_ANON = 1, BG_LB_MEMFD, BG_LB_FILE };
 
 /* Regions that grow (bg__ledger_commit). */
-enum { BG_LR_ARENA, BG_LR_THREADS, BG_LR_SITES, BG_LR_COUNT };
+enum { BG_LR_ARENA, BG_LR_THREADS, BG_LR_SITES, BG_LR_LFRAMES, BG_LR_COUNT };
 
 typedef struct bg__ledger_region {
   uint64_t off, size;      /* where, and how many bytes reserved */
@@ -85,6 +85,14 @@ typedef struct bg__ledger_module {
   uint8_t build_id[31];
 } bg__ledger_module_t;
 
+/* An interned language frame (guard/lang.c): a site's lframes[i] is an index here. */
+typedef struct bg__ledger_lframe {
+  uint32_t function, file; /* arena offsets */
+  int32_t line;
+  uint8_t lang;            /* BG_LANG_* (report/model.h) */
+  uint8_t pad[3];
+} bg__ledger_lframe_t;
+
 typedef struct bg__ledger_rule {
   uint32_t file, text;     /* arena offsets */
   int32_t line, allow;
@@ -106,6 +114,7 @@ typedef struct bg__ledger_hdr {
   uint64_t dropped_sites;  /* distinct stacks refused: pool full or no storage */
   uint64_t lost;           /* arena allocations refused, messages lost */
   uint32_t calls, ncalls;  /* arena: the call table's names, NUL separated */
+  uint32_t lframes_cap, nlframes; /* language frames (published count; 0 and 1: none) */
 
   /* this image */
   int32_t pid, ppid;
@@ -114,6 +123,8 @@ typedef struct bg__ledger_hdr {
   uint64_t start_wall_ns, start_mono_ns;
   uint32_t status;         /* BG_LST_* */
   int32_t exit_code;       /* valid from BG_LST_EXITING */
+  int32_t exit_signal;     /* the shim itself ends the process with this signal (abort) */
+  uint32_t pad1;
   uint64_t end_wall_ns;    /* set with BG_LST_EXITED / BG_LST_EXEC */
   uint64_t violations;     /* not allowed, counted (what bg_violations() returns) */
   uint32_t options;        /* arena: BLOCKGUARD_OPTIONS as given */
@@ -125,10 +136,11 @@ typedef struct bg__ledger_hdr {
   uint32_t http_url;       /* arena: the live dashboard this process served */
   uint32_t rules_file;     /* arena: the allowlist's path */
   uint32_t state_path;     /* arena: BG_LB_FILE: the state file */
-  uint32_t final_error;    /* arena: why the final report could not be written */
   uint32_t incomplete;     /* 1: data is missing, incomplete_text says why */
   uint32_t final_written;  /* the final report file was written from this ledger */
-  char incomplete_text[192]; /* in the header: saying why must not need arena room */
+  /* In the header, not the arena: saying why must not need room that may be gone. */
+  char incomplete_text[192];
+  char final_error[192];   /* why the final report could not be written ("" = none) */
   uint64_t reserved[8];
 } bg__ledger_hdr_t;
 
@@ -175,12 +187,15 @@ bg__ledger_thread_t *bg__ledger_threads(void);
 void *bg__ledger_sites(uint32_t *cap);
 bg__ledger_module_t *bg__ledger_modules(uint32_t *cap);
 bg__ledger_rule_t *bg__ledger_rules(void);
+bg__ledger_lframe_t *bg__ledger_lframes(uint32_t *cap);
 /* Copies the call table's names in (once; at the first site, not at start-up). */
 void bg__ledger_calls_sync(void);
 /* Sets a header string once (last writer wins); safe from any thread. */
 void bg__ledger_set_str(uint32_t *field, const char *s);
 /* Marks data missing (first reason kept). */
 void bg__ledger_incomplete(const char *why);
+/* Why the final report could not be written (the state file stays and says so). */
+void bg__ledger_final_error(const char *why);
 
 /* Message ring: one message, no newline needed.  Async-signal-safe; a full ring
  * overwrites the oldest (the reader counts what it lost). */
@@ -189,6 +204,7 @@ void bg__ledger_msg(const char *text, size_t len);
 /* Lifecycle marks. */
 void bg__ledger_exiting(int code);
 void bg__ledger_exited(int code);
+void bg__ledger_killing(int sig);         /* the shim ends the process (mode=abort) */
 void bg__ledger_exec(const char *path);   /* before execve */
 void bg__ledger_exec_failed(void);        /* execve returned */
 

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "guard/guard.h"
+#include "guard/lang.h"
 #include "guard/ledger.h"
 #include "guard/options.h"
 #include "guard/sites.h"
@@ -38,6 +39,8 @@ typedef struct view {
   const bg__ledger_module_t *mods;
   uint32_t nmods;
   const bg__ledger_rule_t *rules;
+  const bg__ledger_lframe_t *lframes;
+  uint32_t nlframes;
   const char *calls[1024]; /* call names by id, NULL past ncalls */
   uint32_t ncalls;
 } view_t;
@@ -71,6 +74,7 @@ int bg__ledger_check(const void *base, size_t size, char *err, size_t errlen) {
            region_ok(h.ring_off, h.ring_size, size) &&
            h.region[BG_LR_THREADS].size >= (uint64_t)h.threads_cap * sizeof(bg__ledger_thread_t) &&
            h.region[BG_LR_SITES].size >= (uint64_t)h.sites_cap * sizeof(bg__site_t) &&
+           h.region[BG_LR_LFRAMES].size >= (uint64_t)h.lframes_cap * sizeof(bg__ledger_lframe_t) &&
            h.region[BG_LR_ARENA].size <= UINT32_MAX && (h.ring_size % 8) == 0;
   for (int r = 0; r < BG_LR_COUNT; r++) ok = ok && region_ok(h.region[r].off, h.region[r].size, size);
   return ok ? 0 : fail(err, errlen, "ledger regions outside the mapping");
@@ -106,6 +110,11 @@ static int view_open(view_t *v, const void *base, size_t size, char *err, size_t
   v->mods = (const bg__ledger_module_t *)(v->b + v->h.modules_off);
   v->nmods = v->h.nmodules < v->h.modules_cap ? v->h.nmodules : v->h.modules_cap;
   v->rules = (const bg__ledger_rule_t *)(v->b + v->h.rules_off);
+  v->lframes = (const bg__ledger_lframe_t *)(v->b + v->h.region[BG_LR_LFRAMES].off);
+  v->nlframes = __atomic_load_n(&live->nlframes, __ATOMIC_ACQUIRE);
+  if (v->nlframes > v->h.lframes_cap) v->nlframes = v->h.lframes_cap;
+  if ((uint64_t)v->nlframes * sizeof(bg__ledger_lframe_t) > v->h.region[BG_LR_LFRAMES].committed)
+    v->nlframes = (uint32_t)(v->h.region[BG_LR_LFRAMES].committed / sizeof(bg__ledger_lframe_t));
   /* call names: NUL-separated in one arena string block */
   uint32_t coff = __atomic_load_n(&live->calls, __ATOMIC_ACQUIRE);
   if (coff && coff < v->arena_used) {
@@ -178,10 +187,23 @@ static void fill_options(const view_t *v, const bg__lread_t *in, bg_model_t *m) 
 
 /* ---- sites -------------------------------------------------------------------------- */
 static void fill_frame(const view_t *v, const bg__lread_t *in, bg_rframe_t *f, uintptr_t pc,
-                       unsigned mod) {
+                       unsigned mod, uint32_t lframe) {
   memset(f, 0, sizeof *f);
   f->pc = pc;
   f->offset = pc;
+  if (lframe && lframe < v->nlframes) {
+    /* A language frame, named when the site was created (guard/lang.c).  A Python
+     * frame has no pc or object; its offset is the instruction's in the bytecode. */
+    const bg__ledger_lframe_t *lf = &v->lframes[lframe];
+    if (mod == BG_LANG_MODULE) f->pc = 0;
+    if (mod < v->nmods) f->offset = pc - v->mods[mod].bias;
+    f->lang = lf->lang < BG_LANG_COUNT ? lf->lang : BG_LANG_C;
+    f->module = bg_model_strdup(mod < v->nmods ? vstr(v, v->mods[mod].path) : "");
+    f->function = bg_model_strdup(vstr(v, lf->function));
+    f->file = bg_model_strdup(vstr(v, lf->file));
+    f->line = lf->line;
+    return;
+  }
   bg__sym_t sym;
   memset(&sym, 0, sizeof sym);
   if (mod < v->nmods) {
@@ -250,7 +272,7 @@ static void fill_site(const view_t *v, const bg__lread_t *in, bg_rsite_t *r, con
     r->threads[r->nthreads++] = bg_model_strdup("...");
   r->frames = calloc(nframes ? (size_t)nframes : 1, sizeof *r->frames);
   for (int i = 0; r->frames && i < nframes; i++)
-    fill_frame(v, in, &r->frames[r->nframes++], s.key.pcs[i], s.mods[i]);
+    fill_frame(v, in, &r->frames[r->nframes++], s.key.pcs[i], s.mods[i], s.lframes[i]);
   if (s.rule >= 0 && (uint32_t)s.rule < v->h.nrules) {
     char buf[1200];
     snprintf(buf, sizeof buf, "%s:%d", vstr(v, v->rules[s.rule].file), v->rules[s.rule].line);

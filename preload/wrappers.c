@@ -1,10 +1,9 @@
 /* wrappers.c - expands preload/calls.def into the exported wrappers.
  *
  * Per row:
- *   - a pointer to the real function, initialised to a lazy resolver so a call that
- *     arrives before our constructor (from another library's constructor) still works;
- *     the constructor resolves every row eagerly so no dlsym runs later (dlsym is not
- *     async-signal-safe, a wrapper may run in a signal handler);
+ *   - a pointer to the real function, initialised to a lazy resolver: the first call
+ *     (even one before our constructor, or in a signal handler) resolves it with the
+ *     signal-safe lookup of preload/resolve.c;
  *   - the exported wrapper: the fast path is one TLS load and a branch;
  *   - a noinline slow path that asks the core (guard/) for a verdict.
  */
@@ -29,26 +28,21 @@ const bg__callinfo_t bg__calltable[] = {
 const int bg__ncalltable = BG_NCALLS;
 _Static_assert(sizeof bg__calltable / sizeof bg__calltable[0] == BG_NCALLS, "row count");
 
-/* ---- dlvsym versions -------------------------------------------------------------- */
+/* ---- dlvsym versions (resolve.c) -------------------------------------------------- */
 #define BG_CALL(...)
 #undef BG_SYMVER
-#define BG_SYMVER(name, ver) {#name, ver},
-static const struct {
-  const char *name, *version;
-} versions[] = {
+#define BG_SYMVER(name, ver) #name, ver,
+const char *const bg__symvers[] = {
 #include "preload/calls.def"
-    {NULL, NULL}};
+    NULL, NULL};
 #undef BG_CALL
 #undef BG_CUSTOM
 #undef BG_SYMVER
 
-void *bg__resolve(const char *name) {
-  for (int i = 0; versions[i].name; i++)
-    if (!strcmp(versions[i].name, name)) {
-      void *p = dlvsym(RTLD_NEXT, name, versions[i].version);
-      if (p) return p;
-    }
-  return dlsym(RTLD_NEXT, name);
+const char *bg__symver(const char *name) {
+  for (const char *const *v = bg__symvers; v[0]; v += 2)
+    if (bg__streq(v[0], name)) return v[1];
+  return NULL;
 }
 
 /* ---- real pointers with lazy resolvers (not for BG_CUSTOM rows) -------------------- */
@@ -56,6 +50,7 @@ void *bg__resolve(const char *name) {
 #define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
   static ret bg__lazy_##name(BG_PARAMS(n, params));                                     \
   ret (*bg__real_##name)(BG_PARAMS(n, params)) = bg__lazy_##name;                        \
+  BG__REAL_DESC(name, #name, &bg__real_##name)                                          \
   static ret bg__lazy_##name(BG_PARAMS(n, params)) {                                    \
     void *p = bg__resolve(#name);                                                       \
     if (!p) bg__die_unresolved(#name);                                                  \
@@ -65,18 +60,6 @@ void *bg__resolve(const char *name) {
 #include "preload/calls.def"
 #undef BG_CALL
 #undef BG_CUSTOM
-
-void bg__resolve_all(void) {
-#define BG_CUSTOM(...)
-#define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
-  {                                                                                     \
-    void *p = bg__resolve(#name);                                                       \
-    if (p) __atomic_store_n(&bg__real_##name, (ret(*)(BG_PARAMS(n, params)))p, __ATOMIC_RELEASE); \
-  }
-#include "preload/calls.def"
-#undef BG_CALL
-#undef BG_CUSTOM
-}
 
 /* ---- offload: the BG_OFFLOAD branches live in preload/offload.c ------------------- */
 #include "preload/offload.h"

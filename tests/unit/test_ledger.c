@@ -360,12 +360,18 @@ static void test_fork(void **state) {
 }
 
 /* ---- a state file -------------------------------------------------------------------- */
-static char state_path[256];
+static char state_prefix[256], state_path[300];
 static void file_backing(void) {
   bg__ledger_close();
-  bg__ledger_spec_t spec = {BG_LB_FILE, 4096, 0, state_path};
+  /* a leftover of the same name (an earlier image of this pid) is not reused */
+  snprintf(state_path, sizeof state_path, "%s.0.bgstate", state_prefix);
+  CHECK(open(state_path, O_CREAT | O_WRONLY, 0600) >= 0);
+  bg__ledger_spec_t spec = {BG_LB_FILE, 4096, 0, state_prefix};
   bg__ledger_hdr_t *h = bg__ledger_open(&spec);
   CHECK(h && h->backing == BG_LB_FILE);
+  CHECK(h->image == 1);
+  unlink(state_path);
+  snprintf(state_path, sizeof state_path, "%s.1.bgstate", state_prefix);
   CHECK(!strcmp(bg__ledger_str(h->state_path), state_path));
   struct stat st;
   CHECK(stat(state_path, &st) == 0 && (uint64_t)st.st_size == h->size);
@@ -391,9 +397,13 @@ static void file_backing(void) {
 }
 static void test_file_backing(void **state) {
   (void)state;
-  snprintf(state_path, sizeof state_path, "/tmp/test_ledger.%d.bgstate", (int)getpid());
+  snprintf(state_prefix, sizeof state_prefix, "/tmp/test_ledger.%d", (int)getpid());
   in_child(file_backing);
-  unlink(state_path);
+  char p[300];
+  for (int i = 0; i < 2; i++) {
+    snprintf(p, sizeof p, "%s.%d.bgstate", state_prefix, i);
+    unlink(p);
+  }
 }
 
 int main(void) {
