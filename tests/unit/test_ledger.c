@@ -36,7 +36,8 @@
 const char *__tsan_default_options(void);
 const char *__tsan_default_options(void) { return "die_after_fork=0"; }
 
-static const bg__callinfo_t calls[] = {{"read", BG_CAT_io, 0}, {"usleep", BG_CAT_sleep, 0}};
+static const bg__callinfo_t calls[] = {{.name = "read", .category = BG_CAT_io},
+                                       {.name = "usleep", .category = BG_CAT_sleep}};
 
 static int setup(void **state) {
   (void)state;
