@@ -221,7 +221,9 @@ static void fill_frame(const view_t *v, const bg__lread_t *in, bg_rframe_t *f, u
   } else {
     f->module = bg_model_strdup("");
   }
-  f->function = bg_model_strdup(sym.function);
+  char name[1024];
+  bg__sym_demangle(sym.function, name, sizeof name); /* C++: readable in every format */
+  f->function = bg_model_strdup(name);
   f->file = bg_model_strdup(sym.file);
   f->line = sym.line;
 }

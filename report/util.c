@@ -70,10 +70,20 @@ void bg_fmt_ns(char *buf, size_t n, uint64_t ns) {
     snprintf(buf, n, "%" PRIu64 "ns", ns);
 }
 
-/* One frame as "fn file:line (module+0xoff)", parts left out when unknown. */
+/* One frame as "fn file:line (module+0xoff)", parts left out when unknown; a language
+ * frame as "fn file:line [python]". */
 void bg_fmt_frame(char *buf, size_t n, const bg_rframe_t *f) {
   const char *fn = f->function && f->function[0] ? f->function : "??";
   const char *mod = bg_basename(f->module);
+  if (f->lang != BG_LANG_C) { /* Python/JS: function file:line [lang] */
+    if (f->file && f->file[0] && f->line > 0)
+      snprintf(buf, n, "%s %s:%d [%s]", fn, f->file, f->line, bg_lang_name(f->lang));
+    else if (f->file && f->file[0])
+      snprintf(buf, n, "%s %s [%s]", fn, f->file, bg_lang_name(f->lang));
+    else
+      snprintf(buf, n, "%s [%s]", fn, bg_lang_name(f->lang));
+    return;
+  }
   if (f->file && f->file[0] && f->line > 0)
     snprintf(buf, n, "%s %s:%d (%s+0x%" PRIx64 ")", fn, f->file, f->line, mod[0] ? mod : "?",
              f->offset);
