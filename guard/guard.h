@@ -77,6 +77,7 @@ typedef struct bg__thread {
   uint8_t loop_foreign;     /* consecutive loop waits on another loop's fd */
   uintptr_t loop_lo, loop_hi; /* waits called from this text (a coroutine runtime
                                  that installed an adapter) are the loop's own */
+  struct bg__ledger_thread *rec;  /* this thread's record in the ledger (slot), or NULL */
 } bg__thread_t;
 
 extern __thread bg__thread_t bg__self __attribute__((tls_model("initial-exec")));
@@ -92,6 +93,8 @@ typedef struct bg__call {
   uint64_t t0;        /* monotonic ns at the start of the real call */
   struct bg__site *site;
   uintptr_t caller;   /* return address into the program */
+  uint32_t prev_site, prev_call; /* the thread's call in flight before this one (a */
+  uint64_t prev_t0, prev_frame;  /* signal handler's call nests inside another) */
 } bg__call_t;
 
 /* Flags of a call-table row (preload/calls.def). */
@@ -235,7 +238,6 @@ long bg__unw_read(int fd, void *buf, size_t n);
 long bg__unw_write(int fd, const void *buf, size_t n);
 
 /* ---- threads (guard/thread.c) ------------------------------------------------------ */
-#define BG_MAX_THREADS 4096 /* thread table slots (bg__thread_register) */
 void bg__thread_name_changed(const char *name); /* calling thread's name is now `name` */
 void bg__thread_start(void);                    /* a new thread begins (pthread_create) */
 /* A thread created from inside the core (creator's depth > 0: the dashboard server,
@@ -244,10 +246,9 @@ void bg__thread_start_sidecar(void);
 int bg__thread_needs_start_hook(void);          /* must pthread_create wrap start routines? */
 void bg__thread_name_changed_other(unsigned long pthread_id, const char *name);
 void bg__thread_refresh(bg__thread_t *t);       /* recompute guarded from roles + options */
-/* Thread table snapshot for reports: calls fn for every registered thread. */
-void bg__threads_each(void (*fn)(int tid, const char *name, int guarded, int why, void *),
-                      void *arg);
 const char *bg__thread_name_of_slot(int slot);
+/* The ledger record of a registered thread (guard/ledger.h), NULL for slot -1. */
+struct bg__ledger_thread *bg__thread_record(int slot);
 void bg__threads_after_fork(void);
 void bg__thread_guard_main(void);               /* called on the main thread at start */
 int bg__thread_register(void);                  /* ensure bg__self has a table slot */
@@ -262,6 +263,7 @@ uint64_t bg__api_violations(void);
 /* Parses options and prepares the core; returns 0, or -1 after printing the error
  * (the shim then exits 2 when strict=1). */
 int bg__core_init(const char *options, const char *source);
+void bg__core_set_argv(int argc, char **argv); /* before bg__core_init, for the ledger */
 void bg__core_fini(void);                   /* at exit: summary, reports */
 void bg__core_atfork_prepare(void);
 void bg__core_atfork_parent(void);

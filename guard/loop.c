@@ -28,10 +28,10 @@
  *   - the process forks (the child's thread is not the loop) or the thread exits.
  *
  * Per-thread state is in TLS (bg__self.loop_*).  What another thread must see, to end a
- * loop whose fd it closes, is a record per thread-table slot, plus one bit per fd that
- * makes the check on every close one load.  A closer never touches the owner's TLS
- * (it may be a signal handler interrupting the owner): it clears the owner's record,
- * and the owner notices at its next loop wait or blocking call (bg__loop_gone).
+ * loop whose fd it closes, is in the thread's ledger record (loop_fd1), plus one bit per
+ * fd that makes the check on every close one load.  A closer never touches the owner's
+ * TLS (it may be a signal handler interrupting the owner): it clears the owner's
+ * record, and the owner notices at its next loop wait or blocking call (bg__loop_gone).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,16 +40,13 @@
 #include <sys/select.h>
 
 #include "guard/guard.h"
+#include "guard/ledger.h"
 
 #define BG_LOOP_ADOPT 8
 
 uint8_t bg__loop_fdbits[BG_FD_TABLE / 8];
 int bg__loop_fd_high;
 static unsigned loop_fd_max; /* highest fd that ever identified a loop */
-
-/* The loop fd + 1 of each registered thread (0: none, or closed).  Written by the
- * owner when it takes a loop, cleared by whichever thread closes the fd. */
-static int32_t loop_rec[BG_MAX_THREADS];
 
 static void fdbit_set(int fd) {
   unsigned m = __atomic_load_n(&loop_fd_max, __ATOMIC_RELAXED);
@@ -73,10 +70,14 @@ void bg__loop_fds_closed(unsigned lo, unsigned hi) {
   /* An owner without a table slot (more threads than slots) closing its own loop fd. */
   if (bg__self.loop_fd >= 0 && (unsigned)bg__self.loop_fd >= lo && (unsigned)bg__self.loop_fd <= hi)
     bg__self.loop_closed = 1;
-  for (int i = 0; i < BG_MAX_THREADS; i++) {
-    int32_t v = __atomic_load_n(&loop_rec[i], __ATOMIC_RELAXED);
+  bg__ledger_hdr_t *h = bg__ledger;
+  bg__ledger_thread_t *rec = h ? bg__ledger_threads() : NULL;
+  uint32_t n = rec ? __atomic_load_n(&h->nthreads, __ATOMIC_ACQUIRE) : 0;
+  for (uint32_t i = 0; i < n && i < h->threads_cap; i++) {
+    int32_t v = __atomic_load_n(&rec[i].loop_fd1, __ATOMIC_RELAXED);
     if (v > 0 && (unsigned)(v - 1) >= lo && (unsigned)(v - 1) <= hi)
-      __atomic_compare_exchange_n(&loop_rec[i], &v, 0, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+      __atomic_compare_exchange_n(&rec[i].loop_fd1, &v, 0, 0, __ATOMIC_RELEASE,
+                                  __ATOMIC_RELAXED);
   }
 }
 
@@ -84,8 +85,8 @@ static void take(bg__thread_t *t, int fd) {
   t->loop_fd = fd;
   t->loop_closed = 0;
   t->loop_foreign = 0;
-  int slot = bg__thread_register(); /* so a closer on another thread can find it */
-  if (slot >= 0) __atomic_store_n(&loop_rec[slot], fd + 1, __ATOMIC_RELEASE);
+  bg__thread_register(); /* so a closer on another thread can find it */
+  if (t->rec) __atomic_store_n(&t->rec->loop_fd1, fd + 1, __ATOMIC_RELEASE);
   fdbit_set(fd);
   if (!(t->roles & BG_ROLE_LOOP)) {
     t->roles |= BG_ROLE_LOOP;
@@ -97,7 +98,7 @@ static void drop(bg__thread_t *t) {
   t->loop_fd = -1;
   t->loop_closed = 0;
   t->loop_foreign = 0;
-  if (t->slot >= 0) __atomic_store_n(&loop_rec[t->slot], 0, __ATOMIC_RELAXED);
+  if (t->rec) __atomic_store_n(&t->rec->loop_fd1, 0, __ATOMIC_RELAXED);
   if (!t->loop_marked && (t->roles & BG_ROLE_LOOP)) {
     t->roles &= (uint8_t)~BG_ROLE_LOOP;
     bg__thread_refresh(t);
@@ -107,7 +108,7 @@ static void drop(bg__thread_t *t) {
 int bg__loop_gone(bg__thread_t *t) {
   if (t->loop_fd < 0) return 0;
   if (!t->loop_closed &&
-      (t->slot < 0 || __atomic_load_n(&loop_rec[t->slot], __ATOMIC_ACQUIRE) == t->loop_fd + 1))
+      (!t->rec || __atomic_load_n(&t->rec->loop_fd1, __ATOMIC_ACQUIRE) == t->loop_fd + 1))
     return 0;
   drop(t);
   return 1;
@@ -188,10 +189,9 @@ int bg__loop_wait_seen(int kind, uintptr_t set, uintptr_t n, uintptr_t caller) {
   return loop_wait;
 }
 
-/* The child's only thread was told by bg__threads_after_fork; every other record and
- * every fd bit belongs to the parent's threads. */
+/* The child's only thread was told by bg__threads_after_fork, and its ledger starts
+ * with an empty thread table; every fd bit belongs to the parent's threads. */
 void bg__loops_after_fork(void) {
-  memset(loop_rec, 0, sizeof loop_rec);
   memset(bg__loop_fdbits, 0, sizeof bg__loop_fdbits);
   bg__loop_fd_high = 0;
   loop_fd_max = 0;
