@@ -24,7 +24,6 @@
 #include "guard/ledger.h"
 #include "guard/options.h"
 
-
 __thread bg__thread_t bg__self __attribute__((tls_model("initial-exec"))) = {
     .watch = 1, .slot = -1, .loop_fd = -1};
 
@@ -236,6 +235,12 @@ void bg__threads_after_fork(void) {
   t->loop_closed = t->loop_marked = t->loop_foreign = 0;
   bg__loops_after_fork();
   bg__thread_refresh(t);
+}
+
+bg__ledger_thread_t *bg__thread_record(int slot) {
+  uint32_t *n, cap;
+  bg__thread_slot_t *slots = slot >= 0 ? table(&n, &cap) : NULL;
+  return slots && (uint32_t)slot < cap ? &slots[slot] : NULL;
 }
 
 /* ---- public API (exported; see include/blockguard.h) ------------------------------ */
