@@ -1,0 +1,289 @@
+/* perfmap.c - JIT frame names from /tmp/perf-PID.map (see perfmap.h).
+ *
+ * The map is read incrementally on the cold path: each new site with a frame in no
+ * object reads what was appended since the last read (open, pread from the saved
+ * offset, close: no fd of ours stays open in the program).  Entries and names go to
+ * fixed MAP_NORESERVE mappings (no malloc: the cold path can be reached from a signal
+ * handler that blocks); lookups scan newest first, since a later line for the same
+ * addresses describes the code there now.
+ */
+#define _GNU_SOURCE
+#include "guard/perfmap.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "guard/guard.h"
+#include "guard/lang.h"
+#include "guard/options.h"
+
+#define MAX_ENTRIES (1u << 20)
+#define NAMES_BYTES (64u << 20)
+#define MAX_LINE 4096
+
+typedef struct entry {
+  uintptr_t start, end;
+  uint32_t name; /* offset into names */
+  uint32_t frame; /* interned lframe id, 0 = not yet */
+} entry_t;
+
+static struct {
+  pthread_mutex_t lock;
+  entry_t *e;
+  uint32_t n;
+  char *names;
+  size_t names_used;
+  off_t pos;          /* bytes of the file consumed (whole lines) */
+  int pid;            /* the map read belongs to this pid */
+  int failed;
+  int owned;          /* the shim turned node's map on: remove it at exit */
+} pm = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static int ready(void) {
+  if (pm.e) return 1;
+  if (pm.failed) return 0;
+  void *a = mmap(NULL, MAX_ENTRIES * sizeof(entry_t), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void *b = mmap(NULL, NAMES_BYTES, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (a == MAP_FAILED || b == MAP_FAILED) {
+    pm.failed = 1;
+    return 0;
+  }
+  pm.e = a;
+  pm.names = b;
+  return 1;
+}
+
+static void map_path(char *buf, size_t n, int pid) { snprintf(buf, n, "/tmp/perf-%d.map", pid); }
+
+static int hexval(const char **p, uintptr_t *out) {
+  uintptr_t v = 0;
+  int digits = 0;
+  for (;; (*p)++, digits++) {
+    char c = **p;
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (d < 0) break;
+    if (digits >= 16) return 0;
+    v = v << 4 | (uintptr_t)d;
+  }
+  *out = v;
+  return digits > 0;
+}
+
+static void add_line(const char *line, size_t len) {
+  char buf[MAX_LINE];
+  if (len >= sizeof buf) return;
+  memcpy(buf, line, len);
+  buf[len] = 0;
+  const char *p = buf;
+  if (p[0] == '0' && p[1] == 'x') p += 2;
+  uintptr_t start, size;
+  if (!hexval(&p, &start) || *p++ != ' ') return;
+  if (p[0] == '0' && p[1] == 'x') p += 2;
+  if (!hexval(&p, &size) || *p++ != ' ' || !size) return;
+  size_t nl = strlen(p);
+  if (pm.n >= MAX_ENTRIES || nl + 1 > NAMES_BYTES - pm.names_used) return;
+  memcpy(pm.names + pm.names_used, p, nl + 1);
+  pm.e[pm.n] = (entry_t){start, start + size, (uint32_t)pm.names_used, 0};
+  pm.names_used += nl + 1;
+  pm.n++;
+}
+
+/* Under pm.lock: reads the lines appended since the last call. */
+static void refresh(void) {
+  int pid = getpid();
+  if (pid != pm.pid) { /* a fork child: its map is its own */
+    pm.pid = pid;
+    pm.n = 0;
+    pm.names_used = 0;
+    pm.pos = 0;
+  }
+  char path[64];
+  map_path(path, sizeof path, pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return;
+  char buf[65536];
+  for (;;) {
+    ssize_t k = pread(fd, buf, sizeof buf, pm.pos);
+    if (k < 0 && errno == EINTR) continue;
+    if (k <= 0) break;
+    size_t used = 0;
+    for (;;) {
+      char *nl = memchr(buf + used, '\n', (size_t)k - used);
+      if (!nl) break;
+      add_line(buf + used, (size_t)(nl - (buf + used)));
+      used = (size_t)(nl - buf) + 1;
+    }
+    if (used == 0) { /* a line longer than the buffer: skip it */
+      if (k < (ssize_t)sizeof buf) break; /* or an unfinished last line: later */
+      used = (size_t)k;
+    }
+    pm.pos += (off_t)used;
+  }
+  close(fd);
+}
+
+int bg__perfmap_parse_name(const char *name, char *func, size_t nfunc, char *file,
+                           size_t nfile, int *line) {
+  static const char *const js[] = {"JS:", "LazyCompile:", "Function:", "InterpretedFunction:"};
+  *line = 0;
+  snprintf(file, nfile, "%s", "");
+  for (size_t i = 0; i < sizeof js / sizeof js[0]; i++) {
+    size_t pl = strlen(js[i]);
+    if (strncmp(name, js[i], pl)) continue;
+    /* V8: [*~^+]NAME SCRIPT:LINE:COL (tier marker: optimized, interpreted, ...) */
+    const char *p = name + pl;
+    if (*p && strchr("*~^+", *p)) p++;
+    const char *sp = strrchr(p, ' ');
+    size_t fl = sp ? (size_t)(sp - p) : strlen(p);
+    snprintf(func, nfunc, "%.*s", (int)fl, fl ? p : "(anonymous)");
+    if (!fl) snprintf(func, nfunc, "(anonymous)");
+    if (sp) {
+      const char *loc = sp + 1;
+      const char *c2 = strrchr(loc, ':');
+      const char *c1 = c2 ? memrchr(loc, ':', (size_t)(c2 - loc)) : NULL;
+      if (c1 && c2) {
+        snprintf(file, nfile, "%.*s", (int)(c1 - loc), loc);
+        *line = atoi(c1 + 1);
+      } else {
+        snprintf(file, nfile, "%s", loc);
+      }
+    }
+    return BG_LANG_JS;
+  }
+  if (!strncmp(name, "py::", 4)) { /* CPython -X perf: py::QUALNAME:FILE */
+    const char *p = name + 4, *c = strchr(p, ':');
+    snprintf(func, nfunc, "%.*s", c ? (int)(c - p) : (int)strlen(p), p);
+    if (c) snprintf(file, nfile, "%s", c + 1);
+    return BG_LANG_PYTHON;
+  }
+  snprintf(func, nfunc, "%s", name);
+  return BG_LANG_JIT;
+}
+
+static uint32_t lookup(uintptr_t pc) {
+  uintptr_t q = pc - 1; /* a return address: the call is just before it */
+  for (uint32_t i = pm.n; i-- > 0;) {
+    entry_t *e = &pm.e[i];
+    if (q < e->start || q >= e->end) continue;
+    if (!e->frame) {
+      char func[512], file[1024];
+      int line;
+      int lang = bg__perfmap_parse_name(pm.names + e->name, func, sizeof func, file,
+                                        sizeof file, &line);
+      e->frame = bg__lframe_intern(lang, func, file, line);
+    }
+    return e->frame;
+  }
+  return 0;
+}
+
+uint32_t bg__perfmap_frame(uintptr_t pc) {
+  bg__self.depth++; /* our own open/read of the map are never the program's calls */
+  pthread_mutex_lock(&pm.lock);
+  uint32_t id = 0;
+  if (ready()) {
+    id = lookup(pc);
+    if (!id) { /* code made since the last read */
+      uint32_t before = pm.n;
+      refresh();
+      if (pm.n != before) id = lookup(pc);
+    }
+  }
+  pthread_mutex_unlock(&pm.lock);
+  bg__self.depth--;
+  return id;
+}
+
+/* ---- node ----------------------------------------------------------------------------- */
+
+/* Did the user ask for a perf map themselves (command line or NODE_OPTIONS)?  Then the
+ * file is theirs: left alone at exit. */
+static int user_wants_map(void) {
+  const char *env = getenv("NODE_OPTIONS");
+  if (env && strstr(env, "--perf-")) return 1;
+  int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 1; /* cannot tell: do not risk removing a file asked for */
+  char buf[16384];
+  ssize_t k = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (k <= 0) return 1;
+  buf[k] = 0;
+  for (char *p = buf; p < buf + k; p += strlen(p) + 1)
+    if (!strncmp(p, "--perf-basic-prof", 17) || !strncmp(p, "--perf-prof", 11)) return 1;
+  return 0;
+}
+
+/* At exit: the map the shim made node write goes away with the process. */
+static void remove_map(void) {
+  if (!pm.owned || pm.owned != getpid()) return;
+  char path[64];
+  map_path(path, sizeof path, pm.owned);
+  unlink(path);
+}
+
+void bg__perfmap_exit(void) { remove_map(); }
+
+/* V8's perf-map writer: calls made under it (fopen of the map, a vfprintf and fflush
+ * per piece of code, fclose) are the shim's doing when the shim turned the map on, so
+ * they are never the program's violations. */
+#define QUIET_FUNCS 6
+static uintptr_t quiet_lo[QUIET_FUNCS], quiet_hi[QUIET_FUNCS];
+static int nquiet;
+
+static void add_quiet(const char *sym) {
+  void *p = dlsym(RTLD_DEFAULT, sym);
+  Dl_info di;
+  const ElfW(Sym) *es = NULL;
+  if (p && nquiet < QUIET_FUNCS && dladdr1(p, &di, (void **)&es, RTLD_DL_SYMENT) && es &&
+      es->st_size) {
+    quiet_lo[nquiet] = (uintptr_t)p;
+    quiet_hi[nquiet++] = (uintptr_t)p + es->st_size;
+  }
+}
+
+int bg__perfmap_quiet(const uintptr_t *pcs, int n) {
+  for (int i = 0; i < n && nquiet; i++)
+    for (int k = 0; k < nquiet; k++)
+      if (pcs[i] - 1 >= quiet_lo[k] && pcs[i] - 1 < quiet_hi[k]) return 1;
+  return 0;
+}
+
+void bg__perfmap_node_init(void) {
+  if (bg__opt.mode == BG_ACT_OFF) return;
+  /* V8's static v8::V8::SetFlagsFromString(const char*), exported by node (and other
+   * V8 embedders).  Called before main: V8 reads its flags when it creates the
+   * isolate, so the perf map and interpreter trampolines are on from the start. */
+  void (*set)(const char *) =
+      (void (*)(const char *))dlsym(RTLD_DEFAULT, "_ZN2v82V818SetFlagsFromStringEPKc");
+  if (!set || user_wants_map()) return;
+  set("--perf-basic-prof-only-functions --interpreted-frames-native-stack");
+  pm.owned = getpid();
+  static const char *const writer[] = {
+      "_ZN2v88internal20LinuxPerfBasicLoggerC1EPNS0_7IsolateE",
+      "_ZN2v88internal20LinuxPerfBasicLoggerD1Ev",
+      "_ZN2v88internal20LinuxPerfBasicLoggerD0Ev",
+      "_ZN2v88internal20LinuxPerfBasicLogger22WriteLogRecordedBufferEmiPKci",
+      "_ZN2v88internal20LinuxPerfBasicLogger17LogRecordedBufferENS0_12AbstractCodeENS0_"
+      "11MaybeHandleINS0_18SharedFunctionInfoEEEPKci",
+      "_ZN2v88internal20LinuxPerfBasicLogger17LogRecordedBufferEPKNS0_4wasm8WasmCodeEPKci"};
+  for (size_t i = 0; i < sizeof writer / sizeof writer[0]; i++) add_quiet(writer[i]);
+  bg__at_core_exit(remove_map);
+}
+
+void bg__perfmap_after_fork(void) {
+  if (pthread_mutex_trylock(&pm.lock) == 0)
+    pthread_mutex_unlock(&pm.lock);
+  else
+    pthread_mutex_init(&pm.lock, NULL);
+}
