@@ -19,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "guard/elfsyms.h"
 #include "guard/guard.h"
 #include "guard/lang.h"
 #include "guard/options.h"
@@ -64,6 +66,23 @@ static int ready(void) {
 }
 
 static void map_path(char *buf, size_t n, int pid) { snprintf(buf, n, "/tmp/perf-%d.map", pid); }
+
+int bg__perfmap_owned;
+static dev_t map_dev;
+static ino_t map_ino;
+
+int bg__perfmap_is_map(dev_t dev, ino_t ino) {
+  if (!map_ino) { /* V8 creates the file with the isolate: look once it exists */
+    char path[64];
+    struct stat st;
+    map_path(path, sizeof path, pm.owned);
+    if (stat(path, &st) < 0) return 0;
+    map_dev = st.st_dev;
+    __atomic_store_n(&map_ino, st.st_ino, __ATOMIC_RELEASE);
+  }
+  return dev == map_dev && ino == __atomic_load_n(&map_ino, __ATOMIC_ACQUIRE);
+}
+
 
 static int hexval(const char **p, uintptr_t *out) {
   uintptr_t v = 0;
@@ -209,19 +228,32 @@ uint32_t bg__perfmap_frame(uintptr_t pc) {
 
 /* Did the user ask for a perf map themselves (command line or NODE_OPTIONS)?  Then the
  * file is theirs: left alone at exit. */
-static int user_wants_map(void) {
+static int cmdline_has(const char *const *flags, size_t nflags) {
   const char *env = getenv("NODE_OPTIONS");
-  if (env && strstr(env, "--perf-")) return 1;
+  for (size_t i = 0; env && i < nflags; i++)
+    if (strstr(env, flags[i])) return 1;
   int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 1; /* cannot tell: do not risk removing a file asked for */
+  if (fd < 0) return 1; /* cannot tell: assume the user asked */
   char buf[16384];
   ssize_t k = read(fd, buf, sizeof buf - 1);
   close(fd);
   if (k <= 0) return 1;
   buf[k] = 0;
   for (char *p = buf; p < buf + k; p += strlen(p) + 1)
-    if (!strncmp(p, "--perf-basic-prof", 17) || !strncmp(p, "--perf-prof", 11)) return 1;
+    for (size_t i = 0; i < nflags; i++)
+      if (!strncmp(p, flags[i], strlen(flags[i]))) return 1;
   return 0;
+}
+
+/* V8 logging asked for (--prof, --log*, --logfile): then its log file is theirs. */
+static int user_wants_log(void) {
+  static const char *const f[] = {"--prof", "--log", "--logfile", "--ll-prof"};
+  return cmdline_has(f, sizeof f / sizeof f[0]);
+}
+
+static int user_wants_map(void) {
+  static const char *const f[] = {"--perf-basic-prof", "--perf-prof"};
+  return cmdline_has(f, sizeof f / sizeof f[0]);
 }
 
 /* At exit: the map the shim made node write goes away with the process. */
@@ -234,26 +266,38 @@ static void remove_map(void) {
 
 void bg__perfmap_exit(void) { remove_map(); }
 
-/* V8's perf-map writer: calls made under it (fopen of the map, a vfprintf and fflush
- * per piece of code, fclose) are the shim's doing when the shim turned the map on, so
- * they are never the program's violations. */
-#define QUIET_FUNCS 6
+/* Calls V8 makes to write the perf map the shim asked for (open it, a vfprintf and an
+ * fflush per piece of code, fclose) and the log that flag implies (to a temporary
+ * file) are the shim's doing, never the program's violations.  They are recognised
+ * by a frame inside V8's code-event loggers or logger set-up, found by symbol prefix
+ * in the object that exports V8 (node itself, or Debian's libnode): the exact
+ * functions differ between V8 versions (V8FileLogger/Logger, LinuxPerfBasicLogger/
+ * PerfBasicLogger, inlined or not). */
+#define QUIET_FUNCS 2048 /* V8FileLogger alone has a few hundred methods */
 static uintptr_t quiet_lo[QUIET_FUNCS], quiet_hi[QUIET_FUNCS];
 static int nquiet;
 
-static void add_quiet(const char *sym) {
-  void *p = dlsym(RTLD_DEFAULT, sym);
-  Dl_info di;
-  const ElfW(Sym) *es = NULL;
-  if (p && nquiet < QUIET_FUNCS && dladdr1(p, &di, (void **)&es, RTLD_DL_SYMENT) && es &&
-      es->st_size) {
-    quiet_lo[nquiet] = (uintptr_t)p;
-    quiet_hi[nquiet++] = (uintptr_t)p + es->st_size;
+static void quiet_symbol(const char *name, uintptr_t addr, size_t size, void *arg) {
+  (void)arg;
+  static const char *const prefixes[] = {
+      "_ZN2v88internal15CodeEventLogger",      /* base of the perf-map writer */
+      "_ZN2v88internal20LinuxPerfBasicLogger", /* V8 11+ */
+      "_ZN2v88internal15PerfBasicLogger",      /* V8 <= 10 */
+      "_ZN2v88internal12V8FileLogger",         /* opens the map and the log; V8 11+ */
+      "_ZN2v88internal6Logger",                /* V8 <= 10 */
+      "_ZN2v88internal7LogFile",
+      "_ZN2v88internal3Log"};
+  for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+    if (strncmp(name, prefixes[i], strlen(prefixes[i])) || nquiet >= QUIET_FUNCS) continue;
+    quiet_lo[nquiet] = addr;
+    quiet_hi[nquiet++] = addr + size;
+    return;
   }
 }
 
 int bg__perfmap_quiet(const uintptr_t *pcs, int n) {
-  for (int i = 0; i < n && nquiet; i++)
+  if (!nquiet) return 0;
+  for (int i = 0; i < n; i++)
     for (int k = 0; k < nquiet; k++)
       if (pcs[i] - 1 >= quiet_lo[k] && pcs[i] - 1 < quiet_hi[k]) return 1;
   return 0;
@@ -261,24 +305,39 @@ int bg__perfmap_quiet(const uintptr_t *pcs, int n) {
 
 void bg__perfmap_node_init(void) {
   if (bg__opt.mode == BG_ACT_OFF) return;
-  /* V8's static v8::V8::SetFlagsFromString(const char*), exported by node (and other
-   * V8 embedders).  Called before main: V8 reads its flags when it creates the
-   * isolate, so the perf map and interpreter trampolines are on from the start. */
+  /* V8's static v8::V8::SetFlagsFromString(const char*), exported by node (and by
+   * Debian's libnode).  Called before main: V8 reads its flags when it creates the
+   * isolate, so the perf map and interpreter trampolines are on from the start.
+   * --perf-basic-prof implies V8's --log, which would write isolate-*-v8.log into the
+   * working directory (an implication V8 applies when it initialises, so node's own
+   * handling of the flag on its command line does not see it): the log goes to an
+   * anonymous temporary file instead (--logfile=+ without the per-isolate prefix:
+   * O_TMPFILE, no name, a few hundred bytes).  Every other way fails visibly: a name
+   * that cannot be opened makes V8 log to stdout, /dev/null gets the prefix inserted
+   * (/dev/isolate-...-null). */
   void (*set)(const char *) =
       (void (*)(const char *))dlsym(RTLD_DEFAULT, "_ZN2v82V818SetFlagsFromStringEPKc");
   if (!set || user_wants_map()) return;
-  set("--perf-basic-prof-only-functions --interpreted-frames-native-stack");
+  bg__self.depth++;
+  Dl_info di;
+  struct link_map *lm = NULL;
+  if (dladdr1((void *)set, &di, (void **)&lm, RTLD_DL_LINKMAP) && lm) {
+    char exe[4096];
+    const char *path = lm->l_name && lm->l_name[0] ? lm->l_name : NULL;
+    if (!path) {
+      ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+      exe[k > 0 ? k : 0] = 0;
+      path = exe;
+    }
+    bg__elf_functions(path, lm->l_addr, quiet_symbol, NULL);
+  }
+  set(user_wants_log() ? "--perf-basic-prof-only-functions --interpreted-frames-native-stack"
+                       : "--perf-basic-prof-only-functions --interpreted-frames-native-stack "
+                         "--no-logfile-per-isolate --logfile=+");
   pm.owned = getpid();
-  static const char *const writer[] = {
-      "_ZN2v88internal20LinuxPerfBasicLoggerC1EPNS0_7IsolateE",
-      "_ZN2v88internal20LinuxPerfBasicLoggerD1Ev",
-      "_ZN2v88internal20LinuxPerfBasicLoggerD0Ev",
-      "_ZN2v88internal20LinuxPerfBasicLogger22WriteLogRecordedBufferEmiPKci",
-      "_ZN2v88internal20LinuxPerfBasicLogger17LogRecordedBufferENS0_12AbstractCodeENS0_"
-      "11MaybeHandleINS0_18SharedFunctionInfoEEEPKci",
-      "_ZN2v88internal20LinuxPerfBasicLogger17LogRecordedBufferEPKNS0_4wasm8WasmCodeEPKci"};
-  for (size_t i = 0; i < sizeof writer / sizeof writer[0]; i++) add_quiet(writer[i]);
+  __atomic_store_n(&bg__perfmap_owned, 1, __ATOMIC_RELEASE);
   bg__at_core_exit(remove_map);
+  bg__self.depth--;
 }
 
 void bg__perfmap_after_fork(void) {

@@ -21,7 +21,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 uint32_t bg__perfmap_frame(uintptr_t pc);
+/* Set when the shim turned node's perf map on; then writes to the file (identified by
+ * device and inode, guard/fdcache.c) are not violations: V8 writes it for us. */
+extern int bg__perfmap_owned;
+int bg__perfmap_is_map(dev_t dev, ino_t ino);
 /* Parses one perf-map name into language, function, file, line (exposed for tests). */
 int bg__perfmap_parse_name(const char *name, char *func, size_t nfunc, char *file,
                            size_t nfile, int *line);
