@@ -217,8 +217,7 @@ void bg__lang_resolve(const uintptr_t *pcs, int n, uint16_t *mods, uint32_t *lfr
         lframes[i] = bg__lframe_intern(BG_LANG_PYTHON, func, file, line);
       else
         lframes[i] = bg__lframe_intern(BG_LANG_PYTHON, "?", "", 0);
-    } else if (mods[i] == BG_NO_MODULE) {
-      lframes[i] = bg__perfmap_frame(pcs[i]); /* JIT code named by a perf map */
     }
   }
+  bg__perfmap_frames(pcs, n, mods, BG_NO_MODULE, lframes); /* JIT code, by the perf map */
 }

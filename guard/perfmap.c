@@ -1,7 +1,7 @@
 /* perfmap.c - JIT frame names from /tmp/perf-PID.map (see perfmap.h).
  *
- * The map is read incrementally on the cold path: each new site with a frame in no
- * object reads what was appended since the last read (open, pread from the saved
+ * The map is read incrementally on the cold path: each new site with frames in no
+ * object first reads what was appended since the last read (open, pread from the saved
  * offset, close: no fd of ours stays open in the program).  Entries and names go to
  * fixed MAP_NORESERVE mappings (no malloc: the cold path can be reached from a signal
  * handler that blocks); lookups scan newest first, since a later line for the same
@@ -207,20 +207,26 @@ static uint32_t lookup(uintptr_t pc) {
   return 0;
 }
 
-uint32_t bg__perfmap_frame(uintptr_t pc) {
+void bg__perfmap_frames(const uintptr_t *pcs, int n, const uint16_t *mods, unsigned no_module,
+                        uint32_t *out) {
+  int any = 0;
+  for (int i = 0; i < n; i++) any |= mods[i] == no_module;
+  if (!any) return;
   bg__self.depth++; /* our own open/read of the map are never the program's calls */
   pthread_mutex_lock(&pm.lock);
-  uint32_t id = 0;
   if (ready()) {
-    id = lookup(pc);
-    if (!id) { /* code made since the last read */
-      uint32_t before = pm.n;
-      refresh();
-      if (pm.n != before) id = lookup(pc);
-    }
+    refresh(); /* once per site: what was appended since (new code, or code moved) */
+    for (int i = 0; i < n; i++)
+      if (mods[i] == no_module) out[i] = lookup(pcs[i]);
   }
   pthread_mutex_unlock(&pm.lock);
   bg__self.depth--;
+}
+
+uint32_t bg__perfmap_frame(uintptr_t pc) {
+  uint16_t mod = 0;
+  uint32_t id = 0;
+  bg__perfmap_frames(&pc, 1, &mod, 0, &id);
   return id;
 }
 

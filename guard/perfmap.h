@@ -24,6 +24,10 @@
 #include <sys/types.h>
 
 uint32_t bg__perfmap_frame(uintptr_t pc);
+/* The same for a site's frames: out[i] for each i with mods[i] == no_module, one read
+ * of the map for all of them. */
+void bg__perfmap_frames(const uintptr_t *pcs, int n, const uint16_t *mods, unsigned no_module,
+                        uint32_t *out);
 /* Set when the shim turned node's perf map on; then writes to the file (identified by
  * device and inode, guard/fdcache.c) are not violations: V8 writes it for us. */
 extern int bg__perfmap_owned;
