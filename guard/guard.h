@@ -119,6 +119,16 @@ int bg__ncalls(void);
 int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller);
 /* Records the blocked time of a call that bg__enter answered BG_GO. */
 void bg__leave(bg__call_t *c);
+/* bg__enter as the wrappers call it: for a call made by a bg coroutine the verdict is
+ * made on the scheduler thread's stack (guard/sched.c), so the stack capture and the
+ * symbolization behind it never grow the coroutine's stack. */
+extern __thread struct bg_co *bg__co_tls __attribute__((tls_model("initial-exec"))) BG_HIDDEN;
+int bg__enter_off_stack(bg__call_t *c, int id, int category, int exempt, uintptr_t caller);
+static inline int bg__enter_any(bg__call_t *c, int id, int category, int exempt,
+                                uintptr_t caller) {
+  if (BG_UNLIKELY(bg__co_tls != NULL)) return bg__enter_off_stack(c, id, category, exempt, caller);
+  return bg__enter(c, id, category, exempt, caller);
+}
 /* Loop detection for BG_F_LOOP rows; returns 1 when this wait is the thread's loop
  * wait (a legitimate yield point, never a violation).  Cheap; runs on any thread when
  * threads=auto, so the loop thread becomes guarded. */

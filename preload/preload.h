@@ -154,7 +154,7 @@ void bg__preload_init(void);            /* idempotent; the constructor calls it 
     int bg_ex_ = cx(bg_caller_, ##__VA_ARGS__);                                         \
     int bg_cat_ = cc(__VA_ARGS__);                                                      \
     bg__self.depth--;                                                                   \
-    bg__enter((c), (id), bg_cat_, bg_ex_, bg_caller_);                                  \
+    bg__enter_any((c), (id), bg_cat_, bg_ex_, bg_caller_);                              \
   })
 
 #endif

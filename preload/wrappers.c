@@ -112,7 +112,7 @@ const char *bg__symver(const char *name) {
     int bg_cat = BG_CATEXPR(cat);                                                       \
     bg__self.depth--;                                                                   \
     bg__call_t bg_c;                                                                    \
-    switch (bg__enter(&bg_c, BG_ID_##name, bg_cat, 0, caller)) {                        \
+    switch (bg__enter_any(&bg_c, BG_ID_##name, bg_cat, 0, caller)) {                    \
     case BG_PASS:                                                                       \
       return bg__real_##name(BG_ARGS(n, params));                                       \
     case BG_RAISE:                                                                      \
