@@ -162,8 +162,8 @@ demo: all
 demo-offload: all
 	$(Q)$(MAKE) -s -C tests/demo/offload BUILD=$(abspath $(BUILD)) run
 
-# The threaded unit tests of the coroutine runtime and offload pool under TSan.
-TSAN_UNITS := test_co_ctx test_sched test_workers
+# The threaded unit tests of the coroutine runtime, offload pool and ledger under TSan.
+TSAN_UNITS := test_co_ctx test_sched test_workers test_ledger
 check-tsan:
 	$(Q)$(MAKE) SANITIZER=thread $(TSAN_UNITS:%=build-thread/tests/%)
 	$(Q)sh tests/run-unit.sh $(TSAN_UNITS:%=build-thread/tests/%)
