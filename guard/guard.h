@@ -191,9 +191,12 @@ enum {
   BG_FD_PIPE = 16,      /* FIFO / pipe */
   BG_FD_SHARED = 32,    /* open file description shared with another fd (dup) */
   BG_FD_THREAD = 64,    /* what it reads depends on the calling thread (signalfd) */
-  BG_FD_EVENTFD = 128,  /* an eventfd */
+  BG_FD_QUIET = 128,    /* a file the shim made a runtime write (node's perf map,
+                           guard/perfmap.c): its writes are never violations */
+  BG_FD_EVENTFD = 256,  /* an eventfd (an event loop's doorbell, guard/loop.c) */
 };
-extern uint8_t bg__fdinfo[BG_FD_TABLE] BG_HIDDEN;
+typedef uint16_t bg__fdinfo_t; /* the BG_FD_* bits of one fd */
+extern bg__fdinfo_t bg__fdinfo[BG_FD_TABLE] BG_HIDDEN;
 /* Loop identities (guard/loop.c): one bit per fd below BG_FD_TABLE, set while the fd
  * identifies some thread's event loop; bg__loop_fd_high: one is at or above it.  The
  * test on every close is one load. */
@@ -212,7 +215,7 @@ int bg__fd_category_slow(int fd, int fallback);
 /* 1 when the cache already knows fd cannot block (no probe; 0 means "ask"). */
 static inline int bg__fd_nonblock_known(int fd) {
   if (BG_LIKELY((unsigned)fd < BG_FD_TABLE)) {
-    uint8_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
+    bg__fdinfo_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
     return (v & (BG_FD_NB | BG_FD_KIND_KNOWN | BG_FD_FILE)) == (BG_FD_NB | BG_FD_KIND_KNOWN);
   }
   return 0;
@@ -222,7 +225,7 @@ static inline int bg__fd_nonblock(int fd) {
 }
 static inline int bg__fd_category(int fd, int fallback) {
   if (BG_LIKELY((unsigned)fd < BG_FD_TABLE)) {
-    uint8_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
+    bg__fdinfo_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
     if (v & BG_FD_KIND_KNOWN) return (v & BG_FD_FILE) ? BG_CAT_file : fallback;
   }
   return bg__fd_category_slow(fd, fallback);

@@ -118,7 +118,7 @@ int bg__loop_gone(bg__thread_t *t) {
  * wait here); fdcache.c probes the others once. */
 static inline int doorbell(int fd) {
   if ((unsigned)fd < BG_FD_TABLE) {
-    uint8_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
+    bg__fdinfo_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
     if (v & BG_FD_KIND_KNOWN) return (v & BG_FD_EVENTFD) != 0;
   }
   return bg__fd_is_eventfd(fd);
