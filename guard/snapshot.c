@@ -162,5 +162,6 @@ void bg__snapshot(bg_model_t *m) {
   m->unguarded_reason = why ? bg_model_strdup(why) : NULL;
   const char *url = bg__http_live_url();
   m->http_url = url ? bg_model_strdup(url) : NULL;
+  bg_model_redact(m, &bg__opt.redact); /* every report and endpoint starts here */
   bg__self.depth--;
 }
