@@ -82,6 +82,11 @@ $(BUILD)/obj/%.o: %.c $(BUILD)/.deps $(GEN_HDR)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(BGFLAGS) -MMD -MP -c $< -o $@
 
+# Symbol lookup runs inside the sanitizer runtimes' own start-up (ASan's interceptors
+# call dlsym(RTLD_NEXT) before ASan is initialised): never instrumented.
+NOSAN_SRC := preload/elfsym.c preload/resolve.c preload/dlsym.c
+$(NOSAN_SRC:%.c=$(BUILD)/obj/%.o): BGFLAGS := $(filter-out -fsanitize=% -fno-sanitize-recover=%,$(BGFLAGS))
+
 $(BUILD)/obj/%.o: %.S
 	$(call say,AS,$<)
 	$(Q)mkdir -p $(@D)
@@ -95,7 +100,7 @@ $(GEN_HDR): $(wildcard report/dashboard.html) tools/embed.sh
 
 $(SHIM): $(PRELOAD_OBJ) $(CORE_OBJ)
 	$(call say,LD,$@)
-	$(Q)$(CC) -shared $(SANLDFLAGS) -Wl,-z,now -Wl,--version-script=preload/exports.map \
+	$(Q)$(CC) -shared $(SANLDFLAGS) -Wl,-Bsymbolic-functions -Wl,--version-script=preload/exports.map \
 	    -o $@ $^ $(LDLIBS)
 
 CLI_SRC := tools/blockguard.c $(sort $(wildcard tools/cmd_*.c tools/cli_*.c))

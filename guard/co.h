@@ -110,6 +110,25 @@ typedef struct bg__pool_stats {
 void bg__pool_stats(bg__pool_stats_t *st);
 void bg__pool_count_timer(void);
 
+/* ---- coroutine stacks (co_stacks.c) ------------------------------------------------- */
+/* One scheduler's pool: mappings of maplen bytes (guard page at the base, the stack,
+ * then the caller's control block and a 16-byte trailer of the pool's at the top). */
+typedef struct bg__stacks {
+  size_t maplen, page;
+  struct chunk *chunks;
+  size_t next_chunk; /* stacks in the next chunk mapped */
+  size_t nfree;
+} bg__stacks_t;
+#define BG_STACK_TRAILER 16u
+void bg__stacks_init(bg__stacks_t *p, size_t maplen, size_t page);
+char *bg__stack_get(bg__stacks_t *p); /* NULL with errno */
+void bg__stack_put(bg__stacks_t *p, char *map);
+void bg__stack_pin(bg__stacks_t *p, char *map); /* its chunk is never unmapped */
+/* Returns wholly free chunks to the kernel while more than `keep` stacks are free. */
+void bg__stacks_trim(bg__stacks_t *p, size_t keep);
+size_t bg__stacks_count(const bg__stacks_t *p); /* chunks mapped */
+void bg__stacks_fini(bg__stacks_t *p);
+
 /* ---- scheduler (sched.c) ----------------------------------------------------------- */
 bg_co_t *bg__co_current(void);                   /* NULL outside a bg coroutine */
 bg__inbox_t *bg__co_inbox(bg_co_t *co);
@@ -121,6 +140,8 @@ void bg__co_wait_job(bg_co_t *co, bg__job_t *j);
 int bg__co_sleep(bg_co_t *co, uint64_t ns, int interruptible, uint64_t *left);
 /* Tests: replace the scheduler's monotonic clock. */
 void bg__sched_set_clock(bg_sched_t *s, uint64_t (*now)(void *), void *ud);
+/* Tests: the stack pool's chunks and free stacks. */
+void bg__sched_stack_stats(bg_sched_t *s, size_t *chunks, size_t *free_stacks);
 /* Marks the calling thread an event-loop thread (guarded under threads=auto). */
 void bg__mark_loop_thread(const void *runtime_text);
 
@@ -133,9 +154,6 @@ void bg__inbox_unregister(bg__inbox_t *ib);
 /* Called by the shim after bg__enter returned BG_OFFLOAD: runs j on a worker (or as a
  * timer) while the coroutine yields; on return j->err holds the errno to set. */
 void bg__offload_call(bg__call_t *c, bg__job_t *j);
-/* The shim marks the rows whose wrappers implement the BG_OFFLOAD verdict; the others
- * fall back to report. */
-void bg__offload_row_enable(int id);
 
 /* ---- public API (exported, wrapped by include/blockguard.h) ------------------------ */
 BG_EXPORT bg_sched_t *bg__api_sched_new(size_t stack_size);

@@ -1,6 +1,6 @@
 /* co_ctx.h - make and switch coroutine contexts.
  *
- * x86-64 uses the few instructions in co_switch_x86_64.S (about 2 ns a switch).  Other
+ * x86-64 uses the few instructions in co_switch_x86_64.S (docs/performance.md).  Other
  * architectures fall back to ucontext (makecontext/swapcontext), which is correct but
  * makes a sigprocmask system call per switch; define BG_CO_UCONTEXT to force it (the
  * unit tests do, to keep the fallback working).
@@ -8,6 +8,7 @@
  * bg__ctx_make(ctx, top, fn, arg): a context that, when first switched to, runs
  * fn(arg) on the stack that ends at `top` (16-byte aligned).  fn must never return.
  * bg__ctx_switch(from, to): save the running context in `from`, resume `to`.
+ * BG_CO_CALL_ON is defined where bg__co_call_on exists (x86-64): a call on another stack.
  */
 #ifndef BG_CO_CTX_H
 #define BG_CO_CTX_H
@@ -21,6 +22,9 @@ typedef struct bg__ctx {
 
 void bg__co_switch(void **save_sp, void *to_sp);
 void bg__co_boot(void);
+/* fn(arg) on the stack whose top is `top` (16-byte aligned), unwindable through. */
+void bg__co_call_on(void *top, void (*fn)(void *), void *arg);
+#define BG_CO_CALL_ON 1
 
 static inline void bg__ctx_make(bg__ctx_t *c, void *lo, size_t size, void (*fn)(void *),
                                 void *arg) {
@@ -30,13 +34,13 @@ static inline void bg__ctx_make(bg__ctx_t *c, void *lo, size_t size, void (*fn)(
   __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
   __asm__ volatile("fnstcw %0" : "=m"(fpucw));
   *--sp = (uintptr_t)bg__co_boot; /* "return address" of the first switch */
+  *--sp = (uintptr_t)mxcsr | ((uintptr_t)fpucw << 32);
   *--sp = 0;                      /* rbp: ends frame-pointer walks */
   *--sp = 0;                      /* rbx */
   *--sp = (uintptr_t)arg;         /* r12 → first argument */
   *--sp = (uintptr_t)fn;          /* r13 → entry */
   *--sp = 0;                      /* r14 */
   *--sp = 0;                      /* r15 */
-  *--sp = (uintptr_t)mxcsr | ((uintptr_t)fpucw << 32);
   c->sp = sp;
 }
 

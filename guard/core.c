@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guard/lang.h"
 #include "guard/options.h"
 #include "guard/rules.h"
 #include "guard/sites.h"
@@ -139,6 +140,7 @@ int bg__core_init(const char *options, const char *source) {
     return -1;
   }
   bg__sites_init();
+  bg__lang_init(); /* Python runtime in the process? (guard/lang.c) */
   ready = 1;
   self_pid = getpid();
   bg__thread_guard_main();

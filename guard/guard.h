@@ -96,12 +96,18 @@ typedef struct bg__call {
 #define BG_F_LOOP 0x2u    /* an event-loop wait: candidate for auto detection */
 #define BG_F_WRITE 0x4u   /* writes to its fd: stderr/stdout exemption applies */
 
+/* How a row runs when the action is offload: the offload column of preload/calls.def
+ * (docs/offload.md).  NEVER: in place, recorded as report; THREAD: on a worker; TIMER:
+ * a timer of the coroutine's scheduler (sleeps). */
+enum { BG_OFF_NEVER, BG_OFF_THREAD, BG_OFF_TIMER };
+
 /* Call-table metadata the core needs, filled by the shim at start-up so guard/ does
- * not depend on preload/ (names for reports, base categories). */
+ * not depend on preload/ (names for reports, base categories, offload policy). */
 typedef struct bg__callinfo {
   const char *name;
   int category;
   unsigned flags;
+  int offload; /* BG_OFF_* */
 } bg__callinfo_t;
 void bg__set_calltable(const bg__callinfo_t *rows, int n);
 const bg__callinfo_t *bg__callinfo(int id);
@@ -113,6 +119,16 @@ int bg__ncalls(void);
 int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller);
 /* Records the blocked time of a call that bg__enter answered BG_GO. */
 void bg__leave(bg__call_t *c);
+/* bg__enter as the wrappers call it: for a call made by a bg coroutine the verdict is
+ * made on the scheduler thread's stack (guard/sched.c), so the stack capture and the
+ * symbolization behind it never grow the coroutine's stack. */
+extern __thread struct bg_co *bg__co_tls __attribute__((tls_model("initial-exec"))) BG_HIDDEN;
+int bg__enter_off_stack(bg__call_t *c, int id, int category, int exempt, uintptr_t caller);
+static inline int bg__enter_any(bg__call_t *c, int id, int category, int exempt,
+                                uintptr_t caller) {
+  if (BG_UNLIKELY(bg__co_tls != NULL)) return bg__enter_off_stack(c, id, category, exempt, caller);
+  return bg__enter(c, id, category, exempt, caller);
+}
 /* Loop detection for BG_F_LOOP rows; returns 1 when this wait is the thread's loop
  * wait (a legitimate yield point, never a violation).  Cheap; runs on any thread when
  * threads=auto, so the loop thread becomes guarded. */

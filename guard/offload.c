@@ -41,7 +41,6 @@
 #include "guard/sites.h"
 
 #define BG_SHUTDOWN_NS 500000000u /* running calls get this long at exit */
-#define BG_MAX_ROWS 4096
 
 unsigned bg__fork_gen;
 
@@ -53,7 +52,6 @@ typedef struct adapter {
 
 static __thread bg__inbox_t *tls_inboxes __attribute__((tls_model("initial-exec")));
 static __thread adapter_t *tls_adapter __attribute__((tls_model("initial-exec")));
-static uint8_t rows_ok[BG_MAX_ROWS];
 
 /* ---- inboxes ---------------------------------------------------------------------------- */
 int bg__inbox_init(bg__inbox_t *ib) {
@@ -183,10 +181,6 @@ void bg__mark_loop_thread(const void *runtime_text) {
 }
 
 /* ---- the verdict hook and the call path ------------------------------------------------- */
-void bg__offload_row_enable(int id) {
-  if (id >= 0 && id < BG_MAX_ROWS) rows_ok[id] = 1;
-}
-
 /* ---- never from a signal handler ------------------------------------------------------
  * A handler that makes a blocking call while a coroutine runs must not suspend that
  * coroutine: the code it interrupted may hold a lock (malloc's) that the next coroutine
@@ -253,7 +247,8 @@ static void *adapter_current(void) {
 }
 
 static int offload_hook(bg__call_t *c) {
-  if (c->id < 0 || c->id >= BG_MAX_ROWS || !rows_ok[c->id]) return 0;
+  const bg__callinfo_t *ci = bg__callinfo(c->id);
+  if (!ci || ci->offload == BG_OFF_NEVER) return 0; /* the row's offload column */
   if (!bg__workers_accepting()) return 0;
   if (!bg__co_current() && !adapter_current()) return 0;
   return !in_signal_handler(c);

@@ -5,9 +5,11 @@
  * the shim stops the program like a bad option (strict=1).
  *
  * Matching runs once per new site (bg__site_decide), never per call.  Function names
- * are only computed when some rule has fun:, through the symbolizer (ELF symbol table,
- * so static functions of a program match too); module basenames come from the site's
- * module table entries.  Both happen outside the registry lock.
+ * are only computed when some rule has fun: or src:, through the symbolizer (ELF symbol
+ * table, so static functions of a program match too; C++ names demangled), source
+ * files (DWARF line tables) only when some rule has src:; a Python or JavaScript
+ * frame's name and file were interned when the site was made.  Module basenames come
+ * from the site's module table entries.  All happens outside the registry lock.
  */
 #define _GNU_SOURCE
 #include "guard/rules.h"
@@ -24,6 +26,7 @@
 #include <unistd.h>
 
 #include "guard/guard.h"
+#include "guard/lang.h"
 #include "guard/options.h"
 #include "guard/sites.h"
 #include "guard/symbolize.h"
@@ -92,7 +95,7 @@ static char *dupn(const char *s, size_t n) {
 }
 
 static void rule_free(bg__rule_t *r) {
-  free(r->what), free(r->fun), free(r->lib), free(r->thread), free(r->text);
+  free(r->what), free(r->fun), free(r->src), free(r->lib), free(r->thread), free(r->text);
 }
 
 static int thread_bit(bg__rules_t *rs, const char *glob) {
@@ -160,6 +163,8 @@ static int parse_line(bg__rules_t *rs, const char *file, int lineno, const char 
     char **slot;
     if (kl == 3 && !strncmp(t[k].s, "fun", 3))
       slot = &r->fun;
+    else if (kl == 3 && !strncmp(t[k].s, "src", 3))
+      slot = &r->src;
     else if (kl == 3 && !strncmp(t[k].s, "lib", 3))
       slot = &r->lib;
     else if (kl == 6 && !strncmp(t[k].s, "thread", 6))
@@ -191,7 +196,8 @@ static int parse_line(bg__rules_t *rs, const char *file, int lineno, const char 
     continue;
   bad_field:
     return perr(err, errlen, file, lineno, t[k].col,
-                "unknown field '%.*s' (expected fun:GLOB, lib:GLOB, thread:GLOB or action:ACTION)",
+                "unknown field '%.*s' (expected fun:GLOB, src:GLOB, lib:GLOB, thread:GLOB or "
+                "action:ACTION)",
                 (int)t[k].n, t[k].s);
   }
   if (r->thread) {
@@ -249,6 +255,7 @@ int bg__rules_parse(bg__rules_t *rs, const char *file, const char *text, size_t 
     if (rc > 0) {
       rs->n++;
       if (r->fun) rs->need_functions = 1;
+      if (r->src) rs->need_sources = 1;
     }
   }
   return 0;
@@ -301,7 +308,10 @@ int bg__rules_match(bg__rules_t *rs, const bg__rule_subject_t *subj, int *action
     if (!bg__glob(r->what, subj->call) && !bg__glob(r->what, subj->category)) continue;
     if (r->thread && !(subj->tmask & (1u << r->tbit))) continue;
     if (r->lib && !any_frame(r->lib, subj->modules, subj->nframes)) continue;
-    if (r->fun && !any_frame(r->fun, subj->functions, subj->nframes)) continue;
+    if (r->fun && !any_frame(r->fun, subj->functions, subj->nframes) &&
+        !any_frame(r->fun, subj->functions_raw, subj->nframes))
+      continue;
+    if (r->src && !any_frame(r->src, subj->files, subj->nframes)) continue;
     __atomic_fetch_add(&r->matched, 1, __ATOMIC_RELAXED);
     win = i;
   }
@@ -327,6 +337,8 @@ static int active_thread_globs; /* copy of active.nthread_globs read on the hot 
 static uint32_t active_gen;
 static pthread_mutex_t decide_lock = PTHREAD_MUTEX_INITIALIZER;
 static char fnames[BG_MAX_FRAMES][256]; /* function names of the site being decided */
+static char snames[BG_MAX_FRAMES][1024]; /* and source files */
+static char rnames[BG_MAX_FRAMES][256];  /* and names as in the symbol table */
 
 static __thread struct {
   char name[16];
@@ -359,18 +371,30 @@ static int decide(bg__site_t *s) {
   for (int i = 0; i < n; i++) mods[i] = bg__module_base(s->mods[i]);
   const bg__callinfo_t *ci = bg__callinfo(s->key.call);
   bg__rule_subject_t subj = {ci ? ci->name : "", bg__category_name(s->category), s->key.tmask, n,
-                             NULL, mods};
+                             NULL, mods, NULL, NULL};
   int action = s->action, allowed = 0;
+  const char *files[BG_MAX_FRAMES], *raw[BG_MAX_FRAMES];
   pthread_mutex_lock(&decide_lock);
-  if (active.need_functions) {
+  if (active.need_functions || active.need_sources) {
     for (int i = 0; i < n; i++) {
+      bg__lframe_t lf;
+      if (s->lframes[i] && bg__lframe_get(s->lframes[i], &lf)) {
+        funs[i] = raw[i] = lf.function; /* Python/JS: named when the site was made */
+        files[i] = lf.file;
+        continue;
+      }
       bg__sym_t sym;
-      bg__sym_pc(s->key.pcs[i], s->mods[i], bg__site_offset(s, i), &sym, 0);
-      memcpy(fnames[i], sym.function, sizeof fnames[i]);
-      fnames[i][sizeof fnames[i] - 1] = 0;
+      bg__sym_pc(s->key.pcs[i], s->mods[i], bg__site_offset(s, i), &sym, active.need_sources);
+      bg__sym_demangle(sym.function, fnames[i], sizeof fnames[i]);
+      snprintf(rnames[i], sizeof rnames[i], "%s", sym.function);
+      snprintf(snames[i], sizeof snames[i], "%s", sym.file);
       funs[i] = fnames[i];
+      raw[i] = rnames[i];
+      files[i] = snames[i];
     }
     subj.functions = funs;
+    subj.functions_raw = raw;
+    subj.files = files;
   }
   int r = bg__rules_match(&active, &subj, &action, &allowed);
   pthread_mutex_unlock(&decide_lock);

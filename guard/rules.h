@@ -1,11 +1,13 @@
 /* rules.h - the allowlist (suppressions file, DESIGN.md "Allowlist").
  *
- *   allow  CALL-OR-CATEGORY  [fun:GLOB] [lib:GLOB] [thread:GLOB]
- *   deny   CALL-OR-CATEGORY  [fun:GLOB] [lib:GLOB] [thread:GLOB] [action:ACTION]
+ *   allow  CALL-OR-CATEGORY  [fun:GLOB] [src:GLOB] [lib:GLOB] [thread:GLOB]
+ *   deny   CALL-OR-CATEGORY  [fun:GLOB] [src:GLOB] [lib:GLOB] [thread:GLOB] [action:ACTION]
  *
  * CALL-OR-CATEGORY is a wrapped call's name, a category name, or a glob matched
- * against both.  fun: matches any frame's function name, lib: any frame's module
- * basename, thread: the name of the thread making the call.  Every given field must
+ * against both.  fun: matches any frame's function name (C, C++ demangled or not,
+ * Python, JavaScript), src: any frame's source file (DWARF file of native code, the
+ * .py or .js file of a language frame), lib: any frame's module basename, thread: the
+ * name of the thread making the call.  Every given field must
  * match; the last matching rule wins.  `allow` marks the site allowed (counted, never
  * acted on); `deny` makes it a violation again, with its own action if given.
  *
@@ -24,7 +26,7 @@ typedef struct bg__rule {
   int allow;        /* 1 allow, 0 deny */
   int action;       /* BG_ACT_* for deny action:, -1 = the global mode */
   char *what;       /* call, category or glob */
-  char *fun, *lib, *thread; /* NULL = not given */
+  char *fun, *src, *lib, *thread; /* NULL = not given */
   int tbit;         /* bit of `thread` in the thread mask, -1 = none */
   int line;         /* line in the file */
   char *text;       /* the rule as written (comment and blanks trimmed) */
@@ -36,18 +38,21 @@ typedef struct bg__rules {
   bg__rule_t *rules;
   int n;
   int need_functions;        /* some rule has fun: (symbolize at site creation) */
+  int need_sources;          /* some rule has src: (line tables at site creation) */
   int nthread_globs;
   char *thread_globs[BG_RULE_MAX_THREAD_GLOBS];
 } bg__rules_t;
 
-/* What a rule is matched against.  functions/modules have nframes entries ("" when
- * unknown); functions may be NULL when no rule needs them. */
+/* What a rule is matched against.  functions/files/modules have nframes entries (""
+ * when unknown); functions and files may be NULL when no rule needs them. */
 typedef struct bg__rule_subject {
   const char *call, *category;
   uint32_t tmask;            /* bg__rules_thread_mask_of(rules, thread name) */
   int nframes;
-  const char *const *functions;
+  const char *const *functions;      /* demangled for C++ */
   const char *const *modules;
+  const char *const *files;
+  const char *const *functions_raw;  /* as in the symbol table (mangled), may be NULL */
 } bg__rule_subject_t;
 
 /* Parses rules text.  `file` names it in errors ("FILE:LINE:COL: problem").  Unknown

@@ -8,11 +8,19 @@
  * hand with timeout 0 and a fake clock, which makes them deterministic without
  * threads; bg_sched_run just ticks until no coroutine is left.
  *
- * Each coroutine has its own mmap'd stack with a PROT_NONE guard page below it (an
- * overflow faults instead of corrupting a neighbour); its control block sits at the
- * top of the same mapping, so a spawn is one mmap (or a reuse from a small cache).
- * A switch saves and restores, per coroutine, the thread state a coroutine must not
- * leak to another: errno, the guard's core-depth and allow-scope counters.
+ * Each coroutine has its own stack with a guard page below it (an overflow faults
+ * instead of corrupting a neighbour) and its control block at the top of the same
+ * mapping; mappings come from the scheduler's pool (co_stacks.c), so a spawn is
+ * usually no system call at all.  A switch saves and restores, per coroutine, the
+ * thread state a coroutine must not leak to another: errno, the guard's core-depth and
+ * allow-scope counters.
+ *
+ * The core's own deep paths never run on a coroutine's stack: a wrapped call made by
+ * a coroutine asks for its verdict (bg__enter: the stack capture of a violation, the
+ * symbolization of a new site: kilobytes of frames) on the scheduler thread's stack
+ * below the suspended scheduler (bg__enter_off_stack).  A coroutine parked in a call
+ * then uses well under a page of its stack, and a small stack is never overrun by the
+ * guard's own work.
  *
  * The scheduler's own system calls run with bg__self.depth raised so the shim passes
  * them through; the thread is marked an event-loop thread (what threads=auto would
@@ -37,11 +45,10 @@
 
 #define BG_DEFAULT_STACK (256u * 1024u)
 #define BG_MIN_STACK (16u * 1024u)
-#define BG_STACK_KEEP 64 /* free stacks always kept beyond the live count */
-#define BG_STACK_TRIM 32 /* stacks returned to the kernel per tick at most */
 #define BG_MAX_EVENTS 64
 #define BG_SPIN_NS 20000u /* wait this long for a completion before sleeping in epoll */
-#define BG_POLL_EVERY 16  /* ticks with runnable coroutines between two epoll polls */
+#define BG_POLL_EVERY 16  /* ticks with runnable coroutines between two epoll polls,
+                             while coroutines wait for fds */
 
 #if defined(__SANITIZE_ADDRESS__)
 void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
@@ -75,6 +82,7 @@ struct bg_co {
   bg__job_t *job;   /* offloaded call in flight */
   int err;          /* thread state while switched out */
   uint32_t depth, allow;
+  uint8_t off_stack; /* bg__enter_off_stack is running on the scheduler's stack */
 #if defined(__SANITIZE_ADDRESS__)
   void *asan_fake;
 #endif
@@ -84,7 +92,8 @@ struct bg_co {
 };
 
 struct bg_sched {
-  pthread_t owner;
+  bg__thread_t *owner_self; /* &bg__self of the owner thread: a cheap owner check */
+  int *errp;                /* the owner thread's errno */
   int epfd;
   unsigned gen;     /* bg__fork_gen when epfd and the inbox fd were made */
   bg__inbox_t inbox;
@@ -92,10 +101,12 @@ struct bg_sched {
   bg__heap_t timers;
   bg_co_t *live_head;
   int live, jobs_out, ticking, marked, unpolled;
+  int nfdwait;      /* coroutines waiting in epoll for an fd (bg_co_wait_fd) */
+  int chaining;     /* inside bg_sched_run: batches may chain (see run_batch) */
+  bg_co_t *batch_last; /* last coroutine of the running batch; NULL: batch over */
   bg__ctx_t ctx;    /* the thread's own context while a coroutine runs */
-  size_t maplen, stack_len;
-  char *free_stacks; /* finished coroutines' mappings, linked through their block */
-  int nfree;
+  size_t block, stack_len;
+  bg__stacks_t stacks;
   uint64_t (*now)(void *);
   void *now_ud;
 #if defined(__SANITIZE_ADDRESS__)
@@ -108,7 +119,8 @@ struct bg_sched {
 #endif
 };
 
-static __thread bg_co_t *tls_co __attribute__((tls_model("initial-exec")));
+__thread bg_co_t *bg__co_tls __attribute__((tls_model("initial-exec"))) BG_HIDDEN;
+#define tls_co bg__co_tls
 
 static size_t page_size(void) {
   static size_t pg;
@@ -127,6 +139,11 @@ bg__inbox_t *bg__co_inbox(bg_co_t *co) { return &co->s->inbox; }
 void bg__sched_set_clock(bg_sched_t *s, uint64_t (*now)(void *), void *ud) {
   s->now = now ? now : real_now;
   s->now_ud = ud;
+}
+
+void bg__sched_stack_stats(bg_sched_t *s, size_t *chunks, size_t *free_stacks) {
+  *chunks = bg__stacks_count(&s->stacks);
+  *free_stacks = s->stacks.nfree;
 }
 
 /* ---- run queue ---------------------------------------------------------------------- */
@@ -156,9 +173,65 @@ static void wake(bg_sched_t *s, bg_co_t *co) {
 }
 
 /* ---- switching ---------------------------------------------------------------------- */
-/* Coroutine side: give the thread back to the scheduler; returns when resumed. */
-static void co_out(bg_co_t *co) {
+/* A tick runs a *batch*: the coroutines runnable when it began, once each, in order
+ * (s->batch_last is the batch's last one while it is unfinished).  A coroutine that
+ * gives the thread up switches straight to the next one of the batch: one context
+ * switch per yield, not two through the scheduler.  Inside bg_sched_run (s->chaining)
+ * the chain goes on into what the next tick would run when that tick would have
+ * nothing else to do: no fd waiters, no timers, no offloaded call outstanding.  A
+ * finished coroutine goes back to the scheduler, which frees its stack.  Under the
+ * sanitizers every switch goes through the scheduler (their fiber bookkeeping assumes
+ * it). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define BG_DIRECT_SWITCH 0
+#else
+#define BG_DIRECT_SWITCH 1
+#endif
+
+/* Thread state a coroutine carries: errno and the guard's depth and allow counters. */
+static inline void co_load(bg_sched_t *s, bg_co_t *co) {
+  bg__thread_t *t = &bg__self;
+  t->depth = co->depth;
+  t->allow = co->allow;
+  *s->errp = co->err;
+  co->state = CO_RUNNING;
+  tls_co = co;
+}
+
+static inline void co_save(bg_sched_t *s, bg_co_t *co) {
+  bg__thread_t *t = &bg__self;
+  co->depth = t->depth;
+  co->allow = t->allow;
+  co->err = *s->errp;
+}
+
+#if BG_DIRECT_SWITCH
+/* The next coroutine of the running batch (popped), or NULL when the thread must go
+ * back to the scheduler. */
+static bg_co_t *batch_next(bg_sched_t *s) {
+  if (!s->batch_last) {
+    if (!s->chaining || !s->rq_head || s->nfdwait || bg__heap_top(&s->timers) || s->jobs_out)
+      return NULL;
+    s->batch_last = s->rq_tail; /* the next tick's batch */
+  }
+  bg_co_t *co = rq_pop(s);
+  if (!co || co == s->batch_last) s->batch_last = NULL;
+  return co;
+}
+#endif
+
+/* Coroutine side: give the thread up (co's state says why); returns when resumed. */
+static inline __attribute__((always_inline)) void co_out(bg_co_t *co) {
   bg_sched_t *s = co->s;
+#if BG_DIRECT_SWITCH
+  bg_co_t *next;
+  if (co->state != CO_DONE && (next = batch_next(s))) {
+    co_save(s, co);
+    co_load(s, next);
+    bg__ctx_switch(&co->ctx, &next->ctx);
+    return;
+  }
+#endif
 #if defined(__SANITIZE_ADDRESS__)
   __sanitizer_start_switch_fiber(co->state == CO_DONE ? NULL : &co->asan_fake, s->asan_bottom,
                                  s->asan_size);
@@ -185,77 +258,86 @@ static void co_main(void *p) {
 
 static void reap(bg_sched_t *s, bg_co_t *co);
 
-/* Scheduler side: run co until it yields, waits or finishes. */
-static void run_co(bg_sched_t *s, bg_co_t *co) {
+/* Scheduler side: runs the batch.  Control comes back when the batch (or the chain
+ * grown from it) is over, or when a coroutine finished; tls_co says which coroutine
+ * gave the thread back. */
+static void run_batch(bg_sched_t *s) {
+  if (!s->rq_head) return;
   bg__thread_t *t = &bg__self;
   uint32_t sd = t->depth, sa = t->allow;
-  int se = errno;
-  t->depth = co->depth;
-  t->allow = co->allow;
-  errno = co->err;
-  co->state = CO_RUNNING;
-  tls_co = co;
+  int se = *s->errp;
+  s->batch_last = s->rq_tail;
+  while (s->batch_last) {
+    bg_co_t *co = rq_pop(s);
+    if (!co || co == s->batch_last) s->batch_last = NULL;
+    if (!co) break;
+    co_load(s, co);
 #if defined(__SANITIZE_ADDRESS__)
-  __sanitizer_start_switch_fiber(&s->asan_fake, co->map + page_size(), s->stack_len);
+    __sanitizer_start_switch_fiber(&s->asan_fake, co->map + s->stacks.page, s->stack_len);
 #endif
 #if defined(__SANITIZE_THREAD__)
-  __tsan_switch_to_fiber(co->tsan_fiber, 0);
+    __tsan_switch_to_fiber(co->tsan_fiber, 0);
 #endif
-  bg__ctx_switch(&s->ctx, &co->ctx);
+    bg__ctx_switch(&s->ctx, &co->ctx);
 #if defined(__SANITIZE_ADDRESS__)
-  __sanitizer_finish_switch_fiber(s->asan_fake, NULL, NULL);
+    __sanitizer_finish_switch_fiber(s->asan_fake, NULL, NULL);
 #endif
-  tls_co = NULL;
-  co->depth = t->depth;
-  co->allow = t->allow;
-  co->err = errno;
+    bg_co_t *back = tls_co;
+    tls_co = NULL;
+    co_save(s, back);
+    if (back->state == CO_DONE) reap(s, back);
+  }
   t->depth = sd;
   t->allow = sa;
-  errno = se;
-  if (co->state == CO_DONE) reap(s, co);
+  *s->errp = se;
+}
+
+/* ---- the core's verdict, off the coroutine's stack -------------------------------------- */
+#if defined(BG_CO_CALL_ON) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define BG_OFF_STACK 1
+#else
+#define BG_OFF_STACK 0
+#endif
+#if BG_OFF_STACK
+struct enter_args {
+  bg__call_t *c;
+  int id, category, exempt, verdict;
+  uintptr_t caller;
+};
+
+static void enter_on_sched_stack(void *p) {
+  struct enter_args *a = p;
+  a->verdict = bg__enter(a->c, a->id, a->category, a->exempt, a->caller);
+}
+#endif
+
+/* bg__enter for a wrapped call made by the running coroutine, on the free part of the
+ * thread's own stack: below the suspended scheduler's frames (the scheduler is parked
+ * in bg__co_switch; nothing lives below its saved stack pointer).  Not while another
+ * verdict is being made there (a signal handler that interrupted it makes its call on
+ * the stack it is on), and not under sanitizers, which track the stack in use. */
+int bg__enter_off_stack(bg__call_t *c, int id, int category, int exempt, uintptr_t caller) {
+  bg_co_t *co = tls_co;
+#if BG_OFF_STACK
+  if (co && !co->off_stack) {
+    struct enter_args a = {c, id, category, exempt, 0, caller};
+    /* 256 bytes below the saved frame: the red zone and then some. */
+    void *top = (void *)(((uintptr_t)co->s->ctx.sp - 256) & ~(uintptr_t)15);
+    co->off_stack = 1;
+    bg__co_call_on(top, enter_on_sched_stack, &a);
+    co->off_stack = 0;
+    return a.verdict;
+  }
+#else
+  (void)co;
+#endif
+  return bg__enter(c, id, category, exempt, caller);
 }
 
 /* ---- stacks ------------------------------------------------------------------------- */
+/* The control block sits at the top of the mapping, below the pool's trailer. */
 static bg_co_t *co_of_map(bg_sched_t *s, char *map) {
-  return (bg_co_t *)(map + s->maplen - ((sizeof(bg_co_t) + 63) & ~(size_t)63));
-}
-
-/* Mappings are recycled: mmap, the guard page's mprotect, first-touch faults and
- * munmap cost tens of microseconds each on a VM, far more than a coroutine's life.
- * Free ones are kept (linked through their control block) and handed back to the
- * kernel a few per tick while there are more than the live count needs. */
-static char *stack_get(bg_sched_t *s) {
-  if (s->free_stacks) {
-    char *m = s->free_stacks;
-    s->free_stacks = *(char **)co_of_map(s, m);
-    s->nfree--;
-    return m;
-  }
-  char *m = mmap(NULL, s->maplen, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-  if (m == MAP_FAILED) return NULL;
-  if (mprotect(m, page_size(), PROT_NONE) < 0) { /* the guard page */
-    int e = errno;
-    munmap(m, s->maplen);
-    errno = e;
-    return NULL;
-  }
-  return m;
-}
-
-static void stack_put(bg_sched_t *s, char *m) {
-  *(char **)co_of_map(s, m) = s->free_stacks;
-  s->free_stacks = m;
-  s->nfree++;
-}
-
-static void stacks_trim(bg_sched_t *s, int max) {
-  for (int i = 0; i < max && s->free_stacks; i++) {
-    char *m = s->free_stacks;
-    s->free_stacks = *(char **)co_of_map(s, m);
-    s->nfree--;
-    munmap(m, s->maplen);
-  }
+  return (bg_co_t *)(map + s->stacks.maplen - BG_STACK_TRAILER - s->block);
 }
 
 static void unlink_live(bg_sched_t *s, bg_co_t *co) {
@@ -272,7 +354,7 @@ static void reap(bg_sched_t *s, bg_co_t *co) {
 #if defined(__SANITIZE_THREAD__)
   __tsan_destroy_fiber(co->tsan_fiber);
 #endif
-  stack_put(s, co->map);
+  bg__stack_put(&s->stacks, co->map);
 }
 
 /* ---- epoll and fork ---------------------------------------------------------------- */
@@ -343,10 +425,12 @@ BG_EXPORT bg_sched_t *bg__api_sched_new(size_t stack_size) {
   size_t pg = page_size();
   if (stack_size == 0) stack_size = BG_DEFAULT_STACK;
   if (stack_size < BG_MIN_STACK) stack_size = BG_MIN_STACK;
-  size_t block = (sizeof(bg_co_t) + 63) & ~(size_t)63;
-  s->maplen = (pg + stack_size + block + pg - 1) & ~(pg - 1);
-  s->stack_len = s->maplen - pg - block;
-  s->owner = pthread_self();
+  s->block = (sizeof(bg_co_t) + 63) & ~(size_t)63;
+  size_t maplen = (pg + stack_size + s->block + BG_STACK_TRAILER + pg - 1) & ~(pg - 1);
+  s->stack_len = maplen - pg - s->block - BG_STACK_TRAILER;
+  bg__stacks_init(&s->stacks, maplen, pg);
+  s->owner_self = &bg__self;
+  s->errp = &errno;
   s->now = real_now;
   s->epfd = -1;
   bg__heap_init(&s->timers);
@@ -368,8 +452,8 @@ BG_EXPORT bg_sched_t *bg__api_sched_new(size_t stack_size) {
 
 BG_EXPORT int bg__api_co_spawn(bg_sched_t *s, void (*fn)(void *), void *arg) {
   if (!s || !fn) return errno = EINVAL, -1;
-  if (!pthread_equal(s->owner, pthread_self())) return errno = EPERM, -1;
-  char *m = stack_get(s);
+  if (s->owner_self != &bg__self) return errno = EPERM, -1;
+  char *m = bg__stack_get(&s->stacks);
   if (!m) return -1;
   bg_co_t *co = co_of_map(s, m);
   memset(co, 0, sizeof *co);
@@ -378,11 +462,10 @@ BG_EXPORT int bg__api_co_spawn(bg_sched_t *s, void (*fn)(void *), void *arg) {
   co->arg = arg;
   co->map = m;
   co->wfd = -1;
-  co->timer.idx = -1;
 #if defined(__SANITIZE_THREAD__)
   co->tsan_fiber = __tsan_create_fiber(0);
 #endif
-  bg__ctx_make(&co->ctx, m + page_size(), s->stack_len, co_main, co);
+  bg__ctx_make(&co->ctx, m + s->stacks.page, s->stack_len, co_main, co);
   co->lnext = s->live_head;
   if (s->live_head) s->live_head->lprev = co;
   s->live_head = co;
@@ -391,57 +474,49 @@ BG_EXPORT int bg__api_co_spawn(bg_sched_t *s, void (*fn)(void *), void *arg) {
   return 0;
 }
 
-BG_EXPORT int bg__api_sched_tick(bg_sched_t *s, int timeout_ms) {
-  if (!s) return errno = EINVAL, -1;
-  if (!pthread_equal(s->owner, pthread_self())) return errno = EPERM, -1;
-  if (tls_co || s->ticking) return errno = EDEADLK, -1; /* from inside a coroutine */
-  if (s->live == 0) return 0;
-  bg__thread_t *t = &bg__self;
-  int se = errno;
-  if (!s->marked) {
-    s->marked = 1;
-    bg__mark_loop_thread(NULL);
-  }
-  check_fork(s);
-  s->ticking = 1;
-#if defined(__SANITIZE_THREAD__)
-  s->tsan_fiber = __tsan_get_current_fiber();
-#endif
-  t->depth++;
+/* ---- a tick, phase by phase --------------------------------------------------------- */
+/* How long the tick may wait for events: not at all while coroutines are runnable,
+ * else until the nearest timer, bounded by the caller's timeout_ms (-1: no bound). */
+static int64_t wait_budget(bg_sched_t *s, int timeout_ms) {
+  if (s->rq_head) return 0;
   int64_t timeout = timeout_ms < 0 ? -1 : (int64_t)timeout_ms * 1000000;
-  if (s->rq_head) {
-    timeout = 0;
-  } else {
-    bg__timer_t *top = bg__heap_top(&s->timers);
-    if (top) {
-      uint64_t now = s->now(s->now_ud);
-      int64_t d = top->deadline > now ? (int64_t)(top->deadline - now) : 0;
-      if (timeout < 0 || d < timeout) timeout = d;
-    }
+  bg__timer_t *top = bg__heap_top(&s->timers);
+  if (top) {
+    uint64_t now = s->now(s->now_ud);
+    int64_t d = top->deadline > now ? (int64_t)(top->deadline - now) : 0;
+    if (timeout < 0 || d < timeout) timeout = d;
   }
-  /* Completions usually arrive within microseconds: spin briefly before sleeping. */
-  if (timeout != 0 && s->jobs_out > 0 && bg__may_spin()) {
-    uint64_t end = bg__now_ns() + BG_SPIN_NS;
-    for (unsigned i = 1; !__atomic_load_n(&s->inbox.head, __ATOMIC_ACQUIRE); i++) {
-      if ((i & 31) == 0 && bg__now_ns() >= end) break;
+  return timeout;
+}
+
+/* Offloaded calls usually complete within microseconds: spin briefly for them before
+ * sleeping in epoll (only where spinning can help: bg__may_spin).  Returns the budget
+ * left: 0 once a completion is there. */
+static int64_t spin_for_completions(bg_sched_t *s, int64_t timeout) {
+  if (timeout == 0 || s->jobs_out == 0 || !bg__may_spin()) return timeout;
+  uint64_t end = bg__now_ns() + BG_SPIN_NS;
+  for (unsigned i = 1; !__atomic_load_n(&s->inbox.head, __ATOMIC_ACQUIRE); i++) {
+    if ((i & 31) == 0 && bg__now_ns() >= end) break;
 #if defined(__x86_64__)
-      __builtin_ia32_pause();
+    __builtin_ia32_pause();
 #endif
-    }
-    if (__atomic_load_n(&s->inbox.head, __ATOMIC_ACQUIRE)) timeout = 0;
   }
-  /* With coroutines runnable, a poll that cannot wait is a wasted system call most
-   * of the time: it is made every BG_POLL_EVERY ticks (completions are still picked
-   * up every tick, from the inbox list itself). */
+  return __atomic_load_n(&s->inbox.head, __ATOMIC_ACQUIRE) ? 0 : timeout;
+}
+
+/* Waits in epoll and wakes the coroutines whose fds became ready.  Returns 1 when the
+ * inbox's eventfd was among the events.  The poll is skipped when it could not wait
+ * (coroutines are runnable) and nothing can arrive through it but completions, which
+ * are read from the inbox list anyway; with coroutines waiting for fds it is made every
+ * BG_POLL_EVERY ticks, so yielding coroutines cannot starve them. */
+static int poll_events(bg_sched_t *s, int64_t timeout) {
+  if (s->rq_head && (s->nfdwait == 0 || ++s->unpolled < BG_POLL_EVERY)) return 0;
+  s->unpolled = 0;
   struct epoll_event evs[BG_MAX_EVENTS];
-  int n = 0, inbox_ready = 0;
-  if (!s->rq_head || ++s->unpolled >= BG_POLL_EVERY) {
-    s->unpolled = 0;
-    n = wait_events(s, evs, timeout);
-    /* A signal handler ran on this thread: the sleep calls its coroutines made would
-     * have been interrupted (EINTR) had they run here, so they are now. */
-    if (n < 0 && errno == EINTR) interrupt_sleepers(s);
-  }
+  int n = wait_events(s, evs, timeout), inbox_ready = 0;
+  /* A signal handler ran on this thread: the sleep calls its coroutines made would
+   * have been interrupted (EINTR) had they run here, so they are now. */
+  if (n < 0 && errno == EINTR) interrupt_sleepers(s);
   for (int i = 0; i < n; i++) {
     if (evs[i].data.ptr == &s->inbox) {
       inbox_ready = 1;
@@ -454,6 +529,11 @@ BG_EXPORT int bg__api_sched_tick(bg_sched_t *s, int timeout_ms) {
       wake(s, co);
     }
   }
+  return inbox_ready;
+}
+
+/* Delivers the offloaded calls that completed on workers. */
+static void collect_completions(bg_sched_t *s, int inbox_ready) {
   for (bg__job_t *j = bg__inbox_take(&s->inbox, inbox_ready), *next; j; j = next) {
     next = j->next;
     bg_co_t *co = j->co;
@@ -461,42 +541,60 @@ BG_EXPORT int bg__api_sched_tick(bg_sched_t *s, int timeout_ms) {
     s->jobs_out--;
     wake(s, co);
   }
-  if (bg__heap_top(&s->timers)) {
-    uint64_t now = s->now(s->now_ud);
-    for (bg__timer_t *tm; (tm = bg__heap_top(&s->timers)) && tm->deadline <= now;) {
-      bg__heap_pop(&s->timers);
-      bg_co_t *co = (bg_co_t *)((char *)tm - offsetof(bg_co_t, timer));
-      co->timed_out = 1;
-      wake(s, co);
-    }
+}
+
+static void fire_timers(bg_sched_t *s) {
+  if (!bg__heap_top(&s->timers)) return;
+  uint64_t now = s->now(s->now_ud);
+  for (bg__timer_t *tm; (tm = bg__heap_top(&s->timers)) && tm->deadline <= now;) {
+    bg__heap_pop(&s->timers);
+    bg_co_t *co = (bg_co_t *)((char *)tm - offsetof(bg_co_t, timer));
+    co->timed_out = 1;
+    wake(s, co);
   }
+}
+
+BG_EXPORT int bg__api_sched_tick(bg_sched_t *s, int timeout_ms) {
+  if (!s) return errno = EINVAL, -1;
+  if (s->owner_self != &bg__self) return errno = EPERM, -1;
+  if (tls_co || s->ticking) return errno = EDEADLK, -1; /* from inside a coroutine */
+  if (s->live == 0) return 0;
+  bg__thread_t *t = &bg__self;
+  int se = *s->errp;
+  if (BG_UNLIKELY(!s->marked)) {
+    s->marked = 1;
+    bg__mark_loop_thread(NULL);
+  }
+  check_fork(s);
+  s->ticking = 1;
+#if defined(__SANITIZE_THREAD__)
+  s->tsan_fiber = __tsan_get_current_fiber();
+#endif
+  t->depth++;
+  /* Nothing to run: the moment to give surplus stacks back. */
+  if (!s->rq_head) bg__stacks_trim(&s->stacks, (size_t)s->live);
+  int64_t timeout = spin_for_completions(s, wait_budget(s, timeout_ms));
+  int inbox_ready = poll_events(s, timeout);
+  collect_completions(s, inbox_ready);
+  fire_timers(s);
   t->depth--;
-  /* Run what is runnable now, once each: what they make runnable waits for the next
-   * tick, so a coroutine that yields in a loop cannot starve the loop. */
-  bg_co_t *last = s->rq_tail;
-  for (bg_co_t *co; (co = rq_pop(s));) {
-    run_co(s, co);
-    if (co == last) break;
-  }
-  if (s->nfree > s->live + BG_STACK_KEEP && s->live > 0) {
-    t->depth++;
-    stacks_trim(s, BG_STACK_TRIM);
-    t->depth--;
-  }
+  run_batch(s);
   s->ticking = 0;
-  errno = se;
+  *s->errp = se;
   return s->live;
 }
 
 BG_EXPORT int bg__api_sched_run(bg_sched_t *s) {
+  if (s && s->owner_self == &bg__self && !s->ticking) s->chaining = 1;
   int n;
   while ((n = bg__api_sched_tick(s, -1)) > 0) {
   }
+  if (s && s->owner_self == &bg__self && !s->ticking) s->chaining = 0;
   return n < 0 ? -1 : 0;
 }
 
 BG_EXPORT void bg__api_sched_free(bg_sched_t *s) {
-  if (!s || !pthread_equal(s->owner, pthread_self()) || s->ticking) return;
+  if (!s || s->owner_self != &bg__self || s->ticking) return;
   int se = errno;
   bg__self.depth++;
   bg__workers_orphan(&s->inbox);
@@ -509,10 +607,9 @@ BG_EXPORT void bg__api_sched_free(bg_sched_t *s) {
      * stack: that mapping is left in place (a bounded leak, never a use after free). */
     if (co->state == CO_JOBWAIT && co->job &&
         __atomic_load_n(&co->job->state, __ATOMIC_ACQUIRE) == BG_JOB_ORPHAN)
-      continue;
-    munmap(co->map, s->maplen);
+      bg__stack_pin(&s->stacks, co->map);
   }
-  stacks_trim(s, INT32_MAX);
+  bg__stacks_fini(&s->stacks);
   bg__inbox_unregister(&s->inbox);
   close(s->epfd);
   bg__inbox_fini(&s->inbox);
@@ -525,10 +622,8 @@ BG_EXPORT void bg__api_sched_free(bg_sched_t *s) {
 BG_EXPORT int bg__api_co_yield(void) {
   bg_co_t *co = tls_co;
   if (!co) return errno = EPERM, -1;
-  int e = errno;
   rq_push(co->s, co);
-  co_out(co);
-  errno = e;
+  co_out(co); /* errno travels with the coroutine (co_save/co_load) */
   return 0;
 }
 
@@ -539,14 +634,7 @@ int bg__co_sleep(bg_co_t *co, uint64_t ns, int interruptible, uint64_t *left) {
   uint64_t deadline = s->now(s->now_ud) + ns;
   co->timed_out = co->interrupted = 0;
   co->intr = interruptible;
-  if (bg__heap_push(&s->timers, &co->timer, deadline) < 0) {
-    /* No memory for the heap: yield until the deadline instead. */
-    while (s->now(s->now_ud) < deadline) {
-      rq_push(s, co);
-      co_out(co);
-    }
-    return 0;
-  }
+  bg__heap_push(&s->timers, &co->timer, deadline); /* intrusive: cannot fail */
   while (!co->timed_out && !co->interrupted) {
     co->state = CO_SLEEP;
     co_out(co);
@@ -607,7 +695,9 @@ BG_EXPORT int bg__api_co_wait_fd(int fd, int events, int timeout_ms) {
   if (timeout_ms >= 0)
     bg__heap_push(&s->timers, &co->timer, s->now(s->now_ud) + (uint64_t)timeout_ms * 1000000u);
   co->state = CO_FDWAIT;
+  s->nfdwait++;
   co_out(co);
+  s->nfdwait--;
   bg__heap_remove(&s->timers, &co->timer);
   uint32_t rev = co->timed_out ? 0 : co->revents;
   bg__self.depth++;

@@ -29,6 +29,8 @@ static int add_failed;
 #define HASH_NONFATAL_OOM 1
 #define uthash_nonfatal_oom(obj) (add_failed = 1)
 
+#include "guard/lang.h"
+#include "guard/lang_py.h"
 #include "guard/options.h"
 #include "guard/rules.h"
 #include "guard/sites.h"
@@ -54,6 +56,8 @@ static uint64_t dropped;        /* distinct dropped stacks (see drop_set) */
 static uint64_t drop_set[DROP_SLOTS]; /* hashes of dropped stacks, open addressing */
 static uint32_t generation = 1;
 static uintptr_t own_lo, own_hi;
+static int32_t *id_index;       /* see find_id_locked */
+static size_t id_slots;
 
 int (*bg__site_decide)(bg__site_t *s);
 
@@ -110,9 +114,15 @@ void bg__sites_init(void) {
     size_t cap = bg__opt.max_sites ? bg__opt.max_sites : 4096;
     void *p = mmap(NULL, cap * sizeof(bg__site_t), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    void *ix = mmap(NULL, 2 * cap * sizeof(int32_t), PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p != MAP_FAILED) {
       pool = p;
       pool_cap = cap;
+    }
+    if (ix != MAP_FAILED) {
+      id_index = ix;
+      id_slots = 2 * cap;
     }
   }
   pthread_mutex_unlock(&lock);
@@ -207,11 +217,31 @@ static uint64_t stable_id(const bg__site_t *s) {
   h = fnv(h, name, strlen(name) + 1);
   if (s->key.allowed) h = fnv(h, "scope", 6);
   if (s->key.tmask) h = fnv(h, &s->key.tmask, sizeof s->key.tmask);
-  for (int i = 0; i < s->key.nframes; i++) {
-    if (s->mods[i] == BG_NO_MODULE) {
+  /* Native frames outside the outermost language frame (process and thread start-up)
+   * say nothing about the site, and whether they fit in stack_depth depends on how
+   * many interpreter frames the call went through: not part of the id. */
+  int last = s->key.nframes - 1;
+  if (s->haslang)
+    while (last >= 0 && !s->lframes[last]) last--;
+  for (int i = 0; i <= last; i++) {
+    bg__lframe_t lf;
+    if (s->lframes[i] && bg__lframe_get(s->lframes[i], &lf)) {
+      /* A language frame is its function, file and line: not the code object's
+       * address, which differs every run, nor the instruction (specialization). */
+      const char *lang = bg_lang_name(lf.lang);
+      h = fnv(h, lang, strlen(lang) + 1);
+      h = fnv(h, lf.function, strlen(lf.function) + 1);
+      h = fnv(h, lf.file, strlen(lf.file) + 1);
+      h = fnv(h, &lf.line, sizeof lf.line);
+      continue;
+    }
+    if (s->mods[i] == BG_NO_MODULE || s->mods[i] == BG_LANG_MODULE) {
       h = fnv(h, "?", 2); /* JIT or unmapped: the address would differ every run */
       continue;
     }
+    /* The interpreter's own frames under Python code depend on its dispatch path
+     * (specialization), not on the program: the Python frames identify the site. */
+    if (s->haslang && bg__lang_runtime_module(s->mods[i])) continue;
     const char *base = bg__module_base(s->mods[i]);
     uint64_t off = bg__site_offset(s, i);
     h = fnv(h, base, strlen(base) + 1);
@@ -222,6 +252,8 @@ static uint64_t stable_id(const bg__site_t *s) {
 
 uintptr_t bg__site_offset(const bg__site_t *s, int frame) {
   if (frame < 0 || frame >= s->key.nframes) return 0;
+  if (s->mods[frame] == BG_LANG_MODULE) /* Python: the instruction's byte offset */
+    return (s->key.pcs[frame] & ((1u << BG_PY_LASTI_BITS) - 1)) * 2;
   if (s->mods[frame] == BG_NO_MODULE) return s->key.pcs[frame];
   return s->key.pcs[frame] - bg__module_bias(s->mods[frame]);
 }
@@ -238,6 +270,33 @@ static void note_dropped(uint64_t h) {
     }
   }
   __atomic_store_n(&dropped, dropped + 1, __ATOMIC_RELAXED);
+}
+
+/* Stable id → first site with it (open addressing over site indexes + 1, mmap'd with
+ * the pool, 2 slots per site), under the lock. */
+
+static bg__site_t *find_id_locked(uint64_t id) {
+  if (!id_index) return NULL;
+  for (size_t i = id % id_slots, k = 0; k < id_slots; i = (i + 1) % id_slots, k++) {
+    int32_t v = id_index[i];
+    if (!v) return NULL;
+    if (pool[v - 1].id == id) return &pool[v - 1];
+  }
+  return NULL;
+}
+
+static void add_id_locked(uint64_t id, int32_t idx) {
+  if (!id_index) return;
+  for (size_t i = id % id_slots, k = 0; k < id_slots; i = (i + 1) % id_slots, k++)
+    if (!id_index[i]) {
+      id_index[i] = idx + 1;
+      return;
+    }
+}
+
+/* The site whose counters a stack's calls go to. */
+static inline bg__site_t *counted(bg__site_t *s) {
+  return s && s->alias >= 0 ? &pool[s->alias] : s;
 }
 
 static bg__site_t *find_locked(const bg__site_key_t *k, size_t klen, uint64_t h) {
@@ -259,12 +318,15 @@ static __attribute__((noinline)) bg__site_t *create(const bg__site_key_t *k, siz
   cand.action = (uint8_t)default_action;
   cand.allowed = k->allowed;
   cand.rule = -1;
+  cand.alias = -1;
   for (int i = 0; i < BG_SITE_THREADS; i++) cand.threads[i] = -1;
   bg__modules_sync();
   for (int i = 0; i < k->nframes; i++) {
     uintptr_t off;
     cand.mods[i] = (uint16_t)bg__module_of(k->pcs[i], &off);
   }
+  bg__lang_resolve(k->pcs, k->nframes, cand.mods, cand.lframes);
+  for (int i = 0; i < k->nframes; i++) cand.haslang |= cand.lframes[i] != 0;
   cand.id = stable_id(&cand);
   if (bg__site_decide && __atomic_load_n(&nsites, __ATOMIC_RELAXED) < (int)pool_cap)
     cand.rule = bg__site_decide(&cand);
@@ -276,6 +338,15 @@ static __attribute__((noinline)) bg__site_t *create(const bg__site_key_t *k, siz
       note_dropped(h);
       *was_dropped = 1;
     } else {
+      /* Same stable id as a site we have: this stack is an alias counted there, so
+       * reports, rules and warnings see one site. */
+      bg__site_t *primary = find_id_locked(cand.id);
+      if (primary) {
+        cand.alias = (int32_t)(primary - pool);
+        cand.action = primary->action;
+        cand.allowed = primary->allowed;
+        cand.rule = primary->rule;
+      }
       s = &pool[nsites];
       memcpy(s, &cand, sizeof cand);
       add_failed = 0;
@@ -285,6 +356,7 @@ static __attribute__((noinline)) bg__site_t *create(const bg__site_key_t *k, siz
         *was_dropped = 1;
         s = NULL;
       } else {
+        if (!primary) add_id_locked(cand.id, nsites);
         __atomic_store_n(&nsites, nsites + 1, __ATOMIC_RELEASE);
       }
     }
@@ -302,6 +374,7 @@ bg__site_t *bg__site_get(int id, int category, int allowed, int default_action) 
   if (depth > BG_MAX_FRAMES) depth = BG_MAX_FRAMES;
   if (depth < 1) depth = 1;
   int n = bg__stack_capture(key.pcs, depth);
+  n = bg__lang_capture(key.pcs, n, BG_MAX_FRAMES); /* Python frames merged in */
   key.nframes = (uint8_t)n;
   size_t klen = key_len(n);
   uint64_t h = hash_key(&key, n);
@@ -310,7 +383,7 @@ bg__site_t *bg__site_get(int id, int category, int allowed, int default_action) 
   cache_entry_t *ce = &tcache[h % CACHE_SLOTS];
   if (ce->hash == h && ce->gen == gen) {
     if (!ce->site) return NULL; /* table full and this stack already counted */
-    if (!memcmp(&ce->site->key, &key, klen)) return ce->site;
+    if (!memcmp(&ce->site->key, &key, klen)) return counted(ce->site);
   }
 
   pthread_mutex_lock(&lock);
@@ -323,7 +396,7 @@ bg__site_t *bg__site_get(int id, int category, int allowed, int default_action) 
     ce->gen = gen;
     ce->site = s;
   }
-  return s;
+  return counted(s);
 }
 
 static void atomic_max(uint64_t *p, uint64_t v) {
@@ -384,6 +457,7 @@ void bg__sites_after_fork(void) {
   }
   table = NULL;
   nsites = 0;
+  if (id_index) memset(id_index, 0, id_slots * sizeof *id_index);
   if (dropped) memset(drop_set, 0, sizeof drop_set);
   dropped = 0;
   __atomic_fetch_add(&generation, 1, __ATOMIC_RELAXED);

@@ -11,10 +11,14 @@
  * max_sites entries, reserved at start-up and never freed: pointers stay valid for
  * readers, and overflow is counted in dropped, never silently lost.
  *
- * Identity: in memory a site is its raw return addresses (cheap to hash, exact).  In
+ * Identity: in memory a site is its raw return addresses (cheap to hash, exact), with
+ * Python frames merged in as (code object, instruction) words (guard/lang.h).  In
  * reports it is `id`, a hash of the call name and each frame's module basename and
- * offset: the same code path has the same id in every run, whatever ASLR did, so a
- * baseline from yesterday matches today.
+ * offset - or for a language frame its language, function, file and line: the same
+ * code path has the same id in every run, whatever ASLR did, so a baseline from
+ * yesterday matches today.  Two in-memory stacks with one id (an interpreter that took
+ * a specialized path to the same Python line) are one site: the second is an alias
+ * whose calls count in the first.
  *
  * Readers (reports, HTTP) never lock: the count of sites is published with a release
  * store after an entry is complete, entries never move, counters are read atomically.
@@ -43,7 +47,12 @@ typedef struct bg__site {
   bg__site_key_t key;      /* compared over offsetof(pcs) + nframes words */
   uint64_t hash;           /* of the raw key: in-memory identity */
   uint64_t id;             /* stable id (call + module basename + offset per frame) */
-  uint16_t mods[BG_MAX_FRAMES]; /* module index per frame (symbolize.h), offsets follow */
+  uint16_t mods[BG_MAX_FRAMES]; /* module index per frame (symbolize.h), offsets follow;
+                                   BG_LANG_MODULE for a language frame (guard/lang.h) */
+  uint32_t lframes[BG_MAX_FRAMES]; /* interned language frame per frame, 0 = native */
+  int32_t alias;           /* index of the site with the same stable id that counts this
+                              stack's calls (CPython specialization...), -1 = itself */
+  uint8_t haslang;         /* some frame is a language frame */
   uint8_t category;
   uint8_t action;          /* action applied to this site (global mode or a rule) */
   uint8_t warned;          /* warn: message printed once */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "guard/lang.h"
 #include "guard/options.h"
 #include "guard/rules.h"
 #include "guard/sites.h"
@@ -25,16 +26,30 @@
  * symbolizer (DWARF when present, symbol tables otherwise). */
 static void symbolize(bg_rframe_t *f, const bg__site_t *s, int i) {
   bg__sym_t sym;
+  bg__lframe_t lf;
   memset(f, 0, sizeof *f);
   f->pc = s->key.pcs[i];
   f->offset = bg__site_offset(s, i);
+  if (s->lframes[i] && bg__lframe_get(s->lframes[i], &lf)) {
+    /* A language frame: named when the site was created (guard/lang.c).  A Python
+     * frame has no pc or object; its offset is the instruction's in the bytecode. */
+    if (s->mods[i] == BG_LANG_MODULE) f->pc = 0;
+    f->lang = lf.lang;
+    f->module = bg_model_strdup(s->mods[i] == BG_LANG_MODULE ? "" : bg__module_path(s->mods[i]));
+    f->function = bg_model_strdup(lf.function);
+    f->file = bg_model_strdup(lf.file);
+    f->line = lf.line;
+    return;
+  }
   f->module = bg_model_strdup(bg__module_path(s->mods[i]));
   if (s->mods[i] != BG_NO_MODULE) {
     bg__sym_pc(f->pc, s->mods[i], f->offset, &sym, 1);
   } else {
     memset(&sym, 0, sizeof sym);
   }
-  f->function = bg_model_strdup(sym.function);
+  char name[1024];
+  bg__sym_demangle(sym.function, name, sizeof name); /* C++: readable in every format */
+  f->function = bg_model_strdup(name);
   f->file = bg_model_strdup(sym.file);
   f->line = sym.line;
 }

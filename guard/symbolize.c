@@ -337,6 +337,44 @@ int bg__sym_pc(uintptr_t pc, unsigned mod, uintptr_t offset, bg__sym_t *out, int
   return 0;
 }
 
+/* ---- C++ demangling ------------------------------------------------------------------ */
+typedef char *(*cxa_demangle_fn)(const char *, char *, size_t *, int *);
+static cxa_demangle_fn cxa_demangle;
+static int cxa_state; /* 0 untried, 1 found, -1 unavailable */
+static pthread_mutex_t cxa_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static cxa_demangle_fn demangler(void) {
+  int st = __atomic_load_n(&cxa_state, __ATOMIC_ACQUIRE);
+  if (st) return st > 0 ? cxa_demangle : NULL;
+  pthread_mutex_lock(&cxa_lock);
+  if (!cxa_state) {
+    void *f = dlsym(RTLD_DEFAULT, "__cxa_demangle");
+    if (!f) {
+      void *h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+      f = h ? dlsym(h, "__cxa_demangle") : NULL;
+    }
+    cxa_demangle = (cxa_demangle_fn)f;
+    __atomic_store_n(&cxa_state, f ? 1 : -1, __ATOMIC_RELEASE);
+  }
+  pthread_mutex_unlock(&cxa_lock);
+  return cxa_demangle;
+}
+
+int bg__sym_demangle(const char *in, char *out, size_t n) {
+  if (!n) return 0;
+  snprintf(out, n, "%s", in ? in : "");
+  if (!in || strncmp(in, "_Z", 2)) return 0;
+  bg__self.depth++; /* dlopen, malloc: never the program's calls */
+  cxa_demangle_fn d = demangler();
+  int status = -1;
+  char *r = d ? d(in, NULL, NULL, &status) : NULL;
+  int ok = r && status == 0;
+  if (ok) snprintf(out, n, "%s", r);
+  free(r);
+  bg__self.depth--;
+  return ok;
+}
+
 void bg__sym_after_fork(void) {
   /* A lock held at fork time belongs to a thread the child does not have: re-create
    * it, and if it guarded libdwfl state, forget that state (it may be half-updated). */
@@ -349,6 +387,10 @@ void bg__sym_after_fork(void) {
     memset(memo, 0, sizeof memo); /* possibly half-inserted: start over (leaked) */
     nmemo = 0;
   }
+  if (pthread_mutex_trylock(&cxa_lock) == 0)
+    pthread_mutex_unlock(&cxa_lock);
+  else
+    pthread_mutex_init(&cxa_lock, NULL);
   if (pthread_mutex_trylock(&mod_lock) == 0)
     pthread_mutex_unlock(&mod_lock);
   else

@@ -50,6 +50,11 @@ int bg__sym_lookup(const char *path, uintptr_t offset, bg__sym_t *out);
 /* Same for a live pc: module table + lookup, dladdr's dynamic symbol as fallback.
  * want_line=0 skips the line table (rule matching needs function names only). */
 int bg__sym_pc(uintptr_t pc, unsigned mod, uintptr_t offset, bg__sym_t *out, int want_line);
+/* C++ names: "_ZN2v82V818SetFlagsFromStringEPKc" → "v8::V8::SetFlagsFromString(char
+ * const*)" through libstdc++'s __cxa_demangle (found in the process, else libstdc++.so.6
+ * loaded on first use, like libdw).  Anything else, or a failure, is copied as is.
+ * Returns 1 when out differs from in. */
+int bg__sym_demangle(const char *in, char *out, size_t n);
 /* Is libdw usable (for tests and the report's notes)? */
 int bg__sym_have_dwarf(void);
 /* Child after fork: locks re-initialised (another thread may have held them). */

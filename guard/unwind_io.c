@@ -24,20 +24,15 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <linux/futex.h>
 #include <stdint.h>
-#include <sys/syscall.h>
-#include <sys/uio.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "guard/guard.h"
+#include "guard/readable.h"
 
 __thread int bg__unwinding __attribute__((tls_model("initial-exec")));
-static int vm_readv_works = 1;
 
 /* Tests: exercise the futex fallback as if process_vm_readv were refused. */
-void bg__unw_use_futex(int on) { __atomic_store_n(&vm_readv_works, !on, __ATOMIC_RELAXED); }
+void bg__unw_use_futex(int on) { bg__readable_use_futex(on); }
 
 int bg__unw_pipe(int fds[2]) {
   fds[0] = BG_UNW_FD_R;
@@ -54,28 +49,12 @@ long bg__unw_read(int fd, void *buf, size_t n) {
 long bg__unw_write(int fd, const void *buf, size_t n) {
   (void)fd;
   if (n == 0) return 0;
-  if (!buf) { /* a NULL set means "no set" to the kernel, not a bad address */
+  /* A NULL set means "no set" to the kernel, not a bad address; otherwise the kernel
+   * copies one byte of our own memory (guard/readable.c): EFAULT when it cannot. */
+  if (!buf || !bg__probe_readable(buf)) {
     errno = EFAULT;
     return -1;
   }
-  if (__atomic_load_n(&vm_readv_works, __ATOMIC_RELAXED)) {
-    /* The kernel copies one byte of our own memory: EFAULT when it cannot. */
-    char byte;
-    struct iovec local = {&byte, 1}, remote = {(void *)buf, 1};
-    ssize_t k = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-    if (k == 1) {
-      errno = 0; /* libunwind loops while errno == EINTR, even after a success */
-      return 1;
-    }
-    if (errno == EFAULT) return -1; /* unreadable: errno EFAULT, as the pipe */
-    __atomic_store_n(&vm_readv_works, 0, __ATOMIC_RELAXED); /* seccomp, old kernel... */
-  }
-  /* FUTEX_WAIT reads the 4-byte word at the (aligned) address: EFAULT when it cannot,
-   * else EAGAIN (not the expected value) or ETIMEDOUT after a zero wait. */
-  const uint32_t *word = (const uint32_t *)((uintptr_t)buf & ~(uintptr_t)3);
-  struct timespec zero = {0, 0};
-  long r = syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 0u, &zero, (void *)0, 0);
-  if (r == -1 && errno == EFAULT) return -1;
   errno = 0; /* libunwind loops while errno == EINTR, even after a success */
   return 1;
 }

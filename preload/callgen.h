@@ -1,7 +1,7 @@
 /* callgen.h - macros that expand a call-table row (preload/calls.def) into code.
  *
  * A row lists parameters as flat (type, name) pairs with their count, e.g.
- *   BG_CALL(read, FDCAT(fd, io), BG_F_FD, ssize_t, -1, 3,
+ *   BG_CALL(read, FDCAT(fd, io), BG_F_FD, OFF(thread), ssize_t, -1, 3,
  *           (int, fd, void *, buf, size_t, n), bg__fd_nonblock(fd))
  * so that one row can become a prototype (BG_PARAMS), an argument list (BG_ARGS), a
  * struct of the arguments for offloading (BG_FIELDS/BG_UNPACK) and docs (tools/gencalls).
@@ -114,5 +114,30 @@
  * (preload/syscalls.def); io stands in where one base category is needed. */
 #define BG__CATEXPR_NRCAT() BG_CAT_io
 #define BG_CATEXPR(col) BG__CATEXPR_##col
+/* The base category of a row (the category before fd classification). */
+#define BG__BASECAT_CAT(c) BG_CAT_##c
+#define BG__BASECAT_FDCAT(fd, c) BG_CAT_##c
+#define BG__BASECAT_NRCAT() BG_CAT_io
+#define BG_BASECAT(col) BG__BASECAT_##col
+
+/* Offload column: OFF(never), OFF(thread), OFF(timer) → BG_OFF_* (guard/guard.h).
+ * BG_OFFPOL(col) is the policy as a constant; BG_OFF_IF_TIMER(col)(x) and
+ * BG_OFF_IF_WORKER(col)(x) expand to x only for the rows of that policy (OFF(thread)
+ * rows, and OFF(timer) rows, whose arguments a timer cannot take, run on a worker). */
+#define BG__OFFPOL_OFF(p) BG__OFFPOL_##p
+#define BG__OFFPOL_never BG_OFF_NEVER
+#define BG__OFFPOL_thread BG_OFF_THREAD
+#define BG__OFFPOL_timer BG_OFF_TIMER
+#define BG_OFFPOL(col) BG__OFFPOL_##col
+#define BG__IFTIMER_OFF(p) BG__IFTIMER_##p
+#define BG__IFTIMER_never(...)
+#define BG__IFTIMER_thread(...)
+#define BG__IFTIMER_timer(...) __VA_ARGS__
+#define BG_OFF_IF_TIMER(col) BG__IFTIMER_##col
+#define BG__IFWORKER_OFF(p) BG__IFWORKER_##p
+#define BG__IFWORKER_never(...)
+#define BG__IFWORKER_thread(...) __VA_ARGS__
+#define BG__IFWORKER_timer(...) __VA_ARGS__
+#define BG_OFF_IF_WORKER(col) BG__IFWORKER_##col
 
 #endif

@@ -113,11 +113,3 @@ BG_EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*
   }
   return r;
 }
-
-/* Every BG_REAL_FN of every custom*.c file put its resolver in the bg_warm section. */
-extern void (*const __start_bg_warm[])(void) __attribute__((visibility("hidden")));
-extern void (*const __stop_bg_warm[])(void) __attribute__((visibility("hidden")));
-
-void bg__custom_resolve_all(void) {
-  for (void (*const *f)(void) = __start_bg_warm; f < __stop_bg_warm; f++) (*f)();
-}

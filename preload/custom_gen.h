@@ -13,7 +13,7 @@
 #include "preload/preload.h"
 
 #define BG_CALL(...)
-#define BG_CUSTOM(name, cat, flags, ret, fail, n, params, exempt)                        \
+#define BG_CUSTOM(name, cat, flags, off, ret, fail, n, params, exempt)                   \
   static inline int bg__cx_##name(uintptr_t caller BG_PARAMS_TAIL(n, params)) {          \
     (void)caller;                                                                        \
     return (exempt);                                                                     \

@@ -126,7 +126,7 @@ static __attribute__((noinline)) long slow(long nr, uintptr_t caller, long a1, l
   bg__self.depth--;
   if (!bg__self.guarded) return real(nr, a1, a2, a3, a4, a5, a6); /* auto: not a loop yet */
   bg__call_t c;
-  switch (bg__enter(&c, row, cat, ex, caller)) {
+  switch (bg__enter_any(&c, row, cat, ex, caller)) {
   case BG_PASS:
     return real(nr, a1, a2, a3, a4, a5, a6);
   case BG_RAISE:

@@ -1,7 +1,8 @@
 /* init.c - the shim's lifecycle: constructor, exit, fork.
  *
- * The constructor resolves every real symbol (so no dlsym runs later, possibly in a
- * signal handler), hands the call table to the core and parses BLOCKGUARD_OPTIONS.
+ * The constructor resolves every real symbol (preload/resolve.c: no lookup runs later,
+ * possibly in a signal handler), hands the call table to the core and parses
+ * BLOCKGUARD_OPTIONS.
  * Bad options with strict=1 (the default) stop the program with exit status 2 before
  * main() runs: a CI job must never pass because the guard silently did not start.
  *
@@ -25,7 +26,8 @@
 
 static int initialised;
 typedef void (*exit_fn)(int) __attribute__((noreturn));
-static exit_fn real_exit, real_Exit;
+BG_REAL_FN(exit_fn, _exit)
+BG_REAL_FN(exit_fn, _Exit)
 
 void bg__die_unresolved(const char *name) {
   bg__msg("cannot resolve the real %s(): aborting", name);
@@ -52,9 +54,6 @@ void bg__preload_init(void) {
   if (__atomic_exchange_n(&initialised, 1, __ATOMIC_ACQ_REL)) return;
   bg__self.depth++;
   bg__resolve_all();
-  bg__custom_resolve_all();
-  __atomic_store_n(&real_exit, (exit_fn)bg__resolve("_exit"), __ATOMIC_RELEASE);
-  __atomic_store_n(&real_Exit, (exit_fn)bg__resolve("_Exit"), __ATOMIC_RELEASE);
   bg__set_calltable(bg__calltable, bg__ncalltable);
   dl_iterate_phdr(find_self, (void *)(uintptr_t)&bg__preload_init);
   const char *opts = getenv("BLOCKGUARD_OPTIONS");
@@ -84,15 +83,13 @@ __attribute__((destructor(101))) static void bg__dtor(void) { bg__core_fini(); }
 
 /* ---- exits that skip destructors --------------------------------------------------- */
 BG_EXPORT void _exit(int status) {
-  exit_fn f = __atomic_load_n(&real_exit, __ATOMIC_ACQUIRE);
-  if (!f) f = (exit_fn)bg__resolve("_exit");
+  exit_fn f = bg__get__exit();
   bg__core_fast_exit();
   f(status);
 }
 
 BG_EXPORT void _Exit(int status) {
-  exit_fn f = __atomic_load_n(&real_Exit, __ATOMIC_ACQUIRE);
-  if (!f) f = (exit_fn)bg__resolve("_Exit");
+  exit_fn f = bg__get__Exit();
   bg__core_fast_exit();
   f(status);
 }

@@ -1,8 +1,9 @@
 /* offload.c - per-row offload code, expanded from preload/calls.def.  The wrappers
  * (preload/wrappers.c) call bg__off_NAME (declared in preload/offload.h) when the
- * core's verdict is BG_OFFLOAD.
+ * core's verdict is BG_OFFLOAD, which it only gives to rows whose offload column is not
+ * OFF(never) (guard/offload.c reads the column from the call table).
  *
- * For every row with a generated wrapper:
+ * For every generated row that offloads (OFF(thread), OFF(timer)):
  *   struct bg__args_NAME   the job header (guard/co.h), the result, the arguments
  *                          (BG_FIELDS: decayed types, so a va_list travels as the
  *                          pointer the callee receives anyway);
@@ -14,22 +15,16 @@
  *                          cancelled before it ran (exit, fork child) returns the
  *                          row's `fail` value (evaluated only then: it may have side
  *                          effects such as a stream's error flag) with ECANCELED.
- * Sleep rows get a timer converter (preload/offload_sleep.h) so they wait on the
- * scheduler instead of a worker.
+ * OFF(timer) rows also get their timer converter (preload/offload_sleep.h) so they wait
+ * on the scheduler instead of a worker.
  *
- * Not every blocking call may move to another thread.  Never offloaded (they fall
- * back to report, the call runs in place):
- *   - waits for a signal (pause, sigsuspend, sigwait...): delivery and the signal
- *     mask are per thread, a worker would wait for signals that go elsewhere;
- *   - condition-variable waits (pthread_cond_*wait, cnd_*wait): they release and
- *     re-acquire a mutex the calling thread owns;
- *   - resolver calls on the implicit per-thread state (res_query, res_search...): a
- *     worker has its own _res, not the caller's options.
- * And a stdio call whose FILE (or stdin/stdout) this thread has locked (flockfile)
- * runs in place: a worker would wait for the lock forever; so does a call on a
- * signalfd, which reads the signals pending for the calling thread.  Process calls (system,
- * popen) run with the caller's signal mask, which their children inherit.
- * Rows written by hand (BG_CUSTOM) offload through BG_RUN: preload/offload_custom.c.
+ * Besides the column, two checks depend on the arguments and run here, on the caller's
+ * thread, before anything moves: a stdio call whose FILE (or stdin/stdout) this thread
+ * has locked (flockfile) runs in place, since a worker would wait for the lock forever;
+ * so does a call on a signalfd, which reads the signals pending for the calling thread.
+ * Process calls (system, popen) run with the caller's signal mask, which their children
+ * inherit.  Rows written by hand (BG_CUSTOM) offload through BG_RUN:
+ * preload/offload_custom.c.
  */
 #include "preload/sysinc.h"
 
@@ -39,20 +34,19 @@
 #include "preload/offload.h"
 #include "preload/preload.h"
 
-#define BG__BASECAT_CAT(c) BG_CAT_##c
-#define BG__BASECAT_FDCAT(fd, c) BG_CAT_##c
-#define BG__BASECAT_NRCAT() BG_CAT_io
 
 /* The real functions (preload/wrappers.c). */
 #define BG_CUSTOM(...)
-#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
+#define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
   extern ret (*bg__real_##name)(BG_PARAMS(n, params));
 #include "preload/calls.def"
 #undef BG_CALL
 #undef BG_CUSTOM
 
 #define BG_CUSTOM(...)
-#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
+#define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
+  BG_OFF_IF_WORKER(off)(BG__ROW_JOB(name, ret, n, params))
+#define BG__ROW_JOB(name, ret, n, params)                                                \
   struct bg__args_##name {                                                              \
     bg__job_t bg_job;                                                                   \
     ret bg_ret;                                                                         \
@@ -124,9 +118,11 @@ static inline int bg__stdio_owned(FILE *f) {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wshadow" /* a row's `fp` parameter hides the one above */
 #define BG_CUSTOM(...)
-#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
+#define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
+  BG_OFF_IF_WORKER(off)(BG__ROW_OFF(name, cat, flags, off, ret, fail, n, params))
+#define BG__ROW_OFF(name, cat, flags, off, ret, fail, n, params)                         \
   ret bg__off_##name(bg__call_t *bg_c BG_PARAMS_TAIL(n, params)) {                     \
-    if ((BG__BASECAT_##cat == BG_CAT_stdio && bg__stdio_owned(fp)) ||                   \
+    if ((BG_BASECAT(cat) == BG_CAT_stdio && bg__stdio_owned(fp)) ||                   \
         (((flags) & BG_F_FD) && bg__fd_thread_bound(BG__FIRST_ARG(n, params)))) {       \
       bg_c->t0 = bg__now_ns();                                                          \
       ret bg_r = bg__real_##name(BG_ARGS(n, params));                                   \
@@ -134,7 +130,7 @@ static inline int bg__stdio_owned(FILE *f) {
       return bg_r;                                                                      \
     }                                                                                   \
     struct bg__args_##name bg_a = {{.run = bg__thunk_##name,                            \
-                                    .timer = bg__sleep_timer(BG_ID_##name),             \
+                                    BG_OFF_IF_TIMER(off)(.timer = bg__timer_##name, )   \
                                     .id = BG_ID_##name,                                 \
                                     .herr = h_errno},                                   \
                                    (ret)0 BG_ARGS_TAIL(n, params)};                     \
@@ -151,41 +147,3 @@ static inline int bg__stdio_owned(FILE *f) {
 #undef BG_CALL
 #undef BG_CUSTOM
 #pragma GCC diagnostic pop
-
-/* Tells the core which rows implement the BG_OFFLOAD verdict (see above for the
- * rows that never do). */
-static int bg__offload_never(int id) {
-  switch (id) {
-  case BG_ID_pause:
-  case BG_ID_sigsuspend:
-  case BG_ID___sigsuspend:
-  case BG_ID_sigwait:
-  case BG_ID_sigwaitinfo:
-  case BG_ID_sigtimedwait:
-  case BG_ID_pthread_cond_wait:
-  case BG_ID_pthread_cond_timedwait:
-  case BG_ID_pthread_cond_clockwait:
-  case BG_ID_cnd_wait:
-  case BG_ID_cnd_timedwait:
-  case BG_ID_res_query:
-  case BG_ID_res_search:
-  case BG_ID_res_querydomain:
-  case BG_ID_res_send:
-  case BG_ID___res_query:
-  case BG_ID___res_search:
-  case BG_ID___res_querydomain:
-  case BG_ID___res_send:
-    return 1;
-  default:
-    return 0;
-  }
-}
-
-__attribute__((constructor)) static void bg__offload_rows_enable(void) {
-#define BG_CUSTOM(...)
-#define BG_CALL(name, ...)                                                              \
-  if (!bg__offload_never(BG_ID_##name)) bg__offload_row_enable(BG_ID_##name);
-#include "preload/calls.def"
-#undef BG_CALL
-#undef BG_CUSTOM
-}

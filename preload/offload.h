@@ -1,15 +1,16 @@
 /* offload.h - the BG_OFFLOAD branch of the wrappers (preload/offload.c).
  * bg__off_NAME(call, args...) runs a generated row's call on a worker (or as a
  * timer) while the calling coroutine yields, and returns its exact result with errno
- * set; hand-written wrappers go through BG_RUN and preload/offload_custom.h. */
+ * set; it exists for the rows whose offload column is not OFF(never).  Hand-written
+ * wrappers go through BG_RUN and preload/offload_custom.h. */
 #ifndef BG_PRELOAD_OFFLOAD_H
 #define BG_PRELOAD_OFFLOAD_H
 #include "guard/guard.h"
 #include "preload/callgen.h"
 
 #define BG_CUSTOM(...)
-#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
-  ret bg__off_##name(bg__call_t *bg_c BG_PARAMS_TAIL(n, params));
+#define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
+  BG_OFF_IF_WORKER(off)(ret bg__off_##name(bg__call_t *bg_c BG_PARAMS_TAIL(n, params));)
 #include "preload/calls.def"
 #undef BG_CALL
 #undef BG_CUSTOM

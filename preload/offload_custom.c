@@ -9,13 +9,15 @@
  * The wrapper's own bookkeeping after BG_RUN (fd flags of a new fd, popen tracking)
  * still runs once, on the coroutine's thread.
  *
- * Offloaded: accept family, the open/creat/fopen families (a FIFO or a network file
- * system can block for good), fcntl (F_SETLKW), popen/pclose (pclose waits for the
- * child), fclose (flush), and the printf/scanf families on streams and fds.  Stream
- * rows first check that this thread does not hold the stream's lock (flockfile): a
- * worker would wait for it forever, so such a call runs in place.  Not offloaded:
- * sync() (void; system-wide and short), syscall() (dispatches any number: the
- * thread-bound ones such as futex waits on robust lists, rt_sigtimedwait, must stay).
+ * Which rows have a thunk is the offload column of calls.def (OFF(thread)); the build
+ * fails when the two disagree (preload/offload_custom.h).  Offloaded: accept family,
+ * the open/creat/fopen families (a FIFO or a network file system can block for good),
+ * fcntl (F_SETLKW), popen/pclose (pclose waits for the child), fclose (flush), and the
+ * printf/scanf families on streams and fds.  Stream rows first check that this thread
+ * does not hold the stream's lock (flockfile): a worker would wait for it forever, so
+ * such a call runs in place.  OFF(never): sync() (void; system-wide and short),
+ * syscall() (dispatches any number: the thread-bound ones such as futex waits on robust
+ * lists, rt_sigtimedwait, must stay).
  */
 #include "preload/sysinc.h"
 
@@ -132,18 +134,3 @@ THUNK(__isoc99_scanf, int, bg__get___isoc99_vscanf()(a->fmt, a->ap))
 VETO(__isoc99_scanf, stdin)
 THUNK(__isoc99_fscanf, int, bg__get___isoc99_vfscanf()(a->fp, a->fmt, a->ap))
 VETO(__isoc99_fscanf, a->fp)
-
-__attribute__((constructor)) static void bg__offload_custom_rows(void) {
-  static const int rows[] = {
-      BG_ID_accept,      BG_ID_accept4,        BG_ID_open,           BG_ID_open64,
-      BG_ID___open,      BG_ID___open64,       BG_ID___open_2,       BG_ID___open64_2,
-      BG_ID_openat,      BG_ID_openat64,       BG_ID___openat_2,     BG_ID___openat64_2,
-      BG_ID_creat,       BG_ID_creat64,        BG_ID_fcntl,          BG_ID_fcntl64,
-      BG_ID___fcntl,     BG_ID_fopen,          BG_ID_fopen64,        BG_ID_freopen,
-      BG_ID_freopen64,   BG_ID_fclose,         BG_ID_popen,          BG_ID_pclose,
-      BG_ID_printf,      BG_ID_fprintf,        BG_ID___printf_chk,   BG_ID___fprintf_chk,
-      BG_ID_dprintf,     BG_ID___dprintf_chk,  BG_ID_scanf,          BG_ID_fscanf,
-      BG_ID___isoc99_scanf, BG_ID___isoc99_fscanf,
-  };
-  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) bg__offload_row_enable(rows[i]);
-}

@@ -5,9 +5,12 @@
  * pointer the v-function receives).  BG_RUN packs the wrapper's arguments into it
  * when the verdict is BG_OFFLOAD.  The thunk that makes the real call on a worker
  * (bg__cthunk_NAME) and, for stream calls, the check that this thread does not hold
- * the stream's lock (bg__cveto_NAME) are written by hand in preload/offload_custom.c
- * for the rows worth offloading; the others are weak and absent, and those rows are
- * never given the offload verdict (the core falls back to report).
+ * the stream's lock (bg__cveto_NAME) are written by hand in preload/offload_custom.c.
+ * The row's offload column says which rows have a thunk, and the build checks it
+ * both ways: an OFF(thread) row's thunk is a hidden symbol the shim does not link
+ * without; an OFF(never) row's is a null constant here, which a thunk written for it
+ * would redefine.  (The core never gives OFF(never) rows the offload verdict, so the
+ * null thunk is never run.)
  */
 #ifndef BG_PRELOAD_OFFLOAD_CUSTOM_H
 #define BG_PRELOAD_OFFLOAD_CUSTOM_H
@@ -15,14 +18,18 @@
 #include "preload/offload.h"
 
 #define BG_CALL(...)
-#define BG_CUSTOM(name, cat, flags, ret, fail, n, params, exempt)                        \
+#define BG_CUSTOM(name, cat, flags, off, ret, fail, n, params, exempt)                   \
   struct bg__cargs_##name {                                                              \
     bg__job_t bg_job;                                                                    \
     void *bg_ret;                                                                        \
     BG_FIELDS(n, params)                                                                 \
   };                                                                                     \
-  extern void bg__cthunk_##name(bg__job_t *) __attribute__((weak, visibility("hidden")));  \
+  BG__CTHUNK_DECL_##off(name)                                                            \
   extern int bg__cveto_##name(bg__job_t *) __attribute__((weak, visibility("hidden")));
+#define BG__CTHUNK_DECL_OFF(p) BG__CTHUNK_DECL_##p
+#define BG__CTHUNK_DECL_thread(name) void bg__cthunk_##name(bg__job_t *) BG_HIDDEN;
+#define BG__CTHUNK_DECL_never(name)                                                      \
+  static void (*const bg__cthunk_##name)(bg__job_t *) __attribute__((unused)) = 0;
 #include "preload/calls.def"
 #undef BG_CALL
 #undef BG_CUSTOM

@@ -1,5 +1,5 @@
-/* offload_sleep.h - sleep-family rows as scheduler timers (included by
- * preload/offload.c).
+/* offload_sleep.h - the OFF(timer) rows of calls.def as scheduler timers (included by
+ * preload/offload.c; bg__timer_NAME for each such row).
  *
  * Under mode=offload a coroutine's sleep must not occupy a worker: 10,000 coroutines
  * sleeping at once would need 10,000 threads.  Each converter reads the packed
@@ -115,15 +115,4 @@ static int bg__timer_clock_nanosleep(bg__job_t *j, int op, uint64_t *ns) {
   return 1;
 }
 
-static inline bg__timer_fn bg__sleep_timer(int id) {
-  switch (id) {
-  case BG_ID_sleep: return bg__timer_sleep;
-  case BG_ID_usleep: return bg__timer_usleep;
-  case BG_ID_nanosleep: return bg__timer_nanosleep;
-  case BG_ID___nanosleep: return bg__timer___nanosleep;
-  case BG_ID_thrd_sleep: return bg__timer_thrd_sleep;
-  case BG_ID_clock_nanosleep: return bg__timer_clock_nanosleep;
-  default: return NULL;
-  }
-}
 #endif

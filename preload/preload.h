@@ -29,19 +29,49 @@ enum {
 extern const bg__callinfo_t bg__calltable[];
 extern const int bg__ncalltable;
 
-void *bg__resolve(const char *name);    /* RTLD_NEXT, dlvsym where the table says */
-void bg__resolve_all(void);             /* eager resolution in the constructor */
-void bg__custom_resolve_all(void);      /* same for every BG_REAL_FN (custom*.c) */
+/* ---- real functions (preload/resolve.c, preload/elfsym.c) -------------------------- */
+/* Every real-function pointer of the shim is described once in the bg_real section,
+ * so one pass in the constructor fills them all and the dlsym wrappers know every
+ * wrapped name.  Several descriptors may name the same function (one per file). */
+typedef struct bg__real {
+  const char *name;
+  void **slot; /* the pointer the wrapper calls through */
+} __attribute__((aligned(16))) bg__real_t;
+#define BG__REAL_DESC(id, nm, slotp)                                                     \
+  static const bg__real_t bg__rd_##id __attribute__((section("bg_real"), used)) = {    \
+      nm, (void **)(slotp)};
+
+/* String compare for the lookup path: it also runs inside sanitizer runtimes' start-up
+ * (ASan's interceptors call dlsym before their own strcmp works), so no libc call. */
+static inline int bg__streq(const char *a, const char *b) {
+  while (*a && *a == *b) a++, b++;
+  return *a == *b;
+}
+
+void *bg__resolve(const char *name);    /* RTLD_NEXT, at the BG_SYMVER version if any */
+void *bg__resolve_ver(const char *name, const char *version); /* version may be NULL */
+void bg__resolve_all(void);             /* constructor: eager only if elfsym cannot answer */
+const bg__real_t *bg__real_find(const char *name); /* a descriptor of name, or NULL */
+const char *bg__symver(const char *name); /* BG_SYMVER version of a row, or NULL */
+extern const char *const bg__symvers[];  /* name, version pairs; NULL-terminated */
+/* What dlsym(RTLD_NEXT) from the shim would answer, from the loaded objects' own
+ * symbol tables (NULL: unknown here, ask dlsym); the shim's own definition. */
+void *bg__elf_next(const char *name, const char *version);
+void *bg__elf_self(const char *name);
+int bg__elf_ready(void); /* 1: bg__elf_next can answer for libc's names */
+void *bg__elf_libc(const char *name, const char *version); /* libc's own definition */
+int bg__elf_is_self(const void *p); /* p lies in the shim itself */
 void bg__die_unresolved(const char *name) __attribute__((noreturn));
 void bg__preload_init(void);            /* idempotent; the constructor calls it */
 
 /* BG_REAL_FN(type, name): bg__get_<name>() returns the real function, resolved on
- * first use (a call may come from another library's constructor, before ours).  A
- * pointer to the resolver goes into the bg_warm section, so the constructor resolves
- * every one eagerly (bg__custom_resolve_all) and no dlsym runs later, possibly in a
- * signal handler.  A symbol that does not exist is only fatal when called. */
+ * first use by the signal-safe lookup of preload/resolve.c (or eagerly by the
+ * constructor where that lookup cannot answer).  Its slot is in the bg_real section,
+ * which is also how the dlsym wrappers know the name.  A symbol that does not exist is
+ * only fatal when called. */
 #define BG_REAL_FN(type, name)                                                          \
   static type bg__real_custom_##name;                                                   \
+  BG__REAL_DESC(custom_##name, #name, &bg__real_custom_##name)                          \
   static __attribute__((noinline)) type bg__resolve_custom_##name(void) {               \
     type p = (type)bg__resolve(#name);                                                  \
     if (p) __atomic_store_n(&bg__real_custom_##name, p, __ATOMIC_RELEASE);              \
@@ -54,10 +84,7 @@ void bg__preload_init(void);            /* idempotent; the constructor calls it 
       if (!p) bg__die_unresolved(#name);                                                \
     }                                                                                   \
     return p;                                                                           \
-  }                                                                                     \
-  static void bg__warm_##name(void) { (void)bg__resolve_custom_##name(); }              \
-  static void (*const bg__warm_ptr_##name)(void)                                        \
-      __attribute__((section("bg_warm"), used)) = bg__warm_##name;
+  }
 
 /* BG_RUN(row, call, args...): evaluates `call` (an expression calling the real
  * function) under the verdict protocol of calls.def row `row`, whose exempt, category
@@ -127,7 +154,7 @@ void bg__preload_init(void);            /* idempotent; the constructor calls it 
     int bg_ex_ = cx(bg_caller_, ##__VA_ARGS__);                                         \
     int bg_cat_ = cc(__VA_ARGS__);                                                      \
     bg__self.depth--;                                                                   \
-    bg__enter((c), (id), bg_cat_, bg_ex_, bg_caller_);                                  \
+    bg__enter_any((c), (id), bg_cat_, bg_ex_, bg_caller_);                              \
   })
 
 #endif

@@ -1,10 +1,9 @@
 /* wrappers.c - expands preload/calls.def into the exported wrappers.
  *
  * Per row:
- *   - a pointer to the real function, initialised to a lazy resolver so a call that
- *     arrives before our constructor (from another library's constructor) still works;
- *     the constructor resolves every row eagerly so no dlsym runs later (dlsym is not
- *     async-signal-safe, a wrapper may run in a signal handler);
+ *   - a pointer to the real function, initialised to a lazy resolver: the first call
+ *     (even one before our constructor, or in a signal handler) resolves it with the
+ *     signal-safe lookup of preload/resolve.c;
  *   - the exported wrapper: the fast path is one TLS load and a branch;
  *   - a noinline slow path that asks the core (guard/) for a verdict.
  */
@@ -16,11 +15,9 @@
 #include "preload/preload.h"
 
 /* ---- metadata for the core: names and base categories (ids: preload/preload.h) --- */
-#define BG__BASECAT_CAT(c) BG_CAT_##c
-#define BG__BASECAT_FDCAT(fd, c) BG_CAT_##c
-#define BG__BASECAT_NRCAT() BG_CAT_io
-#define BG_CALL(name, cat, flags, ...) {#name, BG__BASECAT_##cat, flags},
-#define BG_SYSCALL(name, cat, flags, exempt) {"syscall(" #name ")", BG__BASECAT_##cat, flags},
+#define BG_CALL(name, cat, flags, off, ...) {#name, BG_BASECAT(cat), flags, BG_OFFPOL(off)},
+#define BG_SYSCALL(name, cat, flags, exempt)                                            \
+  {"syscall(" #name ")", BG_BASECAT(cat), flags, BG_OFF_NEVER},
 const bg__callinfo_t bg__calltable[] = {
 #include "preload/calls.def"
 #include "preload/syscalls.def"
@@ -31,33 +28,29 @@ const bg__callinfo_t bg__calltable[] = {
 const int bg__ncalltable = BG_NCALLS;
 _Static_assert(sizeof bg__calltable / sizeof bg__calltable[0] == BG_NCALLS, "row count");
 
-/* ---- dlvsym versions -------------------------------------------------------------- */
+/* ---- dlvsym versions (resolve.c) -------------------------------------------------- */
 #define BG_CALL(...)
 #undef BG_SYMVER
-#define BG_SYMVER(name, ver) {#name, ver},
-static const struct {
-  const char *name, *version;
-} versions[] = {
+#define BG_SYMVER(name, ver) #name, ver,
+const char *const bg__symvers[] = {
 #include "preload/calls.def"
-    {NULL, NULL}};
+    NULL, NULL};
 #undef BG_CALL
 #undef BG_CUSTOM
 #undef BG_SYMVER
 
-void *bg__resolve(const char *name) {
-  for (int i = 0; versions[i].name; i++)
-    if (!strcmp(versions[i].name, name)) {
-      void *p = dlvsym(RTLD_NEXT, name, versions[i].version);
-      if (p) return p;
-    }
-  return dlsym(RTLD_NEXT, name);
+const char *bg__symver(const char *name) {
+  for (const char *const *v = bg__symvers; v[0]; v += 2)
+    if (bg__streq(v[0], name)) return v[1];
+  return NULL;
 }
 
 /* ---- real pointers with lazy resolvers (not for BG_CUSTOM rows) -------------------- */
 #define BG_CUSTOM(...)
-#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
+#define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
   static ret bg__lazy_##name(BG_PARAMS(n, params));                                     \
   ret (*bg__real_##name)(BG_PARAMS(n, params)) = bg__lazy_##name;                        \
+  BG__REAL_DESC(name, #name, &bg__real_##name)                                          \
   static ret bg__lazy_##name(BG_PARAMS(n, params)) {                                    \
     void *p = bg__resolve(#name);                                                       \
     if (!p) bg__die_unresolved(#name);                                                  \
@@ -67,18 +60,6 @@ void *bg__resolve(const char *name) {
 #include "preload/calls.def"
 #undef BG_CALL
 #undef BG_CUSTOM
-
-void bg__resolve_all(void) {
-#define BG_CUSTOM(...)
-#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
-  {                                                                                     \
-    void *p = bg__resolve(#name);                                                       \
-    if (p) __atomic_store_n(&bg__real_##name, (ret(*)(BG_PARAMS(n, params)))p, __ATOMIC_RELEASE); \
-  }
-#include "preload/calls.def"
-#undef BG_CALL
-#undef BG_CUSTOM
-}
 
 /* ---- offload: the BG_OFFLOAD branches live in preload/offload.c ------------------- */
 #include "preload/offload.h"
@@ -118,7 +99,7 @@ void bg__resolve_all(void) {
  * Guarded thread: the noinline slow path.  An exempt call leaves at once (the core
  * would answer BG_PASS for it anyway); otherwise the core gives a verdict. */
 #define BG_CUSTOM(...)
-#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
+#define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
   static __attribute__((noinline)) ret bg__slow_##name(uintptr_t caller                 \
                                                         BG_PARAMS_TAIL(n, params)) {    \
     BG__UNW_HOOK(name)                                                                  \
@@ -131,14 +112,14 @@ void bg__resolve_all(void) {
     int bg_cat = BG_CATEXPR(cat);                                                       \
     bg__self.depth--;                                                                   \
     bg__call_t bg_c;                                                                    \
-    switch (bg__enter(&bg_c, BG_ID_##name, bg_cat, 0, caller)) {                        \
+    switch (bg__enter_any(&bg_c, BG_ID_##name, bg_cat, 0, caller)) {                    \
     case BG_PASS:                                                                       \
       return bg__real_##name(BG_ARGS(n, params));                                       \
     case BG_RAISE:                                                                      \
       errno = EDEADLK;                                                                  \
       return fail;                                                                      \
-    case BG_OFFLOAD:                                                                    \
-      return bg__off_##name(&bg_c BG_ARGS_TAIL(n, params));                             \
+    BG_OFF_IF_WORKER(off)(case BG_OFFLOAD:                                              \
+                          return bg__off_##name(&bg_c BG_ARGS_TAIL(n, params));)        \
     default: {                                                                          \
       ret bg_r = bg__real_##name(BG_ARGS(n, params));                                   \
       bg__leave(&bg_c);                                                                 \
@@ -182,7 +163,7 @@ void bg__resolve_all(void) {
 #pragma GCC diagnostic ignored "-Wattributes"
 #define BG_CUSTOM(...)
 #define bg__loop_wait(pc, has_timeout, always) ((void)(has_timeout), (void)(always), bg_lw = 1)
-#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
+#define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
   BG_EXPORT BG_FRAMELESS ret name(BG_PARAMS(n, params)) {                               \
     if ((flags) & BG_F_LOOP) {                                                          \
       uint16_t bg_ask = bg__self.ask;                                                   \

@@ -95,6 +95,7 @@ static json_t *site_json(const bg_rsite_t *s) {
     json_object_set_new(jf, "function", jstr(f->function));
     json_object_set_new(jf, "file", jstr(f->file));
     json_object_set_new(jf, "line", json_integer(f->line));
+    json_object_set_new(jf, "lang", jstr(bg_lang_name(f->lang)));
     json_array_append_new(frames, jf);
   }
   json_object_set_new(o, "frames", frames);
@@ -339,6 +340,11 @@ static void read_site(struct rd *r, json_t *js, bg_rsite_t *s) {
       f->file = get_str(r, v, "file", 0);
       json_t *ln = json_object_get(v, "line");
       f->line = json_is_integer(ln) ? (int)json_integer_value(ln) : 0;
+      json_t *lg = json_object_get(v, "lang"); /* absent before schema 2: native */
+      if (lg) {
+        f->lang = json_is_string(lg) ? bg_lang_parse(json_string_value(lg)) : -1;
+        if (f->lang < 0) return rd_fail(r, "frames[].lang", "expected c, python, js or jit");
+      }
     }
   }
 }

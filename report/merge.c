@@ -353,14 +353,23 @@ char *bg_render_suppressions(const bg_model_t *m) {
   for (int i = 0; i < m->nsites; i++) {
     const bg_rsite_t *s = &m->sites[i];
     if (s->allowed) continue;
-    char rule[1200], name[600], call[128], where[2048] = "", total[32], comment[2600];
+    char rule[2000], name[600], call[128], where[2048] = "", total[32], comment[2600];
     int c = bg_site_culprit(s);
     /* Report files are input: a call or function name with a blank, ':' or a newline
      * must not turn into a different rule or break out of its comment (fuzz_report_json). */
     glob_safe(call, sizeof call, s->call[0] ? s->call : "?");
     for (char *p = call; *p; p++)
       if (*p == ':') *p = '?';
-    if (c >= 0 && s->frames[c].function[0]) {
+    if (c >= 0 && s->frames[c].lang != BG_LANG_C && s->frames[c].function[0] &&
+        s->frames[c].file[0]) {
+      /* Python/JS: the function in that file (module-level names like <module> or
+       * handle are common; the file makes the rule mean this code). */
+      char file[600];
+      glob_safe(name, sizeof name, s->frames[c].function);
+      glob_safe(file, sizeof file, bg_basename(s->frames[c].file));
+      snprintf(rule, sizeof rule, "allow %s fun:%s src:%s%s", call, name,
+               strchr(s->frames[c].file, '/') ? "*/" : "", file);
+    } else if (c >= 0 && s->frames[c].function[0]) {
       glob_safe(name, sizeof name, s->frames[c].function);
       snprintf(rule, sizeof rule, "allow %s fun:%s", call, name);
     } else if (c >= 0 && bg_basename(s->frames[c].module)[0]) {

@@ -136,6 +136,11 @@ static json_t *site_result(const bg_rsite_t *s, json_t *rules) {
       json_t *fr = json_object();
       json_object_set_new(fr, "location", frame_location(&s->frames[i]));
       json_object_set_new(fr, "module", jstr(bg_basename(s->frames[i].module)));
+      if (s->frames[i].lang != BG_LANG_C) { /* Python/JS frame: say which */
+        json_t *fprops = json_object();
+        json_object_set_new(fprops, "lang", json_string(bg_lang_name(s->frames[i].lang)));
+        json_object_set_new(fr, "properties", fprops);
+      }
       json_array_append_new(frames, fr);
     }
     json_object_set_new(st, "frames", frames);

@@ -2,8 +2,8 @@
  *
  * Sorted by blocked time so the site that hurts most is on top; each line names the
  * call, how often, how long in total and at worst, and the first frame in the program
- * (the immediate caller), which is usually enough to find the culprit without opening
- * the full report.
+ * (the immediate caller, or the innermost Python/JavaScript frame), which is usually
+ * enough to find the culprit without opening the full report.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -13,12 +13,22 @@
 
 #define SUMMARY_ROWS 20
 
+/* The frame named in the caller column: the immediate caller, or on a stack with
+ * Python or JavaScript frames the innermost of those (the user's line, not the
+ * interpreter's C function that made the call for it). */
+static const bg_rframe_t *caller(const bg_rsite_t *s) {
+  for (int i = 0; i < s->nframes; i++)
+    if (s->frames[i].lang == BG_LANG_PYTHON || s->frames[i].lang == BG_LANG_JS)
+      return &s->frames[i];
+  return s->nframes ? &s->frames[0] : NULL;
+}
+
 static void fmt_caller(char *buf, size_t n, const bg_rsite_t *s) {
-  if (s->nframes == 0) {
+  const bg_rframe_t *f = caller(s);
+  if (!f) {
     snprintf(buf, n, "?");
     return;
   }
-  const bg_rframe_t *f = &s->frames[0];
   const char *mod = strrchr(f->module, '/');
   mod = mod ? mod + 1 : f->module;
   if (f->function[0] && f->file[0] && f->line)
@@ -40,8 +50,12 @@ typedef struct row {
 static int same_row(const bg_rsite_t *a, const bg_rsite_t *b) {
   if (strcmp(a->call, b->call) || strcmp(a->category, b->category) || strcmp(a->action, b->action))
     return 0;
-  if (a->nframes == 0 || b->nframes == 0) return a->nframes == b->nframes;
-  return a->frames[0].offset == b->frames[0].offset && !strcmp(a->frames[0].module, b->frames[0].module);
+  const bg_rframe_t *x = caller(a), *y = caller(b);
+  if (!x || !y) return x == y;
+  if (x->lang != y->lang) return 0;
+  if (x->lang != BG_LANG_C)
+    return x->line == y->line && !strcmp(x->function, y->function) && !strcmp(x->file, y->file);
+  return x->offset == y->offset && !strcmp(x->module, y->module);
 }
 
 static int row_by_total_desc(const void *a, const void *b) {

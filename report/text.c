@@ -42,7 +42,10 @@ static void print_site(FILE *f, int pid, const bg_rsite_t *s) {
   fprintf(f, ", site %s\n", s->id);
   for (int i = 0; i < s->nframes; i++) {
     bg_fmt_frame(frame, sizeof frame, &s->frames[i]);
-    fprintf(f, "    #%d 0x%" PRIx64 " in %s\n", i, s->frames[i].pc, frame);
+    if (s->frames[i].lang == BG_LANG_PYTHON) /* no pc: the interpreter's frame */
+      fprintf(f, "    #%d %s\n", i, frame);
+    else
+      fprintf(f, "    #%d 0x%" PRIx64 " in %s\n", i, s->frames[i].pc, frame);
   }
   if (!s->nframes) fprintf(f, "    (no stack)\n");
   fprintf(f, "\n");

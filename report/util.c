@@ -19,6 +19,18 @@ const char *bg_basename(const char *path) {
   return s ? s + 1 : path;
 }
 
+static const char *const lang_names[BG_LANG_COUNT] = {"c", "python", "js", "jit"};
+
+const char *bg_lang_name(int lang) {
+  return lang >= 0 && lang < BG_LANG_COUNT ? lang_names[lang] : "c";
+}
+
+int bg_lang_parse(const char *s) {
+  for (int i = 0; s && i < BG_LANG_COUNT; i++)
+    if (!strcmp(s, lang_names[i])) return i;
+  return -1;
+}
+
 /* Objects whose frames are never the culprit. */
 int bg_frame_is_system(const bg_rframe_t *f) {
   static const char *const prefixes[] = {"libc.so",     "libc-",       "ld-linux",  "ld64.so",
@@ -32,6 +44,12 @@ int bg_frame_is_system(const bg_rframe_t *f) {
 }
 
 int bg_site_culprit(const bg_rsite_t *s) {
+  /* Python or JavaScript code: the user's own line, not the interpreter's C code that
+   * made the call for it (time_sleep, _Py_read). */
+  for (int i = 0; i < s->nframes; i++)
+    if ((s->frames[i].lang == BG_LANG_PYTHON || s->frames[i].lang == BG_LANG_JS) &&
+        s->frames[i].file && s->frames[i].file[0] && s->frames[i].line > 0)
+      return i;
   for (int i = 0; i < s->nframes; i++)
     if (!bg_frame_is_system(&s->frames[i]) && s->frames[i].file && s->frames[i].file[0] &&
         s->frames[i].line > 0)
@@ -52,10 +70,20 @@ void bg_fmt_ns(char *buf, size_t n, uint64_t ns) {
     snprintf(buf, n, "%" PRIu64 "ns", ns);
 }
 
-/* One frame as "fn file:line (module+0xoff)", parts left out when unknown. */
+/* One frame as "fn file:line (module+0xoff)", parts left out when unknown; a language
+ * frame as "fn file:line [python]". */
 void bg_fmt_frame(char *buf, size_t n, const bg_rframe_t *f) {
   const char *fn = f->function && f->function[0] ? f->function : "??";
   const char *mod = bg_basename(f->module);
+  if (f->lang != BG_LANG_C) { /* Python/JS: function file:line [lang] */
+    if (f->file && f->file[0] && f->line > 0)
+      snprintf(buf, n, "%s %s:%d [%s]", fn, f->file, f->line, bg_lang_name(f->lang));
+    else if (f->file && f->file[0])
+      snprintf(buf, n, "%s %s [%s]", fn, f->file, bg_lang_name(f->lang));
+    else
+      snprintf(buf, n, "%s [%s]", fn, bg_lang_name(f->lang));
+    return;
+  }
   if (f->file && f->file[0] && f->line > 0)
     snprintf(buf, n, "%s %s:%d (%s+0x%" PRIx64 ")", fn, f->file, f->line, mod[0] ? mod : "?",
              f->offset);

@@ -8,7 +8,7 @@
 set -eu
 group=${1:-build}
 build_pkgs="gcc make pkg-config libunwind-dev uthash-dev libmicrohttpd-dev libjansson-dev libdw-dev"
-check_pkgs="libcmocka-dev libst-dev python3 curl python3-jsonschema python3-prometheus-client"
+check_pkgs="libcmocka-dev libst-dev python3 python3-dev g++ curl python3-jsonschema python3-prometheus-client"
 bench_pkgs="valgrind perl strace ltrace redis-server redis-tools"  # perl: callgrind_annotate
 browser_pkgs="chromium nodejs npm"
 # clang's libFuzzer runtime is in libclang-rt-dev, which clang does not pull in.
@@ -30,7 +30,7 @@ esac
 missing=""
 for p in $want; do
   # A command that is already on PATH counts as installed even if it came from elsewhere.
-  case "$p" in gcc|make|python3|curl|valgrind|perl|strace|ltrace|nodejs|npm|clang)
+  case "$p" in gcc|g++|make|python3|curl|valgrind|perl|strace|ltrace|nodejs|npm|clang)
     c=$p; [ "$p" = nodejs ] && c=node
     command -v "$c" >/dev/null 2>&1 && continue ;;
   esac

@@ -3,8 +3,9 @@
  * drift from the wrappers.
  *
  *   gencalls markdown   the docs table
- *   gencalls list       "KIND NAME CATEGORY FLAGS EXEMPT" per row, KIND one of call,
- *                       custom, track, sys; EXEMPT is "never" or "args"
+ *   gencalls list       "KIND NAME CATEGORY FLAGS EXEMPT OFFLOAD" per row, KIND one of
+ *                       call, custom, track, sys; EXEMPT is "never" or "args"; OFFLOAD
+ *                       the offload column (never, thread, timer)
  */
 #include <stdio.h>
 #include <string.h>
@@ -14,24 +15,26 @@
 #define BG__BASECAT_CAT(c) #c
 #define BG__BASECAT_FDCAT(fd, c) #c "/file"
 #define BG__BASECAT_NRCAT() "by-number"
+/* The offload column as the path a call takes under the offload action. */
+#define BG__OFFDOC_OFF(p) #p
 
 enum { K_CALL, K_CUSTOM, K_TRACK, K_SYS };
 static const char *const kind_names[] = {"call", "custom", "track", "sys"};
 
 struct row {
   int kind;
-  const char *name, *category, *ret, *fail, *params, *exempt;
+  const char *name, *category, *ret, *fail, *params, *exempt, *offload;
   unsigned flags;
 };
 
 static const struct row rows[] = {
-#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
-  {K_CALL, #name, BG__BASECAT_##cat, #ret, #fail, #params, #exempt, flags},
-#define BG_CUSTOM(name, cat, flags, ret, fail, n, params, exempt)                        \
-  {K_CUSTOM, #name, BG__BASECAT_##cat, #ret, #fail, #params, #exempt, flags},
-#define BG_TRACK(name, what) {K_TRACK, #name, "-", "", "", "", what, 0},
+#define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
+  {K_CALL, #name, BG__BASECAT_##cat, #ret, #fail, #params, #exempt, BG__OFFDOC_##off, flags},
+#define BG_CUSTOM(name, cat, flags, off, ret, fail, n, params, exempt)                   \
+  {K_CUSTOM, #name, BG__BASECAT_##cat, #ret, #fail, #params, #exempt, BG__OFFDOC_##off, flags},
+#define BG_TRACK(name, what) {K_TRACK, #name, "-", "", "", "", what, "never", 0},
 #define BG_SYSCALL(name, cat, flags, exempt)                                            \
-  {K_SYS, #name, BG__BASECAT_##cat, "long", "-1", "", #exempt, flags},
+  {K_SYS, #name, BG__BASECAT_##cat, "long", "-1", "", #exempt, "never", flags},
 #include "preload/calls.def"
 #include "preload/syscalls.def"
 };
@@ -69,6 +72,14 @@ static void code(const char *s) {
   putchar('`');
 }
 
+/* The offload column as the docs say it. */
+static const char *offload_path(const char *col) {
+  if (!strcmp(col, "thread")) return "worker";
+  if (!strcmp(col, "timer")) return "timer";
+  if (!strcmp(col, "never")) return "in place";
+  return col;
+}
+
 static int count(int kind) {
   int n = 0;
   for (int i = 0; i < NROWS; i++) n += rows[i].kind == kind;
@@ -87,8 +98,13 @@ static void markdown(void) {
          "device. *Exempt when* is the expression over the arguments with which the call\n"
          "cannot block: such calls are never violations (docs/exemptions.md explains the\n"
          "helpers). *On raise* is what the call returns, with errno EDEADLK, when the\n"
-         "action is `raise` and the call is not made.\n\n");
-  printf("| call | category | exempt when | on raise | notes |\n|---|---|---|---|---|\n");
+         "action is `raise` and the call is not made. *Offload* is where the call runs\n"
+         "when the action is `offload` inside a coroutine (docs/offload.md): `worker` (a\n"
+         "thread of the pool), `timer` (the coroutine's scheduler; a worker for arguments a\n"
+         "timer cannot take), `in place` (the call depends on the calling thread; recorded\n"
+         "as `report`).\n\n");
+  printf("| call | category | exempt when | on raise | offload | notes |\n"
+         "|---|---|---|---|---|---|\n");
   for (int i = 0; i < NROWS; i++) {
     const struct row *r = &rows[i];
     if (r->kind != K_CALL && r->kind != K_CUSTOM) continue;
@@ -98,6 +114,7 @@ static void markdown(void) {
     printf(" | ");
     if (!strcmp(r->ret, "void")) printf("(not called)");
     else code(r->fail);
+    printf(" | %s", offload_path(r->offload));
     printf(" | %s%s%s |\n", r->kind == K_CUSTOM ? "hand-written; " : "",
            (r->flags & BG_F_LOOP) ? "event-loop wait (auto detection); " : "",
            (r->flags & BG_F_WRITE) ? "write (exempt_fds applies)" : "");
@@ -129,9 +146,10 @@ int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "markdown";
   if (!strcmp(mode, "list")) {
     for (int i = 0; i < NROWS; i++)
-      printf("%s %s %s %u %s\n", kind_names[rows[i].kind], rows[i].name,
+      printf("%s %s %s %u %s %s\n", kind_names[rows[i].kind], rows[i].name,
              rows[i].kind == K_TRACK ? "-" : rows[i].category, rows[i].flags,
-             rows[i].kind == K_TRACK ? "-" : !strcmp(rows[i].exempt, "0") ? "never" : "args");
+             rows[i].kind == K_TRACK ? "-" : !strcmp(rows[i].exempt, "0") ? "never" : "args",
+             rows[i].offload);
     return 0;
   }
   if (!strcmp(mode, "markdown")) {

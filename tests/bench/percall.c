@@ -17,8 +17,9 @@
  * this form, bare and under the shim.  Output per call: "CALL min_ns median_ns".
  *
  * With `ab` the bare and the wrapped call are timed in the SAME process, block after
- * block, alternating which goes first: "bare" is the function in libc itself (dlsym on
- * the libc handle), "shim" is what the program's own reference binds to (dlsym
+ * block, alternating which goes first: "bare" is the function in libc itself (read from
+ * libc's own symbol table: dlsym on a libc handle answers with the shim's wrapper, as
+ * it must for programs), "shim" is what the program's own reference binds to (dlsym
  * RTLD_DEFAULT: the wrapper when the shim is preloaded).  Both are called through a
  * pointer, so the only difference is the wrapper.  On a shared machine this is far
  * steadier than comparing two processes, and run without the shim it is an A/A test:
@@ -32,6 +33,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <link.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdint.h>
@@ -161,11 +163,38 @@ static const char *libc_name(const char *call) {
   return strcmp(call, "sleep") ? call : "clock_nanosleep";
 }
 
+/* libc's own definition of name (default version), from its GNU hash table. */
+static void *libc_own(const char *name) {
+  struct link_map *l = NULL;
+  void *lib = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+  if (!lib || dlinfo(lib, RTLD_DI_LINKMAP, &l) != 0 || !l) return NULL;
+  const ElfW(Sym) *symtab = NULL;
+  const char *strtab = NULL;
+  const uint32_t *gh = NULL;
+  const ElfW(Half) *versym = NULL;
+  for (const ElfW(Dyn) *d = l->l_ld; d->d_tag != DT_NULL; d++) {
+    if (d->d_tag == DT_SYMTAB) symtab = (const void *)d->d_un.d_ptr;
+    if (d->d_tag == DT_STRTAB) strtab = (const void *)d->d_un.d_ptr;
+    if (d->d_tag == DT_GNU_HASH) gh = (const void *)d->d_un.d_ptr;
+    if (d->d_tag == DT_VERSYM) versym = (const void *)d->d_un.d_ptr;
+  }
+  if (!symtab || !strtab || !gh) return NULL;
+  uint32_t h = 5381;
+  for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = h * 33 + *p;
+  uint32_t nb = gh[0], off = gh[1], bloom = gh[2];
+  const uint32_t *buckets = gh + 4 + bloom * (sizeof(ElfW(Addr)) / 4), *chain = buckets + nb;
+  for (uint32_t i = buckets[h % nb]; i >= off; i++) {
+    if ((chain[i - off] | 1) == (h | 1) && !strcmp(strtab + symtab[i].st_name, name) &&
+        symtab[i].st_shndx != SHN_UNDEF && !(versym && (versym[i] & 0x8000)))
+      return (void *)(l->l_addr + symtab[i].st_value);
+    if (chain[i - off] & 1) break;
+  }
+  return NULL;
+}
+
 /* Times `fn` on the bare (libc) and the bound (shim) function, alternating. */
 static void run_ab(const char *name, void (*fn)(long), long iters, long blocks) {
-  static void *libc;
-  if (!libc) libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-  void *bare = libc ? dlsym(libc, libc_name(name)) : NULL;
+  void *bare = libc_own(libc_name(name));
   void *bound = dlsym(RTLD_DEFAULT, libc_name(name));
   if (!bare || !bound) {
     fprintf(stderr, "percall: cannot resolve %s\n", name);

@@ -22,10 +22,12 @@
 #include "guard/options.h"
 #include "guard/rules.h"
 
-static const bg__callinfo_t rows[] = {
-    {"read", BG_CAT_io, BG_F_FD}, {"write", BG_CAT_io, BG_F_FD | BG_F_WRITE},
-    {"usleep", BG_CAT_sleep, 0},  {"poll", BG_CAT_wait, BG_F_LOOP},
-    {"fsync", BG_CAT_disk, 0},    {"getaddrinfo", BG_CAT_dns, 0}};
+static const bg__callinfo_t rows[] = {{"read", BG_CAT_io, BG_F_FD, BG_OFF_NEVER},
+                                      {"write", BG_CAT_io, BG_F_FD | BG_F_WRITE, BG_OFF_NEVER},
+                                      {"usleep", BG_CAT_sleep, 0, BG_OFF_NEVER},
+                                      {"poll", BG_CAT_wait, BG_F_LOOP, BG_OFF_NEVER},
+                                      {"fsync", BG_CAT_disk, 0, BG_OFF_NEVER},
+                                      {"getaddrinfo", BG_CAT_dns, 0, BG_OFF_NEVER}};
 
 static int same(const char *a, const char *b) { return (!a && !b) || (a && b && !strcmp(a, b)); }
 
@@ -45,7 +47,8 @@ static void check_reparse(const bg__rules_t *rs) {
   for (int i = 0; i < rs->n; i++) {
     const bg__rule_t *a = &rs->rules[i], *b = &again.rules[i];
     if (a->allow != b->allow || a->action != b->action || !same(a->what, b->what) ||
-        !same(a->fun, b->fun) || !same(a->lib, b->lib) || !same(a->thread, b->thread)) {
+        !same(a->fun, b->fun) || !same(a->lib, b->lib) || !same(a->thread, b->thread) ||
+        !same(a->src, b->src)) {
       fprintf(stderr, "rule %d changed on re-parse: '%s'\n", i, a->text);
       abort();
     }
@@ -60,11 +63,13 @@ static void check_match(bg__rules_t *rs) {
     /* A subject whose names are the rule's own globs taken literally. */
     const char *funcs[2] = {r->fun ? r->fun : "main", ""};
     const char *mods[2] = {r->lib ? r->lib : "prog", "libc.so.6"};
+    const char *files[2] = {r->src ? r->src : "prog.c", ""};
     bg__rule_subject_t subj = {.call = r->what,
                                .category = "io",
                                .tmask = r->thread ? bg__rules_thread_mask_of(rs, r->thread) : 0,
                                .nframes = 2,
                                .functions = funcs,
+                               .files = files,
                                .modules = mods};
     int action = BG_ACT_REPORT, allowed = 0;
     int win = bg__rules_match(rs, &subj, &action, &allowed);

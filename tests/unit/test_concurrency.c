@@ -35,10 +35,11 @@
 
 int bg__api_thread_guard(int on);
 
-static const bg__callinfo_t rows[] = {
-    {"read", BG_CAT_io, BG_F_FD}, {"usleep", BG_CAT_sleep, 0}, {"fsync", BG_CAT_disk, 0}};
+static const bg__callinfo_t rows[] = {{"read", BG_CAT_io, BG_F_FD, BG_OFF_NEVER},
+                                      {"usleep", BG_CAT_sleep, 0, BG_OFF_NEVER},
+                                      {"fsync", BG_CAT_disk, 0, BG_OFF_NEVER}};
 
-static uint64_t made;     /* calls made on guarded threads, added after each call */
+static uint64_t made; /* calls made on guarded threads, added after each call */
 static int writers_done;
 
 static uint64_t snapshot_total(bg_model_t *m) {

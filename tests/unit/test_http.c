@@ -48,7 +48,7 @@ static void fixture_site(bg_rsite_t *s, const char *id, const char *call, uint64
   s->threads = calloc(2, sizeof *s->threads);
   s->threads[s->nthreads++] = strdup(EVIL_THREAD);
   s->frames = calloc(2, sizeof *s->frames);
-  s->frames[0] = (bg_rframe_t){pc, strdup("/usr/bin/app"), pc - 0x1000, strdup(fn), strdup("app.c"), 42};
+  s->frames[0] = (bg_rframe_t){pc, strdup("/usr/bin/app"), pc - 0x1000, strdup(fn), strdup("app.c"), 42, BG_LANG_C};
   s->nframes = 1;
 }
 

@@ -32,8 +32,8 @@ static bg_rsite_t site(const char *id, const char *call, const char *fn, uint64_
   s.threads[s.nthreads++] = strdup(thread);
   s.frames = calloc(2, sizeof *s.frames);
   s.nframes = 2;
-  s.frames[0] = (bg_rframe_t){0x1000 + off, strdup("/bin/prog"), off, strdup(fn), strdup("prog.c"), 10};
-  s.frames[1] = (bg_rframe_t){0x2000, strdup("/bin/prog"), 0x2000, strdup("main"), strdup("prog.c"), 20};
+  s.frames[0] = (bg_rframe_t){0x1000 + off, strdup("/bin/prog"), off, strdup(fn), strdup("prog.c"), 10, BG_LANG_C};
+  s.frames[1] = (bg_rframe_t){0x2000, strdup("/bin/prog"), 0x2000, strdup("main"), strdup("prog.c"), 20, BG_LANG_C};
   return s;
 }
 

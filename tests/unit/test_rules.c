@@ -18,8 +18,9 @@
 #include "guard/sites.h"
 
 static const bg__callinfo_t table[] = {
-    {"read", BG_CAT_io, 0}, {"write", BG_CAT_io, 0}, {"usleep", BG_CAT_sleep, 0},
-    {"connect", BG_CAT_connect, 0}, {"wait", BG_CAT_proc, 0}, {"poll", BG_CAT_wait, 0},
+    {"read", BG_CAT_io, 0, BG_OFF_NEVER},      {"write", BG_CAT_io, 0, BG_OFF_NEVER},
+    {"usleep", BG_CAT_sleep, 0, BG_OFF_NEVER}, {"connect", BG_CAT_connect, 0, BG_OFF_NEVER},
+    {"wait", BG_CAT_proc, 0, BG_OFF_NEVER},    {"poll", BG_CAT_wait, 0, BG_OFF_NEVER},
 };
 
 static int parse(bg__rules_t *rs, const char *text, char *err, size_t n) {
@@ -125,7 +126,7 @@ static void test_load_file_errors(void **state) {
 static int match(bg__rules_t *rs, const char *call, const char *cat, const char *thread,
                  const char *fun0, const char *lib0, int *action, int *allowed) {
   const char *funs[2] = {fun0, "main"}, *mods[2] = {lib0, "prog"};
-  bg__rule_subject_t s = {call, cat, bg__rules_thread_mask_of(rs, thread), 2, funs, mods};
+  bg__rule_subject_t s = {call, cat, bg__rules_thread_mask_of(rs, thread), 2, funs, mods, NULL, NULL};
   *action = BG_ACT_REPORT;
   *allowed = 0;
   return bg__rules_match(rs, &s, action, allowed);
@@ -232,11 +233,52 @@ static void test_installed(void **state) {
   unlink(path);
 }
 
+/* src: matches any frame's source file; fun: a C++ frame by its demangled or its
+ * mangled name, a Python frame by its qualified name. */
+static void test_src_and_names(void **state) {
+  (void)state;
+  bg__set_calltable(table, 6);
+  bg__rules_t rs;
+  char err[512];
+  const char *text = "allow read src:*/vendor/client/*.py\n"          /* 0 */
+                     "deny read src:*/vendor/client/*.py fun:Client.get\n" /* 1 */
+                     "allow write fun:ns::Store::flush*\n"              /* 2 */
+                     "allow write fun:_ZN2ns5Store6commitEv\n";         /* 3 */
+  assert_int_equal(parse(&rs, text, err, sizeof err), 0);
+  assert_true(rs.need_sources && rs.need_functions);
+  const char *mods[3] = {"libc.so.6", "", "python3.11"};
+  const char *funs[3] = {"_Py_read", "Client.fetch", "<module>"};
+  const char *files[3] = {"Python/fileutils.c", "/srv/app/vendor/client/http.py", "/srv/app/main.py"};
+  bg__rule_subject_t s = {"read", "io", 0, 3, funs, mods, files, NULL};
+  int action = BG_ACT_REPORT, allowed = 0;
+  assert_int_equal(bg__rules_match(&rs, &s, &action, &allowed), 0);
+  assert_true(allowed);
+  funs[1] = "Client.get";
+  allowed = 0;
+  assert_int_equal(bg__rules_match(&rs, &s, &action, &allowed), 1);
+  assert_false(allowed);
+  files[1] = "/srv/app/client.py"; /* outside the vendored library: no rule */
+  assert_int_equal(bg__rules_match(&rs, &s, &action, &allowed), -1);
+  /* no files computed (no src: rule would need them): src: rules cannot match */
+  s.files = NULL;
+  assert_int_equal(bg__rules_match(&rs, &s, &action, &allowed), -1);
+  const char *cfun[1] = {"ns::Store::flush(int)"}, *craw[1] = {"_ZN2ns5Store5flushEi"};
+  const char *cmod[1] = {"libstore.so"}, *cfile[1] = {"store.cc"};
+  bg__rule_subject_t c = {"write", "io", 0, 1, cfun, cmod, cfile, craw};
+  assert_int_equal(bg__rules_match(&rs, &c, &action, &allowed), 2);
+  cfun[0] = "ns::Store::commit()", craw[0] = "_ZN2ns5Store6commitEv";
+  assert_int_equal(bg__rules_match(&rs, &c, &action, &allowed), 3);
+  bg__rules_free(&rs);
+  expect_error("allow read src:\n", "supp.txt:1:16: empty value after 'src:'");
+  expect_error("allow read src:a src:b\n", "supp.txt:1:18: duplicate src:");
+  expect_error("allow read src:[ab\n", "supp.txt:1:16: unterminated '[' in glob");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_good),     cmocka_unit_test(test_parse_errors),
       cmocka_unit_test(test_load_file_errors), cmocka_unit_test(test_matcher),
-      cmocka_unit_test(test_installed),
+      cmocka_unit_test(test_installed),      cmocka_unit_test(test_src_and_names),
   };
   return cmocka_run_group_tests_name("rules", tests, NULL, NULL);
 }

@@ -108,6 +108,87 @@ static void test_run_to_completion(void **state) {
   bg__api_sched_free(s);
 }
 
+/* bg_sched_run switches from coroutine to coroutine without the scheduler in between
+ * (and chains the next tick's batch when that tick would have nothing else to do): the
+ * order must be exactly that of ticking by hand, timers included. */
+static void yield_tick_clock(void *arg) {
+  for (int i = 0; i < 6; i++) {
+    say(*(const char *)arg);
+    fake_now += 300;
+    bg__api_co_yield();
+  }
+}
+static struct sleeper_arg {
+  char name;
+  uint64_t ns;
+} nap = {'s', 1000};
+static void napper(void *arg) {
+  struct sleeper_arg *a = arg;
+  say((char)(a->name - 32));
+  bg__api_co_sleep_ns(a->ns);
+  say(a->name);
+}
+static void scenario(bg_sched_t *s) {
+  bg__api_co_spawn(s, letter3, "A");
+  bg__api_co_spawn(s, yield_tick_clock, "y");
+  bg__api_co_spawn(s, letter3, "B");
+  bg__api_co_spawn(s, napper, &nap);
+}
+
+static void test_run_same_order_as_ticks(void **state) {
+  (void)state;
+  bg_sched_t *s = new_sched();
+  scenario(s);
+  while (bg__api_sched_tick(s, 0) > 0) {
+  }
+  char by_ticks[sizeof logbuf];
+  strcpy(by_ticks, logbuf);
+  bg__api_sched_free(s);
+  reset(NULL);
+  s = new_sched();
+  scenario(s);
+  assert_int_equal(bg__api_sched_run(s), 0);
+  assert_string_equal(logbuf, by_ticks);
+  /* A and B end in the 4th tick; the nap (armed at 1300, due 2300) ends in the 6th, after
+   * y's last turn: the clock passed 2300 during the 5th. */
+  assert_string_equal(logbuf, "AyBSAyBAyByyys");
+  bg__api_sched_free(s);
+  reset(NULL);
+  s = new_sched(); /* yielders alone chain across ticks: same order still */
+  bg__api_co_spawn(s, letter3, "A");
+  bg__api_co_spawn(s, letter3, "B");
+  assert_int_equal(bg__api_sched_run(s), 0);
+  assert_string_equal(logbuf, "ABABAB");
+  bg__api_sched_free(s);
+}
+
+/* Stacks come from chunks and go back to the kernel a chunk at a time when the
+ * scheduler goes idle with more free stacks than it keeps. */
+static void quick(void *arg) { (void)arg; }
+static void test_stack_chunks(void **state) {
+  (void)state;
+  bg_sched_t *s = new_sched();
+  size_t chunks, nfree;
+  for (int i = 0; i < 500; i++) assert_int_equal(bg__api_co_spawn(s, quick, NULL), 0);
+  bg__sched_stack_stats(s, &chunks, &nfree);
+  assert_true(chunks >= 3 && chunks <= 8); /* 500 stacks: a handful of mappings */
+  struct sleeper_arg long_nap = {'z', 1000000};
+  bg__api_co_spawn(s, napper, &long_nap);
+  assert_int_equal(bg__api_sched_tick(s, 0), 1); /* 500 done, the napper waits */
+  assert_int_equal(bg__api_sched_tick(s, 0), 1); /* idle tick: surplus returned */
+  size_t after;
+  bg__sched_stack_stats(s, &after, &nfree);
+  assert_true(after < chunks);
+  assert_true(nfree >= 64); /* a few kept for the next burst */
+  for (int i = 0; i < 100; i++) assert_int_equal(bg__api_co_spawn(s, quick, NULL), 0);
+  size_t again;
+  bg__sched_stack_stats(s, &again, &nfree);
+  assert_true(again <= after + 1); /* recycled, not mapped anew */
+  fake_now += 2000000;
+  bg__api_sched_run(s);
+  bg__api_sched_free(s);
+}
+
 /* ---- timers ----------------------------------------------------------------------------- */
 struct sleeper {
   char name;
@@ -157,19 +238,25 @@ static void test_heap(void **state) {
   bg__heap_init(&h);
   srand(7);
   size_t nwant = 0;
-  for (int i = 0; i < N; i++) {
-    t[i].idx = -1;
-    assert_int_equal(bg__heap_push(&h, &t[i], (uint64_t)(rand() % 500)), 0);
-  }
+  for (int i = 0; i < N; i++) assert_int_equal(bg__heap_push(&h, &t[i], (uint64_t)(rand() % 500)), 0);
   for (int i = 0; i < N; i += 3) bg__heap_remove(&h, &t[i]); /* cancel a third */
+  bg__heap_remove(&h, &t[0]);                                 /* twice: a no-op */
+  /* ... and pop a few, cancel more in between: cuts from inside the tree */
+  bg__timer_t *first = bg__heap_pop(&h);
+  for (int i = 1; i < N; i += 7)
+    if (i % 3 && &t[i] != first) bg__heap_remove(&h, &t[i]);
   for (int i = 0; i < N; i++)
-    if (i % 3) want[nwant++] = t[i].deadline;
+    if (i % 3 && !(i % 7 == 1) && &t[i] != first) want[nwant++] = t[i].deadline;
   qsort(want, nwant, sizeof want[0], cmp_u64);
+  assert_int_equal(h.n, nwant);
+  bg__timer_t *prev = first;
   for (size_t i = 0; i < nwant; i++) {
     bg__timer_t *x = bg__heap_pop(&h);
     assert_non_null(x);
     assert_int_equal(x->deadline, want[i]);
-    assert_int_equal(x->idx, -1);
+    assert_int_equal(x->armed, 0);
+    if (x->deadline == prev->deadline) assert_true(x > prev); /* ties: arming order */
+    prev = x;
   }
   assert_null(bg__heap_pop(&h));
   bg__heap_fini(&h);
@@ -415,6 +502,8 @@ int main(void) {
       cmocka_unit_test_setup(test_round_robin, reset),
       cmocka_unit_test_setup(test_spawn_from_coroutine, reset),
       cmocka_unit_test_setup(test_run_to_completion, reset),
+      cmocka_unit_test_setup(test_run_same_order_as_ticks, reset),
+      cmocka_unit_test_setup(test_stack_chunks, reset),
       cmocka_unit_test_setup(test_sleep_order, reset),
       cmocka_unit_test_setup(test_heap, reset),
       cmocka_unit_test_setup(test_wait_fd, reset),

@@ -17,9 +17,10 @@
 #include "guard/options.h"
 #include "guard/sites.h"
 
-static const bg__callinfo_t rows[] = {
-    {"read", BG_CAT_io, BG_F_FD}, {"usleep", BG_CAT_sleep, 0}, {"pthread_join", BG_CAT_sync, 0},
-    {"poll", BG_CAT_wait, BG_F_LOOP}};
+static const bg__callinfo_t rows[] = {{"read", BG_CAT_io, BG_F_FD, BG_OFF_NEVER},
+                                      {"usleep", BG_CAT_sleep, 0, BG_OFF_NEVER},
+                                      {"pthread_join", BG_CAT_sync, 0, BG_OFF_NEVER},
+                                      {"poll", BG_CAT_wait, BG_F_LOOP, BG_OFF_NEVER}};
 enum { READ, USLEEP, JOIN, POLL };
 
 static void init(const char *opts) {

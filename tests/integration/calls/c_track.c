@@ -8,6 +8,7 @@
  * Thread rows (pthread_create, pthread_setname_np, prctl) guard by name instead of by
  * the API (SELFGUARD): guard=1 runs under a name that threads=name:bgt-g* selects. */
 #include <dirent.h>
+#include <dlfcn.h>
 #include <mqueue.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -305,6 +306,18 @@ CASE(pthread_create) {
   OUT("create=%d", r);
   close(p[0]), close(p[1]);
 }
+
+/* ---- lookups by name through a libc handle: the guarded entry point --------------- */
+#define LOOKUP_CASE(name, lookup)                                                       \
+  CASE(name) {                                                                          \
+    void *h = dlopen("libc.so.6", RTLD_NOW | RTLD_NOLOAD);                              \
+    int (*us)(useconds_t) = (int (*)(useconds_t))(h ? lookup : NULL);                   \
+    OUT("found=%d", us != NULL);                                                        \
+    if (us) CALL(us(NB ? 0 : 1000));                                                    \
+    if (h) dlclose(h);                                                                  \
+  }
+LOOKUP_CASE(dlsym, dlsym(h, "usleep"))
+LOOKUP_CASE(dlvsym, dlvsym(h, "usleep", "GLIBC_2.2.5"))
 
 /* ---- exits that skip destructors (the shim writes its report from them) ---------- */
 #define EXIT_CASE(name)                                                                 \

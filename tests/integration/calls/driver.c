@@ -31,10 +31,10 @@ struct row {
   const char *const *opts;
 };
 
-#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
+#define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
   void bgt_case_##name(bgt_t *);                                                        \
   extern const char *bgt_opts_##name __attribute__((weak));
-#define BG_TRACK(name, what) BG_CALL(name, , , , , , , )
+#define BG_TRACK(name, what) BG_CALL(name, , , , , , , , )
 #define BG_SYSCALL(name, cat, flags, exempt)                                            \
   void bgt_case_sys_##name(bgt_t *);                                                    \
   extern const char *bgt_opts_sys_##name __attribute__((weak));
@@ -46,7 +46,7 @@ struct row {
 #undef BG_SYSCALL
 
 static const struct row rows[] = {
-#define BG_CALL(name, cat, flags, ret, fail, n, params, exempt)                          \
+#define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
   {#name, "call", #exempt, #fail, bgt_case_##name, &bgt_opts_##name},
 #define BG_TRACK(name, what) {#name, "track", "", "", bgt_case_##name, &bgt_opts_##name},
 #define BG_SYSCALL(name, cat, flags, exempt)                                            \

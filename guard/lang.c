@@ -1,0 +1,206 @@
+/* lang.c - merging language frames into site stacks, and the interned frame table
+ * (see lang.h).
+ *
+ * The table: records and string offsets in fixed mmap'd arrays (MAP_NORESERVE: only
+ * touched pages cost memory), an open-addressing index for each, one mutex for
+ * inserts (cold path: once per new site and frame), lock-free reads.  Reaching the
+ * violation path from a signal handler is safe: the core is not re-entered on a thread
+ * already inside it (bg__self.depth), so no thread waits for a lock it holds.
+ */
+#define _GNU_SOURCE
+#include "guard/lang.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "guard/guard.h"
+#include "guard/lang_py.h"
+#include "guard/sites.h"
+#include "guard/symbolize.h"
+
+/* ---- interned frames ---------------------------------------------------------------- */
+#define MAX_RECS 65536        /* distinct (function, file, line) */
+#define REC_SLOTS (2 * MAX_RECS)
+#define MAX_STRS 65536
+#define STR_SLOTS (2 * MAX_STRS)
+#define ARENA_BYTES (8u << 20)
+
+typedef struct rec {
+  uint32_t function, file; /* arena offsets */
+  int32_t line;
+  uint8_t lang;
+} rec_t;
+
+static struct {
+  pthread_mutex_t lock;
+  rec_t *recs;              /* [0] unused: id 0 means "none" */
+  uint32_t nrecs;           /* published with release */
+  uint32_t *rec_index;      /* REC_SLOTS ids */
+  uint32_t *str_index;      /* STR_SLOTS arena offsets */
+  uint32_t nstrs;
+  char *arena;
+  size_t arena_used;
+  uint64_t dropped;
+  int failed;               /* mmap failed: no language frames */
+} t = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void *map(size_t n) {
+  void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+/* Under t.lock. */
+static int table_ready(void) {
+  if (t.recs) return 1;
+  if (t.failed) return 0;
+  t.recs = map(MAX_RECS * sizeof(rec_t));
+  t.rec_index = map(REC_SLOTS * sizeof(uint32_t));
+  t.str_index = map(STR_SLOTS * sizeof(uint32_t));
+  t.arena = map(ARENA_BYTES);
+  if (!t.recs || !t.rec_index || !t.str_index || !t.arena) {
+    t.failed = 1;
+    return 0;
+  }
+  t.nrecs = 1;
+  t.arena_used = 1; /* offset 0 is "" */
+  return 1;
+}
+
+void *bg__lang_alloc(size_t n) {
+  /* Under t.lock (the only caller is intern_str).  The ledger's arena replaces this. */
+  if (!t.arena || n > ARENA_BYTES - t.arena_used) return NULL;
+  void *p = t.arena + t.arena_used;
+  t.arena_used += n;
+  return p;
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
+/* Under t.lock: arena offset of an interned copy of s, or UINT32_MAX. */
+static uint32_t intern_str(const char *s) {
+  if (!s || !s[0]) return 0;
+  size_t len = strlen(s);
+  uint64_t h = fnv(1469598103934665603ull, s, len);
+  for (size_t i = h % STR_SLOTS;; i = (i + 1) % STR_SLOTS) {
+    uint32_t off = t.str_index[i];
+    if (!off) {
+      if (t.nstrs >= MAX_STRS) return UINT32_MAX;
+      char *p = bg__lang_alloc(len + 1);
+      if (!p) return UINT32_MAX;
+      memcpy(p, s, len + 1);
+      t.str_index[i] = (uint32_t)(p - t.arena);
+      t.nstrs++;
+      return t.str_index[i];
+    }
+    if (!strcmp(t.arena + off, s)) return off;
+  }
+}
+
+uint32_t bg__lframe_intern(int lang, const char *function, const char *file, int line) {
+  uint32_t id = 0;
+  pthread_mutex_lock(&t.lock);
+  if (!table_ready()) goto out;
+  uint32_t fo = intern_str(function), fi = intern_str(file);
+  if (fo == UINT32_MAX || fi == UINT32_MAX) goto full;
+  rec_t r = {fo, fi, line, (uint8_t)lang};
+  uint64_t h = fnv(1469598103934665603ull, &r, sizeof r);
+  for (size_t i = h % REC_SLOTS;; i = (i + 1) % REC_SLOTS) {
+    uint32_t cur = t.rec_index[i];
+    if (!cur) {
+      if (t.nrecs >= MAX_RECS) goto full;
+      id = t.nrecs;
+      t.recs[id] = r;
+      t.rec_index[i] = id;
+      __atomic_store_n(&t.nrecs, id + 1, __ATOMIC_RELEASE);
+      goto out;
+    }
+    const rec_t *c = &t.recs[cur];
+    if (c->function == fo && c->file == fi && c->line == line && c->lang == r.lang) {
+      id = cur;
+      goto out;
+    }
+  }
+full:
+  __atomic_fetch_add(&t.dropped, 1, __ATOMIC_RELAXED);
+out:
+  pthread_mutex_unlock(&t.lock);
+  return id;
+}
+
+int bg__lframe_get(uint32_t id, bg__lframe_t *out) {
+  if (!id || id >= __atomic_load_n(&t.nrecs, __ATOMIC_ACQUIRE)) return 0;
+  const rec_t *r = &t.recs[id];
+  out->lang = r->lang;
+  out->line = r->line;
+  out->function = t.arena + r->function;
+  out->file = t.arena + r->file;
+  return 1;
+}
+
+uint64_t bg__lang_dropped(void) { return __atomic_load_n(&t.dropped, __ATOMIC_RELAXED); }
+
+/* ---- merging ------------------------------------------------------------------------ */
+#define PY_MAX_FRAMES 32
+
+void bg__lang_init(void) { bg__py_detect(); }
+
+int bg__lang_runtime_module(unsigned mod) {
+  return __atomic_load_n(&bg__py_active, __ATOMIC_ACQUIRE) && (int)mod == bg__py_runtime_module();
+}
+
+int bg__lang_capture(uintptr_t *pcs, int n, int max) {
+  if (!__atomic_load_n(&bg__py_active, __ATOMIC_ACQUIRE)) return n;
+  uintptr_t words[PY_MAX_FRAMES];
+  uint8_t ends[PY_MAX_FRAMES];
+  int np = bg__py_frames(words, ends, PY_MAX_FRAMES);
+  if (np <= 0) return n;
+  uintptr_t out[BG_MAX_FRAMES];
+  if (max > BG_MAX_FRAMES) max = BG_MAX_FRAMES;
+  int k = 0, gi = 0, merged = 0;
+  for (int i = 0; i < n && k < max; i++) {
+    uintptr_t pc = pcs[i];
+    if (!bg__py_in_runtime(pc)) { /* the eval loop is inside the runtime's object */
+      out[k++] = pc;
+      continue;
+    }
+    if (bg__py_is_eval_pc(pc)) {
+      /* This invocation of the eval loop ran frames gi.. up to the next group end; one
+       * eval frame more than Python groups happens while a frame is being torn down. */
+      while (gi < np && k < max) {
+        out[k++] = words[gi];
+        if (ends[gi++]) break;
+      }
+      merged = 1;
+      continue;
+    }
+    if (!merged) out[k++] = pc; /* after the first Python frame: interpreter plumbing */
+  }
+  /* Python frames whose eval-loop frame is beyond the captured depth (or in a part of
+   * the eval loop we could not see: a stripped runtime's cold section) go last, still
+   * in order. */
+  while (gi < np && k < max) out[k++] = words[gi++];
+  memcpy(pcs, out, (size_t)k * sizeof *pcs);
+  return k;
+}
+
+void bg__lang_resolve(const uintptr_t *pcs, int n, uint16_t *mods, uint32_t *lframes) {
+  bg__py_detect(); /* a runtime loaded since start-up is used from the next site on */
+  for (int i = 0; i < n; i++) {
+    lframes[i] = 0;
+    if (bg__py_is_word(pcs[i])) {
+      char func[256], file[1024];
+      int line;
+      mods[i] = BG_LANG_MODULE;
+      if (bg__py_describe(pcs[i], func, sizeof func, file, sizeof file, &line))
+        lframes[i] = bg__lframe_intern(BG_LANG_PYTHON, func, file, line);
+      else
+        lframes[i] = bg__lframe_intern(BG_LANG_PYTHON, "?", "", 0);
+    }
+  }
+}

@@ -1,0 +1,56 @@
+/* lang.h - language frames in sites: Python (guard/lang_py.c) and JIT code named by a
+ * perf map (guard/perfmap.c), merged into the native stack and interned.
+ *
+ * A site's stack is one array of words (bg__site_key_t.pcs): native return addresses,
+ * and for Python a tagged word per frame (code object + instruction, lang_py.h) put
+ * where the interpreter's eval-loop frame was, like py-spy --native.  Once the Python
+ * frames are in, the interpreter's own plumbing frames after the innermost Python frame
+ * (call dispatch, the eval loop, start-up) are dropped: they vary with CPython's
+ * specialization, not with the program.  Those before it (time_sleep, _Py_read...) are
+ * kept to show, but not part of the stable id (sites.c).
+ *
+ * A language frame's meaning - language, function, file, line - is interned once per
+ * site in a table of records (bg__lframe) whose strings live in one arena
+ * (bg__lang_alloc).  Records are append-only and never move, so readers (snapshot, the
+ * dashboard) take no lock.  The arena is the one piece that moves into the process
+ * ledger when it lands (TEAM.md): only bg__lang_alloc changes then.
+ */
+#ifndef BG_LANG_H
+#define BG_LANG_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "report/model.h" /* BG_LANG_*, bg_lang_name */
+
+/* Module index (sites.h mods[]) of a frame that is a language frame, not an object. */
+#define BG_LANG_MODULE 0xFFFEu
+
+typedef struct bg__lframe {
+  int lang;
+  int line;             /* 0 when unknown */
+  const char *function; /* never NULL */
+  const char *file;     /* never NULL, "" when unknown */
+} bg__lframe_t;
+
+/* Interns a frame; returns its id (> 0), or 0 when the table or arena is full
+ * (counted in bg__lang_dropped()). */
+uint32_t bg__lframe_intern(int lang, const char *function, const char *file, int line);
+/* 1 and *out filled for a valid id. */
+int bg__lframe_get(uint32_t id, bg__lframe_t *out);
+uint64_t bg__lang_dropped(void);
+/* Variable-size storage for interned strings (never freed).  NULL when full. */
+void *bg__lang_alloc(size_t n);
+
+/* Start-up: look for language runtimes (cheap when there is none). */
+void bg__lang_init(void);
+/* The violation path: pcs[0..n) are native return addresses; rewrites them in place
+ * into the merged stack (at most max words) and returns the new count. */
+int bg__lang_capture(uintptr_t *pcs, int n, int max);
+/* A new site (cold path): for each word, the lframe id it stands for (0 = native
+ * frame of an object), with mods[i] = BG_LANG_MODULE for language words.  Also looks
+ * for a runtime loaded since the last time. */
+void bg__lang_resolve(const uintptr_t *pcs, int n, uint16_t *mods, uint32_t *lframes);
+/* Does a native frame in module `mod` belong to a language runtime (excluded from the
+ * stable id of sites that have that language's frames)? */
+int bg__lang_runtime_module(unsigned mod);
+#endif
