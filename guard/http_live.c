@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "guard/guard.h"
+#include "guard/ledger.h"
 #include "guard/options.h"
 #include "guard/snapshot.h"
 #include "report/http.h"
@@ -88,6 +89,7 @@ int bg__http_live_start(void) {
     }
   } else {
     strncpy(url, bg_http_url(h), sizeof url - 1);
+    if (bg__ledger) bg__ledger_set_str(&bg__ledger->http_url, url); /* for reports */
     __atomic_store_n(&server, h, __ATOMIC_RELEASE);
     pthread_once(&atfork_once, register_atfork);
     bg__at_core_exit(stop);

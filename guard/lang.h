@@ -10,10 +10,9 @@
  * kept to show, but not part of the stable id (sites.c).
  *
  * A language frame's meaning - language, function, file, line - is interned once per
- * site in a table of records (bg__lframe) whose strings live in one arena
- * (bg__lang_alloc).  Records are append-only and never move, so readers (snapshot, the
- * dashboard) take no lock.  The arena is the one piece that moves into the process
- * ledger when it lands (TEAM.md): only bg__lang_alloc changes then.
+ * site in a table of records (bg__lframe) in the process's ledger, whose strings live
+ * in the ledger's arena (bg__lang_alloc).  Records are append-only and never move, so
+ * readers (snapshot, the dashboard, the CLI reading the ledger) take no lock.
  */
 #ifndef BG_LANG_H
 #define BG_LANG_H

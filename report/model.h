@@ -43,6 +43,7 @@ typedef struct bg_rsite {
   bg_rframe_t *frames;
   int nframes;
   char *rule;     /* allowlist rule that decided, "FILE:LINE"; NULL: none (extension) */
+  uint64_t in_flight; /* of count: calls still blocked when the process ended (schema 2) */
 } bg_rsite_t;
 
 /* An allowlist rule that matched no site (extension, docs/report-schema.md). */
@@ -63,6 +64,14 @@ typedef struct bg_rkv {
   char *key, *value;
 } bg_rkv_t;
 
+/* How a process image ended (schema 2, docs/report-schema.md). */
+typedef struct bg_rexit {
+  char *how;      /* exit, signal, exec, running, vanished; NULL: not said (schema 1) */
+  int status;     /* exit: the status */
+  int signal;     /* signal: the number */
+  char *exec;     /* exec: the path it exec'd */
+} bg_rexit_t;
+
 typedef struct bg_model {
   char *tool, *version;
   int pid;
@@ -80,6 +89,12 @@ typedef struct bg_model {
   bg_rrule_t *unmatched_rules; /* allowlist rules that never matched (extension) */
   int nunmatched;
   char *http_url;         /* live dashboard this process served, NULL: none (docs/http.md) */
+  /* schema 2 */
+  int schema;             /* 1 for files without the field */
+  int complete;           /* 0: data may be missing, incomplete_reason says what */
+  char *incomplete_reason;
+  bg_rexit_t exit;
+  int image;              /* 0: the pid's first program, +1 per exec */
 } bg_model_t;
 
 void bg_model_free(bg_model_t *m);
