@@ -169,6 +169,8 @@ enum {
   BG_FD_PIPE = 16,      /* FIFO / pipe */
   BG_FD_SHARED = 32,    /* open file description shared with another fd (dup) */
   BG_FD_THREAD = 64,    /* what it reads depends on the calling thread (signalfd) */
+  BG_FD_QUIET = 128,    /* a file the shim made a runtime write (node's perf map,
+                           guard/perfmap.c): its writes are never violations */
 };
 extern uint8_t bg__fdinfo[BG_FD_TABLE] BG_HIDDEN;
 int bg__fd_nonblock_slow(int fd);

@@ -18,6 +18,7 @@
 #include "guard/guard.h"
 #include "guard/lang_py.h"
 #include "guard/ledger.h"
+#include "guard/perfmap.h"
 #include "guard/sites.h"
 #include "guard/symbolize.h"
 
@@ -145,7 +146,22 @@ uint64_t bg__lang_dropped(void) { return __atomic_load_n(&t.dropped, __ATOMIC_RE
 /* ---- merging ------------------------------------------------------------------------ */
 #define PY_MAX_FRAMES 32
 
-void bg__lang_init(void) { bg__py_detect(); }
+void bg__lang_init(void) {
+  bg__py_detect();
+  bg__perfmap_node_init();
+}
+
+void bg__lang_after_fork(void) {
+  if (pthread_mutex_trylock(&t.lock) == 0)
+    pthread_mutex_unlock(&t.lock);
+  else
+    pthread_mutex_init(&t.lock, NULL); /* records past nrecs may be half-written: unseen */
+  bg__perfmap_after_fork();
+}
+
+void bg__lang_exit(void) { bg__perfmap_exit(); }
+
+int bg__lang_quiet(const uintptr_t *pcs, int n) { return bg__perfmap_quiet(pcs, n); }
 
 int bg__lang_runtime_module(unsigned mod) {
   return __atomic_load_n(&bg__py_active, __ATOMIC_ACQUIRE) && (int)mod == bg__py_runtime_module();
@@ -200,4 +216,5 @@ void bg__lang_resolve(const uintptr_t *pcs, int n, uint16_t *mods, uint32_t *lfr
         lframes[i] = bg__lframe_intern(BG_LANG_PYTHON, "?", "", 0);
     }
   }
+  bg__perfmap_frames(pcs, n, mods, BG_NO_MODULE, lframes); /* JIT code, by the perf map */
 }

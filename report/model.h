@@ -146,6 +146,10 @@ int bg_frame_is_system(const bg_rframe_t *f); /* libc, loader, blockguard, runti
 /* Index of the frame a person should look at: first with file:line outside system
  * objects, else first outside them, else 0; -1 without frames. */
 int bg_site_culprit(const bg_rsite_t *s);
+/* Python/JavaScript frames with file:line: is f one; index of the first of a site's
+ * that is the user's code (not node:* or <frozen ...> modules), else the first, -1. */
+int bg_frame_is_lang(const bg_rframe_t *f);
+int bg_site_lang_caller(const bg_rsite_t *s);
 void bg_fmt_ns(char *buf, size_t n, uint64_t ns);
 void bg_fmt_frame(char *buf, size_t n, const bg_rframe_t *f); /* fn file:line (mod+0x) */
 void bg_xml_escape(FILE *out, const char *s, int attr);
