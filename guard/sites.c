@@ -193,6 +193,29 @@ __attribute__((noinline)) int bg__stack_capture(uintptr_t *pcs, int max) {
   return out;
 }
 
+/* From a signal handler: the frames of the code the signal interrupted, from its
+ * context (libunwind steps over the signal frame).  Frame 0 is the interrupted
+ * instruction + 1, so that symbolization, which looks up pc - 1 for return addresses,
+ * names the line that was running.  Returns 0 when the thread was already unwinding
+ * (libunwind is not reentrant): the caller tries again later.  Async-signal-safe as far
+ * as libunwind's local unwinding with a per-thread cache is. */
+int bg__stack_capture_uc(void *uc, uintptr_t *pcs, int max) {
+  if (bg__unwinding) return 0;
+  unw_cursor_t c;
+  capture_enter();
+  int out = 0;
+  if (unw_init_local2(&c, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) == 0) {
+    do {
+      unw_word_t ip = 0;
+      if (unw_get_reg(&c, UNW_REG_IP, &ip) < 0 || !ip) break;
+      pcs[out] = (uintptr_t)ip + (out == 0);
+      out++;
+    } while (out < max && unw_step(&c) > 0);
+  }
+  capture_leave();
+  return out;
+}
+
 /* Word-wise multiply-xorshift: the key is 8-byte words (header + return addresses),
  * and this is on the hot path, so no byte loop. */
 typedef uint64_t __attribute__((may_alias)) word_t;
@@ -381,16 +404,38 @@ static __attribute__((noinline)) bg__site_t *create(const bg__site_key_t *k, siz
   return s;
 }
 
+static bg__site_t *site_for(bg__site_key_t *key, int n, int category, int default_action);
+
+int bg__stack_depth(void) {
+  int depth = (int)bg__opt.stack_depth;
+  if (depth > BG_MAX_FRAMES) depth = BG_MAX_FRAMES;
+  return depth < 1 ? 1 : depth;
+}
+
 bg__site_t *bg__site_get(int id, int category, int allowed, int default_action) {
   bg__site_key_t key;
   key.call = (uint16_t)id;
   key.allowed = (uint8_t)(allowed != 0);
   key.tmask = bg__rules_thread_mask();
-  int depth = (int)bg__opt.stack_depth;
-  if (depth > BG_MAX_FRAMES) depth = BG_MAX_FRAMES;
-  if (depth < 1) depth = 1;
-  int n = bg__stack_capture(key.pcs, depth);
+  int n = bg__stack_capture(key.pcs, bg__stack_depth());
   n = bg__lang_capture(key.pcs, n, BG_MAX_FRAMES); /* Python frames merged in */
+  return site_for(&key, n, category, default_action);
+}
+
+bg__site_t *bg__site_get_stack(int id, int category, int allowed, int default_action,
+                               const uintptr_t *pcs, int n) {
+  bg__site_key_t key;
+  key.call = (uint16_t)id;
+  key.allowed = (uint8_t)(allowed != 0);
+  key.tmask = bg__rules_thread_mask();
+  if (n > BG_MAX_FRAMES) n = BG_MAX_FRAMES;
+  if (n < 0) n = 0;
+  memcpy(key.pcs, pcs, (size_t)n * sizeof *pcs);
+  return site_for(&key, n, category, default_action);
+}
+
+static bg__site_t *site_for(bg__site_key_t *keyp, int n, int category, int default_action) {
+  bg__site_key_t key = *keyp;
   key.nframes = (uint8_t)n;
   size_t klen = key_len(n);
   uint64_t h = hash_key(&key, n);

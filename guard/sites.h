@@ -71,6 +71,10 @@ typedef struct bg__site {
 /* Finds or creates the site for call `id` with the current stack above the shim.
  * NULL when the table is full (counted in bg__sites_dropped()). */
 bg__site_t *bg__site_get(int id, int category, int allowed, int default_action);
+/* The same for a stack captured earlier (a stall's, taken in a signal handler): pcs
+ * as bg__stack_capture + bg__lang_capture give them. */
+bg__site_t *bg__site_get_stack(int id, int category, int allowed, int default_action,
+                               const uintptr_t *pcs, int n);
 /* Adds one call that blocked `ns` to the site (atomics only). */
 void bg__site_add(bg__site_t *s, uint64_t ns, int thread_slot);
 
@@ -89,6 +93,9 @@ void bg__sites_drop_index(void);    /* child, before its ledger replaces the par
 void bg__sites_after_fork(void);    /* the child starts with an empty registry */
 void bg__sites_set_own_text(uintptr_t lo, uintptr_t hi); /* frames to skip (the shim) */
 int bg__stack_capture(uintptr_t *pcs, int max); /* return addresses above the shim */
+/* From a signal handler: the interrupted code's frames (sites.c); 0 when it cannot. */
+int bg__stack_capture_uc(void *ucontext, uintptr_t *pcs, int max);
+int bg__stack_depth(void);                      /* frames to capture (stack_depth=) */
 
 /* Hook the allowlist (guard/rules.c) uses to decide a new site once, before it is
  * published: may set s->action and s->allowed, returns the rule index or -1.  Called
