@@ -76,6 +76,8 @@ typedef struct bg__thread {
                                the role does not depend on loop_fd */
   uint8_t loop_foreign;     /* consecutive loop waits on another loop's fd */
   uint32_t loop_sigs;       /* stall-timer signals handled by this thread (a count) */
+  uint32_t loop_slices;     /* coroutine switches (guard/sched.c): progress for stalls */
+  volatile uint8_t loop_stalled; /* the stall detector caught a coroutine: record it */
   uintptr_t loop_lo, loop_hi; /* waits called from this text (a coroutine runtime
                                  that installed an adapter) are the loop's own */
   struct bg__ledger_thread *rec;  /* this thread's record in the ledger (slot), or NULL */
@@ -178,6 +180,13 @@ int bg__stall_sigaction(int sig, const struct sigaction *act, struct sigaction *
 void bg__stall_give_up_for(int sig, void (**old)(int));
 void bg__stall_mask_changed(void);  /* pthread_sigmask/sigprocmask returned */
 void bg__loop_stall_disarm(void);   /* this thread's stall timer goes (loop or thread end) */
+/* For a runtime whose loop wait the shim does not see (guard/sched.c): the thread was
+ * declared a loop thread (loop health and the stall detector start), its wait is about
+ * to start (bg__loop_woke when it returns), a coroutine stall caught by the detector is
+ * to be recorded (off the coroutine's stack). */
+void bg__loop_declared(void);
+void bg__loop_runtime_wait(void);
+void bg__loop_slice_stalled(void);
 /* 1 when the loop that made this thread a loop thread has ended since (its fd was
  * closed, possibly by another thread); the role is dropped on the way. */
 int bg__loop_gone(bg__thread_t *t);

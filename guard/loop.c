@@ -90,7 +90,9 @@ typedef struct loop_tls {
   uint8_t blocked;       /* the thread blocks the stall signal: timer stopped */
   uint8_t backoff;       /* the period was lengthened for a long stall */
   uint32_t ticks;        /* consecutive ticks that found the same iteration */
-  uint64_t seen_iter;    /* the iteration count the last tick found */
+  uint64_t seen_iter;    /* the progress count (iterations + coroutine switches) the
+                            last tick found */
+  uint64_t seen_at;      /* monotonic ns of that tick */
   /* clock calibration (TSC → monotonic ns) */
   uint64_t cal_tsc, cal_ns, cal_mult, cal_next, cal_span;
 } loop_tls_t;
@@ -286,9 +288,10 @@ static void stall_handler(int sig, siginfo_t *si, void *uc) {
   }
   bg__ledger_loop_t *st = lt.st;
   if (!st || !lt.woke) goto out; /* in the loop's wait, or no iteration running */
-  uint64_t it = st->iterations;
+  uint64_t it = st->iterations + t->loop_slices;
   if (it != lt.seen_iter) { /* progress since the last tick */
     lt.seen_iter = it;
+    lt.seen_at = mono_ns();
     lt.ticks = 0;
     goto out;
   }
@@ -299,7 +302,11 @@ static void stall_handler(int sig, siginfo_t *si, void *uc) {
       goto out;
     }
     STORE(st->stalls, st->stalls + 1);
-    STORE(st->stall_t0, lt.woke);
+    /* It began at the iteration's start, or for a coroutine, within a period before
+     * the first tick that found it running. */
+    uint64_t since = lt.seen_at > tick_ns() ? lt.seen_at - tick_ns() : 0;
+    STORE(st->stall_t0, since > lt.woke ? since : lt.woke);
+    t->loop_stalled = 1;
     if (rate_ok()) {
       uintptr_t pcs[BG_LOOP_FRAMES];
       int n = bg__stack_capture_uc(uc, pcs, bg__stack_depth());
@@ -332,6 +339,7 @@ static void stall_end(bg__ledger_loop_t *st, uint64_t busy) {
     STORE(st->stalls_unsampled, st->stalls_unsampled + 1);
   }
   __atomic_store_n(&st->stall_state, 0u, __ATOMIC_RELEASE);
+  bg__self.loop_stalled = 0;
   lt.ticks = 0;
   if (lt.backoff && lt.treg1) {
     set_period(stall_reg[lt.treg1 - 1].id, tick_ns());
@@ -483,6 +491,33 @@ void bg__stall_give_up_for(int sig, void (**old)(int)) {
   bg__self.depth--;
 }
 
+/* ---- runtimes whose loop wait the shim does not see (guard/sched.c) ------------------ */
+void bg__loop_declared(void) {
+  bg__thread_t *t = &bg__self;
+  t->depth++;
+  int saved = errno;
+  bg__thread_register();
+  stats_open(t);
+  if (lt.st) {
+    STORE(lt.st->running, 1);
+    stall_arm();
+  }
+  errno = saved;
+  t->depth--;
+}
+
+void bg__loop_runtime_wait(void) { iteration_end(); }
+
+void bg__loop_slice_stalled(void) {
+  bg__ledger_loop_t *st = lt.st;
+  bg__self.loop_stalled = 0;
+  if (!st || !__atomic_load_n(&st->stall_state, __ATOMIC_ACQUIRE)) return;
+  int saved = errno;
+  uint64_t now = loop_now(), t0 = st->stall_t0;
+  stall_end(st, now > t0 ? now - t0 : 0);
+  errno = saved;
+}
+
 /* Async-signal-safe: atomics and a scan of the records, nothing else. */
 void bg__loop_fds_closed(unsigned lo, unsigned hi) {
   unsigned top = __atomic_load_n(&loop_fd_max, __ATOMIC_RELAXED);
@@ -589,7 +624,10 @@ static int scan_select(const fd_set *r, int nfds, int mine, int *own) {
 
 int bg__loop_wait_seen(int kind, uintptr_t set, uintptr_t n, uintptr_t caller) {
   bg__thread_t *t = &bg__self;
-  if (caller >= t->loop_lo && caller < t->loop_hi) return 1; /* adapter runtime's own wait */
+  if (caller >= t->loop_lo && caller < t->loop_hi) { /* an adapter runtime's own wait */
+    iteration_end();
+    return 1;
+  }
   /* The common case first: an epoll loop's own wait, its loop still alive. */
   if (kind == BG_WS_epoll && (int)set == t->loop_fd && t->loop_fd >= 0 && !t->loop_closed &&
       (!t->rec || __atomic_load_n(&t->rec->loop_fd1, __ATOMIC_ACQUIRE) == t->loop_fd + 1)) {

@@ -105,4 +105,19 @@ expect_eq "$(cat "$T/off_rt.err")" "" "stall_ms=0: no message"
 # categories without stall: measured, not recorded
 run nocat "categories=sleep" spin
 check nocat "assert stalls == [] and loop['stalls'] == 1"
+# the offload runtime's scheduler: a coroutine that runs 300 ms without yielding is one
+# stall site with the coroutine's stack; one that yields every 2 ms is none
+cc_prog "$T/co_stall" "$BG_ROOT/tests/integration/progs/co_stall.c"
+out=$(under_shim "report=$T/co.json:verbosity=0" "$T/co_stall" 2>"$T/co.err") || fail "co_stall: status $?"
+expect_eq "$out" "ok" "co_stall"
+python3 - "$T/co.json" <<'P' || fail "coroutine stall"
+import json, sys
+r = json.load(open(sys.argv[1]))
+stalls = [s for s in r["sites"] if s["category"] == "stall"]
+fns = [[f.get("function") for f in s["frames"]] for s in stalls]
+assert len(stalls) == 1 and "greedy" in fns[0] and "hog" in fns[0], fns
+assert not any("polite" in f for f in fns), fns
+assert stalls[0]["max_ns"] >= 280e6, stalls[0]["max_ns"]
+assert [l["stalls"] for l in r["loops"]] == [1], r["loops"]
+P
 echo "t_loop_health: all ok"
