@@ -84,6 +84,8 @@ typedef struct loop_tls {
   bg__ledger_loop_t *st; /* this thread's block (ledger arena), NULL: none */
   uint64_t woke;         /* monotonic ns the current iteration started, 0: in the wait */
   uint64_t entered;      /* monotonic ns of the latest wait entry */
+  uint64_t sec_end;      /* end of the second rcur holds */
+  void *rcur;            /* the `recent` bucket of the current second */
   /* stall detector (below) */
   int treg1;             /* index + 1 of this thread's timer in stall_reg, 0: none */
   uint8_t armed;         /* the timer ticks */
@@ -160,7 +162,22 @@ static inline int log2_bucket(uint64_t ns) {
 #define STORE(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
 
 /* The loop's wait is about to start: the iteration that began at lt.woke is over. */
-static inline void iteration_end(void) {
+/* The second bucket of `recent` an iteration ending at `now` goes to (cold: once a
+ * second at most). */
+static __attribute__((noinline)) void new_second(bg__ledger_loop_t *st, uint64_t now) {
+  uint64_t sec = now / 1000000000ull;
+  __typeof__(st->recent[0]) *r = &st->recent[sec % BG_LOOP_RECENT];
+  if (r->sec != sec) {
+    STORE(r->iterations, 0);
+    STORE(r->busy_ns, 0);
+    STORE(r->max_us, 0);
+    STORE(r->sec, sec);
+  }
+  lt.rcur = r;
+  lt.sec_end = (sec + 1) * 1000000000ull;
+}
+
+static inline __attribute__((always_inline)) void iteration_end(void) {
   bg__ledger_loop_t *st = lt.st;
   if (!st) return;
   uint64_t now = loop_now();
@@ -173,34 +190,27 @@ static inline void iteration_end(void) {
   STORE(st->last_mono, now);
   int b = log2_bucket(busy);
   STORE(st->hist[b], st->hist[b] + 1);
-  if (busy > st->worst_ns) {
+  if (BG_UNLIKELY(busy > st->worst_ns)) {
     STORE(st->worst_ns, busy);
     STORE(st->worst_mono, now);
   }
-  uint64_t sec = now / 1000000000ull;
-  __typeof__(st->recent[0]) *r = &st->recent[sec % BG_LOOP_RECENT];
-  uint32_t us = (uint32_t)(busy / 1000 > UINT32_MAX ? UINT32_MAX : busy / 1000);
-  if (r->sec != sec) {
-    STORE(r->iterations, 0);
-    STORE(r->busy_ns, 0);
-    STORE(r->max_us, 0);
-    STORE(r->sec, sec);
-  }
+  if (BG_UNLIKELY(now >= lt.sec_end)) new_second(st, now);
+  __typeof__(st->recent[0]) *r = lt.rcur;
+  uint32_t us = (uint32_t)(busy >> 32 ? UINT32_MAX : busy / 1000);
   STORE(r->iterations, r->iterations + 1);
   STORE(r->busy_ns, r->busy_ns + busy);
   if (us > r->max_us) STORE(r->max_us, us);
   if (BG_UNLIKELY(__atomic_load_n(&st->stall_state, __ATOMIC_ACQUIRE))) stall_end(st, busy);
 }
 
+/* errno: the clock reads never set it (rdtsc; clock_gettime of CLOCK_MONOTONIC cannot
+ * fail), so the wait's errno reaches the program as it was. */
 void bg__loop_woke(void) {
   bg__ledger_loop_t *st = lt.st;
   if (!st) return;
-  int saved = errno;
   uint64_t now = loop_now();
-  if (lt.entered && now > lt.entered) STORE(st->idle_ns, st->idle_ns + (now - lt.entered));
+  if (now > lt.entered) STORE(st->idle_ns, st->idle_ns + (now - lt.entered));
   lt.woke = now;
-  STORE(st->last_mono, now);
-  errno = saved;
 }
 
 /* A block for this thread's loop stats (once per thread: a thread that runs several
@@ -215,7 +225,7 @@ static void stats_open(bg__thread_t *t) {
   bg__ledger_loop_t *st = bg__ledger_alloc(sizeof *st);
   if (!st) return; /* arena full: counted by the ledger (the report says data is missing) */
   lt.st = st;
-  lt.woke = lt.entered = 0;
+  lt.woke = lt.entered = lt.sec_end = 0;
   STORE(st->first_mono, loop_now());
   __atomic_store_n(&t->rec->loop_stats, bg__ledger_off(st), __ATOMIC_RELEASE);
 }
@@ -622,19 +632,9 @@ static int scan_select(const fd_set *r, int nfds, int mine, int *own) {
   return door;
 }
 
-int bg__loop_wait_seen(int kind, uintptr_t set, uintptr_t n, uintptr_t caller) {
-  bg__thread_t *t = &bg__self;
-  if (caller >= t->loop_lo && caller < t->loop_hi) { /* an adapter runtime's own wait */
-    iteration_end();
-    return 1;
-  }
-  /* The common case first: an epoll loop's own wait, its loop still alive. */
-  if (kind == BG_WS_epoll && (int)set == t->loop_fd && t->loop_fd >= 0 && !t->loop_closed &&
-      (!t->rec || __atomic_load_n(&t->rec->loop_fd1, __ATOMIC_ACQUIRE) == t->loop_fd + 1)) {
-    t->loop_foreign = 0;
-    iteration_end();
-    return 1;
-  }
+/* Everything but the common case: detection, nested and new loops (depth raised). */
+static __attribute__((noinline)) int wait_seen_slow(bg__thread_t *t, int kind, uintptr_t set,
+                                                     uintptr_t n) {
   int saved = errno;
   t->depth++; /* fd probes and registration pass through the wrappers */
   bg__loop_gone(t);
@@ -667,6 +667,23 @@ int bg__loop_wait_seen(int kind, uintptr_t set, uintptr_t n, uintptr_t caller) {
   t->depth--;
   errno = saved;
   return loop_wait;
+}
+
+int bg__loop_wait_seen(int kind, uintptr_t set, uintptr_t n, uintptr_t caller) {
+  bg__thread_t *t = &bg__self;
+  if (BG_UNLIKELY(caller >= t->loop_lo && caller < t->loop_hi)) { /* an adapter runtime's */
+    iteration_end();                                                /* own wait */
+    return 1;
+  }
+  /* The common case: an epoll loop's own wait, its loop still alive. */
+  if (BG_LIKELY(kind == BG_WS_epoll && (int)set == t->loop_fd && t->loop_fd >= 0) &&
+      !t->loop_closed &&
+      (!t->rec || __atomic_load_n(&t->rec->loop_fd1, __ATOMIC_ACQUIRE) == t->loop_fd + 1)) {
+    t->loop_foreign = 0;
+    iteration_end();
+    return 1;
+  }
+  return wait_seen_slow(t, kind, set, n);
 }
 
 /* The child's only thread was told by bg__threads_after_fork, and its ledger starts
