@@ -8,6 +8,9 @@
  *                            to (the shim's wrapper when preloaded: loop detection and
  *                            the iteration's measurement).  Prints the fastest block of
  *                            each, in ns per iteration: "bare shim".
+ *   loopcost tsc N 0         what two TSC reads cost (the floor of measuring an
+ *                            iteration: one at the wait's entry, one at its return), in
+ *                            ns per pair, the fastest of 21 blocks of N.
  *   loopcost cpu N WORK      the stall detector's timer: a loop thread runs N
  *                            iterations of a fixed amount of arithmetic (WORK rounds)
  *                            and prints the CPU time it used, in ms.  Run with and
@@ -27,6 +30,9 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 #include "libc_own.h"
 
@@ -96,9 +102,33 @@ static void *loop_thread(void *arg) {
   return NULL;
 }
 
+static double tsc_pairs(long n) {
+  double best = 1e18;
+  for (int b = 0; b < 21; b++) {
+    uint64_t t0 = clock_ns(CLOCK_MONOTONIC), x = 0;
+    for (long i = 0; i < n; i++) {
+#if defined(__x86_64__)
+      x += __rdtsc();
+      x ^= __rdtsc();
+#else
+      x += clock_ns(CLOCK_MONOTONIC);
+      x ^= clock_ns(CLOCK_MONOTONIC);
+#endif
+    }
+    __asm__ volatile("" : : "r"(x));
+    double ns = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / (double)n;
+    if (ns < best) best = ns;
+  }
+  return best;
+}
+
 int main(int argc, char **argv) {
+  if (argc == 4 && !strcmp(argv[1], "tsc")) {
+    printf("%.2f\n", tsc_pairs(atol(argv[2])));
+    return 0;
+  }
   if (argc < 4) {
-    fprintf(stderr, "usage: loopcost iter N BLOCKS | loopcost cpu N WORK\n");
+    fprintf(stderr, "usage: loopcost iter N BLOCKS | loopcost cpu N WORK | loopcost tsc N 0\n");
     return 2;
   }
   mode = argv[1];

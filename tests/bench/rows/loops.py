@@ -56,6 +56,9 @@ def loops(b):
     b.add("loop iteration (epoll_wait on a ready fd) on a loop thread that is not guarded: "
           "added per iteration" + split, shim, bare=bare, ratio=added, instr=instr,
           target=b.at_most(20, "ns", "< 20 ns"), key="loops.iter")
+    tsc = b.samples(lambda: float(b.run([b.prog("loopcost"), "tsc", "200000", "0"])), unit="ns")
+    b.add("two TSC reads (the floor of timing an iteration: its wait's entry and return)", tsc,
+          target="reference", verdict="reference", key="loops.tsc")
     b.add("the same, A/A control: no shim, both sides libc", Samples([y for _, y in aa], "ns"),
           bare=Samples([x for x, _ in aa], "ns"), ratio=Samples([y - x for x, y in aa], "ns"),
           target="≈ 0", verdict="info: the timing noise floor")
