@@ -163,7 +163,7 @@ demo-offload: all
 	$(Q)$(MAKE) -s -C tests/demo/offload BUILD=$(abspath $(BUILD)) run
 
 # The threaded unit tests of the coroutine runtime and offload pool under TSan.
-TSAN_UNITS := test_co_ctx test_sched test_workers
+TSAN_UNITS := test_co_ctx test_sched test_workers test_uring
 check-tsan:
 	$(Q)$(MAKE) SANITIZER=thread $(TSAN_UNITS:%=build-thread/tests/%)
 	$(Q)sh tests/run-unit.sh $(TSAN_UNITS:%=build-thread/tests/%)
