@@ -51,6 +51,7 @@
                              while coroutines wait for fds */
 
 #if defined(__SANITIZE_ADDRESS__)
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
 void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
                                      size_t *size_old);
@@ -556,6 +557,11 @@ BG_EXPORT int bg__api_co_spawn(bg_sched_t *s, void (*fn)(void *), void *arg) {
   co->wfd = -1;
 #if defined(__SANITIZE_THREAD__)
   co->tsan_fiber = __tsan_create_fiber(0);
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+  /* A recycled stack still carries the shadow of the frames its last coroutine never
+   * returned from (it ended with a switch): stale redzones for the new frames. */
+  __asan_unpoison_memory_region(m + s->stacks.page, s->stack_len);
 #endif
   bg__ctx_make(&co->ctx, m + s->stacks.page, s->stack_len, co_main, co);
   co->lnext = s->live_head;
