@@ -15,7 +15,7 @@
 #   make demo            run the bundled event-loop demo under the shim
 #   make demo-offload    coroutine server with legacy blocking calls: report vs offload
 #   make check-tsan      coroutine and worker-pool unit tests under ThreadSanitizer
-#   make bench           benchmark table (tests/bench)
+#   make bench           benchmark tables, docs/performance.md (tests/bench; ONLY=sec,...)
 #   make check-browser   the dashboard in headless chromium (playwright-core from npm)
 #   make bench-http      /api/report latency with 1,000 live sites
 #   make install PREFIX=/usr/local DESTDIR=
@@ -103,7 +103,7 @@ $(SHIM): $(PRELOAD_OBJ) $(CORE_OBJ)
 	$(Q)$(CC) -shared $(SANLDFLAGS) -Wl,-Bsymbolic-functions -Wl,--version-script=preload/exports.map \
 	    -o $@ $^ $(LDLIBS)
 
-CLI_SRC := tools/blockguard.c $(sort $(wildcard tools/cmd_*.c))
+CLI_SRC := tools/blockguard.c $(sort $(wildcard tools/cmd_*.c tools/cli_*.c))
 $(CLI): $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(SANLDFLAGS) -o $@ $^ $(LDLIBS)
@@ -162,15 +162,16 @@ demo: all
 demo-offload: all
 	$(Q)$(MAKE) -s -C tests/demo/offload BUILD=$(abspath $(BUILD)) run
 
-# The threaded unit tests of the coroutine runtime and offload pool under TSan.
-TSAN_UNITS := test_co_ctx test_sched test_workers test_uring
+# The threaded unit tests of the coroutine runtime, offload pool, io_uring path and ledger
+# under TSan.
+TSAN_UNITS := test_co_ctx test_sched test_workers test_uring test_ledger
 check-tsan:
 	$(Q)$(MAKE) SANITIZER=thread $(TSAN_UNITS:%=build-thread/tests/%)
 	$(Q)sh tests/run-unit.sh $(TSAN_UNITS:%=build-thread/tests/%)
 
 bench: all
 	$(Q)tools/deps.sh bench
-	$(Q)$(MAKE) -s -C tests/bench BUILD=$(abspath $(BUILD)) run
+	$(Q)$(MAKE) -s -C tests/bench BUILD=$(abspath $(BUILD)) ONLY=$(ONLY) run
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \

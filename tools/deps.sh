@@ -10,9 +10,9 @@ group=${1:-build}
 # liburing-dev: the header the io_uring offload path is built with; the shim dlopens
 # liburing.so.2 (liburing2, which it pulls in) on the first offloaded call only.
 build_pkgs="gcc make pkg-config libunwind-dev uthash-dev libmicrohttpd-dev libjansson-dev libdw-dev liburing-dev"
-check_pkgs="libcmocka-dev libst-dev python3 python3-dev g++ curl python3-jsonschema python3-prometheus-client"
-# perl: callgrind_annotate; libuv1-dev: the offload rows compare with uv_queue_work and
-# uv_fs_read round trips
+check_pkgs="libcmocka-dev libst-dev python3 python3-dev g++ nodejs curl python3-jsonschema python3-prometheus-client"
+# perl: callgrind_annotate; libuv1-dev: the reference rows (uv_queue_work, uv_fs_read
+# round trips next to the offload rows)
 bench_pkgs="valgrind perl strace ltrace redis-server redis-tools libuv1-dev"
 browser_pkgs="chromium nodejs npm"
 # clang's libFuzzer runtime is in libclang-rt-dev, which clang does not pull in.

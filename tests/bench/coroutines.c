@@ -1,4 +1,4 @@
-/* coroutines.c - row 4 of `make bench`, next to the offload group's own programs
+/* coroutines.c - the offload section of `make bench`, next to the offload group's own programs
  * (tests/bench/offload/): what those do not measure.
  *
  *   coroutines switch N           two coroutines yield to each other N times each;

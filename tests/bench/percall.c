@@ -1,5 +1,5 @@
-/* percall.c - per-call cost of four wrapped calls, the loop behind rows 1 and 2 of
- * `make bench`.
+/* percall.c - per-call cost of four wrapped calls, the loop behind the percall and
+ * tracers sections of `make bench` (rows/percall.py, rows/tracers.py).
  *
  *   percall ARGS CALLS ITERS BLOCKS [ab]
  *     ARGS   plain    read(/dev/zero,1), write(/dev/null,1), poll(1 fd, 0),

@@ -1,5 +1,5 @@
-/* sites.c - many distinct call sites: the cost of a violation at a NEW site (row 1) and
- * the memory the site registry takes (row 5).
+/* sites.c - many distinct call sites: the cost of a violation at a NEW site (section percall) and
+ * the memory the site registry takes (section memory).
  *
  *   sites new CALL       time one sweep over 1,024 distinct call sites of CALL (read,
  *                        write, poll, sleep), each called once: on a guarded thread

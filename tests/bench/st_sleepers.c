@@ -1,4 +1,4 @@
-/* st_sleepers.c - the row-4 sleeper benchmark written for State Threads (libst), the
+/* st_sleepers.c - the sleeper benchmark of the offload section written for State Threads (libst), the
  * peer blockguard's offload runtime is compared with: N coroutines each sleep 100 ms,
  * all at once, on one OS thread.
  *

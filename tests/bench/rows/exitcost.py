@@ -1,0 +1,43 @@
+"""exitcost.py - what a process that recorded violations pays at exit (exits.c, started
+by spawn.c, bare and under the shim interleaved): writing its report and summary, where
+naming each frame (symbolization: the ELF symbol table, DWARF line tables) was the
+expensive part.  CPU is the children's user + system time (getrusage), so the
+machine's load does not count; wall time for the fork tree."""
+import os
+import shutil
+
+from benchlib import Samples, section
+
+
+def cpu_per_proc(b, n, args, opts):
+    out = b.run([b.prog("spawn"), str(n), b.shim if opts is not None else "-", opts or "-",
+                 b.prog("exits")] + args)
+    return float(out.split()[1]) / n
+
+
+def wall(b, args, opts):
+    out = b.run([b.prog("spawn"), "1", b.shim if opts is not None else "-", opts or "-",
+                 b.prog("exits")] + args)
+    return float(out.split()[0])
+
+
+@section("exit", title="Exit cost", owner="perfa", order=30, budget_s=30)
+def exitcost(b):
+    d = os.path.join(b.out, "exit")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    n = 2 if b.quick else 10
+    for opts, what in (("threads=main:verbosity=0:report=%s/r%%p.json" % d, "report= file"),
+                       ("threads=main", "default summary on stderr")):
+        bare, shim = b.interleave([lambda: cpu_per_proc(b, n, ["sites", "10"], None),
+                                   lambda: cpu_per_proc(b, n, ["sites", "10"], opts)], unit="ms")
+        added = Samples([y - x for x, y in zip(bare.values, shim.values)], "ms")
+        b.add("process with 10 sites, CPU per process (%s)" % what, shim, bare=bare, ratio=added,
+              target=b.at_most(5, "ms", "≤ 5 ms added"),
+              key="exit.sites10.%s" % ("report" if "report" in opts else "summary"))
+    forks = 20 if b.quick else 200
+    opts = "threads=main:verbosity=0:report=%s/f%%p.json" % d
+    bare, shim = b.interleave([lambda: wall(b, ["forks", str(forks)], None),
+                               lambda: wall(b, ["forks", str(forks)], opts)], rounds=3, unit="ms")
+    b.add("%d forked children, each with violations, report=%%p: wall" % forks, shim, bare=bare,
+          ratio=b.ratios(bare, shim), target=b.at_most(1.5, "×"), key="exit.forks.ratio")
