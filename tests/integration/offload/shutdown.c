@@ -19,6 +19,13 @@ static void stuck(void *arg) {
 static void quitter(void *arg) {
   (void)arg;
   usleep(50000);
+  /* On a worker: exit only once the read really runs there (on a loaded machine the
+   * worker may not have taken it yet after 50 ms; a queued call is cancelled, not
+   * abandoned).  In the ring it is in flight as soon as submitted. */
+  const char *w = getenv("WANT_WORKER");
+  struct bg_offload_stats st;
+  for (int i = 0; w && *w == '1' && i < 500 && bg_offload_stats(&st) == 0 && !st.busy; i++)
+    usleep(10000);
   exit(0);
 }
 
