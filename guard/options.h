@@ -43,6 +43,7 @@ typedef struct bg__options {
   uint64_t verbosity;
   int strict;
   char exempt_fds[BG_OPT_STR_MAX];
+  int lang;                    /* read language frames (guard/lang.c) */
   char collect[BG_OPT_STR_MAX];
   unsigned exempt_mask;        /* derived from exempt_fds */
   char text[4096];             /* the option string as given, for reports */
