@@ -247,6 +247,8 @@ void bg__core_fast_exit(void) {
 int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller) {
   bg__thread_t *t = &bg__self;
   if (t->depth || !ready || exempt) return BG_PASS;
+  /* The loop that guarded this thread ended (its fd closed, maybe on another thread). */
+  if (BG_UNLIKELY(t->loop_fd >= 0) && bg__loop_gone(t) && !t->guarded) return BG_PASS;
   if (!(bg__opt.categories & (1u << category))) return BG_PASS;
   int saved = errno;
   t->depth++;
