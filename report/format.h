@@ -48,4 +48,13 @@ const char *bg_value_name(int v);
 char *bg_render_n(const bg_model_t *m, int fmt, const bg_render_opt_t *o, size_t *len);
 /* Same by name with default options, for text formats; NULL for an unknown name. */
 char *bg_render(const bg_model_t *m, const char *format);
+/* Why the last bg_render_n on this thread returned NULL ("out of memory" unless a
+ * renderer said more, e.g. the pprof object could not be loaded). */
+const char *bg_render_error(void);
+/* For renderers: records the reason of a failure (printf style). */
+void bg_render_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Renderers with options (report/folded.c, report/pprof_load.c). */
+char *bg_render_folded(const bg_model_t *m, const bg_render_opt_t *o, size_t *len);
+char *bg_render_pprof(const bg_model_t *m, const bg_render_opt_t *o, size_t *len);
 #endif

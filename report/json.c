@@ -138,6 +138,14 @@ static json_t *model_json(const bg_model_t *m) {
   json_object_set_new(o, "unmatched_rules", um);
   /* extension (docs/http.md): the dashboard this process served */
   if (m->http_url) json_object_set_new(o, "http_url", jstr(m->http_url));
+  json_t *mods = json_array();
+  for (int i = 0; i < m->nmodules; i++) {
+    json_t *mo = json_object();
+    json_object_set_new(mo, "path", jstr(m->modules[i].path));
+    json_object_set_new(mo, "build_id", jstr(m->modules[i].build_id));
+    json_array_append_new(mods, mo);
+  }
+  json_object_set_new(o, "modules", mods);
   return o;
 }
 
@@ -368,6 +376,20 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
     rd_fail(r, "unguarded_reason", "expected a string or null");
   json_t *hu = json_object_get(o, "http_url");
   if (json_is_string(hu)) m->http_url = bg_model_strdup(json_string_value(hu));
+  json_t *mods = json_object_get(o, "modules"), *mo; /* optional: schema 2 */
+  size_t mi;
+  if (mods && !json_is_array(mods)) return rd_fail(r, "modules", "expected an array");
+  if (mods) {
+    m->modules = calloc(json_array_size(mods) + 1, sizeof *m->modules);
+    json_array_foreach(mods, mi, mo) {
+      if (!json_is_object(mo)) return rd_fail(r, "modules[]", "expected an object");
+      bg_rmodule_t *md = &m->modules[m->nmodules++];
+      md->path = get_str(r, mo, "path", 1);
+      md->build_id = get_str(r, mo, "build_id", 0);
+      if (strspn(md->build_id, "0123456789abcdef") != strlen(md->build_id))
+        return rd_fail(r, "modules[].build_id", "expected lower-case hex");
+    }
+  }
   json_t *a = get_array(r, o, "argv"), *v;
   size_t i;
   if (a) {

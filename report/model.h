@@ -60,6 +60,12 @@ typedef struct bg_rthread {
   char *why;
 } bg_rthread_t;
 
+/* An object the report's frames name, with its GNU build id (hex, "" unknown): what a
+ * profile viewer or symbol server needs to find the exact binary (docs/report-schema.md). */
+typedef struct bg_rmodule {
+  char *path, *build_id;
+} bg_rmodule_t;
+
 typedef struct bg_rkv {
   char *key, *value;
 } bg_rkv_t;
@@ -89,6 +95,8 @@ typedef struct bg_model {
   bg_rrule_t *unmatched_rules; /* allowlist rules that never matched (extension) */
   int nunmatched;
   char *http_url;         /* live dashboard this process served, NULL: none (docs/http.md) */
+  bg_rmodule_t *modules;  /* objects named by frames, with build ids (may be empty) */
+  int nmodules;
   /* schema 2 */
   int schema;             /* 1 for files without the field */
   int complete;           /* 0: data may be missing, incomplete_reason says what */
@@ -123,7 +131,7 @@ typedef struct bg_merge {
   int nuses;
   struct { bg_rrule_t rule; int count; } *um;  /* reports listing a rule unmatched */
   int num;
-  struct bg__ix *sites_ix, *um_ix;                 /* by site id, by rule "line:file" */
+  struct bg__ix *sites_ix, *um_ix, *mods_ix;      /* by site id, rule "line:file", path */
 } bg_merge_t;
 void bg_merge_init(bg_merge_t *g);
 int bg_merge_add(bg_merge_t *g, const bg_model_t *src); /* 0, -1 out of memory */

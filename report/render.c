@@ -2,6 +2,8 @@
  * every format: the shim (report= at exit), `blockguard report`, `blockguard serve`
  * and the HTTP server all render through bg_render_n.
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,10 +59,25 @@ int bg_value_find(const char *s, size_t n) {
 
 const char *bg_value_name(int v) { return v >= 0 && v < BG_VALUE_COUNT ? value_names[v] : "?"; }
 
+static __thread char last_error[1024];
+
+void bg_render_fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  va_end(ap);
+}
+
+const char *bg_render_error(void) { return last_error[0] ? last_error : "out of memory"; }
+
 char *bg_render_n(const bg_model_t *m, int fmt, const bg_render_opt_t *o, size_t *len) {
   static const bg_render_opt_t defaults = {.value = BG_VALUE_BLOCKED};
   size_t dummy;
-  if (fmt < 0 || fmt >= BG_FMT_COUNT) return NULL;
+  last_error[0] = 0;
+  if (fmt < 0 || fmt >= BG_FMT_COUNT) {
+    bg_render_fail("unknown format %d", fmt);
+    return NULL;
+  }
   return bg_formats[fmt].render(m, o ? o : &defaults, len ? len : &dummy);
 }
 

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "report/format.h"
 #include "report/redact.h"
@@ -122,9 +123,10 @@ int bg_cli_gate(bg_model_t *cur, const bg_model_t *base, FILE *out, const char *
 static int usage_error(const char *msg, const char *arg) {
   fprintf(stderr, "blockguard report: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
   fprintf(stderr,
-          "usage: blockguard report [--format F] [--baseline OLD] [--suppressions] [--exitcode=N]\n"
-          "                         [--redact R] [-o FILE] FILE|DIR...\n"
-          "  formats: %s (default text; -o FILE.ext picks the format of that extension)\n",
+          "usage: blockguard report [--format F] [--value V] [--baseline OLD] [--suppressions]\n"
+          "                         [--exitcode=N] [--redact R] [-o FILE] FILE|DIR...\n"
+          "  formats: %s (default text; -o FILE.ext picks the format of that extension)\n"
+          "  --value blocked|violations: what folded stacks count, pprof's default sample type\n",
           bg_format_names());
   return 2;
 }
@@ -153,6 +155,7 @@ static int format_of_path(const char *path) {
 int bg_cmd_report(int argc, char **argv) {
   const char *format = NULL, *baseline = NULL, *output = NULL, *v;
   int suppressions = 0, exitcode = 66, i = 1;
+  bg_render_opt_t ropt = {.value = BG_VALUE_BLOCKED};
   char rerr[200];
   bg_redact_t redact;
   bg_redact_parse(&redact, "secrets", 7, rerr, sizeof rerr);
@@ -163,6 +166,9 @@ int bg_cmd_report(int argc, char **argv) {
     }
     if ((v = flag_value(argc, argv, &i, "--format"))) {
       format = v;
+    } else if ((v = flag_value(argc, argv, &i, "--value"))) {
+      if ((ropt.value = bg_value_find(v, strlen(v))) < 0)
+        return usage_error("unknown --value (blocked, violations)", v);
     } else if ((v = flag_value(argc, argv, &i, "--redact"))) {
       if (bg_redact_parse(&redact, v, strlen(v), rerr, sizeof rerr) < 0)
         return usage_error(rerr, v);
@@ -187,6 +193,9 @@ int bg_cmd_report(int argc, char **argv) {
   int fmt = format ? bg_format_find(format, strlen(format)) : -1;
   if (format && fmt < 0) return usage_error("unknown format", format);
   if (!format) fmt = output && format_of_path(output) >= 0 ? format_of_path(output) : BG_FMT_text;
+  if (bg_formats[fmt].binary && !output && isatty(STDOUT_FILENO) && !suppressions)
+    return usage_error("not writing a binary format to a terminal (use -o FILE or redirect)",
+                       bg_formats[fmt].name);
   if (i >= argc) return usage_error("no report files or directories given", NULL);
 
   bg_model_t base = {0}, cur;
@@ -206,10 +215,10 @@ int bg_cmd_report(int argc, char **argv) {
     if (baseline && !rc) rc = exitcode;
   }
   size_t len = 0;
-  char *text = suppressions ? bg_render_suppressions(&cur) : bg_render_n(&cur, fmt, NULL, &len);
+  char *text = suppressions ? bg_render_suppressions(&cur) : bg_render_n(&cur, fmt, &ropt, &len);
   if (text && suppressions) len = strlen(text);
   if (!text) {
-    fprintf(stderr, "blockguard: out of memory\n");
+    fprintf(stderr, "blockguard: %s\n", suppressions ? "out of memory" : bg_render_error());
     rc = 2;
   } else if (output) {
     char err[1024];
