@@ -150,6 +150,7 @@ check-browser: all
 	$(Q)tools/deps.sh browser
 	$(Q)cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 	$(Q)BUILD=$(BUILD) BG_ROOT=$(CURDIR) CC="$(CC)" node tests/browser/dashboard.test.mjs
+	$(Q)BUILD=$(BUILD) BG_ROOT=$(CURDIR) CC="$(CC)" node tests/browser/speedscope.test.mjs
 
 # /api/report latency with 1,000 live sites (median/p90/max).
 bench-http: all

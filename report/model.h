@@ -116,6 +116,7 @@ void bg_render_summary(FILE *out, const bg_model_t *m);
 /* JSON per the DESIGN.md schema (report/json.c, jansson).  malloc'd, NUL-terminated;
  * NULL on allocation failure. */
 char *bg_render_json(const bg_model_t *m);
+int bg_render_json_file(const bg_model_t *m, FILE *f); /* streamed: 0, -1 write error */
 char *bg_render_site_json(const bg_rsite_t *s);
 /* Reads a report file / text back into a model (report/json.c).  0, or -1 with a
  * message naming the file and problem in err (wrong tool, version, corrupt JSON). */
@@ -163,6 +164,7 @@ void bg_fmt_frame(char *buf, size_t n, const bg_rframe_t *f); /* fn file:line (m
 void bg_xml_escape(FILE *out, const char *s, int attr);
 /* Renderers of the format table (report/formats.def, report/format.h); malloc'd text. */
 char *bg_render_text(const bg_model_t *m);
+int bg_render_text_file(const bg_model_t *m, FILE *f); /* streamed: 0, -1 write error */
 char *bg_render_sarif(const bg_model_t *m);
 char *bg_render_junit(const bg_model_t *m);
 char *bg_render_metrics(const bg_model_t *m); /* Prometheus text exposition (metrics.c) */
@@ -174,4 +176,7 @@ char *bg_render_metrics(const bg_model_t *m); /* Prometheus text exposition (met
 #define BG_WRITE_NOSYNC 0x10000
 int bg_write_atomic(const char *path, const char *data, size_t len, int mode, char *err,
                     size_t errlen);
+/* Same, the content written by fill(f, arg) (0, or -1 on failure). */
+int bg_write_atomic_fn(const char *path, int mode, int (*fill)(FILE *f, void *arg), void *arg,
+                       char *err, size_t errlen);
 #endif

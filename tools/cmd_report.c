@@ -140,6 +140,27 @@ static const char *flag_value(int argc, char **argv, int *i, const char *name) {
   return NULL;
 }
 
+struct out_ctx {
+  const bg_model_t *m;
+  int fmt;
+  const bg_render_opt_t *o;
+  int suppressions, failed; /* failed: rendering (not writing) failed */
+};
+
+static int write_out(FILE *f, void *arg) {
+  struct out_ctx *c = arg;
+  if (c->suppressions) {
+    char *text = bg_render_suppressions(c->m);
+    if (!text) return c->failed = 1, -1;
+    int rc = fputs(text, f) < 0 ? -1 : 0;
+    free(text);
+    return rc;
+  }
+  errno = 0;
+  if (bg_render_file(c->m, c->fmt, c->o, f) < 0) return c->failed = !errno, -1;
+  return 0;
+}
+
 /* The format whose extension ends path ("out.sarif" -> sarif), or -1. */
 static int format_of_path(const char *path) {
   const char *base = strrchr(path, '/');
@@ -214,22 +235,19 @@ int bg_cmd_report(int argc, char **argv) {
     fprintf(stderr, "blockguard: NOT GUARDED: %s\n", cur.unguarded_reason);
     if (baseline && !rc) rc = exitcode;
   }
-  size_t len = 0;
-  char *text = suppressions ? bg_render_suppressions(&cur) : bg_render_n(&cur, fmt, &ropt, &len);
-  if (text && suppressions) len = strlen(text);
-  if (!text) {
-    fprintf(stderr, "blockguard: %s\n", suppressions ? "out of memory" : bg_render_error());
-    rc = 2;
-  } else if (output) {
+  /* Streamed to the file (or stdout): a merged report of 100,000 sites is never held
+   * in memory a second time as text. */
+  struct out_ctx oc = {&cur, fmt, &ropt, suppressions, 0};
+  if (output) {
     char err[1024];
-    if (bg_write_atomic(output, text, len, 0644, err, sizeof err) < 0) {
-      fprintf(stderr, "blockguard: %s\n", err);
+    if (bg_write_atomic_fn(output, 0644, write_out, &oc, err, sizeof err) < 0) {
+      fprintf(stderr, "blockguard: %s\n", oc.failed ? bg_render_error() : err);
       rc = 2;
     }
-  } else {
-    if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) rc = 2;
+  } else if (write_out(stdout, &oc) < 0 || fflush(stdout) != 0) {
+    fprintf(stderr, "blockguard: %s\n", oc.failed ? bg_render_error() : strerror(errno));
+    rc = 2;
   }
-  free(text);
   bg_model_free(&cur);
   bg_model_free(&base);
   return rc;
