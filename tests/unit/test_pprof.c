@@ -229,17 +229,16 @@ static void folded_stacks(void **state) {
   t = bg_render_n(&m, BG_FMT_folded, &o, NULL);
   assert_string_equal(t, "main;handle;libc.so.6+0x12345;read 5\nmain;save?it;fsync 2\n");
   free(t);
+  bg_model_free(&m);
   /* two sites folding to the same names add up */
-  free(m.sites[1].call);
-  m.sites[1].call = strdup("read");
-  m.sites[1].nframes = 0;
-  free(m.sites[0].frames[0].function), free(m.sites[0].frames[1].function), free(m.sites[0].frames[2].function);
-  for (int i = 0; i < 3; i++) m.sites[0].frames[i].function = strdup("");
-  m.sites[0].nframes = 0;
-  t = bg_render_n(&m, BG_FMT_folded, &o, NULL);
+  bg_model_t two = {0};
+  two.sites = calloc(2, sizeof *two.sites);
+  site(&two.sites[two.nsites++], "01", "read", "io", 2, 20, 0);
+  site(&two.sites[two.nsites++], "02", "read", "io", 5, 50, 0);
+  t = bg_render_n(&two, BG_FMT_folded, &o, NULL);
   assert_string_equal(t, "read 7\n");
   free(t);
-  bg_model_free(&m);
+  bg_model_free(&two);
 }
 
 int main(void) {
