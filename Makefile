@@ -180,9 +180,9 @@ demo: all
 demo-offload: all
 	$(Q)$(MAKE) -s -C tests/demo/offload BUILD=$(abspath $(BUILD)) run
 
-# The threaded unit tests of the coroutine runtime, offload pool, ledger and verdict core
-# (a loop ended by another thread's close) under TSan.
-TSAN_UNITS := test_co_ctx test_sched test_workers test_ledger test_verdict
+# The threaded unit tests of the coroutine runtime, offload pool, io_uring path, ledger
+# and verdict core (a loop ended by another thread's close) under TSan.
+TSAN_UNITS := test_co_ctx test_sched test_workers test_uring test_ledger test_verdict
 check-tsan:
 	$(Q)$(MAKE) SANITIZER=thread $(TSAN_UNITS:%=build-thread/tests/%)
 	$(Q)sh tests/run-unit.sh $(TSAN_UNITS:%=build-thread/tests/%)

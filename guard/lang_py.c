@@ -33,10 +33,12 @@ static struct {
   uint64_t adds;              /* dlpi_adds at the last detection */
   int tried;
   int bad_describes;          /* consecutive type-check failures (layout wrong?) */
+  int unusable;               /* a runtime is there but its frames are not read */
   char status[160];
 } py = {.module = -1};
 
 const char *bg__py_status(void) { return py.status[0] ? py.status : "no CPython runtime seen"; }
+int bg__py_unusable(void) { return __atomic_load_n(&py.unusable, __ATOMIC_RELAXED); }
 int bg__py_runtime_module(void) { return py.module; }
 
 static int read_adds(struct dl_phdr_info *info, size_t size, void *arg) {
@@ -135,6 +137,7 @@ static int detect(void) {
   if (ok < 0) {
     snprintf(py.status, sizeof py.status, "CPython 3.%u: frame layout not known to this version",
              minor);
+    py.unusable = 1;
     return 0;
   }
   py.l = l;
@@ -152,6 +155,7 @@ static int detect(void) {
                       cold_part, NULL);
   if (!py.code_type || !py.str_type || !py.bytes_type || (l.frame_objects && !py.frame_type)) {
     snprintf(py.status, sizeof py.status, "CPython 3.%u: type objects not exported", minor);
+    py.unusable = 1;
     return 0;
   }
   snprintf(py.status, sizeof py.status, "CPython 3.%u (%s, %d eval range%s)", minor,
@@ -452,6 +456,7 @@ int bg__py_describe(uintptr_t w, char *func, size_t nfunc, char *file, size_t nf
   if (!typed(code, py.code_type, need)) {
     if (++py.bad_describes >= 16) { /* layout wrong for this build: stop reading */
       __atomic_store_n(&bg__py_active, 0, __ATOMIC_RELEASE);
+      py.unusable = 1;
       snprintf(py.status, sizeof py.status, "CPython 3.%u: frames do not point at code objects "
                "(unusual build?); Python frames turned off", l->minor);
     }

@@ -74,3 +74,11 @@ PY
   n=$((n + 1))
 done
 [ "$n" -ge 1 ] || fail "no CPython 3.8+ found (tools/deps.sh installs python3)"
+# A CPython whose layout this version does not know (3.7 here; 3.14 would be the same):
+# native stacks, and the exit summary says why rather than leaving it to be guessed.
+for old in "${PYENV_ROOT:-/root/.pyenv}"/versions/3.7*/bin/python3; do
+  [ -x "$old" ] || continue
+  under_shim "threads=main" "$old" "$BG_ROOT/tests/lang/py_sites.py" "$T/old.json" 2> "$T/old.err" >/dev/null
+  expect_grep "Python frames not read: CPython 3.7: frame layout not known" "$T/old.err"
+  echo "ok: $old says why"
+done
