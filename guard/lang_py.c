@@ -24,7 +24,6 @@
 
 int bg__py_active;
 
-
 static struct {
   bg__py_layout_t l;
   void *(*this_tstate)(void); /* PyGILState_GetThisThreadState */
@@ -48,20 +47,27 @@ static int read_adds(struct dl_phdr_info *info, size_t size, void *arg) {
   return 1;
 }
 
-/* A libpython loaded RTLD_LOCAL (embedders) is not in the global scope: ask it. */
+/* A libpython loaded RTLD_LOCAL (embedders) is not in the global scope: ask it.  The
+ * name is taken inside dl_iterate_phdr, the dlopen made after it returns. */
 static void *runtime_handle;
 static int find_libpython(struct dl_phdr_info *info, size_t size, void *arg) {
-  (void)size, (void)arg;
+  (void)size;
   const char *b = info->dlpi_name ? strrchr(info->dlpi_name, '/') : NULL;
   b = b ? b + 1 : info->dlpi_name;
   if (!b || strncmp(b, "libpython3", 10)) return 0;
-  void *h = dlopen(info->dlpi_name, RTLD_NOLOAD | RTLD_LAZY);
-  if (h && dlsym(h, "PyGILState_GetThisThreadState")) {
-    runtime_handle = h; /* kept: the object is loaded anyway */
-    return 1;
+  snprintf(arg, 4096, "%s", info->dlpi_name);
+  return 1;
+}
+
+static void *open_libpython(void) {
+  char path[4096] = "";
+  if (!dl_iterate_phdr(find_libpython, path) || !path[0]) return NULL;
+  void *h = dlopen(path, RTLD_NOLOAD | RTLD_LAZY);
+  if (h && !dlsym(h, "PyGILState_GetThisThreadState")) {
+    dlclose(h);
+    h = NULL;
   }
-  if (h) dlclose(h);
-  return 0;
+  return h; /* kept open: the object is loaded anyway */
 }
 
 /* A symbol of the object that holds the runtime (an embedder could hold two). */
@@ -115,7 +121,7 @@ static int detect(void) {
   py.this_tstate = NULL;
   bg__py_ranges.neval = 0;
   void *f = dlsym(RTLD_DEFAULT, "PyGILState_GetThisThreadState");
-  if (!f && dl_iterate_phdr(find_libpython, NULL))
+  if (!f && (runtime_handle || (runtime_handle = open_libpython())))
     f = dlsym(runtime_handle, "PyGILState_GetThisThreadState");
   if (!f) return 0;
   py.this_tstate = (void *(*)(void))f;
