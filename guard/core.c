@@ -267,8 +267,9 @@ void bg__stall_record(const uintptr_t *pcs, int n, uint64_t ns) {
       describe_caller(who, sizeof who, n ? pcs[0] : 0);
       thread_label(th, sizeof th);
       bg_fmt_ns(d, sizeof d, ns);
-      bg__msg("%sevent loop '%s' stalled %s on CPU in %s%s", action == BG_ACT_WARN ? "warning: " : "",
-              th, d, who, action == BG_ACT_ABORT ? ": aborting (mode=abort)" : "");
+      bg__msg("%sevent loop '%s' stalled %s on CPU in %s%s",
+              action == BG_ACT_WARN ? "warning: " : "", th, d, who,
+              action == BG_ACT_ABORT ? ": aborting (mode=abort)" : "");
     }
     if (s) bg__site_add(s, ns, t->slot);
     if (action == BG_ACT_ABORT && s && !s->allowed) {

@@ -278,8 +278,8 @@ static void set_period(timer_t id, uint64_t ns) {
 /* At most STALL_RATE stacks per minute, process-wide; async-signal-safe. */
 static int rate_ok(void) {
   uint64_t now = mono_ns(), w = __atomic_load_n(&rate_window, __ATOMIC_RELAXED);
-  if (now - w >= 60000000000ull && __atomic_compare_exchange_n(&rate_window, &w, now, 0,
-                                                                  __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+  if (now - w >= 60000000000ull &&
+      __atomic_compare_exchange_n(&rate_window, &w, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
     __atomic_store_n(&rate_count, 0, __ATOMIC_RELAXED);
   return __atomic_add_fetch(&rate_count, 1, __ATOMIC_RELAXED) <= STALL_RATE;
 }
@@ -291,8 +291,10 @@ static void stall_handler(int sig, siginfo_t *si, void *uc) {
   if (si->si_code != SI_TIMER) {
     /* Not our timer: someone sent the signal.  Without us its default action would
      * end the process: so it does. */
+    t->depth++; /* straight to libc: no lock of ours in a signal handler */
     signal(sig, SIG_DFL);
     syscall(SYS_tgkill, getpid(), gettid(), sig); /* delivered when we return */
+    t->depth--;
     errno = saved;
     return;
   }

@@ -65,13 +65,14 @@ BG_EXPORT int siginterrupt(int sig, int flag) {
 }
 
 /* The mask of the calling thread changed: tell the detector when the stall signal may
- * be in it (it checks the mask itself). */
+ * have been blocked or unblocked (it checks the mask itself, and only on a loop thread
+ * with a timer). */
 #define BG_SIGMASK(name)                                                                \
   BG_REAL_FN(sigmask_fn, name)                                                          \
   BG_EXPORT int name(int how, const sigset_t *set, sigset_t *old) {                     \
     int r = bg__get_##name()(how, set, old);                                            \
     int s = __atomic_load_n(&bg__stall_sig, __ATOMIC_RELAXED);                          \
-    if (BG_UNLIKELY(s != 0) && set && sigismember(set, s) == 1) {                       \
+    if (BG_UNLIKELY(s != 0) && set && (how == SIG_SETMASK || sigismember(set, s) == 1)) { \
       int e = errno;                                                                    \
       bg__stall_mask_changed();                                                         \
       errno = e;                                                                        \

@@ -133,7 +133,8 @@ static inline int bg__int_failed(const void *r, size_t n) {
       ret bg_r;                                                                         \
       do /* the loop's own wait, made again if the stall timer interrupted it */       \
         bg_r = bg__real_##name(BG_ARGS(n, params));                                     \
-      while (bg__loop_eintr_ours(bg__int_failed(&bg_r, sizeof bg_r) && errno == EINTR, &bg_s));                 \
+      while (bg__loop_eintr_ours(bg__int_failed(&bg_r, sizeof bg_r) && errno == EINTR,  \
+                                 &bg_s));                                               \
       bg__loop_woke();                                                                  \
       return bg_r;                                                                      \
     }                                                                                   \
@@ -169,7 +170,8 @@ static inline int bg__int_failed(const void *r, size_t n) {
       ret bg_r;                                                                         \
       do /* this loop thread's wait */                                                  \
         bg_r = bg__real_##name(BG_ARGS(n, params));                                     \
-      while (bg__loop_eintr_ours(bg__int_failed(&bg_r, sizeof bg_r) && errno == EINTR, &bg_s));                 \
+      while (bg__loop_eintr_ours(bg__int_failed(&bg_r, sizeof bg_r) && errno == EINTR,  \
+                                 &bg_s));                                               \
       bg__loop_woke();                                                                  \
       return bg_r;                                                                      \
     }                                                                                   \
