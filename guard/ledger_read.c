@@ -290,7 +290,8 @@ static void fill_site(const view_t *v, const bg__lread_t *in, bg_rsite_t *r, con
     r->threads[r->nthreads++] = bg_model_strdup("...");
   r->frames = calloc(nframes ? (size_t)nframes : 1, sizeof *r->frames);
   for (int i = 0; r->frames && i < nframes; i++)
-    fill_frame(v, in, &r->frames[r->nframes++], s.key.pcs[i], s.mods[i], s.lframes[i]);
+    if (s.mods[i] != BG_HIDDEN_MODULE) /* kept in the key only (guard/lang.h) */
+      fill_frame(v, in, &r->frames[r->nframes++], s.key.pcs[i], s.mods[i], s.lframes[i]);
   if (s.rule >= 0 && (uint32_t)s.rule < v->h.nrules) {
     char buf[1200];
     snprintf(buf, sizeof buf, "%s:%d", vstr(v, v->rules[s.rule].file), v->rules[s.rule].line);
