@@ -39,11 +39,15 @@ endif
 Q := $(if $(filter 1,$(V)),,@)
 say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
 
-PKGS      := libunwind libmicrohttpd jansson
+PKGS      := libmicrohttpd jansson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libmicrohttpd: headers only; report/mhd.c dlopens it when a dashboard is asked for,
-# so guarded programs without http= never load it (and GnuTLS behind it).
-PKG_LIBS   = $(shell pkg-config --libs libunwind jansson 2>/dev/null || echo -lunwind -ljansson)
+# Headers only: the shim links nothing but libc.  report/mhd.c dlopens libmicrohttpd
+# when a dashboard is asked for, report/jx.c jansson when JSON is first written or
+# read, guard/symbolize.c libdw when a frame is first named: a guarded program that
+# needs none of them never maps them (docs/performance.md, start-up).
+PKG_LIBS   =
+# Tests and fuzzers that use jansson themselves link it.
+JANSSON_LIBS = $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS  ?= -O2 -g
@@ -113,7 +117,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(BUILD)/.deps-check
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(BGFLAGS) -fvisibility=default $(SANLDFLAGS) -o $@ $< \
-	    $(CORE_OBJ) $(LDLIBS) -lcmocka
+	    $(CORE_OBJ) $(LDLIBS) -lcmocka $(JANSSON_LIBS) $(TEST_LIBS_$*)
+
+# test_unwind checks guard/unwind.c against libunwind, frame for frame.
+TEST_LIBS_test_unwind := -lunwind
 
 $(BUILD)/.deps-check: tools/deps.sh
 	$(Q)tools/deps.sh check

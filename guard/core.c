@@ -150,8 +150,10 @@ int bg__core_init(const char *options, const char *source) {
   return 0;
 }
 
-void bg__core_atfork_prepare(void) { bg__sites_atfork_prepare(); }
-void bg__core_atfork_parent(void) { bg__sites_atfork_parent(); }
+/* Nothing to wait for before a fork: stack capture takes no lock (guard/unwind.c), and
+ * the child re-creates the locks it may have inherited held (bg__sites_after_fork). */
+void bg__core_atfork_prepare(void) {}
+void bg__core_atfork_parent(void) {}
 
 void bg__core_atfork_child(void) {
   self_pid = getpid();
@@ -192,7 +194,10 @@ void bg__core_fini(void) {
   bg__self.depth++;
   for (int i = nexit_hooks - 1; i >= 0; i--) bg__exit_hooks[i]();
   bg__report_write();
-  if (ready && bg__opt.verbosity >= 1) {
+  /* The summary lists sites: a process that recorded none (most processes) builds
+   * nothing at exit unless verbosity=2 asks for the empty summary too. */
+  int recorded = bg__sites_count() > 0 || bg__sites_dropped() > 0;
+  if (ready && (bg__opt.verbosity >= 2 || (bg__opt.verbosity >= 1 && recorded))) {
     bg_model_t m;
     bg__snapshot(&m);
     if (m.nsites || bg__opt.verbosity >= 2) bg_render_summary(stderr, &m);
@@ -222,7 +227,7 @@ int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller)
   c->caller = caller;
   c->allowed = t->allow > 0;
   c->action = bg__opt.mode;
-  c->site = bg__site_get(id, category, c->allowed, bg__opt.mode);
+  c->site = bg__site_get(id, category, c->allowed, bg__opt.mode, &c->from);
   if (c->site) {
     c->action = c->site->action;
     c->allowed = c->site->allowed;

@@ -18,9 +18,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
-
 static void *bg__uthash_alloc(size_t sz);
 static void bg__uthash_free(void *p, size_t sz);
 static int add_failed;
@@ -35,6 +32,7 @@ static int add_failed;
 #include "guard/rules.h"
 #include "guard/sites.h"
 #include "guard/symbolize.h"
+#include "guard/unwind.h"
 
 #define CACHE_SLOTS 32
 #define DROP_SLOTS 4096
@@ -102,13 +100,6 @@ static int skipped(uintptr_t pc) {
 
 void bg__sites_init(void) {
   if (!nskip) dl_iterate_phdr(find_runtime, NULL);
-  /* libunwind's default (global) cache of unwind rules is guarded by a mutex taken
-   * with all signals blocked: a fork while another thread unwinds leaves the child
-   * stuck on it forever (and unkillable but by SIGKILL).  The per-thread cache takes
-   * no lock. */
-  bg__unwinding++; /* libunwind initialises here and opens its pipe: guard/unwind_io.c */
-  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-  bg__unwinding--;
   pthread_mutex_lock(&lock);
   if (!pool) {
     size_t cap = bg__opt.max_sites ? bg__opt.max_sites : 4096;
@@ -128,57 +119,27 @@ void bg__sites_init(void) {
   pthread_mutex_unlock(&lock);
 }
 
-/* libunwind takes internal locks while it unwinds (caches of unwind info, address
- * validation).  A fork while another thread is in there leaves the child blocked on
- * a lock whose owner does not exist in it - with signals masked, so only SIGKILL ends
- * it.  So fork waits (bg__sites_atfork_prepare) until no thread is unwinding, and no
- * thread starts unwinding until the fork is done.  Cost on the hot path: two atomic
- * adds.  A thread's own unfinished capture (fork from a signal handler that
- * interrupted it) is not waited for. */
-static int capturing;       /* threads inside unw_backtrace */
-static int fork_gate;       /* a fork is in progress */
-static __thread int my_capture __attribute__((tls_model("initial-exec")));
-
-static void capture_enter(void) {
-  for (;;) {
-    __atomic_fetch_add(&capturing, 1, __ATOMIC_SEQ_CST);
-    if (!__atomic_load_n(&fork_gate, __ATOMIC_SEQ_CST)) break;
-    __atomic_fetch_sub(&capturing, 1, __ATOMIC_SEQ_CST);
-    while (__atomic_load_n(&fork_gate, __ATOMIC_ACQUIRE)) sched_yield();
+/* Return addresses above the shim, from `from` (the wrapper's frame: the walk starts at
+ * the program's call) or, without it, from here, walking through the shim's frames
+ * (and a sanitizer runtime's) without recording them.  The unwinder takes no lock and
+ * makes no system call once a return address is known (guard/unwind.c), so a fork or a
+ * signal can come at any point.  noinline: the unit tests (core linked without the
+ * shim, so no own text to skip) drop exactly bg__site_get's frame. */
+__attribute__((noinline)) int bg__stack_capture(uintptr_t *pcs, int max, const bg__frame_t *from) {
+  bg__frame_t here;
+  if (!from || !from->pc) {
+    BG_FRAME_HERE(here); /* starts at our caller: bg__site_get, or another core path */
+    from = &here;
+    if (own_hi == 0) {
+      uintptr_t raw[BG_MAX_FRAMES + 1];
+      int n = bg__unwind(from, raw, max + 1 <= BG_MAX_FRAMES + 1 ? max + 1 : BG_MAX_FRAMES + 1,
+                         NULL);
+      if (n <= 1) return 0;
+      memcpy(pcs, raw + 1, (size_t)(n - 1) * sizeof raw[0]);
+      return n - 1;
+    }
   }
-  my_capture++;
-  bg__unwinding++; /* libunwind's pipe is emulated meanwhile (guard/unwind_io.c) */
-}
-
-static void capture_leave(void) {
-  bg__unwinding--;
-  my_capture--;
-  __atomic_fetch_sub(&capturing, 1, __ATOMIC_RELEASE);
-}
-
-void bg__sites_atfork_prepare(void) {
-  __atomic_store_n(&fork_gate, 1, __ATOMIC_SEQ_CST);
-  while (__atomic_load_n(&capturing, __ATOMIC_SEQ_CST) > my_capture) sched_yield();
-}
-
-void bg__sites_atfork_parent(void) { __atomic_store_n(&fork_gate, 0, __ATOMIC_RELEASE); }
-
-/* Return addresses above the shim: frames inside libblockguard are skipped.  noinline:
- * the unit tests (core linked without the shim) skip exactly this frame and
- * bg__site_get's. */
-__attribute__((noinline)) int bg__stack_capture(uintptr_t *pcs, int max) {
-  void *raw[BG_MAX_FRAMES + 16];
-  int want = max + 16 > (int)(sizeof raw / sizeof raw[0]) ? (int)(sizeof raw / sizeof raw[0]) : max + 16;
-  capture_enter();
-  int n = unw_backtrace(raw, want);
-  capture_leave();
-  int i = 0, out = 0;
-  if (own_hi == 0)
-    i = n > 2 ? 2 : 0; /* core linked into a test: skip capture+get */
-  else
-    while (i < n && skipped((uintptr_t)raw[i])) i++;
-  for (; i < n && out < max; i++) pcs[out++] = (uintptr_t)raw[i];
-  return out;
+  return bg__unwind(from, pcs, max, skipped);
 }
 
 /* Word-wise multiply-xorshift: the key is 8-byte words (header + return addresses),
@@ -365,7 +326,8 @@ static __attribute__((noinline)) bg__site_t *create(const bg__site_key_t *k, siz
   return s;
 }
 
-bg__site_t *bg__site_get(int id, int category, int allowed, int default_action) {
+bg__site_t *bg__site_get(int id, int category, int allowed, int default_action,
+                         const bg__frame_t *from) {
   bg__site_key_t key;
   key.call = (uint16_t)id;
   key.allowed = (uint8_t)(allowed != 0);
@@ -373,7 +335,7 @@ bg__site_t *bg__site_get(int id, int category, int allowed, int default_action) 
   int depth = (int)bg__opt.stack_depth;
   if (depth > BG_MAX_FRAMES) depth = BG_MAX_FRAMES;
   if (depth < 1) depth = 1;
-  int n = bg__stack_capture(key.pcs, depth);
+  int n = bg__stack_capture(key.pcs, depth, from);
   n = bg__lang_capture(key.pcs, n, BG_MAX_FRAMES); /* Python frames merged in */
   key.nframes = (uint8_t)n;
   size_t klen = key_len(n);
@@ -444,8 +406,6 @@ uint64_t bg__sites_dropped(void) { return __atomic_load_n(&dropped, __ATOMIC_REL
 uint64_t bg__site_id(const bg__site_t *s) { return s->id; }
 
 void bg__sites_after_fork(void) {
-  capturing = my_capture; /* only this thread exists */
-  __atomic_store_n(&fork_gate, 0, __ATOMIC_RELEASE);
   /* Only the forking thread survives.  If the lock was free at the fork, the table is
    * consistent and its buckets can be unmapped; if another thread held it, the table
    * may be half-updated: re-create the lock and leave the old buckets mapped. */

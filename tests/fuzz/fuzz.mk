@@ -35,12 +35,12 @@ $(FUZZ_DIR)/obj/%.o: %.S
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 	$(call say,FUZZLD,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(BGFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(BGFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS) $(JANSSON_LIBS)
 
 $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(CORE_OBJ)
 	$(call say,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(BGFLAGS) $(SANLDFLAGS) -o $@ $< tests/fuzz/replay.c $(CORE_OBJ) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(BGFLAGS) $(SANLDFLAGS) -o $@ $< tests/fuzz/replay.c $(CORE_OBJ) $(LDLIBS) $(JANSSON_LIBS)
 
 .SECONDARY: $(FUZZ_OBJ)
 .PHONY: fuzz check-fuzz check-fuzz-replay fuzz-build
