@@ -64,12 +64,9 @@ typedef struct slot {
 static slot_t cache[CACHE_SLOTS];
 static uint64_t n_misses, n_fail, n_validated; /* rare events only: no atomic per frame */
 
-static inline uint64_t mix(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  return x | 1; /* never 0: an empty slot never matches */
-}
+/* The tag scrambles the rule so that a torn pair (one writer's rule, another's tag)
+ * does not match; odd, so an empty slot (0, 0) matches no pc. */
+static inline uint64_t mix(uint64_t x) { return x * 0x9E3779B97F4A7C15ull | 1; }
 static inline unsigned slot_of(uintptr_t pc) {
   return (unsigned)((pc * 0x9E3779B97F4A7C15ull) >> 52) & (CACHE_SLOTS - 1);
 }
@@ -463,78 +460,116 @@ static int safe_read(uintptr_t addr, uintptr_t *out) {
 }
 
 #define MAX_STEP ((uintptr_t)256 << 20)
+/* sp < cfa <= sp + MAX_STEP, and 8-aligned: a caller's frame above its callee's. */
+#define FRAME_OK(cfa, sp) ((cfa) - (sp) - 1 < MAX_STEP && !((cfa) & 7))
 
-int bg__unwind(const bg__frame_t *f, uintptr_t *pcs, int max, int (*skip)(uintptr_t pc)) {
-  uintptr_t pc = f->pc, sp = f->sp, bp = f->bp;
-  int n = 0, exact = 0, leading = 1, bp_known = 1;
-  for (int steps = 0; pc && n < max && steps < max + 64; steps++) {
-    if (leading && skip && skip(pc)) {
-      /* the shim's own frames: walked, not recorded, may change stacks */
-    } else {
-      leading = 0;
-      pcs[n++] = pc;
-      if (n == max) break;
-    }
-    uintptr_t q = exact ? pc : pc - 1;
-    uint64_t rule;
-    if (!cache_get(q, &rule)) {
-      __atomic_fetch_add(&n_misses, 1, __ATOMIC_RELAXED);
-      rule = compute(q);
-      if (!rule) {
-        __atomic_fetch_add(&n_fail, 1, __ATOMIC_RELAXED);
-        rule = mkrule(K_END, B_SAME, 0, 0); /* remembered: stop here next time too */
-      }
-      cache_put(q, rule);
-    }
-    uintptr_t cfa, ra, nbp = bp;
-    int32_t off = r_cfaoff(rule);
-    switch (r_kind(rule)) {
-    case K_SP: cfa = sp + (intptr_t)off; break;
-    case K_BP:
-      if (!bp_known) goto out;
-      cfa = bp + (intptr_t)off;
-      break;
-    case K_DEREF_SP: cfa = *(const uintptr_t *)(sp + (intptr_t)off); break;
-    case K_DEREF_BP:
-      if (!bp_known) goto out;
-      cfa = *(const uintptr_t *)(bp + (intptr_t)off);
-      break;
-    case K_SIGNAL: { /* the handler returned here; rsp points at the ucontext */
-      const ucontext_t *uc = (const ucontext_t *)sp;
-      pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-      sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-      bp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
-      bp_known = 1;
-      exact = 1;
-      continue;
-    }
-    case K_FP: { /* no CFI: a standard frame-pointer frame, verified word by word */
-      uintptr_t saved_bp, ret;
-      if (!bp_known || bp < sp || bp - sp > MAX_STEP || (bp & 7) || !safe_read(bp, &saved_bp) ||
-          !safe_read(bp + 8, &ret))
-        goto out;
-      pc = ret, sp = bp + 16, bp = saved_bp, exact = 0;
-      continue;
-    }
-    default: goto out; /* K_END, K_NONE */
-    }
-    if (!leading && (cfa <= sp || cfa - sp > MAX_STEP)) break;
-    if (cfa & 7) break;
-    ra = *(const uintptr_t *)(cfa - 8);
-    switch (r_bprule(rule)) {
-    case B_SAVED:
-      nbp = *(const uintptr_t *)(cfa + (intptr_t)r_bpoff(rule));
-      bp_known = 1;
-      break;
-    case B_AT_BP:
-      if (!bp_known) goto out;
-      nbp = *(const uintptr_t *)(bp + (intptr_t)r_bpoff(rule));
-      break;
-    case B_UNKNOWN: bp_known = 0; break;
-    default: break;
-    }
-    pc = ra, sp = cfa, bp = nbp, exact = 0;
+typedef struct regs {
+  uintptr_t pc, sp, bp; /* bp == 0: unknown (a rule that needs it stops the walk) */
+  int exact;            /* pc is an interrupted instruction, not a return address */
+} regs_t;
+
+/* The rule for q, computed and cached on a miss. */
+static __attribute__((noinline)) uint64_t miss(uintptr_t q) {
+  __atomic_fetch_add(&n_misses, 1, __ATOMIC_RELAXED);
+  uint64_t rule = compute(q);
+  if (!rule) {
+    __atomic_fetch_add(&n_fail, 1, __ATOMIC_RELAXED);
+    rule = mkrule(K_END, B_SAME, 0, 0); /* remembered: stop here next time too */
   }
-out:
+  cache_put(q, rule);
+  return rule;
+}
+
+static inline uint64_t rule_of(uintptr_t q) {
+  uint64_t r;
+  return cache_get(q, &r) ? r : miss(q);
+}
+
+/* Any rule, one step: 1 with r updated to the caller's frame, 0 at the end of the
+ * walk.  `check`: the caller's frame must lie above (not while walking the shim's own
+ * frames, which may run on another stack, nor across a signal frame). */
+static __attribute__((noinline)) int step(uint64_t rule, regs_t *r, int check) {
+  uintptr_t cfa, bp = r->bp;
+  int32_t off = r_cfaoff(rule);
+  switch (r_kind(rule)) {
+  case K_SP: cfa = r->sp + (intptr_t)off; break;
+  case K_BP:
+    if (!bp) return 0;
+    cfa = bp + (intptr_t)off;
+    break;
+  case K_DEREF_SP: cfa = *(const uintptr_t *)(r->sp + (intptr_t)off); break;
+  case K_DEREF_BP:
+    if (!bp) return 0;
+    cfa = *(const uintptr_t *)(bp + (intptr_t)off);
+    break;
+  case K_SIGNAL: { /* the handler returned here; rsp points at the ucontext */
+    const ucontext_t *uc = (const ucontext_t *)r->sp;
+    r->pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
+    r->sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+    r->bp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
+    r->exact = 1;
+    return r->pc != 0;
+  }
+  case K_FP: { /* no CFI: a standard frame-pointer frame, verified word by word */
+    uintptr_t saved_bp, ret;
+    if (!bp || !FRAME_OK(bp + 16, r->sp) || !safe_read(bp, &saved_bp) || !safe_read(bp + 8, &ret))
+      return 0;
+    r->pc = ret, r->sp = bp + 16, r->bp = saved_bp, r->exact = 0;
+    return ret != 0;
+  }
+  default: return 0; /* K_END, K_NONE */
+  }
+  if (check ? !FRAME_OK(cfa, r->sp) : (cfa & 7) != 0) return 0;
+  switch (r_bprule(rule)) {
+  case B_SAVED: bp = *(const uintptr_t *)(cfa + (intptr_t)r_bpoff(rule)); break;
+  case B_AT_BP:
+    if (!bp) return 0;
+    bp = *(const uintptr_t *)(bp + (intptr_t)r_bpoff(rule));
+    break;
+  case B_UNKNOWN: bp = 0; break;
+  default: break;
+  }
+  r->pc = *(const uintptr_t *)(cfa - 8);
+  r->sp = cfa, r->bp = bp, r->exact = 0;
+  return r->pc != 0;
+}
+
+/* The loop is written for the two rules nearly every frame has - CFA = rsp+N with
+ * rbp unchanged or saved in the frame, and CFA = rbp+16 with rbp saved at CFA-16 -
+ * about 25 instructions a frame from the cache; anything else goes through step(). */
+int bg__unwind(const bg__frame_t *f, uintptr_t *pcs, int max, int (*skip)(uintptr_t pc)) {
+  regs_t r = {f->pc, f->sp, f->bp, 0};
+  int n = 0;
+  if (skip)
+    for (int k = 0; r.pc && skip(r.pc); k++)
+      if (k == 64 || !step(rule_of(r.pc - 1 + (uintptr_t)r.exact), &r, 0)) return 0;
+  uintptr_t pc = r.pc, sp = r.sp, bp = r.bp, exact = (uintptr_t)r.exact;
+  if (!pc || max <= 0) return 0;
+  for (;;) {
+    pcs[n++] = pc;
+    if (n == max) break;
+    uintptr_t q = pc - 1 + exact;
+    const slot_t *s = &cache[slot_of(q)];
+    uint64_t rule = __atomic_load_n(&s->rule, __ATOMIC_ACQUIRE);
+    if (BG_UNLIKELY(__atomic_load_n(&s->tag, __ATOMIC_ACQUIRE) != (q ^ mix(rule)))) rule = miss(q);
+    unsigned k = (unsigned)rule & 31; /* kind | bp rule << 3 */
+    uintptr_t cfa;
+    if (BG_LIKELY(k == (K_SP | B_SAME << 3) || k == (K_SP | B_SAVED << 3))) {
+      cfa = sp + (intptr_t)r_cfaoff(rule);
+    } else if (k == (K_BP | B_SAVED << 3)) {
+      cfa = bp + (intptr_t)r_cfaoff(rule); /* bp == 0 (unknown) fails the check below */
+    } else {
+      r.pc = pc, r.sp = sp, r.bp = bp, r.exact = (int)exact;
+      if (!step(rule, &r, r_kind(rule) != K_SIGNAL)) break;
+      pc = r.pc, sp = r.sp, bp = r.bp, exact = (uintptr_t)r.exact;
+      continue;
+    }
+    if (!FRAME_OK(cfa, sp)) break;
+    if (k & (B_SAVED << 3)) bp = *(const uintptr_t *)(cfa + (intptr_t)r_bpoff(rule));
+    pc = *(const uintptr_t *)(cfa - 8);
+    sp = cfa;
+    exact = 0;
+    if (!pc) break;
+  }
   return n;
 }
