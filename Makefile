@@ -107,7 +107,7 @@ $(SHIM): $(PRELOAD_OBJ) $(CORE_OBJ)
 	$(Q)$(CC) -shared $(SANLDFLAGS) -Wl,-Bsymbolic-functions -Wl,--version-script=preload/exports.map \
 	    -o $@ $^ $(LDLIBS)
 
-CLI_SRC := tools/blockguard.c $(sort $(wildcard tools/cmd_*.c))
+CLI_SRC := tools/blockguard.c $(sort $(wildcard tools/cmd_*.c tools/cli_*.c))
 $(CLI): $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(SANLDFLAGS) -o $@ $^ $(LDLIBS)
@@ -169,8 +169,8 @@ demo: all
 demo-offload: all
 	$(Q)$(MAKE) -s -C tests/demo/offload BUILD=$(abspath $(BUILD)) run
 
-# The threaded unit tests of the coroutine runtime and offload pool under TSan.
-TSAN_UNITS := test_co_ctx test_sched test_workers
+# The threaded unit tests of the coroutine runtime, offload pool and ledger under TSan.
+TSAN_UNITS := test_co_ctx test_sched test_workers test_ledger
 check-tsan:
 	$(Q)$(MAKE) SANITIZER=thread $(TSAN_UNITS:%=build-thread/tests/%)
 	$(Q)sh tests/run-unit.sh $(TSAN_UNITS:%=build-thread/tests/%)

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "guard/lang.h"
+#include "guard/ledger.h"
 #include "guard/options.h"
 #include "guard/rules.h"
 #include "guard/sites.h"
@@ -32,7 +33,10 @@ static int ready;
 static pid_t self_pid; /* this process, to tell a vfork child from us */
 static const char *unguarded_reason;
 static uint64_t started_wall_ns;
-static uint64_t violations; /* not allowed, counted */
+static uint64_t viol_fallback;              /* when there is no ledger */
+static uint64_t *violations = &viol_fallback; /* not allowed, counted: the ledger's */
+static int argc0;
+static char **argv0;
 static const bg__callinfo_t *calltable;
 static int ncalltable;
 
@@ -59,7 +63,6 @@ uint64_t bg__wall_ns(void) {
 }
 
 uint64_t bg__started_ns(void) { return started_wall_ns; }
-const char *bg__unguarded_reason(void) { return unguarded_reason; }
 int bg__core_ready(void) { return ready; }
 
 void bg__set_calltable(const bg__callinfo_t *rows, int n) {
@@ -92,26 +95,47 @@ void bg__msg(const char *fmt, ...) {
   errno = saved;
 }
 
-void bg__process_argv(char ***argv, int *argc) {
-  *argv = NULL;
-  *argc = 0;
-  int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  char buf[8192];
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return;
-  buf[n] = 0;
-  int count = 0;
-  for (ssize_t i = 0; i < n; i++)
-    if (buf[i] == 0) count++;
-  if (buf[n - 1] != 0) count++;
-  char **v = calloc((size_t)count + 1, sizeof *v);
-  if (!v) return;
-  int k = 0;
-  for (char *p = buf; p < buf + n && k < count; p += strlen(p) + 1) v[k++] = bg_model_strdup(p);
-  *argv = v;
-  *argc = k;
+void bg__core_set_argv(int argc, char **argv) {
+  argc0 = argc;
+  argv0 = argv;
+}
+
+/* argc strings, NUL separated, into the ledger's arena (bounded: a huge command line
+ * keeps its first 16 KiB). */
+static void ledger_argv(bg__ledger_hdr_t *h) {
+  size_t len = 0;
+  int n = 0;
+  for (; argv0 && n < argc0 && argv0[n]; n++) {
+    size_t l = strlen(argv0[n]) + 1;
+    if (len + l > 16384) break;
+    len += l;
+  }
+  char *p = n ? bg__ledger_alloc(len) : NULL;
+  if (!p) return;
+  for (int i = 0, o = 0; i < n; i++) {
+    size_t l = strlen(argv0[i]) + 1;
+    memcpy(p + o, argv0[i], l);
+    o += (int)l;
+  }
+  h->argc = (uint32_t)n;
+  h->argv = bg__ledger_off(p);
+}
+
+/* Opens the ledger and records the facts of this image.  Runs whether or not the
+ * options parsed: an invalid configuration is a fact a reader must see. */
+static void ledger_start(const char *options, int invalid) {
+  bg__ledger_spec_t spec = {BG_LB_ANON, (uint32_t)bg__opt.max_sites,
+                            (uint32_t)bg__rules_active_count(), NULL};
+  bg__ledger_hdr_t *h = bg__ledger_open(&spec);
+  if (!h) return;
+  violations = &h->violations;
+  h->options = bg__ledger_strdup(options ? options : "");
+  h->options_invalid = (uint32_t)invalid;
+  if (unguarded_reason) h->unguarded = bg__ledger_strdup(unguarded_reason);
+  ledger_argv(h);
+  char cwd[4096];
+  if (getcwd(cwd, sizeof cwd)) h->cwd = bg__ledger_strdup(cwd);
+  bg__rules_to_ledger();
 }
 
 int bg__core_init(const char *options, const char *source) {
@@ -122,6 +146,7 @@ int bg__core_init(const char *options, const char *source) {
     bg__options_defaults(&bg__opt);
     bg__opt.mode = BG_ACT_OFF;
     unguarded_reason = "setuid/setgid process (AT_SECURE): the environment is not trusted";
+    ledger_start(NULL, 1);
     return 0;
   }
   if (bg__options_parse(&bg__opt, options, err, sizeof err) < 0) {
@@ -129,6 +154,7 @@ int bg__core_init(const char *options, const char *source) {
     bg__options_defaults(&bg__opt);
     bg__opt.mode = BG_ACT_OFF;
     unguarded_reason = "invalid options";
+    ledger_start(options, 1);
     return -1;
   }
   if (bg__rules_install(bg__opt.suppressions, err, sizeof err) < 0) {
@@ -137,8 +163,10 @@ int bg__core_init(const char *options, const char *source) {
     bg__options_defaults(&bg__opt);
     bg__opt.mode = BG_ACT_OFF;
     unguarded_reason = "invalid allowlist (suppressions=)";
+    ledger_start(options, 1);
     return -1;
   }
+  ledger_start(options, 0);
   bg__sites_init();
   bg__lang_init(); /* Python runtime in the process? (guard/lang.c) */
   ready = 1;
@@ -158,12 +186,15 @@ void bg__core_atfork_parent(void) {}
 void bg__core_atfork_child(void) {
   self_pid = getpid();
   started_wall_ns = bg__wall_ns();
-  violations = 0;
+  bg__sites_drop_index();  /* reads the parent's pool: before it is replaced */
+  bg__ledger_after_fork(); /* then everything below points into the child's ledger */
+  violations = bg__ledger ? &bg__ledger->violations : &viol_fallback;
+  *violations = 0;
   bg__sites_after_fork();
   bg__threads_after_fork();
 }
 
-uint64_t bg__violations_total(void) { return __atomic_load_n(&violations, __ATOMIC_RELAXED); }
+uint64_t bg__violations_total(void) { return __atomic_load_n(violations, __ATOMIC_RELAXED); }
 BG_EXPORT uint64_t bg__api_violations(void) { return bg__violations_total(); }
 
 static void describe_caller(char *buf, size_t n, uintptr_t pc) {
@@ -195,7 +226,7 @@ void bg__core_fini(void) {
   for (int i = nexit_hooks - 1; i >= 0; i--) bg__exit_hooks[i]();
   bg__report_write();
   /* The summary lists sites: a process that recorded none (most processes) builds
-   * nothing at exit unless verbosity=2 asks for the empty summary too. */
+   * nothing at exit (no snapshot, no symbolization) unless verbosity=2 asks for it. */
   int recorded = bg__sites_count() > 0 || bg__sites_dropped() > 0;
   if (ready && (bg__opt.verbosity >= 2 || (bg__opt.verbosity >= 1 && recorded))) {
     bg_model_t m;
@@ -212,6 +243,7 @@ void bg__core_fini(void) {
  * vfork child sharing the parent's), writes its report here; see docs/design.md. */
 void bg__core_fast_exit(void) {
   if (!ready || bg__self.depth || getpid() != self_pid) return;
+  bg__lang_exit(); /* files the shim made a runtime write (node's perf map) */
   if (bg__sites_count() == 0 && bg__sites_dropped() == 0) return; /* initial report holds */
   bg__core_fini();
 }
@@ -228,6 +260,11 @@ int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller)
   c->allowed = t->allow > 0;
   c->action = bg__opt.mode;
   c->site = bg__site_get(id, category, c->allowed, bg__opt.mode, &c->from);
+  if (c->site && c->site->quiet) { /* a runtime working for the shim (guard/lang.h) */
+    t->depth--;
+    errno = saved;
+    return BG_PASS;
+  }
   if (c->site) {
     c->action = c->site->action;
     c->allowed = c->site->allowed;
@@ -241,7 +278,7 @@ int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller)
     /* With min_us a call that runs is only a violation if it blocked long enough:
      * bg__leave counts it then.  Calls failed or aborted here count now. */
     if (!bg__opt.min_us || (c->action != BG_ACT_REPORT && c->action != BG_ACT_WARN))
-      __atomic_fetch_add(&violations, 1, __ATOMIC_RELAXED);
+      __atomic_fetch_add(violations, 1, __ATOMIC_RELAXED);
     char who[256], th[32];
     switch (c->action) {
     case BG_ACT_RAISE:
@@ -281,14 +318,41 @@ int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller)
   t->depth--;
   errno = saved;
   c->t0 = verdict == BG_GO ? bg__now_ns() : 0;
+  if (verdict == BG_GO && t->rec) {
+    /* In flight, for a reader of the ledger when the process dies inside the call.
+     * t0 before the site (release): a reader that sees the site sees its t0. */
+    bg__ledger_thread_t *r = t->rec;
+    c->prev_site = r->inflight_site;
+    c->prev_call = r->inflight_call;
+    c->prev_t0 = r->inflight_t0;
+    /* A call in flight whose frame is not above ours was abandoned (a signal handler
+     * longjmp'ed out of it), not interrupted: forget it. */
+    if ((c->prev_site || c->prev_call) && r->inflight_frame <= (uintptr_t)c)
+      c->prev_site = c->prev_call = 0, c->prev_t0 = 0;
+    uint64_t prev_frame = r->inflight_frame;
+    r->inflight_frame = (uintptr_t)c;
+    c->prev_frame = (c->prev_site || c->prev_call) ? prev_frame : 0;
+    __atomic_store_n(&r->inflight_t0, c->t0, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->inflight_call, (uint32_t)id + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->inflight_site, c->site ? bg__site_index(c->site) + 1 : 0, __ATOMIC_RELEASE);
+  } else {
+    c->prev_t0 = UINT64_MAX; /* nothing to restore */
+  }
   return verdict;
 }
 
 void bg__leave(bg__call_t *c) {
+  bg__ledger_thread_t *r = bg__self.rec;
+  if (r && c->prev_t0 != UINT64_MAX) {
+    __atomic_store_n(&r->inflight_site, c->prev_site, __ATOMIC_RELEASE);
+    __atomic_store_n(&r->inflight_call, c->prev_call, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->inflight_t0, c->prev_t0, __ATOMIC_RELAXED);
+    r->inflight_frame = c->prev_frame;
+  }
   uint64_t dt = bg__now_ns() - c->t0;
   if (dt < bg__opt.min_us * 1000ull) return;
   if (bg__opt.min_us && !c->allowed && (c->action == BG_ACT_REPORT || c->action == BG_ACT_WARN))
-    __atomic_fetch_add(&violations, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(violations, 1, __ATOMIC_RELAXED);
   if (!c->site) return;
   int saved = errno;
   bg__self.depth++;

@@ -36,6 +36,7 @@
 
 #include "guard/guard.h"
 #include "guard/options.h"
+#include "guard/perfmap.h"
 
 /* The table and its bits are declared in guard.h: the positive facts are read inline
  * there (bg__fd_nonblock, bg__fd_category); this file keeps every other access. */
@@ -47,6 +48,7 @@ enum {
   FD_PIPE = BG_FD_PIPE,
   FD_SHARED = BG_FD_SHARED,
   FD_THREAD = BG_FD_THREAD,
+  FD_QUIET = BG_FD_QUIET,
 };
 
 uint8_t bg__fdinfo[BG_FD_TABLE];
@@ -77,6 +79,8 @@ static uint8_t probe_kind(int fd) {
   if (fstat(fd, &st) == 0) {
     k = FD_KIND_KNOWN;
     if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) k |= FD_FILE;
+    if (S_ISREG(st.st_mode) && bg__perfmap_owned && bg__perfmap_is_map(st.st_dev, st.st_ino))
+      k |= FD_QUIET;
     if (S_ISFIFO(st.st_mode)) k |= FD_PIPE;
     if (S_ISCHR(st.st_mode) && isatty(fd)) k |= FD_TTY;
     /* An anonymous inode (no file type): a signalfd reads the signals pending for the
@@ -136,6 +140,7 @@ int bg__fd_category_slow(int fd, int fallback) {
 }
 
 int bg__fd_write_exempt(int fd) {
+  if (BG_UNLIKELY(bg__perfmap_owned) && (kind(fd) & FD_QUIET)) return 1;
   unsigned m = bg__opt.exempt_mask;
   if (!m) return 0;
   if (fd == 2 && (m & BG_EXEMPT_STDERR)) return 1;

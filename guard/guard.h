@@ -74,6 +74,7 @@ typedef struct bg__thread {
   uintptr_t loop_pc[BG_LOOP_PCS]; /* return addresses of this thread's loop waits */
   uintptr_t loop_lo, loop_hi;     /* waits called from this text (a coroutine runtime
                                      that installed an adapter) are the loop's own */
+  struct bg__ledger_thread *rec;  /* this thread's record in the ledger (slot), or NULL */
 } bg__thread_t;
 
 extern __thread bg__thread_t bg__self __attribute__((tls_model("initial-exec")));
@@ -112,6 +113,8 @@ typedef struct bg__call {
   uintptr_t caller;   /* return address into the program */
   bg__frame_t from;   /* the wrapper's frame (BG_FRAME_HERE), set before bg__enter;
                          from.pc == 0: capture from wherever the core is asked */
+  uint32_t prev_site, prev_call; /* the thread's call in flight before this one (a */
+  uint64_t prev_t0, prev_frame;  /* signal handler's call nests inside another) */
 } bg__call_t;
 
 /* Flags of a call-table row (preload/calls.def). */
@@ -189,6 +192,8 @@ enum {
   BG_FD_PIPE = 16,      /* FIFO / pipe */
   BG_FD_SHARED = 32,    /* open file description shared with another fd (dup) */
   BG_FD_THREAD = 64,    /* what it reads depends on the calling thread (signalfd) */
+  BG_FD_QUIET = 128,    /* a file the shim made a runtime write (node's perf map,
+                           guard/perfmap.c): its writes are never violations */
 };
 extern uint8_t bg__fdinfo[BG_FD_TABLE] BG_HIDDEN;
 int bg__fd_nonblock_slow(int fd);
@@ -221,10 +226,9 @@ void bg__thread_start_sidecar(void);
 int bg__thread_needs_start_hook(void);          /* must pthread_create wrap start routines? */
 void bg__thread_name_changed_other(unsigned long pthread_id, const char *name);
 void bg__thread_refresh(bg__thread_t *t);       /* recompute guarded from roles + options */
-/* Thread table snapshot for reports: calls fn for every registered thread. */
-void bg__threads_each(void (*fn)(int tid, const char *name, int guarded, int why, void *),
-                      void *arg);
 const char *bg__thread_name_of_slot(int slot);
+/* The ledger record of a registered thread (guard/ledger.h), NULL for slot -1. */
+struct bg__ledger_thread *bg__thread_record(int slot);
 void bg__threads_after_fork(void);
 void bg__thread_guard_main(void);               /* called on the main thread at start */
 int bg__thread_register(void);                  /* ensure bg__self has a table slot */
@@ -239,6 +243,7 @@ uint64_t bg__api_violations(void);
 /* Parses options and prepares the core; returns 0, or -1 after printing the error
  * (the shim then exits 2 when strict=1). */
 int bg__core_init(const char *options, const char *source);
+void bg__core_set_argv(int argc, char **argv); /* before bg__core_init, for the ledger */
 void bg__core_fini(void);                   /* at exit: summary, reports */
 void bg__core_atfork_prepare(void);
 void bg__core_atfork_parent(void);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "guard/guard.h"
+#include "guard/ledger.h"
 #include "guard/options.h"
 #include "guard/snapshot.h"
 #include "report/http.h"
@@ -70,6 +71,7 @@ int bg__http_live_start(void) {
   bg_http_config_t cfg = {
       .addr = bg__opt.http,
       .token = bg__opt.http_token,
+      .hosts = bg__opt.http_hosts,
       .snapshot = snapshot,
       .mode = "live",
       .log = log_msg,
@@ -87,6 +89,7 @@ int bg__http_live_start(void) {
     }
   } else {
     strncpy(url, bg_http_url(h), sizeof url - 1);
+    if (bg__ledger) bg__ledger_set_str(&bg__ledger->http_url, url); /* for reports */
     __atomic_store_n(&server, h, __ATOMIC_RELEASE);
     pthread_once(&atfork_once, register_atfork);
     bg__at_core_exit(stop);

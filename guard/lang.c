@@ -1,9 +1,10 @@
 /* lang.c - merging language frames into site stacks, and the interned frame table
  * (see lang.h).
  *
- * The table: records and string offsets in fixed mmap'd arrays (MAP_NORESERVE: only
- * touched pages cost memory), an open-addressing index for each, one mutex for
- * inserts (cold path: once per new site and frame), lock-free reads.  Reaching the
+ * The table: records in the process's ledger (frame table) with their strings in its
+ * arena, an open-addressing index for each in private memory (MAP_NORESERVE: only
+ * touched pages cost memory), one mutex for inserts (cold path: once per new site and
+ * frame), lock-free reads.  Reaching the
  * violation path from a signal handler is safe: the core is not re-entered on a thread
  * already inside it (bg__self.depth), so no thread waits for a lock it holds.
  */
@@ -16,31 +17,32 @@
 
 #include "guard/guard.h"
 #include "guard/lang_py.h"
+#include "guard/ledger.h"
+#include "guard/perfmap.h"
 #include "guard/sites.h"
 #include "guard/symbolize.h"
 
 /* ---- interned frames ---------------------------------------------------------------- */
-#define MAX_RECS 65536        /* distinct (function, file, line) */
+/* Records and strings live in the process's ledger (guard/ledger.h): the records in its
+ * frame table, the strings in its arena, so another process reading the ledger (the
+ * CLI, `blockguard report` on a state file) names language frames too.  The indexes
+ * below are the writer's own (private memory): a fork child inherits them together
+ * with a copy of the records and arena at the same offsets. */
+#define MAX_RECS 65536        /* distinct (function, file, line); the ledger's table */
 #define REC_SLOTS (2 * MAX_RECS)
 #define MAX_STRS 65536
 #define STR_SLOTS (2 * MAX_STRS)
-#define ARENA_BYTES (8u << 20)
 
-typedef struct rec {
-  uint32_t function, file; /* arena offsets */
-  int32_t line;
-  uint8_t lang;
-} rec_t;
+typedef bg__ledger_lframe_t rec_t;
 
 static struct {
   pthread_mutex_t lock;
-  rec_t *recs;              /* [0] unused: id 0 means "none" */
-  uint32_t nrecs;           /* published with release */
+  rec_t *recs;              /* the ledger's table; [0] unused: id 0 means "none" */
+  uint32_t cap;
+  uint32_t *nrecs;          /* &ledger->nlframes, published with release */
   uint32_t *rec_index;      /* REC_SLOTS ids */
   uint32_t *str_index;      /* STR_SLOTS arena offsets */
   uint32_t nstrs;
-  char *arena;
-  size_t arena_used;
   uint64_t dropped;
   int failed;               /* mmap failed: no language frames */
 } t = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -53,28 +55,22 @@ static void *map(size_t n) {
 
 /* Under t.lock. */
 static int table_ready(void) {
-  if (t.recs) return 1;
-  if (t.failed) return 0;
-  t.recs = map(MAX_RECS * sizeof(rec_t));
-  t.rec_index = map(REC_SLOTS * sizeof(uint32_t));
-  t.str_index = map(STR_SLOTS * sizeof(uint32_t));
-  t.arena = map(ARENA_BYTES);
-  if (!t.recs || !t.rec_index || !t.str_index || !t.arena) {
+  if (t.recs && bg__ledger) return 1;
+  if (t.failed || !bg__ledger_get()) return 0;
+  t.recs = bg__ledger_lframes(&t.cap);
+  if (t.cap > MAX_RECS) t.cap = MAX_RECS;
+  t.nrecs = &bg__ledger->nlframes;
+  if (!t.rec_index) t.rec_index = map(REC_SLOTS * sizeof(uint32_t));
+  if (!t.str_index) t.str_index = map(STR_SLOTS * sizeof(uint32_t));
+  if (!t.recs || !t.rec_index || !t.str_index) {
     t.failed = 1;
     return 0;
   }
-  t.nrecs = 1;
-  t.arena_used = 1; /* offset 0 is "" */
+  if (!*t.nrecs) __atomic_store_n(t.nrecs, 1, __ATOMIC_RELEASE);
   return 1;
 }
 
-void *bg__lang_alloc(size_t n) {
-  /* Under t.lock (the only caller is intern_str).  The ledger's arena replaces this. */
-  if (!t.arena || n > ARENA_BYTES - t.arena_used) return NULL;
-  void *p = t.arena + t.arena_used;
-  t.arena_used += n;
-  return p;
-}
+void *bg__lang_alloc(size_t n) { return bg__ledger_alloc(n); }
 
 static uint64_t fnv(uint64_t h, const void *p, size_t n) {
   const unsigned char *b = p;
@@ -94,11 +90,11 @@ static uint32_t intern_str(const char *s) {
       char *p = bg__lang_alloc(len + 1);
       if (!p) return UINT32_MAX;
       memcpy(p, s, len + 1);
-      t.str_index[i] = (uint32_t)(p - t.arena);
+      t.str_index[i] = bg__ledger_off(p);
       t.nstrs++;
       return t.str_index[i];
     }
-    if (!strcmp(t.arena + off, s)) return off;
+    if (!strcmp(bg__ledger_str(off), s)) return off;
   }
 }
 
@@ -108,16 +104,18 @@ uint32_t bg__lframe_intern(int lang, const char *function, const char *file, int
   if (!table_ready()) goto out;
   uint32_t fo = intern_str(function), fi = intern_str(file);
   if (fo == UINT32_MAX || fi == UINT32_MAX) goto full;
-  rec_t r = {fo, fi, line, (uint8_t)lang};
+  rec_t r = {fo, fi, line, (uint8_t)lang, {0, 0, 0}};
   uint64_t h = fnv(1469598103934665603ull, &r, sizeof r);
   for (size_t i = h % REC_SLOTS;; i = (i + 1) % REC_SLOTS) {
     uint32_t cur = t.rec_index[i];
     if (!cur) {
-      if (t.nrecs >= MAX_RECS) goto full;
-      id = t.nrecs;
+      uint32_t n = *t.nrecs;
+      if (n >= t.cap || bg__ledger_commit(BG_LR_LFRAMES, (uint64_t)(n + 1) * sizeof(rec_t)) < 0)
+        goto full;
+      id = n;
       t.recs[id] = r;
       t.rec_index[i] = id;
-      __atomic_store_n(&t.nrecs, id + 1, __ATOMIC_RELEASE);
+      __atomic_store_n(t.nrecs, id + 1, __ATOMIC_RELEASE);
       goto out;
     }
     const rec_t *c = &t.recs[cur];
@@ -134,12 +132,12 @@ out:
 }
 
 int bg__lframe_get(uint32_t id, bg__lframe_t *out) {
-  if (!id || id >= __atomic_load_n(&t.nrecs, __ATOMIC_ACQUIRE)) return 0;
+  if (!id || !t.nrecs || !bg__ledger || id >= __atomic_load_n(t.nrecs, __ATOMIC_ACQUIRE)) return 0;
   const rec_t *r = &t.recs[id];
   out->lang = r->lang;
   out->line = r->line;
-  out->function = t.arena + r->function;
-  out->file = t.arena + r->file;
+  out->function = bg__ledger_str(r->function);
+  out->file = bg__ledger_str(r->file);
   return 1;
 }
 
@@ -148,7 +146,22 @@ uint64_t bg__lang_dropped(void) { return __atomic_load_n(&t.dropped, __ATOMIC_RE
 /* ---- merging ------------------------------------------------------------------------ */
 #define PY_MAX_FRAMES 32
 
-void bg__lang_init(void) { bg__py_detect(); }
+void bg__lang_init(void) {
+  bg__py_detect();
+  bg__perfmap_node_init();
+}
+
+void bg__lang_after_fork(void) {
+  if (pthread_mutex_trylock(&t.lock) == 0)
+    pthread_mutex_unlock(&t.lock);
+  else
+    pthread_mutex_init(&t.lock, NULL); /* records past nrecs may be half-written: unseen */
+  bg__perfmap_after_fork();
+}
+
+void bg__lang_exit(void) { bg__perfmap_exit(); }
+
+int bg__lang_quiet(const uintptr_t *pcs, int n) { return bg__perfmap_quiet(pcs, n); }
 
 int bg__lang_runtime_module(unsigned mod) {
   return __atomic_load_n(&bg__py_active, __ATOMIC_ACQUIRE) && (int)mod == bg__py_runtime_module();
@@ -203,4 +216,5 @@ void bg__lang_resolve(const uintptr_t *pcs, int n, uint16_t *mods, uint32_t *lfr
         lframes[i] = bg__lframe_intern(BG_LANG_PYTHON, "?", "", 0);
     }
   }
+  bg__perfmap_frames(pcs, n, mods, BG_NO_MODULE, lframes); /* JIT code, by the perf map */
 }

@@ -10,10 +10,9 @@
  * kept to show, but not part of the stable id (sites.c).
  *
  * A language frame's meaning - language, function, file, line - is interned once per
- * site in a table of records (bg__lframe) whose strings live in one arena
- * (bg__lang_alloc).  Records are append-only and never move, so readers (snapshot, the
- * dashboard) take no lock.  The arena is the one piece that moves into the process
- * ledger when it lands (TEAM.md): only bg__lang_alloc changes then.
+ * site in a table of records (bg__lframe) in the process's ledger, whose strings live
+ * in the ledger's arena (bg__lang_alloc).  Records are append-only and never move, so
+ * readers (snapshot, the dashboard, the CLI reading the ledger) take no lock.
  */
 #ifndef BG_LANG_H
 #define BG_LANG_H
@@ -41,8 +40,11 @@ uint64_t bg__lang_dropped(void);
 /* Variable-size storage for interned strings (never freed).  NULL when full. */
 void *bg__lang_alloc(size_t n);
 
-/* Start-up: look for language runtimes (cheap when there is none). */
+/* Start-up: look for language runtimes (cheap when there is none); in a V8 program
+ * turn its perf map on (guard/perfmap.h). */
 void bg__lang_init(void);
+void bg__lang_after_fork(void); /* locks another thread may have held */
+void bg__lang_exit(void);       /* _exit: remove what the shim made a runtime write */
 /* The violation path: pcs[0..n) are native return addresses; rewrites them in place
  * into the merged stack (at most max words) and returns the new count. */
 int bg__lang_capture(uintptr_t *pcs, int n, int max);
@@ -50,6 +52,9 @@ int bg__lang_capture(uintptr_t *pcs, int n, int max);
  * frame of an object), with mods[i] = BG_LANG_MODULE for language words.  Also looks
  * for a runtime loaded since the last time. */
 void bg__lang_resolve(const uintptr_t *pcs, int n, uint16_t *mods, uint32_t *lframes);
+/* Is this stack the shim's own doing inside a runtime (V8 writing the perf map the
+ * shim asked for)?  Such sites are never violations (guard/core.c). */
+int bg__lang_quiet(const uintptr_t *pcs, int n);
 /* Does a native frame in module `mod` belong to a language runtime (excluded from the
  * stable id of sites that have that language's frames)? */
 int bg__lang_runtime_module(unsigned mod);

@@ -12,16 +12,12 @@
 #include "guard/lang_py.h"
 
 #include <dlfcn.h>
-#include <elf.h>
-#include <fcntl.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "guard/elfsyms.h"
 #include "guard/guard.h"
 #include "guard/readable.h"
 #include "guard/symbolize.h"
@@ -97,43 +93,10 @@ static void add_eval_range(uintptr_t lo, uintptr_t hi) {
 
 /* The eval loop's cold part (_PyEval_EvalFrameDefault.cold, GCC's hot/cold split) is a
  * local symbol: only in .symtab, so only when the runtime is not stripped (pyenv). */
-static void add_cold_ranges(const char *path, uintptr_t bias) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  struct stat st;
-  void *map = MAP_FAILED;
-  if (fstat(fd, &st) == 0 && st.st_size > (off_t)sizeof(Elf64_Ehdr))
-    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-  close(fd);
-  if (map == MAP_FAILED) return;
-  size_t size = (size_t)st.st_size;
-  const unsigned char *b = map;
-  const Elf64_Ehdr *eh = map;
-  if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-      eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shoff > size ||
-      (size - eh->e_shoff) / sizeof(Elf64_Shdr) < eh->e_shnum)
-    goto out;
-  const Elf64_Shdr *sh = (const Elf64_Shdr *)(b + eh->e_shoff);
-  for (int i = 0; i < eh->e_shnum; i++) {
-    if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum) continue;
-    const Elf64_Shdr *st_sh = &sh[i], *str_sh = &sh[sh[i].sh_link];
-    if (st_sh->sh_offset > size || st_sh->sh_size > size - st_sh->sh_offset ||
-        str_sh->sh_offset > size || str_sh->sh_size > size - str_sh->sh_offset)
-      continue;
-    const Elf64_Sym *sym = (const Elf64_Sym *)(b + st_sh->sh_offset);
-    size_t nsym = st_sh->sh_size / sizeof(Elf64_Sym);
-    const char *strs = (const char *)(b + str_sh->sh_offset);
-    static const char want[] = "_PyEval_EvalFrameDefault.";
-    for (size_t k = 0; k < nsym; k++) {
-      if (ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC || sym[k].st_name >= str_sh->sh_size ||
-          str_sh->sh_size - sym[k].st_name < sizeof want)
-        continue;
-      if (!memcmp(strs + sym[k].st_name, want, sizeof want - 1))
-        add_eval_range(bias + sym[k].st_value, bias + sym[k].st_value + sym[k].st_size);
-    }
-  }
-out:
-  munmap(map, size);
+static void cold_part(const char *name, uintptr_t addr, size_t size, void *arg) {
+  (void)arg;
+  static const char want[] = "_PyEval_EvalFrameDefault.";
+  if (!strncmp(name, want, sizeof want - 1)) add_eval_range(addr, addr + size);
 }
 
 static unsigned runtime_minor(void) {
@@ -185,7 +148,8 @@ static int detect(void) {
   if (eval && dladdr1(eval, &di, (void **)&sym, RTLD_DL_SYMENT) && sym && sym->st_size)
     add_eval_range((uintptr_t)eval, (uintptr_t)eval + sym->st_size);
   if (py.module >= 0)
-    add_cold_ranges(bg__module_path((unsigned)py.module), bg__module_bias((unsigned)py.module));
+    bg__elf_functions(bg__module_path((unsigned)py.module), bg__module_bias((unsigned)py.module),
+                      cold_part, NULL);
   if (!py.code_type || !py.str_type || !py.bytes_type || (l.frame_objects && !py.frame_type)) {
     snprintf(py.status, sizeof py.status, "CPython 3.%u: type objects not exported", minor);
     return 0;

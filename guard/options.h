@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "report/format.h" /* BG_FMT_*: the format table */
+#include "report/redact.h" /* bg_redact_t */
 
 #define BG_OPT_STR_MAX 1024
 #define BG_MAX_NAME_GLOBS 8
@@ -38,12 +39,14 @@ typedef struct bg__options {
   uint64_t verbosity;
   unsigned exempt_mask;        /* derived from exempt_fds */
   bg__threads_spec_t threads;
+  bg_redact_t redact;
   char exempt_fds[BG_OPT_STR_MAX];
   /* Empty by default: left untouched by the constructor. */
   char suppressions[BG_OPT_STR_MAX];
   char report[BG_OPT_STR_MAX];
   char http[BG_OPT_STR_MAX];
   char http_token[BG_OPT_STR_MAX];
+  char http_hosts[BG_OPT_STR_MAX];
   char collect[BG_OPT_STR_MAX];
   char text[4096];             /* the option string as given, for reports */
 } bg__options_t;

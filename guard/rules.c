@@ -27,6 +27,7 @@
 
 #include "guard/guard.h"
 #include "guard/lang.h"
+#include "guard/ledger.h"
 #include "guard/options.h"
 #include "guard/sites.h"
 #include "guard/symbolize.h"
@@ -313,6 +314,7 @@ int bg__rules_match(bg__rules_t *rs, const bg__rule_subject_t *subj, int *action
       continue;
     if (r->src && !any_frame(r->src, subj->files, subj->nframes)) continue;
     __atomic_fetch_add(&r->matched, 1, __ATOMIC_RELAXED);
+    if (rs->ledger) __atomic_fetch_add(&rs->ledger[i].matched, 1, __ATOMIC_RELAXED);
     win = i;
   }
   if (win >= 0) {
@@ -346,6 +348,22 @@ static __thread struct {
 } tmc __attribute__((tls_model("initial-exec")));
 
 bg__rules_t *bg__rules_active(void) { return active.n || active.file ? &active : NULL; }
+int bg__rules_active_count(void) { return active.n; }
+
+void bg__rules_to_ledger(void) {
+  bg__ledger_hdr_t *h = bg__ledger;
+  bg__ledger_rule_t *lr = bg__ledger_rules();
+  if (!h || !lr || h->nrules < (uint32_t)active.n) return;
+  uint32_t file = bg__ledger_strdup(active.file);
+  h->rules_file = file;
+  for (int i = 0; i < active.n; i++) {
+    lr[i].file = file;
+    lr[i].line = active.rules[i].line;
+    lr[i].allow = active.rules[i].allow;
+    lr[i].text = bg__ledger_strdup(active.rules[i].text);
+  }
+  active.ledger = lr;
+}
 
 uint32_t bg__rules_thread_mask(void) {
   if (!active_thread_globs) return 0;
@@ -422,4 +440,7 @@ void bg__rules_after_fork(void) {
   else
     pthread_mutex_init(&decide_lock, NULL);
   for (int i = 0; i < active.n; i++) active.rules[i].matched = 0;
+  /* the child's ledger is at the same address with its counts zeroed (ledger.c), or
+   * there is none */
+  if (!bg__ledger) active.ledger = NULL;
 }

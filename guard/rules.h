@@ -37,6 +37,8 @@ typedef struct bg__rules {
   char *file;
   bg__rule_t *rules;
   int n;
+  struct bg__ledger_rule *ledger; /* the process's allowlist: match counts mirrored
+                                     into its ledger (guard/ledger.h), else NULL */
   int need_functions;        /* some rule has fun: (symbolize at site creation) */
   int need_sources;          /* some rule has src: (line tables at site creation) */
   int nthread_globs;
@@ -71,5 +73,9 @@ uint32_t bg__rules_thread_mask_of(const bg__rules_t *rs, const char *thread_name
  * bg__site_decide hook.  NULL/"" path: no rules.  0 or -1 with err. */
 int bg__rules_install(const char *path, char *err, size_t errlen);
 bg__rules_t *bg__rules_active(void);
+int bg__rules_active_count(void);  /* rules of the process's allowlist (0: none) */
+/* Copies the process's allowlist (file, line, text) into its ledger, which has room
+ * for bg__rules_active_count() rules; match counts are kept there from now on. */
+void bg__rules_to_ledger(void);
 void bg__rules_after_fork(void); /* the child's sites are new: match counts restart */
 #endif

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+
 static void *bg__uthash_alloc(size_t sz);
 static void bg__uthash_free(void *p, size_t sz);
 static int add_failed;
@@ -28,6 +29,7 @@ static int add_failed;
 
 #include "guard/lang.h"
 #include "guard/lang_py.h"
+#include "guard/ledger.h"
 #include "guard/options.h"
 #include "guard/rules.h"
 #include "guard/sites.h"
@@ -46,11 +48,15 @@ typedef struct cache_entry {
 static __thread cache_entry_t tcache[CACHE_SLOTS] __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static bg__site_t *pool;        /* max_sites entries, mmap'd at init */
+/* The pool is the ledger's site region (guard/ledger.h): max_sites entries, backed as
+ * they fill.  Its count is published with release (entries below it are complete),
+ * and the dropped count lives in the ledger header too, so another process reading
+ * the ledger sees exactly what a report would. */
+static bg__site_t *pool;
 static size_t pool_cap;
-static int nsites;              /* published with release: entries below are complete */
+static uint32_t *nsites_p;    /* &ledger->nsites */
+static uint64_t *dropped_p;    /* &ledger->dropped_sites */
 static bg__site_t *table;       /* uthash head */
-static uint64_t dropped;        /* distinct dropped stacks (see drop_set) */
 static uint64_t drop_set[DROP_SLOTS]; /* hashes of dropped stacks, open addressing */
 static uint32_t generation = 1;
 static uintptr_t own_lo, own_hi;
@@ -98,19 +104,24 @@ static int skipped(uintptr_t pc) {
   return 0;
 }
 
+/* The pool and counters of the current ledger (none: every new site is dropped). */
+static void attach(void) {
+  uint32_t cap = 0;
+  bg__site_t *p = bg__ledger_get() ? bg__ledger_sites(&cap) : NULL;
+  pool = p;
+  pool_cap = p ? cap : 0;
+  nsites_p = p ? &bg__ledger->nsites : NULL;
+  dropped_p = p ? &bg__ledger->dropped_sites : NULL;
+}
+
 void bg__sites_init(void) {
   if (!nskip) dl_iterate_phdr(find_runtime, NULL);
   pthread_mutex_lock(&lock);
   if (!pool) {
-    size_t cap = bg__opt.max_sites ? bg__opt.max_sites : 4096;
-    void *p = mmap(NULL, cap * sizeof(bg__site_t), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    attach();
+    size_t cap = pool_cap ? pool_cap : 1;
     void *ix = mmap(NULL, 2 * cap * sizeof(int32_t), PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p != MAP_FAILED) {
-      pool = p;
-      pool_cap = cap;
-    }
     if (ix != MAP_FAILED) {
       id_index = ix;
       id_slots = 2 * cap;
@@ -118,6 +129,8 @@ void bg__sites_init(void) {
   }
   pthread_mutex_unlock(&lock);
 }
+
+static int nsites_get(int order) { return nsites_p ? (int)__atomic_load_n(nsites_p, order) : 0; }
 
 /* Return addresses above the shim, from `from` (the wrapper's frame: the walk starts at
  * the program's call) or, without it, from here, walking through the shim's frames
@@ -230,7 +243,7 @@ static void note_dropped(uint64_t h) {
       break;
     }
   }
-  __atomic_store_n(&dropped, dropped + 1, __ATOMIC_RELAXED);
+  if (dropped_p) __atomic_store_n(dropped_p, *dropped_p + 1, __ATOMIC_RELAXED);
 }
 
 /* Stable id → first site with it (open addressing over site indexes + 1, mmap'd with
@@ -288,14 +301,18 @@ static __attribute__((noinline)) bg__site_t *create(const bg__site_key_t *k, siz
   }
   bg__lang_resolve(k->pcs, k->nframes, cand.mods, cand.lframes);
   for (int i = 0; i < k->nframes; i++) cand.haslang |= cand.lframes[i] != 0;
+  cand.quiet = (uint8_t)bg__lang_quiet(k->pcs, k->nframes);
   cand.id = stable_id(&cand);
-  if (bg__site_decide && __atomic_load_n(&nsites, __ATOMIC_RELAXED) < (int)pool_cap)
+  if (bg__site_decide && nsites_get(__ATOMIC_RELAXED) < (int)pool_cap)
     cand.rule = bg__site_decide(&cand);
+  bg__ledger_calls_sync(); /* a reader names the call from the ledger's own table */
 
   pthread_mutex_lock(&lock);
   bg__site_t *s = find_locked(k, klen, h);
+  int n = nsites_get(__ATOMIC_RELAXED);
   if (!s) {
-    if (!pool || nsites >= (int)pool_cap) {
+    if (!pool || n >= (int)pool_cap ||
+        bg__ledger_commit(BG_LR_SITES, (uint64_t)(n + 1) * sizeof *pool) < 0) {
       note_dropped(h);
       *was_dropped = 1;
     } else {
@@ -308,7 +325,7 @@ static __attribute__((noinline)) bg__site_t *create(const bg__site_key_t *k, siz
         cand.allowed = primary->allowed;
         cand.rule = primary->rule;
       }
-      s = &pool[nsites];
+      s = &pool[n];
       memcpy(s, &cand, sizeof cand);
       add_failed = 0;
       HASH_ADD_BYHASHVALUE(hh, table, key, klen, bucket_hash(h), s);
@@ -317,8 +334,8 @@ static __attribute__((noinline)) bg__site_t *create(const bg__site_key_t *k, siz
         *was_dropped = 1;
         s = NULL;
       } else {
-        if (!primary) add_id_locked(cand.id, nsites);
-        __atomic_store_n(&nsites, nsites + 1, __ATOMIC_RELEASE);
+        if (!primary) add_id_locked(cand.id, n);
+        __atomic_store_n(nsites_p, (uint32_t)n + 1, __ATOMIC_RELEASE);
       }
     }
   }
@@ -400,15 +417,19 @@ void bg__site_add(bg__site_t *s, uint64_t ns, int thread_slot) {
     __atomic_store_n(&s->threads_more, 1, __ATOMIC_RELAXED);
 }
 
-int bg__sites_count(void) { return __atomic_load_n(&nsites, __ATOMIC_ACQUIRE); }
+int bg__sites_count(void) { return nsites_get(__ATOMIC_ACQUIRE); }
 bg__site_t *bg__site_at(int i) { return &pool[i]; }
-uint64_t bg__sites_dropped(void) { return __atomic_load_n(&dropped, __ATOMIC_RELAXED); }
+uint64_t bg__sites_dropped(void) { return dropped_p ? __atomic_load_n(dropped_p, __ATOMIC_RELAXED) : 0; }
 uint64_t bg__site_id(const bg__site_t *s) { return s->id; }
+uint32_t bg__site_index(const bg__site_t *s) { return (uint32_t)(s - pool); }
 
-void bg__sites_after_fork(void) {
-  /* Only the forking thread survives.  If the lock was free at the fork, the table is
-   * consistent and its buckets can be unmapped; if another thread held it, the table
-   * may be half-updated: re-create the lock and leave the old buckets mapped. */
+/* The uthash index lives partly in the pool (each site's handle points at the table
+ * and buckets): drop it while the pool is still the parent's, before the child's new
+ * ledger replaces it.  Only the forking thread survives: if the lock was free at the
+ * fork, the index is consistent and its buckets can be unmapped; if another thread
+ * held it, the index may be half-updated: re-create the lock and leave the old
+ * buckets mapped. */
+void bg__sites_drop_index(void) {
   if (pthread_mutex_trylock(&lock) == 0) {
     HASH_CLEAR(hh, table);
     pthread_mutex_unlock(&lock);
@@ -416,11 +437,20 @@ void bg__sites_after_fork(void) {
     pthread_mutex_init(&lock, NULL);
   }
   table = NULL;
-  nsites = 0;
+}
+
+void bg__sites_after_fork(void) {
+  bg__sites_drop_index(); /* done already after a real fork (a no-op then) */
+  /* After a real fork the ledger is the child's new one at the same address
+   * (bg__ledger_after_fork ran first: counts are 0 already), or none when it could not
+   * be made; the unit tests call this without a fork. */
+  if (pool) attach();
+  if (nsites_p) __atomic_store_n(nsites_p, 0, __ATOMIC_RELEASE);
   if (id_index) memset(id_index, 0, id_slots * sizeof *id_index);
-  if (dropped) memset(drop_set, 0, sizeof drop_set);
-  dropped = 0;
+  memset(drop_set, 0, sizeof drop_set);
+  if (dropped_p) *dropped_p = 0;
   __atomic_fetch_add(&generation, 1, __ATOMIC_RELAXED);
   bg__sym_after_fork();
   bg__rules_after_fork();
+  bg__lang_after_fork();
 }

@@ -53,6 +53,8 @@ typedef struct bg__site {
   int32_t alias;           /* index of the site with the same stable id that counts this
                               stack's calls (CPython specialization...), -1 = itself */
   uint8_t haslang;         /* some frame is a language frame */
+  uint8_t quiet;           /* made by a runtime for the shim (node's perf map): never
+                              a violation, never reported */
   uint8_t category;
   uint8_t action;          /* action applied to this site (global mode or a rule) */
   uint8_t warned;          /* warn: message printed once */
@@ -79,9 +81,11 @@ int bg__sites_count(void);
 bg__site_t *bg__site_at(int i);
 uint64_t bg__sites_dropped(void);   /* distinct sites refused because the table was full */
 uint64_t bg__site_id(const bg__site_t *s); /* stable id */
+uint32_t bg__site_index(const bg__site_t *s); /* position in the ledger's pool */
 uintptr_t bg__site_offset(const bg__site_t *s, int frame); /* pc - module load bias */
 
 void bg__sites_init(void);          /* reserves the pool (max_sites) */
+void bg__sites_drop_index(void);    /* child, before its ledger replaces the parent's */
 void bg__sites_after_fork(void);    /* the child starts with an empty registry */
 void bg__sites_set_own_text(uintptr_t lo, uintptr_t hi); /* frames to skip (the shim) */
 int bg__stack_capture(uintptr_t *pcs, int max, const bg__frame_t *from); /* above the shim */

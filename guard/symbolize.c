@@ -2,19 +2,24 @@
  *
  * See symbolize.h for the two steps and why the offset is the ELF virtual address.
  *
- * Module table: fixed arrays in .bss, append-only, published with a release store of
- * the count, so readers never lock and entries never move.  A module is identified by
- * (path, load bias): a library dlclose'd and reloaded elsewhere gets a new entry, and
- * the old sites keep pointing at the old one.
+ * Module table: records in the process's ledger (guard/ledger.h), append-only,
+ * published with a release store of the count, so readers never lock and entries never
+ * move.  A module is identified by (path, load bias): a library dlclose'd and reloaded
+ * elsewhere gets a new entry, and the old sites keep pointing at the old one.  Each
+ * record keeps the object's GNU build id, read from its mapped notes.
  *
  * DWARF: one Dwfl per object file, reported at bias 0 so that the lookup address IS
- * the offset - the same code symbolizes a live process and a report file read later by
- * the CLI.  libdwfl is not thread-safe, so one mutex serialises it; it is only taken
+ * the offset - the same code symbolizes a live process, a report file read later by
+ * the CLI, and the ledger of another process (bg__sym_lookup_id checks the build id
+ * first: a file replaced since the run is not symbolized with the wrong names).  The
+ * cache and memo are per process, so the CLI reading a whole tree's ledgers
+ * symbolizes each object once.  libdwfl is not thread-safe, so one mutex serialises it; it is only taken
  * on report paths and on site creation when a rule needs function names, never while
  * the registry lock is held.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <elf.h>
 #include <elfutils/libdwfl.h>
 #include <link.h>
 #include <pthread.h>
@@ -24,23 +29,13 @@
 #include <unistd.h>
 
 #include "guard/guard.h"
+#include "guard/ledger.h"
 #include "guard/symbolize.h"
 
 /* ---- module table ------------------------------------------------------------------ */
-#define MAX_MODULES 1024
-#define ARENA_SIZE (1 << 18)
-
-typedef struct module {
-  uintptr_t bias;
-  uintptr_t lo, hi;    /* mapped address range (all PT_LOAD segments) */
-  uint64_t epoch;      /* range valid while no object was unloaded since (dlpi_subs) */
-  uint32_t path, base; /* offsets into arena */
-} module_t;
-
-static module_t modules[MAX_MODULES];
-static int nmodules;
-static char arena[ARENA_SIZE];
-static size_t arena_used = 1; /* offset 0 is the empty string */
+/* The table is the ledger's (guard/ledger.h): fixed records, append-only, published
+ * with a release store of the count, paths in the ledger's arena, so a reader in
+ * another process can symbolize a frame from (path, build id, offset) alone. */
 static pthread_mutex_t mod_lock = PTHREAD_MUTEX_INITIALIZER;
 static char exe_path[4096];
 static uint64_t mod_epoch; /* dlpi_subs at the last bg__modules_sync */
@@ -54,10 +49,15 @@ static const char *exe_name(void) {
   return exe_path;
 }
 
-static int find_module(uintptr_t bias, const char *path) {
-  int n = __atomic_load_n(&nmodules, __ATOMIC_ACQUIRE);
-  for (int i = n - 1; i >= 0; i--)
-    if (modules[i].bias == bias && !strcmp(arena + modules[i].path, path)) return i;
+static bg__ledger_module_t *mod_table(uint32_t **n, uint32_t *cap) {
+  bg__ledger_module_t *t = bg__ledger_modules(cap);
+  if (t) *n = &bg__ledger->nmodules;
+  return t;
+}
+
+static int find_module(bg__ledger_module_t *mods, uint32_t n, uintptr_t bias, const char *path) {
+  for (int i = (int)n - 1; i >= 0; i--)
+    if (mods[i].bias == bias && !strcmp(bg__ledger_str(mods[i].path), path)) return i;
   return -1;
 }
 
@@ -79,8 +79,32 @@ void bg__modules_sync(void) {
 struct find_ctx {
   uintptr_t pc, bias, lo, hi;
   const char *name;
+  unsigned char build_id[31];
+  int build_id_len;
   int found;
 };
+
+/* The GNU build id from the object's PT_NOTE segments, already mapped: no file I/O.
+ * It lets an offline reader check that the file at `path` is still the one that ran. */
+static void note_build_id(const struct dl_phdr_info *info, struct find_ctx *c) {
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_NOTE) continue;
+    const char *p = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = p + ph->p_memsz;
+    while (p + sizeof(ElfW(Nhdr)) <= end) {
+      const ElfW(Nhdr) *nh = (const ElfW(Nhdr) *)p;
+      const char *name = p + sizeof *nh;
+      const char *desc = name + ((nh->n_namesz + 3) & ~3u);
+      if (desc + nh->n_descsz > end) break;
+      if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && !memcmp(name, "GNU", 4)) {
+        c->build_id_len = nh->n_descsz < sizeof c->build_id ? (int)nh->n_descsz : (int)sizeof c->build_id;
+        memcpy(c->build_id, desc, (size_t)c->build_id_len);
+        return;
+      }
+      p = desc + ((nh->n_descsz + 3) & ~3u);
+    }
+  }
+}
 
 static int find_object(struct dl_phdr_info *info, size_t size, void *arg) {
   (void)size;
@@ -92,6 +116,7 @@ static int find_object(struct dl_phdr_info *info, size_t size, void *arg) {
   c->bias = info->dlpi_addr;
   c->lo = lo, c->hi = hi;
   c->name = info->dlpi_name;
+  note_build_id(info, c);
   c->found = 1;
   return 1;
 }
@@ -101,56 +126,75 @@ static int find_object(struct dl_phdr_info *info, size_t size, void *arg) {
 unsigned bg__module_of(uintptr_t pc, uintptr_t *offset) {
   *offset = pc;
   if (!pc) return BG_NO_MODULE;
+  uint32_t *np, cap;
+  bg__ledger_module_t *mods = mod_table(&np, &cap);
+  if (!mods) return BG_NO_MODULE;
   uintptr_t q = pc - 1; /* a return address: the call instruction is just before it */
   uint64_t epoch = __atomic_load_n(&mod_epoch, __ATOMIC_ACQUIRE);
-  int n = __atomic_load_n(&nmodules, __ATOMIC_ACQUIRE);
-  for (int i = n - 1; i >= 0; i--) {
-    const module_t *m = &modules[i];
+  uint32_t n = __atomic_load_n(np, __ATOMIC_ACQUIRE);
+  for (int i = (int)n - 1; i >= 0; i--) {
+    const bg__ledger_module_t *m = &mods[i];
     if (q >= m->lo && q < m->hi && __atomic_load_n(&m->epoch, __ATOMIC_ACQUIRE) == epoch) {
       *offset = pc - m->bias;
       return (unsigned)i;
     }
   }
-  struct find_ctx c = {q, 0, 0, 0, NULL, 0};
+  struct find_ctx c;
+  memset(&c, 0, sizeof c);
+  c.pc = q;
   dl_iterate_phdr(find_object, &c);
   if (!c.found) return BG_NO_MODULE;
   const char *path = c.name && c.name[0] ? c.name : exe_name();
   *offset = pc - c.bias;
   pthread_mutex_lock(&mod_lock);
-  int i = find_module(c.bias, path);
-  size_t len = strlen(path);
+  n = __atomic_load_n(np, __ATOMIC_RELAXED);
+  int i = find_module(mods, n, c.bias, path);
   if (i >= 0) { /* seen before an unload: same object, same place, range valid again */
-    modules[i].lo = c.lo, modules[i].hi = c.hi;
-    __atomic_store_n(&modules[i].epoch, epoch, __ATOMIC_RELEASE);
-  } else if (nmodules < MAX_MODULES && arena_used + len + 1 <= ARENA_SIZE) {
-    module_t *m = &modules[nmodules];
-    m->bias = c.bias;
-    m->lo = c.lo, m->hi = c.hi;
-    m->epoch = epoch;
-    m->path = (uint32_t)arena_used;
-    memcpy(arena + arena_used, path, len + 1);
-    const char *slash = strrchr(path, '/');
-    m->base = (uint32_t)(arena_used + (slash ? (size_t)(slash + 1 - path) : 0));
-    arena_used += len + 1;
-    i = nmodules;
-    __atomic_store_n(&nmodules, nmodules + 1, __ATOMIC_RELEASE);
+    mods[i].lo = c.lo, mods[i].hi = c.hi;
+    __atomic_store_n(&mods[i].epoch, epoch, __ATOMIC_RELEASE);
+  } else if (n < cap) {
+    uint32_t poff = bg__ledger_strdup(path);
+    if (poff) {
+      bg__ledger_module_t *m = &mods[n];
+      m->bias = c.bias;
+      m->lo = c.lo, m->hi = c.hi;
+      m->epoch = epoch;
+      m->path = poff;
+      const char *slash = strrchr(path, '/');
+      m->base = poff + (uint32_t)(slash ? (size_t)(slash + 1 - path) : 0);
+      m->build_id_len = (uint8_t)c.build_id_len;
+      memcpy(m->build_id, c.build_id, sizeof m->build_id);
+      i = (int)n;
+      __atomic_store_n(np, n + 1, __ATOMIC_RELEASE);
+    }
   }
   pthread_mutex_unlock(&mod_lock);
   return i < 0 ? BG_NO_MODULE : (unsigned)i;
 }
 
-static int valid_module(unsigned idx) {
-  return idx < (unsigned)__atomic_load_n(&nmodules, __ATOMIC_ACQUIRE);
+static const bg__ledger_module_t *module_at(unsigned idx) {
+  uint32_t *np, cap;
+  bg__ledger_module_t *mods = mod_table(&np, &cap);
+  return mods && idx < __atomic_load_n(np, __ATOMIC_ACQUIRE) ? &mods[idx] : NULL;
 }
-const char *bg__module_path(unsigned idx) { return valid_module(idx) ? arena + modules[idx].path : ""; }
-const char *bg__module_base(unsigned idx) { return valid_module(idx) ? arena + modules[idx].base : ""; }
-uintptr_t bg__module_bias(unsigned idx) { return valid_module(idx) ? modules[idx].bias : 0; }
+const char *bg__module_path(unsigned idx) {
+  const bg__ledger_module_t *m = module_at(idx);
+  return m ? bg__ledger_str(m->path) : "";
+}
+const char *bg__module_base(unsigned idx) {
+  const bg__ledger_module_t *m = module_at(idx);
+  return m ? bg__ledger_str(m->base) : "";
+}
+uintptr_t bg__module_bias(unsigned idx) {
+  const bg__ledger_module_t *m = module_at(idx);
+  return m ? m->bias : 0;
+}
 
 /* ---- libdwfl, loaded on first use --------------------------------------------------- */
 #define DW_FUNCS(X)                                                                        \
   X(dwfl_begin) X(dwfl_end) X(dwfl_report_begin) X(dwfl_report_elf) X(dwfl_report_end)    \
   X(dwfl_module_addrname) X(dwfl_module_getsrc) X(dwfl_lineinfo)                          \
-  X(dwfl_build_id_find_debuginfo) X(dwfl_offline_section_address)
+  X(dwfl_build_id_find_debuginfo) X(dwfl_offline_section_address) X(dwfl_module_build_id)
 static struct {
 #define DW_PTR(f) __typeof__(f) *f;
   DW_FUNCS(DW_PTR)
@@ -163,6 +207,8 @@ typedef struct dw_entry {
   char path[1024];
   Dwfl *dwfl;
   Dwfl_Module *mod; /* NULL: the file could not be read (cached failure) */
+  int idlen;        /* the file's GNU build id; -1: not read yet, 0: none */
+  unsigned char id[32];
 } dw_entry_t;
 static dw_entry_t dwcache[CACHE_MODULES];
 static int ndwcache, dwcache_next;
@@ -207,9 +253,9 @@ int bg__sym_have_dwarf(void) {
   return ok;
 }
 
-static Dwfl_Module *dw_module(const char *path) {
+static dw_entry_t *dw_entry(const char *path) {
   for (int i = 0; i < ndwcache; i++)
-    if (!strcmp(dwcache[i].path, path)) return dwcache[i].mod;
+    if (!strcmp(dwcache[i].path, path)) return &dwcache[i];
   if (strlen(path) >= sizeof dwcache[0].path) return NULL;
   dw_entry_t *e;
   if (ndwcache < CACHE_MODULES) {
@@ -221,6 +267,7 @@ static Dwfl_Module *dw_module(const char *path) {
   }
   snprintf(e->path, sizeof e->path, "%s", path);
   e->mod = NULL;
+  e->idlen = -1;
   e->dwfl = dw.dwfl_begin(&callbacks);
   if (e->dwfl) {
     dw.dwfl_report_begin(e->dwfl);
@@ -228,7 +275,31 @@ static Dwfl_Module *dw_module(const char *path) {
     e->mod = dw.dwfl_report_elf(e->dwfl, base ? base + 1 : path, path, -1, 0, false);
     dw.dwfl_report_end(e->dwfl, NULL, NULL);
   }
-  return e->mod;
+  return e;
+}
+
+static Dwfl_Module *dw_module(const char *path) {
+  dw_entry_t *e = dw_entry(path);
+  return e ? e->mod : NULL;
+}
+
+/* Is the file at `path` still the object that ran (same GNU build id)?  A program
+ * rebuilt or upgraded between the run and the report would otherwise get another
+ * build's names.  Objects without a build id (either side) cannot be checked: yes. */
+static int same_build(const char *path, const unsigned char *id, int idlen) {
+  if (!id || idlen <= 0 || !dw_load()) return 1;
+  dw_entry_t *e = dw_entry(path);
+  if (!e || !e->mod) return 1; /* unreadable: the lookup finds nothing anyway */
+  if (e->idlen < 0) {
+    const unsigned char *bits = NULL;
+    GElf_Addr va;
+    int n = dw.dwfl_module_build_id(e->mod, &bits, &va);
+    e->idlen = n > 0 && bits ? (n < (int)sizeof e->id ? n : (int)sizeof e->id) : 0;
+    if (e->idlen) memcpy(e->id, bits, (size_t)e->idlen);
+  }
+  if (!e->idlen) return 1;
+  int cmp = idlen < e->idlen ? idlen : e->idlen;
+  return !memcmp(e->id, id, (size_t)cmp);
 }
 
 /* ---- lookup memo ------------------------------------------------------------------- */
@@ -281,12 +352,18 @@ static void memo_put(memo_t **slot, uint64_t h, const char *path, uintptr_t offs
   nmemo++;
 }
 
-static int lookup(const char *path, uintptr_t offset, bg__sym_t *out, int want_line) {
+static int lookup(const char *path, const unsigned char *id, int idlen, uintptr_t offset,
+                  bg__sym_t *out, int want_line) {
   out->function[0] = out->file[0] = 0;
   out->line = 0;
   if (!path || !path[0] || !offset) return 0;
   bg__self.depth++; /* libdw opens and reads files: never count that */
   pthread_mutex_lock(&sym_lock);
+  if (!same_build(path, id, idlen)) {
+    pthread_mutex_unlock(&sym_lock);
+    bg__self.depth--;
+    return -1;
+  }
   uint64_t h = memo_hash(path, offset, want_line);
   memo_t **slot = memo_slot(h, path, offset, want_line);
   if (*slot) {
@@ -320,11 +397,19 @@ static int lookup(const char *path, uintptr_t offset, bg__sym_t *out, int want_l
 }
 
 int bg__sym_lookup(const char *path, uintptr_t offset, bg__sym_t *out) {
-  return lookup(path, offset, out, 1);
+  return lookup(path, NULL, 0, offset, out, 1) > 0;
+}
+
+int bg__sym_lookup_id(const char *path, const unsigned char *id, int idlen, uintptr_t offset,
+                      bg__sym_t *out, int want_line) {
+  return lookup(path, id, idlen, offset, out, want_line);
 }
 
 int bg__sym_pc(uintptr_t pc, unsigned mod, uintptr_t offset, bg__sym_t *out, int want_line) {
-  if (lookup(bg__module_path(mod), offset, out, want_line)) return 1;
+  const bg__ledger_module_t *m = module_at(mod);
+  if (lookup(bg__module_path(mod), m ? m->build_id : NULL, m ? m->build_id_len : 0, offset, out,
+             want_line) > 0)
+    return 1;
   /* No symbol table entry (stripped, or no libdw): the dynamic symbol, if the object
    * is still mapped where it was when the site was recorded. */
   Dl_info di;

@@ -47,6 +47,10 @@ typedef struct bg__sym {
  * offset-1 so a call at the very end of a function is attributed to it).  Fills what
  * it can; returns 1 when a function name was found.  Thread-safe (one lock). */
 int bg__sym_lookup(const char *path, uintptr_t offset, bg__sym_t *out);
+/* Same, for an object that ran with GNU build id `id` (idlen bytes; 0: unknown): 1
+ * found, 0 nothing found, -1 the file at path is another build (nothing filled). */
+int bg__sym_lookup_id(const char *path, const unsigned char *id, int idlen, uintptr_t offset,
+                      bg__sym_t *out, int want_line);
 /* Same for a live pc: module table + lookup, dladdr's dynamic symbol as fallback.
  * want_line=0 skips the line table (rule matching needs function names only). */
 int bg__sym_pc(uintptr_t pc, unsigned mod, uintptr_t offset, bg__sym_t *out, int want_line);

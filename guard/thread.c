@@ -24,26 +24,20 @@
 #include <unistd.h>
 
 #include "guard/guard.h"
+#include "guard/ledger.h"
 #include "guard/options.h"
 
-#define BG_MAX_THREADS 4096
 #define BG_AUTO_HITS 3
 
 __thread bg__thread_t bg__self __attribute__((tls_model("initial-exec"))) = {.watch = 1,
                                                                                 .slot = -1};
 
-/* Slots are read by report snapshots on other threads while their owner renames or
- * re-guards itself: every field a reader looks at after publication is accessed with
- * atomics (the name as two 8-byte words), and a slot is only listed once `published`
- * (release) says its fields are set.  No locks: readers run in signal handlers too. */
-typedef struct bg__thread_slot {
-  int tid;
-  volatile int alive;
-  uint8_t why, guarded, published;
-  unsigned long pthread_id;
-  bg__thread_t *tls;
-  _Alignas(8) char name[16];
-} bg__thread_slot_t;
+/* Slots live in the ledger (guard/ledger.h) and are read by report snapshots on other
+ * threads - and by other processes - while their owner renames or re-guards itself:
+ * every field a reader looks at after publication is accessed with atomics (the name
+ * as two 8-byte words), and a slot is only listed once `published` (release) says its
+ * fields are set.  No locks: readers run in signal handlers too. */
+typedef bg__ledger_thread_t bg__thread_slot_t;
 
 static void slot_name_store(bg__thread_slot_t *sl, const char *name) {
   uint64_t w[2] = {0, 0};
@@ -59,17 +53,26 @@ static void slot_name_load(const bg__thread_slot_t *sl, char out[16]) {
   out[15] = 0;
 }
 
-static bg__thread_slot_t slots[BG_MAX_THREADS];
-static int nslots;
+/* The table and its published count (both in the ledger; NULL without one). */
+static bg__thread_slot_t *table(uint32_t **n, uint32_t *cap) {
+  bg__ledger_hdr_t *h = bg__ledger_get();
+  if (!h) return NULL;
+  *n = &h->nthreads;
+  *cap = h->threads_cap;
+  return bg__ledger_threads();
+}
+
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
 int bg__auto_enabled;
 
 static void on_thread_exit(void *arg) {
   (void)arg;
+  uint32_t *n, cap;
+  bg__thread_slot_t *slots = table(&n, &cap);
   int s = bg__self.slot;
-  if (s >= 0 && s < BG_MAX_THREADS) {
-    slots[s].tls = NULL;
+  if (slots && s >= 0 && (uint32_t)s < cap) {
+    slots[s].tls = 0;
     __atomic_store_n(&slots[s].alive, 0, __ATOMIC_RELEASE);
   }
 }
@@ -96,17 +99,22 @@ static int why_of(const bg__thread_t *t) {
 int bg__thread_register(void) {
   bg__thread_t *t = &bg__self;
   if (t->slot >= 0) return t->slot;
-  int s = __atomic_fetch_add(&nslots, 1, __ATOMIC_RELAXED);
-  if (s >= BG_MAX_THREADS) {
-    __atomic_store_n(&nslots, BG_MAX_THREADS, __ATOMIC_RELAXED);
-    return -1;
-  }
+  uint32_t *n, cap;
+  bg__thread_slot_t *slots = table(&n, &cap);
+  if (!slots) return -1;
+  uint32_t s = __atomic_load_n(n, __ATOMIC_RELAXED);
+  do { /* claim the next slot; a full table leaves the thread unregistered */
+    if (s >= cap) return -1;
+  } while (!__atomic_compare_exchange_n(n, &s, s + 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+  /* the count is published before the slot is filled: readers skip it until
+   * `published`; the slot's storage must exist before anyone looks */
+  if (bg__ledger_commit(BG_LR_THREADS, (uint64_t)(s + 1) * sizeof *slots) < 0) return -1;
   t->depth++;
   bg__thread_slot_t *sl = &slots[s];
-  __atomic_store_n(&sl->published, 0, __ATOMIC_RELAXED); /* reused after a fork */
+  __atomic_store_n(&sl->published, 0, __ATOMIC_RELAXED);
   sl->tid = gettid();
   sl->pthread_id = (unsigned long)pthread_self();
-  sl->tls = t;
+  sl->tls = (uint64_t)(uintptr_t)t;
   char name[16] = {0};
   prctl(PR_GET_NAME, name, 0, 0, 0);
   slot_name_store(sl, name);
@@ -114,16 +122,19 @@ int bg__thread_register(void) {
   pthread_setspecific(exit_key, (void *)1);
   __atomic_store_n(&sl->alive, 1, __ATOMIC_RELEASE);
   __atomic_store_n(&sl->published, 1, __ATOMIC_RELEASE);
-  t->slot = s;
+  t->slot = (int32_t)s;
+  t->rec = sl;
   t->depth--;
-  return s;
+  return (int)s;
 }
 
 void bg__thread_refresh(bg__thread_t *t) {
   int why = why_of(t);
   if (why != BG_WHY_NONE && t == &bg__self) bg__thread_register();
   t->why = (uint8_t)why;
-  if (t->slot >= 0) {
+  uint32_t *n, cap;
+  bg__thread_slot_t *slots = t->slot >= 0 ? table(&n, &cap) : NULL;
+  if (slots && (uint32_t)t->slot < cap) {
     __atomic_store_n(&slots[t->slot].why, (uint8_t)why, __ATOMIC_RELAXED);
     __atomic_store_n(&slots[t->slot].guarded, (uint8_t)(why != BG_WHY_NONE), __ATOMIC_RELAXED);
   }
@@ -175,7 +186,9 @@ void bg__thread_start_sidecar(void) {
 
 void bg__thread_name_changed(const char *name) {
   bg__thread_t *t = &bg__self;
-  if (t->slot >= 0) slot_name_store(&slots[t->slot], name);
+  uint32_t *n, cap;
+  bg__thread_slot_t *slots = t->slot >= 0 ? table(&n, &cap) : NULL;
+  if (slots && (uint32_t)t->slot < cap) slot_name_store(&slots[t->slot], name);
   if (name_matches(name))
     t->roles |= BG_ROLE_NAME;
   else
@@ -184,12 +197,14 @@ void bg__thread_name_changed(const char *name) {
 }
 
 void bg__thread_name_changed_other(unsigned long pthread_id, const char *name) {
-  int n = __atomic_load_n(&nslots, __ATOMIC_ACQUIRE);
-  for (int i = 0; i < n && i < BG_MAX_THREADS; i++) {
+  uint32_t *np, cap;
+  bg__thread_slot_t *slots = table(&np, &cap);
+  uint32_t n = slots ? __atomic_load_n(np, __ATOMIC_ACQUIRE) : 0;
+  for (uint32_t i = 0; i < n && i < cap; i++) {
     bg__thread_slot_t *sl = &slots[i];
     if (!__atomic_load_n(&sl->alive, __ATOMIC_ACQUIRE) || sl->pthread_id != pthread_id) continue;
     slot_name_store(sl, name);
-    bg__thread_t *t = sl->tls;
+    bg__thread_t *t = (bg__thread_t *)(uintptr_t)sl->tls;
     if (!t) return;
     if (name_matches(name))
       t->roles |= BG_ROLE_NAME;
@@ -227,22 +242,13 @@ int bg__loop_wait(uintptr_t caller, int has_timeout, int always_loop) {
   return 1;
 }
 
-void bg__threads_each(void (*fn)(int, const char *, int, int, void *), void *arg) {
-  int n = __atomic_load_n(&nslots, __ATOMIC_ACQUIRE);
-  for (int i = 0; i < n && i < BG_MAX_THREADS; i++) {
-    if (!__atomic_load_n(&slots[i].published, __ATOMIC_ACQUIRE)) continue; /* being set up */
-    char name[16];
-    slot_name_load(&slots[i], name);
-    fn(slots[i].tid, name, __atomic_load_n(&slots[i].guarded, __ATOMIC_RELAXED),
-       __atomic_load_n(&slots[i].why, __ATOMIC_RELAXED), arg);
-  }
-}
-
 /* A copy (the slot may be renamed while the caller formats it), valid until this
  * thread's next call. */
 const char *bg__thread_name_of_slot(int slot) {
   static __thread char buf[16] __attribute__((tls_model("initial-exec")));
-  if (slot < 0 || slot >= BG_MAX_THREADS) return "?";
+  uint32_t *n, cap;
+  bg__thread_slot_t *slots = table(&n, &cap);
+  if (!slots || slot < 0 || (uint32_t)slot >= cap) return "?";
   slot_name_load(&slots[slot], buf);
   return buf;
 }
@@ -253,13 +259,19 @@ const char *bg__thread_name_of_slot(int slot) {
  * again.  A guard set through the API is kept. */
 void bg__threads_after_fork(void) {
   bg__thread_t *t = &bg__self;
-  nslots = 0;
-  t->slot = -1;
+  t->slot = -1; /* the child's ledger has an empty thread table (ledger.c) */
+  t->rec = NULL;
   t->roles = (uint8_t)((t->roles | BG_ROLE_MAIN) & ~BG_ROLE_LOOP);
   memset(t->loop_pc, 0, sizeof t->loop_pc);
   t->cand_pc = 0;
   t->cand_hits = 0;
   bg__thread_refresh(t);
+}
+
+bg__ledger_thread_t *bg__thread_record(int slot) {
+  uint32_t *n, cap;
+  bg__thread_slot_t *slots = slot >= 0 ? table(&n, &cap) : NULL;
+  return slots && (uint32_t)slot < cap ? &slots[slot] : NULL;
 }
 
 /* ---- public API (exported; see include/blockguard.h) ------------------------------ */

@@ -78,7 +78,13 @@ void bg__preload_init(void) {
   bg__self.depth--;
 }
 
-__attribute__((constructor(101))) static void bg__ctor(void) { bg__preload_init(); }
+/* glibc calls ELF constructors with (argc, argv, envp): the ledger records argv from
+ * here instead of reading /proc/self/cmdline (a syscall each start-up). */
+__attribute__((constructor(101))) static void bg__ctor(int argc, char **argv, char **envp) {
+  (void)envp;
+  bg__core_set_argv(argc, argv);
+  bg__preload_init();
+}
 __attribute__((destructor(101))) static void bg__dtor(void) { bg__core_fini(); }
 
 /* ---- exits that skip destructors --------------------------------------------------- */

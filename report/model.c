@@ -34,5 +34,8 @@ void bg_model_free(bg_model_t *m) {
   free(m->sites);
   free(m->unguarded_reason);
   free(m->http_url);
+  free(m->incomplete_reason);
+  free(m->exit.how);
+  free(m->exit.exec);
   memset(m, 0, sizeof *m);
 }

@@ -8,7 +8,7 @@
 set -eu
 group=${1:-build}
 build_pkgs="gcc make pkg-config uthash-dev libmicrohttpd-dev libjansson-dev libdw-dev"
-check_pkgs="libcmocka-dev libunwind-dev libst-dev python3 python3-dev g++ curl python3-jsonschema python3-prometheus-client"
+check_pkgs="libcmocka-dev libunwind-dev libst-dev python3 python3-dev g++ nodejs curl python3-jsonschema python3-prometheus-client"
 bench_pkgs="valgrind perl strace ltrace redis-server redis-tools libuv1-dev"  # perl: callgrind_annotate; libuv: reference rows
 browser_pkgs="chromium nodejs npm"
 # clang's libFuzzer runtime is in libclang-rt-dev, which clang does not pull in.
