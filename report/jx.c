@@ -90,6 +90,9 @@ json_int_t bg_jx_json_integer_value(const json_t *v) {
 char *bg_jx_json_dumps(const json_t *v, size_t flags) {
   return ready() ? real.json_dumps(v, flags) : NULL;
 }
+int bg_jx_json_dump_callback(const json_t *v, json_dump_callback_t cb, void *data, size_t flags) {
+  return ready() ? real.json_dump_callback(v, cb, data, flags) : -1;
+}
 json_t *bg_jx_json_loadb(const char *b, size_t n, size_t flags, json_error_t *e) {
   if (ready()) return real.json_loadb(b, n, flags, e);
   if (e) snprintf(e->text, sizeof e->text, "%.*s", (int)sizeof e->text - 1, load_err);
