@@ -186,6 +186,7 @@ void bg__fd_forget_all(void);
 #define BG_FD_TABLE 65536
 enum {
   BG_FD_NB = 1,         /* O_NONBLOCK seen set and not cleared since */
+  BG_FD_BLOCK = 256,    /* O_NONBLOCK seen clear and not set since (see fdcache.c) */
   BG_FD_KIND_KNOWN = 2, /* the kind bits below are valid */
   BG_FD_FILE = 4,       /* regular file or block device */
   BG_FD_TTY = 8,
@@ -195,23 +196,33 @@ enum {
   BG_FD_QUIET = 128,    /* a file the shim made a runtime write (node's perf map,
                            guard/perfmap.c): its writes are never violations */
 };
-extern uint8_t bg__fdinfo[BG_FD_TABLE] BG_HIDDEN;
+extern uint16_t bg__fdinfo[BG_FD_TABLE] BG_HIDDEN;
 int bg__fd_nonblock_slow(int fd);
 int bg__fd_category_slow(int fd, int fallback);
 /* 1 when the cache already knows fd cannot block (no probe; 0 means "ask"). */
 static inline int bg__fd_nonblock_known(int fd) {
   if (BG_LIKELY((unsigned)fd < BG_FD_TABLE)) {
-    uint8_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
+    unsigned v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
     return (v & (BG_FD_NB | BG_FD_KIND_KNOWN | BG_FD_FILE)) == (BG_FD_NB | BG_FD_KIND_KNOWN);
   }
   return 0;
 }
+/* Both facts inline: known non-blocking (a socket with O_NONBLOCK) answers 1 and known
+ * blocking answers 0 without a system call; anything else is probed once. */
 static inline int bg__fd_nonblock(int fd) {
-  return bg__fd_nonblock_known(fd) || bg__fd_nonblock_slow(fd);
+  if (BG_LIKELY((unsigned)fd < BG_FD_TABLE)) {
+    unsigned v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
+    if ((v & (BG_FD_NB | BG_FD_KIND_KNOWN | BG_FD_FILE)) == (BG_FD_NB | BG_FD_KIND_KNOWN)) return 1;
+    if (v & BG_FD_BLOCK) return 0;
+  }
+  return bg__fd_nonblock_slow(fd);
 }
+/* A call on fd failed with err: EAGAIN cannot come from a blocking fd (another process
+ * sharing the description set O_NONBLOCK), EBADF means it is not the fd we knew. */
+void bg__fd_failed(int fd, int err);
 static inline int bg__fd_category(int fd, int fallback) {
   if (BG_LIKELY((unsigned)fd < BG_FD_TABLE)) {
-    uint8_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
+    unsigned v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
     if (v & BG_FD_KIND_KNOWN) return (v & BG_FD_FILE) ? BG_CAT_file : fallback;
   }
   return bg__fd_category_slow(fd, fallback);

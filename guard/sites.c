@@ -47,6 +47,26 @@ typedef struct cache_entry {
 
 static __thread cache_entry_t tcache[CACHE_SLOTS] __attribute__((tls_model("initial-exec")));
 
+/* Known sites, by the wrapper's return address: a thread that violates again from the
+ * same call (the common case: a loop calling the same blocking function) verifies that
+ * the stack is the same one - same return addresses, walked with the rules recorded
+ * the first time (guard/unwind.c: bg__unwind_verify) - and gets its site without
+ * hashing the stack or looking it up.  Any difference (another caller further up, a
+ * deeper stack, a fork, an unloaded object, Python frames) falls through to the full
+ * path, which refills the entry. */
+#define MEMO_SLOTS 8
+#define MEMO_FRAMES 16 /* stack_depth up to this (the default); deeper: full path */
+typedef struct memo {
+  uintptr_t pc0;     /* the wrapper's return address (0: empty) */
+  bg__site_t *site;  /* found for this stack (before counted()) */
+  uint32_t gen, ugen; /* registry generation, unwinder's rule generation */
+  uint32_t tmask;
+  uint16_t call;
+  uint8_t allowed, ended;
+  uint64_t rules[MEMO_FRAMES];
+} memo_t;
+static __thread memo_t memo[MEMO_SLOTS] __attribute__((tls_model("initial-exec")));
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 /* The pool is the ledger's site region (guard/ledger.h): max_sites entries, backed as
  * they fill.  Its count is published with release (entries below it are complete),
@@ -343,37 +363,100 @@ static __attribute__((noinline)) bg__site_t *create(const bg__site_key_t *k, siz
   return s;
 }
 
+static inline uint32_t thread_mask(void) {
+  return __atomic_load_n(&bg__rules_thread_globs, __ATOMIC_RELAXED) ? bg__rules_thread_mask() : 0;
+}
+
+static inline memo_t *memo_of(uintptr_t pc0, int id) {
+  return &memo[(pc0 ^ (uintptr_t)id * 0x9E3779B9u) % MEMO_SLOTS];
+}
+
+/* The known-site path, kept apart from the full one so that it runs with a small
+ * frame: NULL unless this thread's memo proves the stack is the one it remembers. */
+static inline bg__site_t *known(int id, int allowed, const bg__frame_t *from) {
+  if (!from || !from->pc || bg__opt.stack_depth > MEMO_FRAMES ||
+      __atomic_load_n(&bg__py_active, __ATOMIC_RELAXED))
+    return NULL;
+  memo_t *m = memo_of(from->pc, id);
+  bg__site_t *ms = m->site;
+  if (m->pc0 != from->pc || !ms || m->call != (uint16_t)id || m->allowed != (allowed != 0) ||
+      m->gen != __atomic_load_n(&generation, __ATOMIC_RELAXED) ||
+      m->ugen != __atomic_load_n(&bg__unwind_gen, __ATOMIC_ACQUIRE) || m->tmask != thread_mask())
+    return NULL;
+  if (!bg__unwind_verify(from, ms->key.pcs, m->rules, ms->key.nframes, m->ended)) return NULL;
+  return counted(ms);
+}
+
+static __attribute__((noinline)) bg__site_t *site_get_full(int id, int category, int allowed,
+                                                           int default_action,
+                                                           const bg__frame_t *from);
+
 bg__site_t *bg__site_get(int id, int category, int allowed, int default_action,
                          const bg__frame_t *from) {
+  bg__site_t *s = known(id, allowed, from);
+  return s ? s : site_get_full(id, category, allowed, default_action, from);
+}
+
+static bg__site_t *site_get_full(int id, int category, int allowed, int default_action,
+                                 const bg__frame_t *from) {
   bg__site_key_t key;
   key.call = (uint16_t)id;
   key.allowed = (uint8_t)(allowed != 0);
-  key.tmask = bg__rules_thread_mask();
+  key.tmask = thread_mask();
   int depth = (int)bg__opt.stack_depth;
   if (depth > BG_MAX_FRAMES) depth = BG_MAX_FRAMES;
   if (depth < 1) depth = 1;
-  int n = bg__stack_capture(key.pcs, depth, from);
+  uint32_t gen = __atomic_load_n(&generation, __ATOMIC_RELAXED);
+  memo_t *m = from && from->pc && depth <= MEMO_FRAMES &&
+                      !__atomic_load_n(&bg__py_active, __ATOMIC_RELAXED)
+                  ? memo_of(from->pc, id)
+                  : NULL;
+
+  uint64_t rules[MEMO_FRAMES];
+  int ended = 1, n;
+  if (m && !skipped(from->pc)) {
+    n = bg__unwind_ex(from, key.pcs, rules, depth, NULL, &ended);
+  } else {
+    m = NULL;
+    n = bg__stack_capture(key.pcs, depth, from);
+  }
+  int nc = n;
   n = bg__lang_capture(key.pcs, n, BG_MAX_FRAMES); /* Python frames merged in */
   key.nframes = (uint8_t)n;
   size_t klen = key_len(n);
   uint64_t h = hash_key(&key, n);
 
-  uint32_t gen = __atomic_load_n(&generation, __ATOMIC_RELAXED);
   cache_entry_t *ce = &tcache[h % CACHE_SLOTS];
+  bg__site_t *s = NULL;
   if (ce->hash == h && ce->gen == gen) {
     if (!ce->site) return NULL; /* table full and this stack already counted */
-    if (!memcmp(&ce->site->key, &key, klen)) return counted(ce->site);
+    if (!memcmp(&ce->site->key, &key, klen)) s = ce->site;
   }
-
-  pthread_mutex_lock(&lock);
-  bg__site_t *s = find_locked(&key, klen, h);
-  pthread_mutex_unlock(&lock);
-  int was_dropped = 0;
-  if (!s) s = create(&key, klen, h, category, default_action, &was_dropped);
-  if (s || was_dropped) {
-    ce->hash = h;
-    ce->gen = gen;
-    ce->site = s;
+  if (!s) {
+    pthread_mutex_lock(&lock);
+    s = find_locked(&key, klen, h);
+    pthread_mutex_unlock(&lock);
+    int was_dropped = 0;
+    if (!s) s = create(&key, klen, h, category, default_action, &was_dropped);
+    if (s || was_dropped) {
+      ce->hash = h;
+      ce->gen = gen;
+      ce->site = s;
+    }
+  }
+  if (m && s && n == nc && n > 0) { /* remember it for next time (C frames only) */
+    m->pc0 = 0; /* a signal handler on this thread reading it meanwhile sees no entry */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    memcpy(m->rules, rules, (size_t)n * sizeof rules[0]);
+    m->site = s;
+    m->gen = gen;
+    m->ugen = __atomic_load_n(&bg__unwind_gen, __ATOMIC_ACQUIRE);
+    m->tmask = key.tmask;
+    m->call = key.call;
+    m->allowed = key.allowed;
+    m->ended = (uint8_t)ended;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    m->pc0 = from->pc;
   }
   return counted(s);
 }
@@ -392,7 +475,10 @@ static void atomic_min_nonzero(uint64_t *p, uint64_t v) {
 }
 
 void bg__site_add(bg__site_t *s, uint64_t ns, int thread_slot) {
-  uint64_t now = bg__now_ns();
+  bg__site_record(s, ns, bg__now_ns(), thread_slot);
+}
+
+void bg__site_record(bg__site_t *s, uint64_t ns, uint64_t now, int thread_slot) {
   __atomic_fetch_add(&s->count, 1, __ATOMIC_RELAXED);
   __atomic_fetch_add(&s->total_ns, ns, __ATOMIC_RELAXED);
   atomic_max(&s->max_ns, ns);

@@ -75,6 +75,8 @@ bg__site_t *bg__site_get(int id, int category, int allowed, int default_action,
                          const bg__frame_t *from);
 /* Adds one call that blocked `ns` to the site (atomics only). */
 void bg__site_add(bg__site_t *s, uint64_t ns, int thread_slot);
+/* The same at a time already read (now: monotonic ns, the end of the call). */
+void bg__site_record(bg__site_t *s, uint64_t ns, uint64_t now, int thread_slot);
 
 /* Snapshot access for renderers: sites [0, n) are stable once visible. */
 int bg__sites_count(void);
@@ -98,4 +100,5 @@ extern int (*bg__site_decide)(bg__site_t *s);
  * no rule uses thread:.  Part of the site key, so a site hit from threads that rules
  * treat differently is two sites, each decided correctly. */
 uint32_t bg__rules_thread_mask(void);
+extern int bg__rules_thread_globs BG_HIDDEN; /* 0: no rule uses thread: (mask 0, inline) */
 #endif

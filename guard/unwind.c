@@ -89,6 +89,7 @@ static void cache_put(uintptr_t pc, uint64_t rule) {
 
 void bg__unwind_flush(void) {
   for (int i = 0; i < CACHE_SLOTS; i++) __atomic_store_n(&cache[i].tag, 0, __ATOMIC_RELEASE);
+  __atomic_fetch_add(&bg__unwind_gen, 1, __ATOMIC_RELEASE);
 }
 
 void bg__unwind_stats(bg__unwind_stats_t *o) {
@@ -534,12 +535,16 @@ static __attribute__((noinline)) int step(uint64_t rule, regs_t *r, int check) {
   return r->pc != 0;
 }
 
-/* The loop is written for the two rules nearly every frame has - CFA = rsp+N with
- * rbp unchanged or saved in the frame, and CFA = rbp+16 with rbp saved at CFA-16 -
- * about 25 instructions a frame from the cache; anything else goes through step(). */
-int bg__unwind(const bg__frame_t *f, uintptr_t *pcs, int max, int (*skip)(uintptr_t pc)) {
+/* The loop is written for the rules nearly every frame has - CFA = rsp+N with rbp
+ * unchanged or saved in the frame, and CFA = rbp+16 with rbp saved at CFA-16 - about
+ * 35 instructions a frame from the cache; anything else goes through step().  With
+ * `rules`, rules[i] is the rule applied at frame i (for bg__unwind_verify), and *ended
+ * says whether the walk stopped by itself rather than at max. */
+int bg__unwind_ex(const bg__frame_t *f, uintptr_t *pcs, uint64_t *rules, int max,
+                  int (*skip)(uintptr_t pc), int *ended) {
   regs_t r = {f->pc, f->sp, f->bp, 0};
   int n = 0;
+  if (ended) *ended = 1;
   if (skip)
     for (int k = 0; r.pc && skip(r.pc); k++)
       if (k == 64 || !step(rule_of(r.pc - 1 + (uintptr_t)r.exact), &r, 0)) return 0;
@@ -547,17 +552,23 @@ int bg__unwind(const bg__frame_t *f, uintptr_t *pcs, int max, int (*skip)(uintpt
   if (!pc || max <= 0) return 0;
   for (;;) {
     pcs[n++] = pc;
-    if (n == max) break;
+    if (n == max) {
+      if (ended) *ended = 0;
+      break;
+    }
     uintptr_t q = pc - 1 + exact;
     const slot_t *s = &cache[slot_of(q)];
     uint64_t rule = __atomic_load_n(&s->rule, __ATOMIC_ACQUIRE);
     if (BG_UNLIKELY(__atomic_load_n(&s->tag, __ATOMIC_ACQUIRE) != (q ^ mix(rule)))) rule = miss(q);
+    if (rules) rules[n - 1] = rule;
     unsigned k = (unsigned)rule & 31; /* kind | bp rule << 3 */
     uintptr_t cfa;
     if (BG_LIKELY(k == (K_SP | B_SAME << 3) || k == (K_SP | B_SAVED << 3))) {
       cfa = sp + (intptr_t)r_cfaoff(rule);
     } else if (k == (K_BP | B_SAVED << 3)) {
       cfa = bp + (intptr_t)r_cfaoff(rule); /* bp == 0 (unknown) fails the check below */
+    } else if (k == K_END) {
+      break;
     } else {
       r.pc = pc, r.sp = sp, r.bp = bp, r.exact = (int)exact;
       if (!step(rule, &r, r_kind(rule) != K_SIGNAL)) break;
@@ -573,3 +584,83 @@ int bg__unwind(const bg__frame_t *f, uintptr_t *pcs, int max, int (*skip)(uintpt
   }
   return n;
 }
+
+int bg__unwind(const bg__frame_t *f, uintptr_t *pcs, int max, int (*skip)(uintptr_t pc)) {
+  return bg__unwind_ex(f, pcs, NULL, max, skip, NULL);
+}
+
+/* The same walk with the rules given instead of looked up: each frame's return address
+ * must be the one recorded, and the walk must end where it ended.  A rule is a pure
+ * function of its return address, so equal addresses walked with their own rules read
+ * the same memory the recorded walk read: this is that walk, minus the cache lookups. */
+/* step() for bg__unwind_verify's rare rules, by value so that the caller's registers
+ * never need an address: status 1 walked on, 0 the walk ends, -1 across a signal frame
+ * (left to the full walk). */
+typedef struct stepped {
+  uintptr_t pc, sp, bp;
+  long status;
+} stepped_t;
+static __attribute__((noinline)) stepped_t step_rare(uint64_t rule, uintptr_t pc, uintptr_t sp,
+                                                   uintptr_t bp) {
+  regs_t t = {pc, sp, bp, 0};
+  stepped_t o = {0, 0, 0, 0};
+  if (!step(rule, &t, r_kind(rule) != K_SIGNAL)) return o;
+  o.pc = t.pc, o.sp = t.sp, o.bp = t.bp;
+  o.status = t.exact ? -1 : 1;
+  return o;
+}
+
+/* One step with a known rule: 1 walked on, 0 the walk ends here, -1 a frame the fast
+ * path does not handle (across a signal frame). */
+static inline int step_known(uint64_t rule, uintptr_t *pc, uintptr_t *sp, uintptr_t *bp) {
+  unsigned k = (unsigned)rule & 31;
+  uintptr_t cfa;
+  if (BG_LIKELY(k == (K_SP | B_SAME << 3) || k == (K_SP | B_SAVED << 3))) {
+    cfa = *sp + (intptr_t)r_cfaoff(rule);
+  } else if (k == (K_BP | B_SAVED << 3)) {
+    cfa = *bp + (intptr_t)r_cfaoff(rule);
+  } else if (k == K_END) {
+    return 0;
+  } else {
+    stepped_t o = step_rare(rule, *pc, *sp, *bp);
+    if (o.status != 1) return (int)o.status;
+    *pc = o.pc, *sp = o.sp, *bp = o.bp;
+    return 1;
+  }
+  if (!FRAME_OK(cfa, *sp)) return 0;
+  if (k & (B_SAVED << 3)) *bp = *(const uintptr_t *)(cfa + (intptr_t)r_bpoff(rule));
+  *pc = *(const uintptr_t *)(cfa - 8);
+  *sp = cfa;
+  return *pc != 0;
+}
+
+int bg__unwind_verify(const bg__frame_t *f, const uintptr_t *pcs, const uint64_t *rules, int n,
+                      int ended) {
+  uintptr_t pc = f->pc, sp = f->sp, bp = f->bp;
+  if (n <= 0 || pc != pcs[0]) return 0;
+  for (int i = 0; i < n - 1; i++) {
+    uint64_t rule = rules[i];
+    unsigned k = (unsigned)rule & 31;
+    uintptr_t cfa;
+    /* The recorded walk went on from here with this rule, so it was a fast one or a
+     * step() one; the checks are the full walk's bounds (alignment and pc != 0 are
+     * implied: the next pc must equal a recorded, non-zero one). */
+    if (BG_LIKELY(k == (K_SP | B_SAME << 3) || k == (K_SP | B_SAVED << 3))) {
+      cfa = sp + (intptr_t)r_cfaoff(rule);
+    } else if (k == (K_BP | B_SAVED << 3)) {
+      cfa = bp + (intptr_t)r_cfaoff(rule);
+    } else {
+      if (step_known(rule, &pc, &sp, &bp) != 1 || pc != pcs[i + 1]) return 0;
+      continue;
+    }
+    if (cfa - sp - 1 >= MAX_STEP) return 0;
+    if (k & (B_SAVED << 3)) bp = *(const uintptr_t *)(cfa + (intptr_t)r_bpoff(rule));
+    pc = *(const uintptr_t *)(cfa - 8);
+    sp = cfa;
+    if (pc != pcs[i + 1]) return 0;
+  }
+  /* stopped at max there: done; stopped by itself: the same step must stop here too */
+  return !ended || step_known(rules[n - 1], &pc, &sp, &bp) == 0;
+}
+
+uint32_t bg__unwind_gen;

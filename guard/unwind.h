@@ -19,10 +19,24 @@
  * (the shim's own).  Returns the number recorded. */
 int bg__unwind(const bg__frame_t *f, uintptr_t *pcs, int max, int (*skip)(uintptr_t pc));
 
+/* The same, also giving the rule applied at each frame (rules[i] for pcs[i]) and
+ * whether the walk ended by itself (1) or at max (0): what bg__unwind_verify needs to
+ * recognise the same stack again. */
+int bg__unwind_ex(const bg__frame_t *f, uintptr_t *pcs, uint64_t *rules, int max,
+                  int (*skip)(uintptr_t pc), int *ended);
+/* 1 when the stack from f is exactly pcs[0..n), walked with the rules recorded then
+ * (no cache lookup: ~15 instructions a frame).  A known site's stack is verified this
+ * way instead of captured and hashed again (guard/sites.c). */
+int bg__unwind_verify(const bg__frame_t *f, const uintptr_t *pcs, const uint64_t *rules, int n,
+                      int ended);
+/* Bumped whenever cached rules are dropped (an object unloaded: dlclose), so that rules
+ * remembered elsewhere are dropped too. */
+extern uint32_t bg__unwind_gen;
+
 /* Statistics for tests and the bench (approximate under concurrency). */
 typedef struct bg__unwind_stats {
   uint64_t misses, parse_fail, validated_reads;
 } bg__unwind_stats_t;
 void bg__unwind_stats(bg__unwind_stats_t *out);
-void bg__unwind_flush(void); /* forget every cached rule (tests) */
+void bg__unwind_flush(void); /* forget every cached rule (dlclose, tests) */
 #endif
