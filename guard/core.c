@@ -268,6 +268,8 @@ static __attribute__((noinline, cold)) void say(int what, int id, uintptr_t call
 int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller) {
   bg__thread_t *t = &bg__self;
   if (t->depth || !ready || exempt) return BG_PASS;
+  /* The loop that guarded this thread ended (its fd closed, maybe on another thread). */
+  if (BG_UNLIKELY(t->loop_fd >= 0) && bg__loop_gone(t) && !t->guarded) return BG_PASS;
   if (!(bg__opt.categories & (1u << category))) return BG_PASS;
   int *errp = &errno;
   int saved = *errp;

@@ -3,15 +3,15 @@
  * Asked only on guarded threads (the slow path).  An entry says O_NONBLOCK (NB) when the
  * shim saw the flag set - at creation, through fcntl F_SETFL or ioctl FIONBIO, or from
  * an fcntl(F_GETFL) probe - and BLOCK when it saw it clear at a tracked creation (socket,
- * accept, pipe, open, fopen...) or F_SETFL/FIONBIO, and has seen nothing since that
- * could change it.  So a violation on such an fd costs no system call of ours (it used
- * to probe every call); an fd that only a probe found blocking (inherited, or created
- * by a call we do not track) is probed at each call, as before, since its number may
- * also be closed and reused where we cannot see it.
+ * accept, pipe, open, fopen, mq_open...) or F_SETFL/FIONBIO, and has seen nothing since
+ * that could change it.  So a violation on such an fd costs no system call of ours (it
+ * used to probe every call); an fd that only a probe found blocking (inherited, or
+ * created by a call we do not track) is probed at each call, as before, since its
+ * number may also be closed and reused where we cannot see it.
  *
  * What changes an fd's O_NONBLOCK, and how we follow it:
- *   - close / close_range / closefrom / fclose / dup2/dup3 over it: entry forgotten
- *     (preload/custom_fd.c, custom_stdio.c, custom_syscall.c);
+ *   - close / close_range / closefrom / fclose / mq_close / dup2/dup3 over it: entry
+ *     forgotten (preload/custom_fd.c, custom_stdio.c, custom_syscall.c);
  *   - F_SETFL / FIONBIO on the fd, through libc or syscall(): entry updated;
  *   - the same on another fd sharing the open file description: descriptions are
  *     shared by dup/dup2/dup3/F_DUPFD, so those fds are marked SHARED, and a flag change
@@ -58,15 +58,16 @@ enum {
   FD_SHARED = BG_FD_SHARED,
   FD_THREAD = BG_FD_THREAD,
   FD_QUIET = BG_FD_QUIET,
+  FD_EVENTFD = BG_FD_EVENTFD,
 };
 
-uint16_t bg__fdinfo[BG_FD_TABLE];
+bg__fdinfo_t bg__fdinfo[BG_FD_TABLE];
 static int maxfd; /* highest fd ever stored: bounds the SHARED scan */
 
-static unsigned load(int fd) { return __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED); }
+static bg__fdinfo_t load(int fd) { return __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED); }
 
-static void store(int fd, unsigned v) {
-  __atomic_store_n(&bg__fdinfo[fd], (uint16_t)v, __ATOMIC_RELAXED);
+static void store(int fd, bg__fdinfo_t v) {
+  __atomic_store_n(&bg__fdinfo[fd], v, __ATOMIC_RELAXED);
   int m = __atomic_load_n(&maxfd, __ATOMIC_RELAXED);
   while (fd > m && !__atomic_compare_exchange_n(&maxfd, &m, fd, 1, __ATOMIC_RELAXED,
                                                 __ATOMIC_RELAXED)) {
@@ -81,10 +82,10 @@ static int probe_nb(int fd) {
   return fl < 0 ? -1 : (fl & O_NONBLOCK) != 0;
 }
 
-static uint8_t probe_kind(int fd) {
+static bg__fdinfo_t probe_kind(int fd) {
   int saved = errno;
   struct stat st;
-  uint8_t k = 0; /* fstat failed (closed fd): nothing known, nothing cached */
+  bg__fdinfo_t k = 0; /* fstat failed (closed fd): nothing known, nothing cached */
   if (fstat(fd, &st) == 0) {
     k = FD_KIND_KNOWN;
     if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) k |= FD_FILE;
@@ -93,12 +94,15 @@ static uint8_t probe_kind(int fd) {
     if (S_ISFIFO(st.st_mode)) k |= FD_PIPE;
     if (S_ISCHR(st.st_mode) && isatty(fd)) k |= FD_TTY;
     /* An anonymous inode (no file type): a signalfd reads the signals pending for the
-     * calling thread, so a call on it must stay on that thread (guard/offload.c). */
+     * calling thread, so a call on it must stay on that thread (guard/offload.c); an
+     * eventfd in a poll set is an event loop's doorbell (guard/loop.c). */
     if ((st.st_mode & S_IFMT) == 0) {
       char path[32], link[32];
       snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
       ssize_t n = readlink(path, link, sizeof link - 1);
-      if (n > 0 && (link[n] = 0, !strcmp(link, "anon_inode:[signalfd]"))) k |= FD_THREAD;
+      if (n > 0) link[n] = 0;
+      if (n > 0 && !strcmp(link, "anon_inode:[signalfd]")) k |= FD_THREAD;
+      if (n > 0 && !strcmp(link, "anon_inode:[eventfd]")) k |= FD_EVENTFD;
     }
   }
   errno = saved;
@@ -106,13 +110,13 @@ static uint8_t probe_kind(int fd) {
 }
 
 /* The kind bits of fd, probed once and cached. */
-static unsigned kind(int fd) {
+static bg__fdinfo_t kind(int fd) {
   if (fd < 0) return 0;
   if (fd >= BG_FD_TABLE) return probe_kind(fd);
-  unsigned v = load(fd);
+  bg__fdinfo_t v = load(fd);
   if (v & FD_KIND_KNOWN) return v;
-  unsigned k = probe_kind(fd);
-  if (k) store(fd, (load(fd) & (FD_NB | FD_BLOCK | FD_SHARED)) | k);
+  bg__fdinfo_t k = probe_kind(fd);
+  if (k) store(fd, (bg__fdinfo_t)((load(fd) & (FD_NB | FD_BLOCK | FD_SHARED)) | k));
   return k;
 }
 
@@ -120,7 +124,7 @@ static unsigned kind(int fd) {
 static int nb_state(int fd) {
   if (fd < 0) return -1;
   if (fd < BG_FD_TABLE) {
-    unsigned v = load(fd);
+    bg__fdinfo_t v = load(fd);
     if (v & FD_NB) return 1;
     if (v & FD_BLOCK) return 0;
   }
@@ -130,9 +134,9 @@ static int nb_state(int fd) {
     return -1;
   }
   /* A probed "blocking" is not kept: an fd whose creation we did not see may have been
-   * closed and reused unseen too (mq_close, a library's raw close); only fds created
-   * through a tracked call, or re-flagged through one, are known blocking. */
-  if (nb && fd < BG_FD_TABLE) store(fd, load(fd) | FD_NB);
+   * closed and reused unseen too (a library's raw close); only fds created through a
+   * tracked call, or re-flagged through one, are known blocking. */
+  if (nb && fd < BG_FD_TABLE) store(fd, (bg__fdinfo_t)(load(fd) | FD_NB));
   return nb;
 }
 
@@ -151,6 +155,8 @@ int bg__fd_is_tty(int fd) { return (kind(fd) & FD_TTY) != 0; }
 
 int bg__fd_thread_bound(int fd) { return (kind(fd) & FD_THREAD) != 0; }
 
+int bg__fd_is_eventfd(int fd) { return (kind(fd) & FD_EVENTFD) != 0; }
+
 int bg__fd_category_slow(int fd, int fallback) {
   return (kind(fd) & FD_FILE) ? BG_CAT_file : fallback;
 }
@@ -164,7 +170,10 @@ int bg__fd_write_exempt(int fd) {
   return (m & BG_EXEMPT_TTY) && (kind(fd) & FD_TTY);
 }
 
+/* Every way an fd number stops naming what it named goes through forget, forget_range
+ * or dup (newfd): an event loop identified by that fd ends there too (guard/loop.c). */
 void bg__fd_forget(int fd) {
+  bg__loop_fd_check(fd);
   if (fd >= 0 && fd < BG_FD_TABLE) store(fd, 0);
 }
 
@@ -173,10 +182,11 @@ void bg__fd_failed(int fd, int err) {
   if (err == EBADF)
     store(fd, 0);
   else if (err == EAGAIN && (load(fd) & FD_BLOCK))
-    store(fd, load(fd) & ~(unsigned)FD_BLOCK); /* probed again next time */
+    store(fd, (bg__fdinfo_t)(load(fd) & ~FD_BLOCK)); /* probed again next time */
 }
 
 void bg__fd_forget_range(unsigned lo, unsigned hi) {
+  bg__loop_fds_closed(lo, hi);
   int m = __atomic_load_n(&maxfd, __ATOMIC_RELAXED);
   if (hi > (unsigned)m) hi = (unsigned)m;
   for (unsigned fd = lo; fd <= hi && fd < BG_FD_TABLE; fd++)
@@ -188,28 +198,34 @@ void bg__fd_created(int fd, int nonblock) {
   store(fd, nonblock ? FD_NB : FD_BLOCK);
 }
 
-/* Drops the cached flag of every fd that shares a description with another. */
+void bg__fd_created_eventfd(int fd, int nonblock) {
+  if (fd < 0 || fd >= BG_FD_TABLE) return;
+  store(fd, (bg__fdinfo_t)((nonblock ? FD_NB : FD_BLOCK) | FD_KIND_KNOWN | FD_EVENTFD));
+}
+
+/* Drops the cached O_NONBLOCK of every fd that shares a description with another. */
 static void invalidate_shared(void) {
   int m = __atomic_load_n(&maxfd, __ATOMIC_RELAXED);
   for (int fd = 0; fd <= m && fd < BG_FD_TABLE; fd++) {
-    unsigned v = load(fd);
+    bg__fdinfo_t v = load(fd);
     if ((v & FD_SHARED) && (v & (FD_NB | FD_BLOCK)))
-      __atomic_store_n(&bg__fdinfo[fd], (uint16_t)(v & ~(unsigned)(FD_NB | FD_BLOCK)), __ATOMIC_RELAXED);
+      __atomic_store_n(&bg__fdinfo[fd], (bg__fdinfo_t)(v & ~(FD_NB | FD_BLOCK)), __ATOMIC_RELAXED);
   }
 }
 
 void bg__fd_flags_changed(int fd, int nonblock) {
   if (fd < 0 || fd >= BG_FD_TABLE) return;
-  unsigned v = load(fd);
+  bg__fdinfo_t v = load(fd);
   if (v & FD_SHARED) invalidate_shared();
   v = load(fd);
-  store(fd, (v & ~(unsigned)(FD_NB | FD_BLOCK)) | (nonblock ? FD_NB : FD_BLOCK));
+  store(fd, (bg__fdinfo_t)((v & ~(FD_NB | FD_BLOCK)) | (nonblock ? FD_NB : FD_BLOCK)));
 }
 
 void bg__fd_dup(int oldfd, int newfd) {
-  if (newfd < 0 || newfd >= BG_FD_TABLE) return;
   if (oldfd == newfd) return;
-  unsigned v = (oldfd >= 0 && oldfd < BG_FD_TABLE) ? load(oldfd) : 0;
+  bg__loop_fd_check(newfd); /* dup2/dup3 over a loop's fd */
+  if (newfd < 0 || newfd >= BG_FD_TABLE) return;
+  bg__fdinfo_t v = (oldfd >= 0 && oldfd < BG_FD_TABLE) ? load(oldfd) : 0;
   if (oldfd >= 0 && oldfd < BG_FD_TABLE) store(oldfd, v | FD_SHARED);
   store(newfd, v | FD_SHARED);
 }

@@ -6,8 +6,9 @@
  * where the interpreter's eval-loop frame was, like py-spy --native.  Once the Python
  * frames are in, the interpreter's own plumbing frames after the innermost Python frame
  * (call dispatch, the eval loop, start-up) are dropped: they vary with CPython's
- * specialization, not with the program.  Those before it (time_sleep, _Py_read...) are
- * kept to show, but not part of the stable id (sites.c).
+ * specialization, not with the program; so are native frames after the outermost
+ * Python frame (thread and process start-up).  Those before the innermost (time_sleep,
+ * _Py_read...) are kept to show, but not part of the stable id (sites.c).
  *
  * A language frame's meaning - language, function, file, line - is interned once per
  * site in a table of records (bg__lframe) in the process's ledger, whose strings live

@@ -37,6 +37,8 @@ typedef struct bg__options {
   uint64_t exitcode;
   uint64_t workers;
   uint64_t verbosity;
+  int io_uring;
+  int lang;                    /* read language frames (guard/lang.c) */
   unsigned exempt_mask;        /* derived from exempt_fds */
   bg__threads_spec_t threads;
   bg_redact_t redact;

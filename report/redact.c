@@ -164,6 +164,18 @@ void bg_model_redact(bg_model_t *m, const bg_redact_t *r) {
   }
 }
 
+void bg_model_redact_as_asked(bg_model_t *m) {
+  bg_redact_t r;
+  char err[160];
+  const char *want = "secrets";
+  for (int i = 0; i < m->noptions; i++)
+    if (m->options[i].key && !strcmp(m->options[i].key, "redact") && m->options[i].value)
+      want = m->options[i].value;
+  if (bg_redact_parse(&r, want, strlen(want), err, sizeof err) < 0)
+    bg_redact_parse(&r, "secrets", 7, err, sizeof err);
+  bg_model_redact(m, &r);
+}
+
 int bg_redact_parse(bg_redact_t *r, const char *s, size_t n, char *err, size_t errlen) {
   bg_redact_t t;
   memset(&t, 0, sizeof t);

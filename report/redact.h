@@ -8,7 +8,8 @@
  *   argv     every argument after argv[0] except bare flags (-v, --verbose)
  *   key:GLOB one more secret name (matched like the built-in ones, see redact.c)
  *   none     nothing
- * Applied when a model is built (guard/snapshot.c: files, summary, live endpoints) and
+ * Applied when a model is built (guard/ledger_read.c: files, summary, live endpoints,
+ * the CLI's view of its children) and
  * by the CLI to whatever it serves or renders, so a saved report written with
  * redact=none is still redacted on `blockguard serve` unless asked otherwise.
  */
@@ -38,4 +39,7 @@ void bg_redact_argv(const bg_redact_t *r, char **argv, int argc);
 char *bg_redact_value(const bg_redact_t *r, const char *value);
 /* argv and option values of a model, in place. */
 void bg_model_redact(bg_model_t *m, const bg_redact_t *r);
+/* Same, as the model's own "redact" option says (secrets when absent or unreadable:
+ * a report from before the option hides secrets too). */
+void bg_model_redact_as_asked(bg_model_t *m);
 #endif

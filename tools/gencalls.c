@@ -5,7 +5,7 @@
  *   gencalls markdown   the docs table
  *   gencalls list       "KIND NAME CATEGORY FLAGS EXEMPT OFFLOAD" per row, KIND one of
  *                       call, custom, track, sys; EXEMPT is "never" or "args"; OFFLOAD
- *                       the offload column (never, thread, timer)
+ *                       the offload column (never, thread, timer, uring:SHAPE)
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,8 +15,14 @@
 #define BG__BASECAT_CAT(c) #c
 #define BG__BASECAT_FDCAT(fd, c) #c "/file"
 #define BG__BASECAT_NRCAT() "by-number"
+#define BG__BASECAT_WAITSET(k, set, n) "wait"
+#define BG__LOOPSET_CAT(c) NULL
+#define BG__LOOPSET_FDCAT(fd, c) NULL
+#define BG__LOOPSET_NRCAT() NULL
+#define BG__LOOPSET_WAITSET(k, set, n) #k " set `" #set "`"
 /* The offload column as the path a call takes under the offload action. */
 #define BG__OFFDOC_OFF(p) #p
+#define BG__OFFDOC_URING(shape) "uring:" #shape
 
 enum { K_CALL, K_CUSTOM, K_TRACK, K_SYS };
 static const char *const kind_names[] = {"call", "custom", "track", "sys"};
@@ -25,16 +31,19 @@ struct row {
   int kind;
   const char *name, *category, *ret, *fail, *params, *exempt, *offload;
   unsigned flags;
+  const char *loopset; /* WAITSET rows: what loop detection looks at */
 };
 
 static const struct row rows[] = {
 #define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
-  {K_CALL, #name, BG__BASECAT_##cat, #ret, #fail, #params, #exempt, BG__OFFDOC_##off, flags},
+  {K_CALL, #name, BG__BASECAT_##cat, #ret, #fail, #params, #exempt, BG__OFFDOC_##off, flags, \
+   BG__LOOPSET_##cat},
 #define BG_CUSTOM(name, cat, flags, off, ret, fail, n, params, exempt)                   \
-  {K_CUSTOM, #name, BG__BASECAT_##cat, #ret, #fail, #params, #exempt, BG__OFFDOC_##off, flags},
-#define BG_TRACK(name, what) {K_TRACK, #name, "-", "", "", "", what, "never", 0},
+  {K_CUSTOM, #name, BG__BASECAT_##cat, #ret, #fail, #params, #exempt, BG__OFFDOC_##off, flags, \
+   BG__LOOPSET_##cat},
+#define BG_TRACK(name, what) {K_TRACK, #name, "-", "", "", "", what, "never", 0, NULL},
 #define BG_SYSCALL(name, cat, flags, exempt)                                            \
-  {K_SYS, #name, BG__BASECAT_##cat, "long", "-1", "", #exempt, "never", flags},
+  {K_SYS, #name, BG__BASECAT_##cat, "long", "-1", "", #exempt, "never", flags, BG__LOOPSET_##cat},
 #include "preload/calls.def"
 #include "preload/syscalls.def"
 };
@@ -73,11 +82,12 @@ static void code(const char *s) {
 }
 
 /* The offload column as the docs say it. */
-static const char *offload_path(const char *col) {
-  if (!strcmp(col, "thread")) return "worker";
-  if (!strcmp(col, "timer")) return "timer";
-  if (!strcmp(col, "never")) return "in place";
-  return col;
+static void print_offload_path(const char *col) {
+  if (!strcmp(col, "thread")) printf("worker");
+  else if (!strcmp(col, "timer")) printf("timer");
+  else if (!strcmp(col, "never")) printf("in place");
+  else if (!strncmp(col, "uring:", 6)) printf("io_uring `%s`", col + 6);
+  else printf("%s", col);
 }
 
 static int count(int kind) {
@@ -101,8 +111,10 @@ static void markdown(void) {
          "action is `raise` and the call is not made. *Offload* is where the call runs\n"
          "when the action is `offload` inside a coroutine (docs/offload.md): `worker` (a\n"
          "thread of the pool), `timer` (the coroutine's scheduler; a worker for arguments a\n"
-         "timer cannot take), `in place` (the call depends on the calling thread; recorded\n"
-         "as `report`).\n\n");
+         "timer cannot take), `io_uring SHAPE` (the scheduler's io_uring, as the SQE\n"
+         "`bg__ur_SHAPE` in preload/offload_uring.h builds it; a worker where the kernel or\n"
+         "the arguments do not allow it), `in place` (the call depends on the calling\n"
+         "thread; recorded as `report`).\n\n");
   printf("| call | category | exempt when | on raise | offload | notes |\n"
          "|---|---|---|---|---|---|\n");
   for (int i = 0; i < NROWS; i++) {
@@ -114,10 +126,13 @@ static void markdown(void) {
     printf(" | ");
     if (!strcmp(r->ret, "void")) printf("(not called)");
     else code(r->fail);
-    printf(" | %s", offload_path(r->offload));
-    printf(" | %s%s%s |\n", r->kind == K_CUSTOM ? "hand-written; " : "",
-           (r->flags & BG_F_LOOP) ? "event-loop wait (auto detection); " : "",
-           (r->flags & BG_F_WRITE) ? "write (exempt_fds applies)" : "");
+    printf(" | ");
+    print_offload_path(r->offload);
+    printf(" | %s", r->kind == K_CUSTOM ? "hand-written; " : "");
+    if (r->loopset)
+      printf("never a violation as the thread's event-loop wait (loop detection reads its %s); ",
+             r->loopset);
+    printf("%s |\n", (r->flags & BG_F_WRITE) ? "write (exempt_fds applies)" : "");
   }
   printf("\n## syscall() numbers\n\n");
   printf("`syscall(SYS_x, ...)` is reported as the call `syscall(x)`. The real `syscall()`\n"
@@ -147,7 +162,8 @@ int main(int argc, char **argv) {
   if (!strcmp(mode, "list")) {
     for (int i = 0; i < NROWS; i++)
       printf("%s %s %s %u %s %s\n", kind_names[rows[i].kind], rows[i].name,
-             rows[i].kind == K_TRACK ? "-" : rows[i].category, rows[i].flags,
+             rows[i].kind == K_TRACK ? "-" : rows[i].category,
+             rows[i].flags | (rows[i].loopset ? BG_F_LOOP : 0u),
              rows[i].kind == K_TRACK ? "-" : !strcmp(rows[i].exempt, "0") ? "never" : "args",
              rows[i].offload);
     return 0;
