@@ -90,6 +90,7 @@ const char *bg__symver(const char *name) {
   if (BG_UNLIKELY(bg_r < 0)) bg__fd_failed(fd, errno);
 #define BG__FD_FAILED_CAT(c)
 #define BG__FD_FAILED_NRCAT()
+#define BG__FD_FAILED_WAITSET(k, set, n)
 #define BG__FD_FAILED(col) BG__FD_FAILED_##col
 #define BG_CUSTOM(...)
 #define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
