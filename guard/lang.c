@@ -248,4 +248,14 @@ void bg__lang_resolve(const uintptr_t *pcs, int n, uint16_t *mods, uint32_t *lfr
     }
   }
   bg__perfmap_frames(pcs, n, mods, BG_NO_MODULE, lframes); /* JIT code, by the perf map */
+  int words = 0;
+  for (int i = 0; i < n; i++) words |= mods[i] == BG_LANG_MODULE;
+  for (int i = 0; words && i < n; i++) {
+    bg__lframe_t lf;
+    if (mods[i] == BG_NO_MODULE && lframes[i] && bg__lframe_get(lframes[i], &lf) &&
+        lf.lang == BG_LANG_PYTHON) { /* -X perf trampoline: the real frame is there */
+      mods[i] = BG_HIDDEN_MODULE;
+      lframes[i] = 0;
+    }
+  }
 }

@@ -44,7 +44,7 @@ static void write_one(const bg_model_t *m, const char *path, int format) {
   char *text = bg_render_n(m, format, NULL, &len);
   int mode = initial ? 0600 | BG_WRITE_NOSYNC : 0600;
   if (!text || bg_write_atomic(path, text, len, mode, err, sizeof err) < 0)
-    bg__msg("cannot write report: %s", text ? err : "out of memory");
+    bg__msg("cannot write report: %s", text ? err : bg_render_error());
   free(text);
 }
 
