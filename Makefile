@@ -39,12 +39,13 @@ endif
 Q := $(if $(filter 1,$(V)),,@)
 say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
 
-PKGS      := libmicrohttpd jansson
+PKGS      := libunwind libmicrohttpd jansson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# Headers only: the shim links nothing but libc.  report/mhd.c dlopens libmicrohttpd
-# when a dashboard is asked for, report/jx.c jansson when JSON is first written or
-# read, guard/symbolize.c libdw when a frame is first named: a guarded program that
-# needs none of them never maps them (docs/performance.md, start-up).
+# Headers only: the shim links nothing but libc.  guard/unwind_lib.c dlopens libunwind
+# when a thread is first guarded, report/mhd.c libmicrohttpd when a dashboard is asked
+# for, report/jx.c jansson when JSON is first written or read, guard/symbolize.c libdw
+# when a frame is first named: a program that needs none of them never maps them
+# (docs/performance.md, start-up).
 PKG_LIBS   =
 # Tests and fuzzers that use jansson themselves link it.
 JANSSON_LIBS = $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
@@ -134,10 +135,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(PPROF_OBJ) $(BUILD)/.deps-check
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(BGFLAGS) -fvisibility=default $(SANLDFLAGS) -o $@ $< \
-	    $(CORE_OBJ) $(PPROF_OBJ) $(PPROF_LIBS) $(LDLIBS) -lcmocka $(JANSSON_LIBS) $(TEST_LIBS_$*)
-
-# test_unwind checks guard/unwind.c against libunwind, frame for frame.
-TEST_LIBS_test_unwind := -lunwind
+	    $(CORE_OBJ) $(PPROF_OBJ) $(PPROF_LIBS) $(LDLIBS) -lcmocka $(JANSSON_LIBS)
 
 $(BUILD)/.deps-check: tools/deps.sh
 	$(Q)tools/deps.sh check

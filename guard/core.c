@@ -178,10 +178,8 @@ int bg__core_init(const char *options, const char *source) {
   return 0;
 }
 
-/* Nothing to wait for before a fork: stack capture takes no lock (guard/unwind.c), and
- * the child re-creates the locks it may have inherited held (bg__sites_after_fork). */
-void bg__core_atfork_prepare(void) {}
-void bg__core_atfork_parent(void) {}
+void bg__core_atfork_prepare(void) { bg__sites_atfork_prepare(); }
+void bg__core_atfork_parent(void) { bg__sites_atfork_parent(); }
 
 void bg__core_atfork_child(void) {
   self_pid = getpid();
@@ -225,10 +223,8 @@ void bg__core_fini(void) {
   bg__self.depth++;
   for (int i = nexit_hooks - 1; i >= 0; i--) bg__exit_hooks[i]();
   bg__report_write();
-  /* The summary lists sites: a process that recorded none (most processes) builds
-   * nothing at exit (no snapshot, no symbolization) unless verbosity=2 asks for it. */
-  int recorded = bg__sites_count() > 0 || bg__sites_dropped() > 0;
-  if (ready && (bg__opt.verbosity >= 2 || (bg__opt.verbosity >= 1 && recorded))) {
+  /* The summary needs a snapshot (symbolization): only when there is something to say */
+  if (ready && bg__opt.verbosity >= 1 && (bg__sites_count() || bg__opt.verbosity >= 2)) {
     bg_model_t m;
     bg__snapshot(&m);
     if (m.nsites || bg__opt.verbosity >= 2) bg_render_summary(stderr, &m);
@@ -279,7 +275,7 @@ int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller)
   c->caller = caller;
   c->allowed = t->allow > 0;
   c->action = bg__opt.mode;
-  c->site = bg__site_get(id, category, c->allowed, bg__opt.mode, &c->from);
+  c->site = bg__site_get(id, category, c->allowed, bg__opt.mode);
   if (c->site && c->site->quiet) { /* a runtime working for the shim (guard/lang.h) */
     t->depth--;
     *errp = saved;

@@ -85,27 +85,6 @@ extern __thread bg__thread_t bg__self __attribute__((tls_model("initial-exec")))
 /* ---- verdicts --------------------------------------------------------------------- */
 enum { BG_PASS, BG_GO, BG_RAISE, BG_OFFLOAD };
 
-/* A frame to start a stack capture at: pc is its return address into its caller, sp
- * the caller's stack pointer after the return, bp the caller's frame pointer.
- * BG_FRAME_HERE fills it for the function it is written in (which must keep a frame
- * pointer: __builtin_frame_address forces one), so a wrapper hands the core its own
- * frame and the capture starts at the program's call instead of unwinding the core's
- * frames first.  pc == 0: unknown (the capture starts where it is asked for). */
-typedef struct bg__frame {
-  uintptr_t pc, sp, bp;
-} bg__frame_t;
-#if defined(__x86_64__)
-#define BG_FRAME_HERE(f)                                                                \
-  do {                                                                                  \
-    uintptr_t *bg_fa_ = (uintptr_t *)__builtin_frame_address(0);                        \
-    (f).pc = (uintptr_t)__builtin_return_address(0);                                    \
-    (f).sp = (uintptr_t)(bg_fa_ + 2);                                                   \
-    (f).bp = bg_fa_[0];                                                                 \
-  } while (0)
-#else
-#define BG_FRAME_HERE(f) ((f).pc = (f).sp = (f).bp = 0)
-#endif
-
 typedef struct bg__call {
   int id;             /* row of the call table */
   int category;       /* BG_CAT_* after fd classification */
@@ -114,8 +93,6 @@ typedef struct bg__call {
   uint64_t t0;        /* monotonic ns at the start of the real call */
   struct bg__site *site;
   uintptr_t caller;   /* return address into the program */
-  bg__frame_t from;   /* the wrapper's frame (BG_FRAME_HERE), set before bg__enter;
-                         from.pc == 0: capture from wherever the core is asked */
   uint32_t prev_site, prev_call; /* the thread's call in flight before this one (a */
   uint64_t prev_t0, prev_frame;  /* signal handler's call nests inside another) */
 } bg__call_t;
@@ -266,6 +243,18 @@ static inline int bg__fd_category(int fd, int fallback) {
   }
   return bg__fd_category_slow(fd, fallback);
 }
+
+/* ---- libunwind's validation pipe, emulated without fds (guard/unwind_io.c) --------- */
+extern __thread int bg__unwinding __attribute__((tls_model("initial-exec")));
+#define BG_UNW_FD_R (-1000) /* fake fds libunwind gets from pipe2 in bg__unwinding scope */
+#define BG_UNW_FD_W (-1001)
+static inline int bg__unw_fake_fd(int fd) { return fd == BG_UNW_FD_R || fd == BG_UNW_FD_W; }
+int bg__unw_pipe(int fds[2]);
+long bg__unw_read(int fd, void *buf, size_t n);
+long bg__unw_write(int fd, const void *buf, size_t n);
+/* libunwind itself, dlopen'ed when a thread is first guarded (guard/unwind_lib.c). */
+void bg__unw_load(void);
+int bg__unw_backtrace(void **buf, int n); /* unw_backtrace; -1 when not loaded */
 
 /* ---- threads (guard/thread.c) ------------------------------------------------------ */
 void bg__thread_name_changed(const char *name); /* calling thread's name is now `name` */

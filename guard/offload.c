@@ -247,7 +247,7 @@ static int in_signal_handler(bg__call_t *c) {
     p = c->site->key.pcs;
     n = c->site->key.nframes;
   } else {
-    n = bg__stack_capture(pcs, BG_MAX_FRAMES, &c->from);
+    n = bg__stack_capture(pcs, BG_MAX_FRAMES);
   }
   for (int i = 0; i < n; i++)
     if (p[i] == restorer) return 1;

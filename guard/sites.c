@@ -18,7 +18,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-
 static void *bg__uthash_alloc(size_t sz);
 static void bg__uthash_free(void *p, size_t sz);
 static int add_failed;
@@ -34,7 +33,6 @@ static int add_failed;
 #include "guard/rules.h"
 #include "guard/sites.h"
 #include "guard/symbolize.h"
-#include "guard/unwind.h"
 
 #define CACHE_SLOTS 32
 #define DROP_SLOTS 4096
@@ -46,26 +44,6 @@ typedef struct cache_entry {
 } cache_entry_t;
 
 static __thread cache_entry_t tcache[CACHE_SLOTS] __attribute__((tls_model("initial-exec")));
-
-/* Known sites, by the wrapper's return address: a thread that violates again from the
- * same call (the common case: a loop calling the same blocking function) verifies that
- * the stack is the same one - same return addresses, walked with the rules recorded
- * the first time (guard/unwind.c: bg__unwind_verify) - and gets its site without
- * hashing the stack or looking it up.  Any difference (another caller further up, a
- * deeper stack, a fork, an unloaded object, Python frames) falls through to the full
- * path, which refills the entry. */
-#define MEMO_SLOTS 8
-#define MEMO_FRAMES 16 /* stack_depth up to this (the default); deeper: full path */
-typedef struct memo {
-  uintptr_t pc0;     /* the wrapper's return address (0: empty) */
-  bg__site_t *site;  /* found for this stack (before counted()) */
-  uint32_t gen, ugen; /* registry generation, unwinder's rule generation */
-  uint32_t tmask;
-  uint16_t call;
-  uint8_t allowed, ended;
-  uint64_t rules[MEMO_FRAMES];
-} memo_t;
-static __thread memo_t memo[MEMO_SLOTS] __attribute__((tls_model("initial-exec")));
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 /* The pool is the ledger's site region (guard/ledger.h): max_sites entries, backed as
@@ -152,27 +130,60 @@ void bg__sites_init(void) {
 
 static int nsites_get(int order) { return nsites_p ? (int)__atomic_load_n(nsites_p, order) : 0; }
 
-/* Return addresses above the shim, from `from` (the wrapper's frame: the walk starts at
- * the program's call) or, without it, from here, walking through the shim's frames
- * (and a sanitizer runtime's) without recording them.  The unwinder takes no lock and
- * makes no system call once a return address is known (guard/unwind.c), so a fork or a
- * signal can come at any point.  noinline: the unit tests (core linked without the
- * shim, so no own text to skip) drop exactly bg__site_get's frame. */
-__attribute__((noinline)) int bg__stack_capture(uintptr_t *pcs, int max, const bg__frame_t *from) {
-  bg__frame_t here;
-  if (!from || !from->pc) {
-    BG_FRAME_HERE(here); /* starts at our caller: bg__site_get, or another core path */
-    from = &here;
-    if (own_hi == 0) {
-      uintptr_t raw[BG_MAX_FRAMES + 1];
-      int n = bg__unwind(from, raw, max + 1 <= BG_MAX_FRAMES + 1 ? max + 1 : BG_MAX_FRAMES + 1,
-                         NULL);
-      if (n <= 1) return 0;
-      memcpy(pcs, raw + 1, (size_t)(n - 1) * sizeof raw[0]);
-      return n - 1;
-    }
+/* libunwind takes internal locks while it unwinds (caches of unwind info, address
+ * validation).  A fork while another thread is in there leaves the child blocked on
+ * a lock whose owner does not exist in it - with signals masked, so only SIGKILL ends
+ * it.  So fork waits (bg__sites_atfork_prepare) until no thread is unwinding, and no
+ * thread starts unwinding until the fork is done.  Cost on the hot path: two atomic
+ * adds.  A thread's own unfinished capture (fork from a signal handler that
+ * interrupted it) is not waited for. */
+static int capturing;       /* threads inside unw_backtrace */
+static int fork_gate;       /* a fork is in progress */
+static __thread int my_capture __attribute__((tls_model("initial-exec")));
+
+static void capture_enter(void) {
+  for (;;) {
+    __atomic_fetch_add(&capturing, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&fork_gate, __ATOMIC_SEQ_CST)) break;
+    __atomic_fetch_sub(&capturing, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&fork_gate, __ATOMIC_ACQUIRE)) sched_yield();
   }
-  return bg__unwind(from, pcs, max, skipped);
+  my_capture++;
+  bg__unwinding++; /* libunwind's pipe is emulated meanwhile (guard/unwind_io.c) */
+}
+
+static void capture_leave(void) {
+  bg__unwinding--;
+  my_capture--;
+  __atomic_fetch_sub(&capturing, 1, __ATOMIC_RELEASE);
+}
+
+void bg__sites_atfork_prepare(void) {
+  __atomic_store_n(&fork_gate, 1, __ATOMIC_SEQ_CST);
+  while (__atomic_load_n(&capturing, __ATOMIC_SEQ_CST) > my_capture) sched_yield();
+}
+
+void bg__sites_atfork_parent(void) { __atomic_store_n(&fork_gate, 0, __ATOMIC_RELEASE); }
+
+/* Return addresses above the shim: frames inside libblockguard are skipped.  noinline:
+ * the unit tests (core linked without the shim) skip exactly this frame and
+ * bg__site_get's.  libunwind is loaded when a thread becomes guarded
+ * (guard/unwind_lib.c); a test program that captures without guarding loads it here. */
+__attribute__((noinline)) int bg__stack_capture(uintptr_t *pcs, int max) {
+  void *raw[BG_MAX_FRAMES + 16];
+  int want = max + 16 > (int)(sizeof raw / sizeof raw[0]) ? (int)(sizeof raw / sizeof raw[0]) : max + 16;
+  if (own_hi == 0) bg__unw_load();
+  capture_enter();
+  int n = bg__unw_backtrace(raw, want);
+  capture_leave();
+  if (n < 0) n = 0; /* libunwind could not be loaded: no frames */
+  int i = 0, out = 0;
+  if (own_hi == 0)
+    i = n > 2 ? 2 : 0; /* core linked into a test: skip capture+get */
+  else
+    while (i < n && skipped((uintptr_t)raw[i])) i++;
+  for (; i < n && out < max; i++) pcs[out++] = (uintptr_t)raw[i];
+  return out;
 }
 
 /* Word-wise multiply-xorshift: the key is 8-byte words (header + return addresses),
@@ -369,107 +380,36 @@ static __attribute__((noinline)) bg__site_t *create(const bg__site_key_t *k, siz
   return s;
 }
 
-static inline uint32_t thread_mask(void) {
-  return __atomic_load_n(&bg__rules_thread_globs, __ATOMIC_RELAXED) ? bg__rules_thread_mask() : 0;
-}
-
-static inline memo_t *memo_of(uintptr_t pc0, int id) {
-  return &memo[(pc0 ^ (uintptr_t)id * 0x9E3779B9u) % MEMO_SLOTS];
-}
-
-/* The known-site path, kept apart from the full one so that it runs with a small
- * frame: NULL unless this thread's memo proves the stack is the one it remembers. */
-static inline bg__site_t *known(int id, int allowed, const bg__frame_t *from) {
-  if (!from || !from->pc || bg__opt.stack_depth > MEMO_FRAMES ||
-      __atomic_load_n(&bg__py_active, __ATOMIC_RELAXED))
-    return NULL;
-  memo_t *m = memo_of(from->pc, id);
-  bg__site_t *ms = m->site;
-  if (m->pc0 != from->pc || !ms || m->call != (uint16_t)id || m->allowed != (allowed != 0) ||
-      m->gen != __atomic_load_n(&generation, __ATOMIC_RELAXED) ||
-      m->ugen != __atomic_load_n(&bg__unwind_gen, __ATOMIC_ACQUIRE) || m->tmask != thread_mask())
-    return NULL;
-  if (!bg__unwind_verify(from, ms->key.pcs, m->rules, ms->key.nframes, m->ended)) return NULL;
-  return counted(ms);
-}
-
-static __attribute__((noinline)) bg__site_t *site_get_full(int id, int category, int allowed,
-                                                           int default_action,
-                                                           const bg__frame_t *from);
-
-/* noinline, and its own frame when none is given: the stack then starts at our caller
- * (the unit tests, linked without the shim, rely on frame 0 being theirs). */
-__attribute__((noinline)) bg__site_t *bg__site_get(int id, int category, int allowed,
-                                                   int default_action, const bg__frame_t *from) {
-  bg__frame_t here;
-  if (!from || !from->pc) {
-    BG_FRAME_HERE(here);
-    from = &here;
-  }
-  bg__site_t *s = known(id, allowed, from);
-  return s ? s : site_get_full(id, category, allowed, default_action, from);
-}
-
-static bg__site_t *site_get_full(int id, int category, int allowed, int default_action,
-                                 const bg__frame_t *from) {
+bg__site_t *bg__site_get(int id, int category, int allowed, int default_action) {
   bg__site_key_t key;
   key.call = (uint16_t)id;
   key.allowed = (uint8_t)(allowed != 0);
-  key.tmask = thread_mask();
+  key.tmask = __atomic_load_n(&bg__rules_thread_globs, __ATOMIC_RELAXED) ? bg__rules_thread_mask() : 0;
   int depth = (int)bg__opt.stack_depth;
   if (depth > BG_MAX_FRAMES) depth = BG_MAX_FRAMES;
   if (depth < 1) depth = 1;
-  uint32_t gen = __atomic_load_n(&generation, __ATOMIC_RELAXED);
-  memo_t *m = from && from->pc && depth <= MEMO_FRAMES &&
-                      !__atomic_load_n(&bg__py_active, __ATOMIC_RELAXED)
-                  ? memo_of(from->pc, id)
-                  : NULL;
-
-  uint64_t rules[MEMO_FRAMES];
-  int ended = 1, n;
-  if (m && !skipped(from->pc)) {
-    n = bg__unwind_ex(from, key.pcs, rules, depth, NULL, &ended);
-  } else {
-    m = NULL;
-    n = bg__stack_capture(key.pcs, depth, from);
-  }
-  int nc = n;
+  int n = bg__stack_capture(key.pcs, depth);
   n = bg__lang_capture(key.pcs, n, BG_MAX_FRAMES); /* Python frames merged in */
   key.nframes = (uint8_t)n;
   size_t klen = key_len(n);
   uint64_t h = hash_key(&key, n);
 
+  uint32_t gen = __atomic_load_n(&generation, __ATOMIC_RELAXED);
   cache_entry_t *ce = &tcache[h % CACHE_SLOTS];
-  bg__site_t *s = NULL;
   if (ce->hash == h && ce->gen == gen) {
     if (!ce->site) return NULL; /* table full and this stack already counted */
-    if (!memcmp(&ce->site->key, &key, klen)) s = ce->site;
+    if (!memcmp(&ce->site->key, &key, klen)) return counted(ce->site);
   }
-  if (!s) {
-    pthread_mutex_lock(&lock);
-    s = find_locked(&key, klen, h);
-    pthread_mutex_unlock(&lock);
-    int was_dropped = 0;
-    if (!s) s = create(&key, klen, h, category, default_action, &was_dropped);
-    if (s || was_dropped) {
-      ce->hash = h;
-      ce->gen = gen;
-      ce->site = s;
-    }
-  }
-  if (m && s && n == nc && n > 0) { /* remember it for next time (C frames only) */
-    m->pc0 = 0; /* a signal handler on this thread reading it meanwhile sees no entry */
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    memcpy(m->rules, rules, (size_t)n * sizeof rules[0]);
-    m->site = s;
-    m->gen = gen;
-    m->ugen = __atomic_load_n(&bg__unwind_gen, __ATOMIC_ACQUIRE);
-    m->tmask = key.tmask;
-    m->call = key.call;
-    m->allowed = key.allowed;
-    m->ended = (uint8_t)ended;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
-    m->pc0 = from->pc;
+
+  pthread_mutex_lock(&lock);
+  bg__site_t *s = find_locked(&key, klen, h);
+  pthread_mutex_unlock(&lock);
+  int was_dropped = 0;
+  if (!s) s = create(&key, klen, h, category, default_action, &was_dropped);
+  if (s || was_dropped) {
+    ce->hash = h;
+    ce->gen = gen;
+    ce->site = s;
   }
   return counted(s);
 }
@@ -539,6 +479,8 @@ void bg__sites_drop_index(void) {
 }
 
 void bg__sites_after_fork(void) {
+  capturing = my_capture; /* only this thread exists */
+  __atomic_store_n(&fork_gate, 0, __ATOMIC_RELEASE);
   bg__sites_drop_index(); /* done already after a real fork (a no-op then) */
   /* After a real fork the ledger is the child's new one at the same address
    * (bg__ledger_after_fork ran first: counts are 0 already), or none when it could not

@@ -68,11 +68,9 @@ typedef struct bg__site {
   UT_hash_handle hh;
 } bg__site_t;
 
-/* Finds or creates the site for call `id` with the stack from `from` (the wrapper's
- * frame; NULL: the current stack above the shim).  NULL when the table is full
- * (counted in bg__sites_dropped()). */
-bg__site_t *bg__site_get(int id, int category, int allowed, int default_action,
-                         const bg__frame_t *from);
+/* Finds or creates the site for call `id` with the current stack above the shim.
+ * NULL when the table is full (counted in bg__sites_dropped()). */
+bg__site_t *bg__site_get(int id, int category, int allowed, int default_action);
 /* Adds one call that blocked `ns` to the site (atomics only). */
 void bg__site_add(bg__site_t *s, uint64_t ns, int thread_slot);
 /* The same at a time already read (now: monotonic ns, the end of the call). */
@@ -87,10 +85,12 @@ uint32_t bg__site_index(const bg__site_t *s); /* position in the ledger's pool *
 uintptr_t bg__site_offset(const bg__site_t *s, int frame); /* pc - module load bias */
 
 void bg__sites_init(void);          /* reserves the pool (max_sites) */
+void bg__sites_atfork_prepare(void); /* waits until no thread is unwinding */
+void bg__sites_atfork_parent(void);
 void bg__sites_drop_index(void);    /* child, before its ledger replaces the parent's */
 void bg__sites_after_fork(void);    /* the child starts with an empty registry */
 void bg__sites_set_own_text(uintptr_t lo, uintptr_t hi); /* frames to skip (the shim) */
-int bg__stack_capture(uintptr_t *pcs, int max, const bg__frame_t *from); /* above the shim */
+int bg__stack_capture(uintptr_t *pcs, int max); /* return addresses above the shim */
 
 /* Hook the allowlist (guard/rules.c) uses to decide a new site once, before it is
  * published: may set s->action and s->allowed, returns the rule index or -1.  Called

@@ -149,6 +149,7 @@ BG_EXPORT int ioctl(int fd, unsigned long req, ...) {
 #define BG_CLOSE(name)                                                                  \
   BG_REAL_FN(int_fn, name)                                                              \
   BG_EXPORT int name(int fd) {                                                          \
+    if (BG_UNLIKELY(bg__unwinding) && bg__unw_fake_fd(fd)) return 0; /* unwind_io.c */  \
     int r = bg__get_##name()(fd);                                                       \
     bg__fd_forget(fd); /* closed even on EINTR (Linux) */                               \
     return r;                                                                           \
@@ -223,6 +224,7 @@ BG_EXPORT int socketpair(int domain, int type, int protocol, int sv[2]) {
 
 BG_REAL_FN(pipe_fn, pipe)
 BG_EXPORT int pipe(int fds[2]) {
+  if (BG_UNLIKELY(bg__unwinding)) return bg__unw_pipe(fds); /* guard/unwind_io.c */
   int r = bg__get_pipe()(fds);
   if (r == 0) {
     bg__fd_created(fds[0], 0);
@@ -233,6 +235,7 @@ BG_EXPORT int pipe(int fds[2]) {
 
 BG_REAL_FN(pipe2_fn, pipe2)
 BG_EXPORT int pipe2(int fds[2], int flags) {
+  if (BG_UNLIKELY(bg__unwinding)) return bg__unw_pipe(fds); /* guard/unwind_io.c */
   int r = bg__get_pipe2()(fds, flags);
   if (r == 0) {
     bg__fd_created(fds[0], (flags & O_NONBLOCK) != 0);

@@ -155,7 +155,6 @@ static __attribute__((noinline)) long slow(long nr, uintptr_t caller, long a1, l
     ex |= sys_wait_seen(caller, nr, a1, a2); /* the loop's own wait is never a violation */
   if (!bg__self.guarded) return real(nr, a1, a2, a3, a4, a5, a6); /* auto: not a loop yet */
   bg__call_t c;
-  BG_FRAME_HERE(c.from);
   switch (bg__enter_any(&c, row, cat, ex, caller)) {
   case BG_PASS:
     return real(nr, a1, a2, a3, a4, a5, a6);
@@ -177,6 +176,11 @@ BG_EXPORT long syscall(long nr, ...) {
        a4 = va_arg(ap, long), a5 = va_arg(ap, long), a6 = va_arg(ap, long);
   va_end(ap);
   long r;
+  /* libunwind validates addresses with syscall(SYS_write) on its (emulated) pipe */
+  if (BG_UNLIKELY(bg__unwinding) && (nr == SYS_write || nr == SYS_read) &&
+      bg__unw_fake_fd((int)a1)) /* an int passed through "...": only the low half is set */
+    return nr == SYS_write ? bg__unw_write((int)a1, (const void *)a2, (size_t)a3)
+                           : bg__unw_read((int)a1, (void *)a2, (size_t)a3);
   if (BG_LIKELY(!bg__self.guarded) && !(bg__auto_enabled && sys_is_wait(nr)))
     r = bg__get_syscall()(nr, a1, a2, a3, a4, a5, a6);
   else

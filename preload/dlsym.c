@@ -1,5 +1,4 @@
-/* dlsym.c - dlsym/dlvsym: a wrapped function looked up by name is the guarded one;
- * dlclose: cached unwind rules of unloaded code are dropped.
+/* dlsym.c - dlsym/dlvsym: a wrapped function looked up by name is the guarded one.
  *
  * A program that takes a libc function through a handle - ctypes'
  * CDLL("libc.so.6").sleep, a plugin host's dlsym(dlopen("libc.so.6"), "read") - gets
@@ -34,12 +33,9 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
-#include <link.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "guard/unwind.h"
 #include "preload/preload.h"
 
 typedef void *(*dlsym_fn)(void *, const char *);
@@ -155,26 +151,3 @@ __asm__(".text\n"
         "  jmp *%rax\n"
         ".cfi_endproc\n"
         ".size dlvsym, .-dlvsym\n");
-
-/* ---- dlclose: an object unloaded -------------------------------------------------- */
-/* The stack unwinder caches a rule per return address (guard/unwind.c): once an object
- * is unloaded, another may be mapped at its addresses with different code.  When a
- * dlclose really unloaded something (the loader's count of removals moved), every
- * cached rule is dropped. */
-typedef int (*dlclose_fn)(void *);
-BG_REAL_FN(dlclose_fn, dlclose)
-
-static int read_subs(struct dl_phdr_info *info, size_t size, void *arg) {
-  if (size >= offsetof(struct dl_phdr_info, dlpi_subs) + sizeof info->dlpi_subs)
-    *(unsigned long long *)arg = info->dlpi_subs;
-  return 1;
-}
-
-BG_EXPORT int dlclose(void *handle) {
-  unsigned long long before = 0, after = 0;
-  dl_iterate_phdr(read_subs, &before);
-  int r = bg__get_dlclose()(handle);
-  dl_iterate_phdr(read_subs, &after);
-  if (after != before) bg__unwind_flush();
-  return r;
-}

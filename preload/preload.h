@@ -100,7 +100,6 @@ void bg__preload_init(void);            /* idempotent; the constructor calls it 
       bg_r_ = (call);                                                                   \
     } else {                                                                            \
       bg__call_t bg_c_;                                                                 \
-      BG_FRAME_HERE(bg_c_.from);                                                        \
       switch (bg__run_enter(&bg_c_, BG_ID_##row, (uintptr_t)__builtin_return_address(0), \
                             bg__cx_##row, bg__cc_##row, ##__VA_ARGS__)) {               \
       case BG_PASS:                                                                     \
@@ -130,7 +129,6 @@ void bg__preload_init(void);            /* idempotent; the constructor calls it 
       break;                                                                            \
     }                                                                                   \
     bg__call_t bg_c_;                                                                   \
-    BG_FRAME_HERE(bg_c_.from);                                                          \
     switch (bg__run_enter(&bg_c_, BG_ID_##row, (uintptr_t)__builtin_return_address(0), \
                           bg__cx_##row, bg__cc_##row)) {                                \
     case BG_PASS:                                                                       \

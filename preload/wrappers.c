@@ -67,6 +67,22 @@ const char *bg__symver(const char *name) {
 #include "preload/offload.h"
 
 /* ---- the wrappers --------------------------------------------------------------- */
+/* read and write rows answer for libunwind's emulated pipe (guard/unwind_io.c) before
+ * anything else; BG__HAS_UNWIO(name) is 1 for them, 0 for every other row (a macro
+ * probe: only BG__UNWIO_read/_write expand to something with a comma). */
+#define BG__PROBE ~, 1
+#define BG__UNWIO_read BG__PROBE
+#define BG__UNWIO_write BG__PROBE
+#define BG__2ND(a, b, ...) b
+#define BG__ISPROBE(...) BG__2ND(__VA_ARGS__, 0, 0)
+#define BG__HAS_UNWIO(name) BG__ISPROBE(BG__UNWIO_##name)
+#define BG__IF(c) BG__IF_(c)
+#define BG__IF_(c) BG__IF_##c
+#define BG__IF_1(...) __VA_ARGS__
+#define BG__IF_0(...)
+#define BG__UNW_HOOK(name)                                                              \
+  BG__IF(BG__HAS_UNWIO(name))(if (BG_UNLIKELY(bg__unwinding) && bg__unw_fake_fd(fd))     \
+                                  return bg__unw_##name(fd, buf, n);)
 /* Unguarded thread (the common case): one TLS load and a branch, then a tail jump to
  * the real function.
  *
@@ -96,6 +112,7 @@ const char *bg__symver(const char *name) {
 #define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
   static __attribute__((noinline)) ret bg__slow_##name(uintptr_t caller                 \
                                                         BG_PARAMS_TAIL(n, params)) {    \
+    BG__UNW_HOOK(name)                                                                  \
     if (bg__self.depth) return bg__real_##name(BG_ARGS(n, params));                      \
     bg__self.depth++;                                                                   \
     int bg_ex = (exempt);                                                               \
@@ -108,7 +125,6 @@ const char *bg__symver(const char *name) {
     int bg_cat = BG_CATEXPR(cat);                                                       \
     bg__self.depth--;                                                                   \
     bg__call_t bg_c;                                                                    \
-    BG_FRAME_HERE(bg_c.from); /* the capture starts at the program's call */            \
     switch (bg__enter_any(&bg_c, BG_ID_##name, bg_cat, 0, caller)) {                    \
     case BG_PASS:                                                                       \
       return bg__real_##name(BG_ARGS(n, params));                                       \

@@ -40,7 +40,11 @@ expect_grep "^usleep -1 -1 EDEADLK" "$T/ctr.out"
 cc_prog "$T/self" $P/dlsym_self.c
 expect_eq "$("$T/self")" "read 5 'hello', reads seen 1, violations none" "bare run"
 out=$(under_shim "threads=main:verbosity=0" "$T/self") || fail "self-wrapping program failed under the shim"
-expect_eq "$out" "read 5 'hello', reads seen 1, violations ok" "self-wrapping program under the shim"
+# libunwind's own reads (its address-validation pipe) bind to the program's read too
+case "$out" in
+  "read 5 'hello', reads seen "*", violations ok") ;;
+  *) fail "self-wrapping program under the shim: got '$out'" ;;
+esac
 
 # 3. an interposing library, preloaded after or before the shim, and dlopen'ed locally
 $CC -g -shared -fPIC -o "$T/libbgt_dep.so" $P/dlsym_dep.c

@@ -51,7 +51,7 @@ static uint64_t snapshot_total(bg_model_t *m) {
 
 /* Distinct call sites per writer: three different lines, so three sites each. */
 static __attribute__((noinline)) void one_call(int id, int cat) {
-  bg__call_t c = {0}; /* from.pc == 0: capture from here */
+  bg__call_t c;
   int v = bg__enter(&c, id, cat, 0, (uintptr_t)__builtin_return_address(0));
   if (v == BG_GO) bg__leave(&c);
 }

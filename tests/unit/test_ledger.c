@@ -67,7 +67,7 @@ static void in_child(void (*fn)(void)) {
 #define CHECK(x) do { if (!(x)) { fprintf(stderr, "child: %s:%d: %s\n", __FILE__, __LINE__, #x); _exit(1); } } while (0)
 
 static __attribute__((noipa)) bg__site_t *record(int call) {
-  bg__site_t *s = bg__site_get(call, BG_CAT_io, 0, BG_ACT_REPORT, NULL);
+  bg__site_t *s = bg__site_get(call, BG_CAT_io, 0, BG_ACT_REPORT);
   __asm__ volatile("" ::: "memory");
   return s;
 }

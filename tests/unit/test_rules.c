@@ -180,7 +180,7 @@ static void test_matcher(void **state) {
 /* ---- the installed allowlist decides new sites once ------------------------------- */
 #define SITE_FN(name, call, cat)                                                           \
   static __attribute__((noipa)) bg__site_t *name(void) {                                \
-    bg__site_t *s = bg__site_get(call, cat, 0, BG_ACT_REPORT, NULL);                             \
+    bg__site_t *s = bg__site_get(call, cat, 0, BG_ACT_REPORT);                             \
     __asm__ volatile("" ::: "memory");                                                     \
     return s;                                                                              \
   }

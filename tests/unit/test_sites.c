@@ -21,7 +21,7 @@
 
 #define SITE_FN(name, call, allowed)                                                       \
   static __attribute__((noipa)) bg__site_t *name(void) {                                \
-    bg__site_t *s = bg__site_get(call, BG_CAT_io, allowed, BG_ACT_REPORT, NULL);                 \
+    bg__site_t *s = bg__site_get(call, BG_CAT_io, allowed, BG_ACT_REPORT);                 \
     __asm__ volatile("" ::: "memory");                                                     \
     return s;                                                                              \
   }

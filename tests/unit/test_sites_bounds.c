@@ -14,7 +14,7 @@
 
 #define SITE_FN(name)                                                                      \
   static __attribute__((noipa)) bg__site_t *name(void) {                                \
-    bg__site_t *s = bg__site_get(1, BG_CAT_sleep, 0, BG_ACT_REPORT, NULL);                       \
+    bg__site_t *s = bg__site_get(1, BG_CAT_sleep, 0, BG_ACT_REPORT);                       \
     __asm__ volatile("" ::: "memory");                                                     \
     return s;                                                                              \
   }

@@ -39,7 +39,7 @@ static void init(const char *opts) {
 
 /* What a wrapper does; returns the verdict. */
 static int call(int id, int cat, int exempt) {
-  bg__call_t c = {0}; /* from.pc == 0: capture from here */
+  bg__call_t c;
   int v = bg__enter(&c, id, cat, exempt, (uintptr_t)__builtin_return_address(0));
   if (v == BG_GO) bg__leave(&c);
   return v;

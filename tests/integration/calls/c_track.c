@@ -393,17 +393,6 @@ CASE(pthread_create) {
 LOOKUP_CASE(dlsym, dlsym(h, "usleep"))
 LOOKUP_CASE(dlvsym, dlvsym(h, "usleep", "GLIBC_2.2.5"))
 
-/* dlclose of a library the program loaded; the stack of the call after it is read
- * with fresh rules (t_unwind.sh checks the frames when another object reuses the
- * addresses). */
-CASE(dlclose) {
-  void *h = dlopen("libm.so.6", RTLD_NOW);
-  OUT("open=%d", h != NULL);
-  if (h) OUT("close=%d", dlclose(h));
-  int us = NB ? 0 : 1000;
-  CALL(usleep((useconds_t)us));
-}
-
 /* ---- exits that skip destructors (the shim writes its report from them) ---------- */
 #define EXIT_CASE(name)                                                                 \
   CASE(name) {                                                                          \
