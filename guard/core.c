@@ -275,7 +275,12 @@ int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller)
   c->caller = caller;
   c->allowed = t->allow > 0;
   c->action = bg__opt.mode;
-  c->site = bg__site_get(id, category, c->allowed, bg__opt.mode);
+  /* The stack is captured here, not deeper in the core: libunwind cannot start at a
+   * given frame (1.6), so every core frame above the capture is walked for nothing. */
+  uintptr_t pcs[BG_MAX_FRAMES];
+  int npcs;
+  BG_STACK_CAPTURE_HERE(pcs, bg__stack_depth(), 1, npcs);
+  c->site = bg__site_of(id, category, c->allowed, bg__opt.mode, pcs, npcs);
   if (c->site && c->site->quiet) { /* a runtime working for the shim (guard/lang.h) */
     t->depth--;
     *errp = saved;

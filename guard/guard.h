@@ -254,7 +254,13 @@ long bg__unw_read(int fd, void *buf, size_t n);
 long bg__unw_write(int fd, const void *buf, size_t n);
 /* libunwind itself, dlopen'ed when a thread is first guarded (guard/unwind_lib.c). */
 void bg__unw_load(void);
-int bg__unw_backtrace(void **buf, int n); /* unw_backtrace; -1 when not loaded */
+extern int (*bg__unw_backtrace_fn)(void **, int) BG_HIDDEN;
+/* unw_backtrace, whose first frame is the function this is inlined into; -1 when
+ * libunwind is not loaded. */
+static inline __attribute__((always_inline)) int bg__unw_backtrace(void **buf, int n) {
+  int (*bt)(void **, int) = __atomic_load_n(&bg__unw_backtrace_fn, __ATOMIC_ACQUIRE);
+  return bt ? bt(buf, n) : -1;
+}
 
 /* ---- threads (guard/thread.c) ------------------------------------------------------ */
 void bg__thread_name_changed(const char *name); /* calling thread's name is now `name` */

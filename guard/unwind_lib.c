@@ -26,7 +26,7 @@
 
 #include "guard/guard.h"
 
-static int (*backtrace_fn)(void **, int);
+int (*bg__unw_backtrace_fn)(void **, int);
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void load(void) {
@@ -46,17 +46,12 @@ static void load(void) {
   bg__unwinding++; /* libunwind initialises here and opens its pipe: guard/unwind_io.c */
   policy(*local, UNW_CACHE_PER_THREAD);
   bg__unwinding--;
-  __atomic_store_n(&backtrace_fn, bt, __ATOMIC_RELEASE);
+  __atomic_store_n(&bg__unw_backtrace_fn, bt, __ATOMIC_RELEASE);
 }
 
 void bg__unw_load(void) {
-  if (__atomic_load_n(&backtrace_fn, __ATOMIC_ACQUIRE)) return;
+  if (__atomic_load_n(&bg__unw_backtrace_fn, __ATOMIC_ACQUIRE)) return;
   bg__self.depth++; /* whatever the loader and libunwind's start-up call passes through */
   pthread_once(&once, load);
   bg__self.depth--;
-}
-
-int bg__unw_backtrace(void **buf, int n) {
-  int (*bt)(void **, int) = __atomic_load_n(&backtrace_fn, __ATOMIC_ACQUIRE);
-  return bt ? bt(buf, n) : -1;
 }
