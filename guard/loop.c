@@ -400,6 +400,7 @@ static int sig_blocked_here(void) {
 /* The calling loop thread's timer: created and started (depth raised by the caller). */
 static void stall_arm(void) {
   if (!stall_setup() || !lt.st) return;
+  bg__unw_load(); /* here, not in the signal handler that will need it */
   if (!lt.treg1) {
     int slot = -1;
     for (int i = 0; i < STALL_REG && slot < 0; i++)

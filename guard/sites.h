@@ -71,12 +71,34 @@ typedef struct bg__site {
 /* Finds or creates the site for call `id` with the current stack above the shim.
  * NULL when the table is full (counted in bg__sites_dropped()). */
 bg__site_t *bg__site_get(int id, int category, int allowed, int default_action);
-/* The same for a stack captured earlier (a stall's, taken in a signal handler): pcs
- * as bg__stack_capture + bg__lang_capture give them. */
+/* The same for a stack already captured (pcs[0, n): return addresses above the shim). */
+bg__site_t *bg__site_of(int id, int category, int allowed, int default_action,
+                        const uintptr_t *pcs, int n);
+int bg__stack_depth(void); /* stack_depth, within [1, BG_MAX_FRAMES] */
+/* A capture written where it is used (BG_STACK_CAPTURE_HERE): libunwind's walk starts
+ * in the function it is written in, so the fewer shim frames are above it, the fewer
+ * are walked and thrown away.  begin/end keep a fork out meanwhile; keep drops the
+ * shim's frames (or test_skip frames when the core is linked into a test). */
+void bg__capture_begin(void);
+void bg__capture_end(void);
+int bg__capture_keep(void *const *raw, int n, uintptr_t *pcs, int max, int test_skip);
+#define BG_STACK_CAPTURE_HERE(pcs, max, test_skip, n_out)                                \
+  do {                                                                                  \
+    void *bg_raw_[BG_MAX_FRAMES + 8];                                                   \
+    int bg_want_ = (max) + 8;                                                           \
+    bg__capture_begin();                                                                \
+    int bg_n_ = bg__unw_backtrace(bg_raw_, bg_want_);                                   \
+    bg__capture_end();                                                                  \
+    (n_out) = bg__capture_keep(bg_raw_, bg_n_, (pcs), (max), (test_skip));              \
+  } while (0)
+/* The same for a stack captured earlier with its language frames already merged in (a
+ * stall's, taken in a signal handler: guard/loop.c). */
 bg__site_t *bg__site_get_stack(int id, int category, int allowed, int default_action,
                                const uintptr_t *pcs, int n);
 /* Adds one call that blocked `ns` to the site (atomics only). */
 void bg__site_add(bg__site_t *s, uint64_t ns, int thread_slot);
+/* The same at a time already read (now: monotonic ns, the end of the call). */
+void bg__site_record(bg__site_t *s, uint64_t ns, uint64_t now, int thread_slot);
 
 /* Snapshot access for renderers: sites [0, n) are stable once visible. */
 int bg__sites_count(void);
@@ -93,9 +115,14 @@ void bg__sites_drop_index(void);    /* child, before its ledger replaces the par
 void bg__sites_after_fork(void);    /* the child starts with an empty registry */
 void bg__sites_set_own_text(uintptr_t lo, uintptr_t hi); /* frames to skip (the shim) */
 int bg__stack_capture(uintptr_t *pcs, int max); /* return addresses above the shim */
-/* From a signal handler: the interrupted code's frames (sites.c); 0 when it cannot. */
+/* From a signal handler: the interrupted code's frames (sites.c); 0 when it cannot.
+ * libunwind's stepping functions, loaded with it (guard/unwind_lib.c). */
 int bg__stack_capture_uc(void *ucontext, uintptr_t *pcs, int max);
-int bg__stack_depth(void);                      /* frames to capture (stack_depth=) */
+#ifdef UNW_LOCAL_ONLY
+extern int (*bg__unw_init_local2_fn)(unw_cursor_t *, unw_context_t *, int) BG_HIDDEN;
+extern int (*bg__unw_get_reg_fn)(unw_cursor_t *, unw_regnum_t, unw_word_t *) BG_HIDDEN;
+extern int (*bg__unw_step_fn)(unw_cursor_t *) BG_HIDDEN;
+#endif
 
 /* Hook the allowlist (guard/rules.c) uses to decide a new site once, before it is
  * published: may set s->action and s->allowed, returns the rule index or -1.  Called
@@ -105,4 +132,5 @@ extern int (*bg__site_decide)(bg__site_t *s);
  * no rule uses thread:.  Part of the site key, so a site hit from threads that rules
  * treat differently is two sites, each decided correctly. */
 uint32_t bg__rules_thread_mask(void);
+extern int bg__rules_thread_globs BG_HIDDEN; /* 0: no rule uses thread: (mask 0, inline) */
 #endif
