@@ -112,6 +112,7 @@ struct bg_sched {
   bg__ctx_t ctx;    /* the thread's own context while a coroutine runs */
   size_t block, stack_len;
   bg__stacks_t stacks;
+  uintptr_t tstack_lo; /* the owner thread's stack ends here (0: unknown) */
   uint64_t (*now)(void *);
   void *now_ud;
 #if defined(__SANITIZE_ADDRESS__)
@@ -310,12 +311,17 @@ static void run_batch(bg_sched_t *s) {
  * below the suspended scheduler's frames (the scheduler is parked in bg__co_switch;
  * nothing lives below its saved stack pointer).  Not while something else runs there
  * (a signal handler that interrupted it runs fn on the stack it is on), and not under
- * sanitizers, which track the stack in use.  fn must not switch coroutines. */
+ * sanitizers, which track the stack in use, nor on a thread whose stack has less than
+ * BG_OFF_STACK_ROOM left there (a program may run its scheduler on a small-stack
+ * thread).  fn must not switch coroutines. */
+#define BG_OFF_STACK_ROOM (256u * 1024u) /* the deep paths need less; a thread with less left
+                                             below its scheduler runs them in place */
 static void on_thread_stack(bg_co_t *co, void (*fn)(void *), void *arg) {
 #if BG_OFF_STACK
-  if (co && !co->off_stack) {
-    /* 256 bytes below the saved frame: the red zone and then some. */
-    void *top = (void *)(((uintptr_t)co->s->ctx.sp - 256) & ~(uintptr_t)15);
+  /* 256 bytes below the saved frame: the red zone and then some. */
+  uintptr_t sp = co ? ((uintptr_t)co->s->ctx.sp - 256) & ~(uintptr_t)15 : 0;
+  if (co && !co->off_stack && sp - co->s->tstack_lo >= BG_OFF_STACK_ROOM) {
+    void *top = (void *)sp;
     co->off_stack = 1;
     bg__co_call_on(top, fn, arg);
     co->off_stack = 0;
@@ -526,6 +532,15 @@ BG_EXPORT bg_sched_t *bg__api_sched_new(size_t stack_size) {
   bg__stacks_init(&s->stacks, maplen, pg);
   s->owner_self = &bg__self;
   s->errp = &errno;
+  pthread_attr_t attr;
+  bg__self.depth++; /* the main thread's attributes come from /proc/self/maps (stdio) */
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void *lo;
+    size_t size;
+    if (pthread_attr_getstack(&attr, &lo, &size) == 0) s->tstack_lo = (uintptr_t)lo;
+    pthread_attr_destroy(&attr);
+  }
+  bg__self.depth--;
   s->now = real_now;
   s->epfd = -1;
   bg__heap_init(&s->timers);
