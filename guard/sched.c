@@ -37,6 +37,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -518,6 +520,30 @@ static void interrupt_sleepers(bg_sched_t *s) {
     }
 }
 
+/* Where the calling thread's stack ends, for on_thread_stack (0: far enough not to
+ * matter).  A thread pthread created knows its stack; the main thread grows its own up
+ * to RLIMIT_STACK (glibc would read /proc/self/maps to say more, pulling stdio and
+ * scanf into every scheduler's start): 2 MiB or more is plenty, a smaller limit counts
+ * half of it as what is left. */
+static uintptr_t thread_stack_lo(void) {
+  uintptr_t lo = 0;
+  if (getpid() == (pid_t)syscall(SYS_gettid)) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < 2u * 1024 * 1024)
+      lo = (uintptr_t)__builtin_frame_address(0) - rl.rlim_cur / 2;
+    return lo;
+  }
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void *base;
+    size_t size;
+    if (pthread_attr_getstack(&attr, &base, &size) == 0) lo = (uintptr_t)base;
+    pthread_attr_destroy(&attr);
+  }
+  return lo;
+}
+
 /* ---- public API --------------------------------------------------------------------- */
 BG_EXPORT bg_sched_t *bg__api_sched_new(size_t stack_size) {
   bg__co_global_init();
@@ -532,15 +558,7 @@ BG_EXPORT bg_sched_t *bg__api_sched_new(size_t stack_size) {
   bg__stacks_init(&s->stacks, maplen, pg);
   s->owner_self = &bg__self;
   s->errp = &errno;
-  pthread_attr_t attr;
-  bg__self.depth++; /* the main thread's attributes come from /proc/self/maps (stdio) */
-  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
-    void *lo;
-    size_t size;
-    if (pthread_attr_getstack(&attr, &lo, &size) == 0) s->tstack_lo = (uintptr_t)lo;
-    pthread_attr_destroy(&attr);
-  }
-  bg__self.depth--;
+  s->tstack_lo = thread_stack_lo();
   s->now = real_now;
   s->epfd = -1;
   bg__heap_init(&s->timers);
