@@ -2,11 +2,13 @@
  *
  * One scheduler belongs to the thread that created it; its coroutines run only there,
  * so errno, TLS and the guard's per-thread state stay right.  A tick (bg_sched_tick)
- * is one step: wait in epoll (bounded by the nearest timer and by `timeout_ms`),
- * collect completed offloaded calls from the inbox, fire expired timers, then run
- * every coroutine that was runnable at that point exactly once.  Tests drive ticks by
- * hand with timeout 0 and a fake clock, which makes them deterministic without
- * threads; bg_sched_run just ticks until no coroutine is left.
+ * is one step, in named phases (bg__api_sched_tick): wait for events (bounded by the
+ * nearest timer and by `timeout_ms`), collect completed offloaded calls (the workers'
+ * inbox and the scheduler's io_uring, uring.c), fire expired timers, then run every
+ * coroutine that was runnable at that point exactly once, switching from one to the
+ * next directly (see "switching").  Tests drive ticks by hand with timeout 0 and a fake
+ * clock, which makes them deterministic without threads; bg_sched_run ticks until no
+ * coroutine is left.
  *
  * Each coroutine has its own stack with a guard page below it (an overflow faults
  * instead of corrupting a neighbour) and its control block at the top of the same
