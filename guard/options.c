@@ -110,6 +110,45 @@ static int p_redact(void *f, const char *key, const char *v, size_t n, uint64_t 
   return 0;
 }
 
+/* push=: an http or https URL without blanks or control characters (libcurl parses
+ * the rest when the first push is made; a bad host is reported then). */
+static int p_url(void *f, const char *key, const char *v, size_t n, uint64_t lo, uint64_t hi,
+                 char *err, size_t errlen) {
+  if (n && strncmp(v, "http://", n < 7 ? n : 7) && strncmp(v, "https://", n < 8 ? n : 8))
+    return fail(err, errlen, "option '%s': expected an http:// or https:// URL, got '%.*s'", key, (int)n, v);
+  if (n && (n < 8 || (v[4] == ':' && n < 8) || (v[4] == 's' && n < 9)))
+    return fail(err, errlen, "option '%s': URL '%.*s' has no host", key, (int)n, v);
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)v[i] <= ' ' || v[i] == 0x7f)
+      return fail(err, errlen, "option '%s': blank or control character in the URL", key);
+  return copy_text(f, key, v, n, err, errlen);
+}
+
+/* push_header=: "Name: value" items separated by '|'; the name is an HTTP token, the
+ * value has no line break (it would end the header and start another). */
+static int p_headers(void *f, const char *key, const char *v, size_t n, uint64_t lo, uint64_t hi,
+                     char *err, size_t errlen) {
+  static const char tchar[] = "!#$%&'*+-.^_`|~";
+  for (size_t i = 0; i < n;) {
+    size_t j = i;
+    while (j < n && v[j] != '|') j++;
+    size_t k = i;
+    while (k < j && v[k] != ':') k++;
+    if (k == i || k == j)
+      return fail(err, errlen, "option '%s': expected 'Name: value' items separated by '|', got '%.*s'",
+                  key, (int)(j - i), v + i);
+    for (size_t c = i; c < k; c++)
+      if (!((v[c] >= 'a' && v[c] <= 'z') || (v[c] >= 'A' && v[c] <= 'Z') || (v[c] >= '0' && v[c] <= '9') ||
+            (v[c] != '|' && strchr(tchar, v[c]))))
+        return fail(err, errlen, "option '%s': bad header name '%.*s'", key, (int)(k - i), v + i);
+    for (size_t c = k; c < j; c++)
+      if (v[c] == '\r' || v[c] == '\n' || v[c] == 0)
+        return fail(err, errlen, "option '%s': line break in header '%.*s'", key, (int)(k - i), v + i);
+    i = j + 1;
+  }
+  return copy_text(f, key, v, n, err, errlen);
+}
+
 /* Iterates a comma list, calling item() for each non-empty element. */
 static int each_item(const char *v, size_t n, int (*item)(void *, const char *, size_t),
                      void *arg) {
@@ -247,6 +286,8 @@ static int p_exempt(void *f, const char *key, const char *v, size_t n, uint64_t 
 #define BG__KIND_ADDR p_addr, 0, 0
 #define BG__KIND_TEXT p_text, 0, 0
 #define BG__KIND_REDACT p_redact, 0, 0
+#define BG__KIND_URL p_url, 0, 0
+#define BG__KIND_HEADERS p_headers, 0, 0
 #define BG__KIND_UINT(lo, hi) p_uint, lo, hi
 
 typedef struct bg__optrow {
@@ -376,7 +417,7 @@ void bg__options_value(const void *opts, const char *key, char *buf, size_t n) {
   buf[0] = 0;
   if (!r) return;
   const void *f = (const char *)o + r->offset;
-  if (!strcmp(key, "http_token")) {
+  if (!strcmp(key, "http_token") || r->parse == p_headers) { /* secrets: never echoed */
     snprintf(buf, n, "%s", *(const char *)f ? "(set)" : "");
   } else if (r->parse == p_uint) {
     snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)f);

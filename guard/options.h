@@ -45,6 +45,9 @@ typedef struct bg__options {
   int strict;
   char exempt_fds[BG_OPT_STR_MAX];
   int lang;                    /* read language frames (guard/lang.c) */
+  char push[BG_OPT_STR_MAX];
+  uint64_t push_interval;
+  char push_header[BG_OPT_STR_MAX];
   char collect[BG_OPT_STR_MAX];
   unsigned exempt_mask;        /* derived from exempt_fds */
   char text[4096];             /* the option string as given, for reports */
