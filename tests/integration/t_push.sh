@@ -101,6 +101,15 @@ assert totals == want, (totals, want)
 PY
 
 # 3. forked children push for themselves (their own pid label and totals)
+case "${SANITIZER:-}" in *address*)
+  # GCC 12's libasan does not make its allocator fork-safe: a child forked while
+  # another thread (here the push thread) is inside ASan's malloc inherits the lock
+  # held, and deadlocks (seen: both threads of the child waiting in ASan's allocator).
+  # glibc's malloc resets its locks in the child; the plain build runs this case.
+  echo "SKIP: fork case under ASan (libasan's allocator is not fork-safe with threads)"
+  SKIP_FORK=1 ;;
+esac
+if [ -z "${SKIP_FORK:-}" ]; then
 serve accept "$T/s3"
 under_shim "threads=main:push=http://127.0.0.1:$PORT:push_interval=1:report=$T/r3.%p.json:verbosity=0" \
   "$T/ticker" 2500 2 > /dev/null
@@ -116,6 +125,7 @@ for q in glob.glob(d + "/*.query"):
     named.add(int(name.split("pid=")[1].rstrip("}")))
 assert named == pids, (named, pids)
 PY
+fi
 
 # 4. never slowed: a server that accepts and never answers, and none at all
 serve hang "$T/s4"
