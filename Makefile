@@ -18,6 +18,7 @@
 #   make bench           benchmark tables, docs/performance.md (tests/bench; ONLY=sec,...)
 #   make check-browser   the dashboard in headless chromium (playwright-core from npm)
 #   make bench-http      /api/report latency with 1,000 live sites
+#   make expand          the code the call table expands into, readable: build/gen/*.expanded.c
 #   make install PREFIX=/usr/local DESTDIR=
 #   SANITIZER=address|undefined|thread   sanitizer build into build-$(SANITIZER)/
 #   V=1                  show full commands
@@ -41,9 +42,14 @@ say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
 
 PKGS      := libunwind libmicrohttpd jansson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libmicrohttpd: headers only; report/mhd.c dlopens it when a dashboard is asked for,
-# so guarded programs without http= never load it (and GnuTLS behind it).
-PKG_LIBS   = $(shell pkg-config --libs libunwind jansson 2>/dev/null || echo -lunwind -ljansson)
+# Headers only: the shim links nothing but libc.  guard/unwind_lib.c dlopens libunwind
+# when a thread is first guarded, report/mhd.c libmicrohttpd when a dashboard is asked
+# for, report/jx.c jansson when JSON is first written or read, guard/symbolize.c libdw
+# when a frame is first named: a program that needs none of them never maps them
+# (docs/performance.md, start-up).
+PKG_LIBS   =
+# Tests and fuzzers that use jansson themselves link it.
+JANSSON_LIBS = $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS  ?= -O2 -g
@@ -75,7 +81,7 @@ UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps check check-unit check-integration demo demo-offload check-tsan bench docs \
-        check-docs install clean format fuzz check-transparency check-browser bench-http
+        check-docs install clean format fuzz check-transparency check-browser bench-http expand
 all: $(BUILD)/.deps $(SHIM) $(CLI) $(PPROF_SO)
 
 # Installs (as root) or names (otherwise) missing Debian packages; re-run when the
@@ -130,7 +136,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(PPROF_OBJ) $(BUILD)/.deps-check
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(BGFLAGS) -fvisibility=default $(SANLDFLAGS) -o $@ $< \
-	    $(CORE_OBJ) $(PPROF_OBJ) $(PPROF_LIBS) $(LDLIBS) -lcmocka
+	    $(CORE_OBJ) $(PPROF_OBJ) $(PPROF_LIBS) $(LDLIBS) -lcmocka $(JANSSON_LIBS)
 
 $(BUILD)/.deps-check: tools/deps.sh
 	$(Q)tools/deps.sh check
@@ -166,13 +172,29 @@ docs: $(BUILD)/gencalls $(CLI)
 	$(Q)$(CLI) --help=markdown > docs/options.md
 	$(Q)$(CLI) --help=formats > docs/formats.md
 
-check-docs: $(BUILD)/gencalls $(CLI)
+check-docs: $(BUILD)/gencalls $(CLI) $(BUILD)/gen/wrappers.expanded.c
+	$(Q)grep -Eq '^/\* preload/calls.def:[0-9]+ \*/' $(BUILD)/gen/wrappers.expanded.c && \
+	  grep -Eq 'ssize_t[[:space:]]+read\($$|ssize_t[[:space:]]+read\(int fd' $(BUILD)/gen/wrappers.expanded.c || \
+	  { echo "make expand: no read wrapper in $(BUILD)/gen/wrappers.expanded.c"; exit 1; }
 	$(Q)$(BUILD)/gencalls markdown | diff -u docs/calls.md - >/dev/null || \
 	  { echo "docs/calls.md is stale: run 'make docs'"; exit 1; }
 	$(Q)$(CLI) --help=markdown | diff -u docs/options.md - >/dev/null || \
 	  { echo "docs/options.md is stale: run 'make docs'"; exit 1; }
 	$(Q)$(CLI) --help=formats | diff -u docs/formats.md - >/dev/null || \
 	  { echo "docs/formats.md is stale: run 'make docs'"; exit 1; }
+
+# The wrappers, real-function pointers and offload code the shim's sources stamp out
+# per row of preload/calls.def, preprocessed and clang-formatted into files one can
+# open ("the read wrapper": build/gen/wrappers.expanded.c).  For reading, not built.
+EXPAND_SRC := preload/wrappers.c preload/offload.c preload/offload_custom.c \
+              $(sort $(wildcard preload/custom*.c))
+EXPAND_OUT := $(EXPAND_SRC:preload/%.c=$(BUILD)/gen/%.expanded.c)
+expand: $(EXPAND_OUT)
+	$(Q)printf '  %s\n' $(EXPAND_OUT)
+$(BUILD)/gen/%.expanded.c: preload/%.c preload/calls.def preload/syscalls.def tools/expand.sh \
+                           $(BUILD)/.deps $(GEN_HDR)
+	$(call say,EXPAND,$<)
+	$(Q)CC="$(CC)" tools/expand.sh $< $(CFLAGS) $(BGFLAGS) > $@.tmp && mv $@.tmp $@
 
 demo: all
 	$(Q)$(MAKE) -s -C tests/demo BUILD=$(abspath $(BUILD)) run
@@ -207,6 +229,10 @@ format:
 
 clean:
 	rm -rf build build-*
+
+# make -s print-BGFLAGS: a variable's value (tests compile files with the build's flags).
+print-%:
+	@: $(info $($*))
 
 # Trust targets: fuzzing (tests/fuzz/fuzz.mk), transparency against CPython's test suite
 # (tests/transparency/transparency.mk).

@@ -1,9 +1,11 @@
 /* options.h - parsed blockguard options (the table is guard/options.def).
  *
- * One table, sanitizer style: each row names its key, parser, default and help, and
- * the struct below, the parser, --help and docs/options.md are all expanded from it.
- * Parsing never allocates: strings are copied into fixed buffers, so the same code
- * runs in the shim's constructor and in the CLI.
+ * One table, sanitizer style: each row names its key, kind, default and help; the
+ * parser, the renderer of values for reports, --help and docs/options.md are expanded
+ * from it.  The struct below is written by hand (a field per row, same name), and the
+ * build checks each field's type against its row's kind (guard/options.c), so a field
+ * and its parser cannot disagree.  Parsing never allocates: strings are copied into
+ * fixed buffers, so the same code runs in the shim's constructor and in the CLI.
  */
 #ifndef BG_OPTIONS_H
 #define BG_OPTIONS_H
@@ -22,34 +24,41 @@ typedef struct bg__threads_spec {
   char globs[BG_MAX_NAME_GLOBS][64];
 } bg__threads_spec_t;
 
+/* exempt_fds (kind FDCLASSES): the classes of fds whose writes never count. */
 enum { BG_EXEMPT_STDERR = 1, BG_EXEMPT_STDOUT = 2, BG_EXEMPT_TTY = 4 };
+typedef struct bg__fd_classes {
+  unsigned mask;                /* BG_EXEMPT_* */
+  char text[BG_OPT_STR_MAX];    /* as given, for reports */
+} bg__fd_classes_t;
 
 typedef struct bg__options {
+  /* Fields every process sets from the defaults come first, so that parsing them in
+   * the constructor touches one page of this 12 KiB struct (start-up cost). */
   int mode;                    /* BG_ACT_* */
-  bg__threads_spec_t threads;
   unsigned categories;         /* bit per BG_CAT_* */
-  char suppressions[BG_OPT_STR_MAX];
-  char report[BG_OPT_STR_MAX];
   int format;                  /* BG_FMT_* */
-  char http[BG_OPT_STR_MAX];
-  char http_token[BG_OPT_STR_MAX];
-  char http_hosts[BG_OPT_STR_MAX];
-  bg_redact_t redact;
+  int strict;
   uint64_t min_us;
   uint64_t stack_depth;
   uint64_t max_sites;
   uint64_t exitcode;
   uint64_t workers;
-  int io_uring;
   uint64_t verbosity;
-  int strict;
-  char exempt_fds[BG_OPT_STR_MAX];
-  int lang;                    /* read language frames (guard/lang.c) */
-  char push[BG_OPT_STR_MAX];
   uint64_t push_interval;
+  int io_uring;
+  int lang;                    /* read language frames (guard/lang.c) */
+  bg__fd_classes_t exempt_fds;
+  bg__threads_spec_t threads;
+  bg_redact_t redact;
+  /* Empty by default: left untouched by the constructor. */
+  char suppressions[BG_OPT_STR_MAX];
+  char report[BG_OPT_STR_MAX];
+  char http[BG_OPT_STR_MAX];
+  char http_token[BG_OPT_STR_MAX];
+  char http_hosts[BG_OPT_STR_MAX];
+  char push[BG_OPT_STR_MAX];
   char push_header[BG_OPT_STR_MAX];
   char collect[BG_OPT_STR_MAX];
-  unsigned exempt_mask;        /* derived from exempt_fds */
   char text[4096];             /* the option string as given, for reports */
 } bg__options_t;
 

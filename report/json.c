@@ -16,7 +16,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
+#include "report/jx.h"
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
