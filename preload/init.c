@@ -75,6 +75,7 @@ void bg__preload_init(void) {
     bg__msg("strict=0: running without the dashboard");
   }
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+  bg__push_start(); /* after the core's fork handlers: a child's thread starts after them */
   bg__self.depth--;
 }
 

@@ -87,7 +87,8 @@ def loops(b):
     res = {"bare": [], "shim": []}
     for r in range(1 if b.quick else 4):
         for v in (["bare", "shim"] if r % 2 == 0 else ["shim", "bare"]):
-            res[v].append(redis_once(b, v, n, workdir, opts="stall_ms=10" if v == "shim" else None))
+            res[v].append(redis_once(b, v, n, workdir,
+                                     extra_opts=":stall_ms=10" if v == "shim" else ""))
     for test in ("SET", "GET"):
         bare_r = Samples([x[test] for x in res["bare"]], "req/s", higher=True)
         mine = Samples([x[test] for x in res["shim"]], "req/s", higher=True)
