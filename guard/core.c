@@ -14,6 +14,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,6 +127,13 @@ static void ledger_argv(bg__ledger_hdr_t *h) {
 static void ledger_start(const char *options, int invalid) {
   bg__ledger_spec_t spec = {BG_LB_ANON, (uint32_t)bg__opt.max_sites,
                             (uint32_t)bg__rules_active_count(), NULL};
+  /* report= without the CLI: a state file next to the report (report_file.c) */
+  char prefix[4096];
+  if (!invalid && !bg__opt.collect[0] && bg__report_state_prefix(prefix, sizeof prefix) == 0) {
+    spec.backing = BG_LB_FILE;
+    spec.state_path = prefix;
+    bg__ledger_child_path = bg__report_state_prefix;
+  }
   bg__ledger_hdr_t *h = bg__ledger_open(&spec);
   if (!h) return;
   violations = &h->violations;
@@ -172,9 +180,6 @@ int bg__core_init(const char *options, const char *source) {
   ready = 1;
   self_pid = getpid();
   bg__thread_guard_main();
-  /* An empty report now, replaced at exit: a process that leaves without running
-   * destructors still shows it was guarded (and had no violations by then). */
-  bg__report_write_initial();
   return 0;
 }
 
@@ -182,6 +187,7 @@ void bg__core_atfork_prepare(void) { bg__sites_atfork_prepare(); }
 void bg__core_atfork_parent(void) { bg__sites_atfork_parent(); }
 
 void bg__core_atfork_child(void) {
+  bg__self.depth++; /* the new ledger's open/fallocate are ours, not the program's */
   self_pid = getpid();
   started_wall_ns = bg__wall_ns();
   bg__sites_drop_index();  /* reads the parent's pool: before it is replaced */
@@ -189,6 +195,7 @@ void bg__core_atfork_child(void) {
   violations = bg__ledger ? &bg__ledger->violations : &viol_fallback;
   *violations = 0;
   bg__sites_after_fork();
+  bg__self.depth--;
   bg__threads_after_fork();
 }
 
@@ -226,21 +233,52 @@ void bg__core_fini(void) {
   /* The summary needs a snapshot (symbolization): only when there is something to say */
   if (ready && bg__opt.verbosity >= 1 && (bg__sites_count() || bg__opt.verbosity >= 2)) {
     bg_model_t m;
-    bg__snapshot(&m);
+    bg__snapshot_final(&m);
     if (m.nsites || bg__opt.verbosity >= 2) bg_render_summary(stderr, &m);
     fflush(stderr);
     bg_model_free(&m);
   }
+  bg__ledger_hdr_t *h = bg__ledger;
+  if (h && __atomic_load_n(&h->status, __ATOMIC_ACQUIRE) == BG_LST_EXITING)
+    bg__ledger_exited(h->exit_code);
   bg__self.depth--;
 }
 
-/* _exit/_Exit skip destructors.  They are also async-signal-safe and used by vfork
- * children, so only a process that recorded sites, in its own address space (not a
- * vfork child sharing the parent's), writes its report here; see docs/design.md. */
-void bg__core_fast_exit(void) {
-  if (!ready || bg__self.depth || getpid() != self_pid) return;
-  if (bg__sites_count() == 0 && bg__sites_dropped() == 0) return; /* initial report holds */
-  bg__core_fini();
+/* exit(code) was called (on_exit handler, preload/init.c): the code is known before
+ * the destructors run. */
+void bg__core_exiting(int code) { bg__ledger_exiting(code); }
+
+/* _exit/_Exit (and quick_exit's end) skip destructors.  They are also async-signal-safe
+ * and used by vfork children, so only this process, in its own address space (not a
+ * vfork child sharing the parent's), marks its ledger and writes its report here:
+ * the report when report= asks for one, the summary when there is one to print; see
+ * docs/design.md. */
+void bg__core_fast_exit(int code) {
+  if (getpid() != self_pid || bg__self.depth) return;
+  bg__ledger_exiting(code);
+  if (!ready) {
+    bg__ledger_exited(code);
+    return;
+  }
+  if (bg__opt.report[0] || bg__opt.collect[0] || bg__sites_count() || bg__sites_dropped())
+    bg__core_fini();
+  bg__ledger_exited(code);
+}
+
+/* An exec replaces this image: the ledger says so (and where to), a state file of an
+ * image that recorded nothing is removed (report_file.c).  Not in a vfork child (its
+ * memory is the parent's).  If exec fails, the process goes on as before. */
+void bg__core_exec(const char *path) {
+  if (!bg__ledger_mine()) return;
+  bg__self.depth++;
+  bg__ledger_exec(path);
+  bg__report_exec();
+  bg__self.depth--;
+}
+
+void bg__core_exec_failed(void) {
+  if (!bg__ledger_mine()) return;
+  bg__ledger_exec_failed();
 }
 
 int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller) {
@@ -282,6 +320,7 @@ int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller)
               call_name(id), th, who);
       if (c->site) bg__site_add(c->site, 0, t->slot);
       t->depth--;
+      bg__ledger_killing(SIGABRT); /* the report says how it ends */
       bg__core_fini();
       abort();
     case BG_ACT_WARN:

@@ -233,10 +233,15 @@ void bg__core_atfork_prepare(void);
 void bg__core_atfork_parent(void);
 void bg__core_atfork_child(void);
 int bg__core_ready(void);
-void bg__report_write(void);
-void bg__report_write_initial(void);       /* empty report at start (see core.c) */
-void bg__core_fast_exit(void);             /* from the _exit/_Exit wrappers */               /* report= file, atomically (guard/report_file.c) */
+void bg__core_exiting(int code);           /* exit(code) called (on_exit) */
+void bg__core_fast_exit(int code);         /* from _exit/_Exit/quick_exit */
+void bg__core_exec(const char *path);      /* before execve and friends */
+void bg__core_exec_failed(void);           /* ... which returned */
+/* report= file and state file (guard/report_file.c) */
+void bg__report_write(void);               /* final report, atomically */
+void bg__report_exec(void);                /* before exec: drop an empty state file */
 int bg__report_path(const char *pattern, char *out, size_t n); /* %p → pid */
+int bg__report_state_prefix(char *out, size_t n); /* PATH.PID; async-signal-safe */
 uint64_t bg__violations_total(void);       /* violations not allowed, this process */
 void bg__at_core_exit(void (*fn)(void));   /* run (last registered first) at exit */
 /* Live dashboard (guard/http_live.c): starts the server when http= is set.  0, or -1

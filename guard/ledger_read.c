@@ -15,13 +15,17 @@
 #define _GNU_SOURCE
 #include "guard/ledger_read.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "guard/guard.h"
 #include "guard/lang.h"
@@ -314,9 +318,9 @@ static void fill_exit(const view_t *v, const bg__lread_t *in, bg_model_t *m) {
   if (st == BG_LST_EXEC && !in->running) {
     e->how = bg_model_strdup("exec");
     e->exec = bg_model_strdup(vstr(v, v->h.exec_path));
-  } else if (in->ended == 2) {
+  } else if (in->ended == 2 || (!in->ended && v->h.exit_signal > 0 && v->h.exit_signal < 65)) {
     e->how = bg_model_strdup("signal");
-    e->signal = in->signal;
+    e->signal = in->ended == 2 ? in->signal : v->h.exit_signal;
   } else if (in->ended == 1) {
     e->how = bg_model_strdup("exit");
     e->status = in->status;
@@ -430,18 +434,14 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
   fill_exit(v, in, m);
   uint32_t inc = __atomic_load_n(&((const bg__ledger_hdr_t *)v->b)->incomplete, __ATOMIC_ACQUIRE);
   uint64_t lost = __atomic_load_n(&((const bg__ledger_hdr_t *)v->b)->lost, __ATOMIC_RELAXED);
-  m->complete = 1;
   if (inc) {
     char text[sizeof v->h.incomplete_text + 1];
     memcpy(text, ((const bg__ledger_hdr_t *)v->b)->incomplete_text, sizeof v->h.incomplete_text);
     text[sizeof v->h.incomplete_text] = 0;
-    m->complete = 0;
     m->incomplete_reason = bg_model_strdup(text[0] ? text : "data missing (reason not recorded)");
   } else if (lost) {
-    m->complete = 0;
     m->incomplete_reason = dup_fmt("%" PRIu64 " ledger allocations refused (arena full)", lost);
   } else if (in->incomplete) {
-    m->complete = 0;
     m->incomplete_reason = bg_model_strdup(in->incomplete);
   }
   bg__self.depth--;
@@ -516,4 +516,128 @@ uint64_t bg__ledger_ring_read(const void *base, size_t size, uint64_t *pos, int 
     *pos += step;
   }
   return lost;
+}
+
+/* ---- state files ---------------------------------------------------------------------- */
+/* Read with pread, not mapped: the file may be truncated under us (a mapped read past
+ * its end would be SIGBUS), and only what the writer committed is read - a state file
+ * is mostly holes. */
+static int pread_all(int fd, void *buf, size_t n, off_t off) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = pread(fd, (char *)buf + got, n - got, off + (off_t)got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  memset((char *)buf + got, 0, n - got); /* past the end: zeros, like a hole */
+  return 0;
+}
+
+int bg__ledger_is_file(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char magic[8];
+  int yes = pread(fd, magic, 8, 0) == 8 && !memcmp(magic, BG_LEDGER_MAGIC, 8);
+  close(fd);
+  return yes;
+}
+
+int bg__ledger_load(const char *path, void **out, size_t *outsize, char *err, size_t errlen) {
+  *out = NULL;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  bg__ledger_hdr_t h;
+  struct stat st;
+  if (fstat(fd, &st) < 0 || pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h ||
+      memcmp(h.magic, BG_LEDGER_MAGIC, 8)) {
+    snprintf(err, errlen, "%s: not a blockguard state file", path);
+    close(fd);
+    return -1;
+  }
+  char why[256];
+  if (h.hdr_size != sizeof h || h.layout != BG_LEDGER_LAYOUT || h.size > ((uint64_t)1 << 40) ||
+      h.size < sizeof h) {
+    snprintf(err, errlen, "%s: state file of another blockguard version (layout %u, this one "
+             "reads %u)", path, h.layout, BG_LEDGER_LAYOUT);
+    close(fd);
+    return -1;
+  }
+  /* calloc of the whole size: untouched pages stay unmapped zeros */
+  char *buf = calloc(1, (size_t)h.size);
+  if (!buf) {
+    snprintf(err, errlen, "%s: out of memory", path);
+    close(fd);
+    return -1;
+  }
+  memcpy(buf, &h, sizeof h);
+  if (bg__ledger_check(buf, (size_t)h.size, why, sizeof why) < 0) {
+    snprintf(err, errlen, "%s: %s", path, why);
+    free(buf);
+    close(fd);
+    return -1;
+  }
+  /* header, rules, modules; then each region as far as it is committed */
+  pread_all(fd, buf, (size_t)h.region[BG_LR_LFRAMES].off, 0);
+  for (int r = 0; r < BG_LR_COUNT; r++) {
+    uint64_t n = h.region[r].committed < h.region[r].size ? h.region[r].committed : h.region[r].size;
+    if (n) pread_all(fd, buf + h.region[r].off, (size_t)n, (off_t)h.region[r].off);
+  }
+  close(fd);
+  *out = buf;
+  *outsize = (size_t)h.size;
+  return 0;
+}
+
+/* When did process `pid` start (wall clock, s), from /proc; 0 when it is not running. */
+static uint64_t proc_started(int pid) {
+  char p[64], buf[1024];
+  snprintf(p, sizeof p, "/proc/%d/stat", pid);
+  FILE *f = fopen(p, "r");
+  if (!f) return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  char *rp = strrchr(buf, ')'); /* comm may contain anything */
+  unsigned long long ticks = 0;
+  char state = 0;
+  if (!rp || sscanf(rp + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+                            "%*d %*d %llu", &state, &ticks) != 2)
+    return 0;
+  if (state == 'Z' || state == 'X') return 0; /* dead, not yet reaped */
+  f = fopen("/proc/stat", "r");
+  if (!f) return 0;
+  unsigned long long btime = 0;
+  char line[256];
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "btime %llu", &btime) == 1) break;
+  fclose(f);
+  long hz = sysconf(_SC_CLK_TCK);
+  return btime + ticks / (unsigned long long)(hz > 0 ? hz : 100);
+}
+
+int bg__ledger_alive(int pid, uint64_t start_wall_ns) {
+  uint64_t s = proc_started(pid), want = start_wall_ns / 1000000000ull;
+  return s && (s > want ? s - want : want - s) <= 2;
+}
+
+int bg__ledger_file_model(const char *path, bg_model_t *m, char *err, size_t errlen) {
+  void *base;
+  size_t size;
+  if (bg__ledger_load(path, &base, &size, err, errlen) < 0) return -1;
+  const bg__ledger_hdr_t *h = base;
+  bg__lread_t in = {.base = base, .size = size, .inflight = 1};
+  in.running = (h->status == BG_LST_RUNNING || h->status == BG_LST_EXITING) &&
+               bg__ledger_alive(h->pid, h->start_wall_ns);
+  int rc = bg__ledger_model(&in, m, err, errlen);
+  if (rc < 0) {
+    char inner[512];
+    snprintf(inner, sizeof inner, "%s", err);
+    snprintf(err, errlen, "%s: %s", path, inner);
+  }
+  free(base);
+  return rc;
 }

@@ -89,12 +89,11 @@ typedef struct bg_model {
   bg_rrule_t *unmatched_rules; /* allowlist rules that never matched (extension) */
   int nunmatched;
   char *http_url;         /* live dashboard this process served, NULL: none (docs/http.md) */
-  /* schema 2 */
+  /* schema 2 (docs/report-schema.md) */
   int schema;             /* 1 for files without the field */
-  int complete;           /* 0: data may be missing, incomplete_reason says what */
-  char *incomplete_reason;
-  bg_rexit_t exit;
-  int image;              /* 0: the pid's first program, +1 per exec */
+  char *incomplete_reason; /* NULL: complete; else data may be missing, and why */
+  bg_rexit_t exit;        /* how.. NULL: not said */
+  int image;              /* 0: the pid's first program, +1 per exec (state files) */
 } bg_model_t;
 
 void bg_model_free(bg_model_t *m);

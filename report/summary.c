@@ -94,6 +94,7 @@ void bg_render_summary(FILE *out, const bg_model_t *m) {
           violations == 1 ? "" : "s", nviol, nviol == 1 ? "" : "s");
   if (allowed) fprintf(out, " (%" PRIu64 " allowed calls not counted)", allowed);
   if (m->dropped_sites) fprintf(out, " (%" PRIu64 " sites dropped: raise max_sites)", m->dropped_sites);
+  if (m->incomplete_reason) fprintf(out, " (INCOMPLETE: %s)", m->incomplete_reason);
   fprintf(out, "\n");
   if (nrows) fprintf(out, "  %-16s %-8s %8s %10s %10s  %s\n", "call", "category", "count", "blocked", "max", "caller");
   for (int i = 0; i < nrows && i < SUMMARY_ROWS; i++) {

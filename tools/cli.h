@@ -7,6 +7,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* Exit status of `blockguard check` (and `report --baseline`) when a report is missing
+ * or incomplete and no violation decided the verdict (docs/reports.md). */
+#define BG_EXIT_INCOMPLETE 67
+
 /* Why the shim cannot see CMD (static, setuid...), or NULL (tools/blockguard.c). */
 const char *bg_cli_unguardable(const char *cmd, char *why, size_t n);
 
@@ -16,6 +20,10 @@ int bg_cmd_report(int argc, char **argv);
 /* Reads and merges report FILEs and DIRs (their *.json).  0, or -1 after printing
  * the problem (unreadable, corrupt, foreign version, empty directory). */
 int bg_cli_load(int n, char *const *paths, struct bg_model *out);
+/* A report file a DIR contributes: *.json, or *.bgstate (a state file), not hidden. */
+int bg_cli_is_report_name(const char *name);
+/* Reads a JSON report or a state file (guard/ledger_read.h) into a model; 0 or -1. */
+int bg_cli_read_report(const char *path, struct bg_model *m, char *err, size_t errlen);
 /* The baseline gate shared by `report --baseline` and `check --baseline`: drops from
  * cur every site that is allowed or known to base, renders what is left to out in
  * format (when both are given), prints a one-line verdict on stderr, and returns the

@@ -3,8 +3,10 @@
  *   blockguard report [--format F] [--baseline OLD] [--suppressions] [--exitcode=N]
  *                     [-o FILE] FILE|DIR...
  *
- * Every FILE is a JSON report; every DIR contributes its *.json files (a process tree
- * run with report=DIR/%p.json).  They are merged by stable site id and rendered in
+ * Every FILE is a JSON report or a state file; every DIR contributes its *.json and
+ * *.bgstate files (a process tree run with report=DIR/%p.json: the state files are
+ * left by processes that did not write their report - killed, exec'd, or the write
+ * failed - and hold everything they recorded).  They are merged by stable site id and rendered in
  * any format of the table (report/formats.def; default text) on stdout, or to -o FILE
  * (written atomically; without --format, FILE's extension picks the format).
  *
@@ -24,7 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "guard/ledger_read.h"
 #include "report/format.h"
 #include "tools/cli.h"
 
@@ -32,13 +36,37 @@ static int by_name(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int add_file(bg_merge_t *g, const char *path) {
+int bg_cli_is_report_name(const char *name) {
+  size_t l = strlen(name);
+  if (name[0] == '.') return 0; /* temp files of atomic writes */
+  return (l > 5 && !strcmp(name + l - 5, ".json")) || (l > 8 && !strcmp(name + l - 8, ".bgstate"));
+}
+
+int bg_cli_read_report(const char *path, bg_model_t *m, char *err, size_t errlen) {
+  if (bg__ledger_is_file(path)) return bg__ledger_file_model(path, m, err, errlen);
+  return bg_model_read_file(path, m, err, errlen);
+}
+
+/* A JSON report, or a state file (a ledger left next to a report= path by a process
+ * that did not write its report: killed, exec'd, or the write failed).  in_dir: a state
+ * file that vanished meanwhile was replaced by its report (counted from the listing
+ * if it was there): not an error. */
+static int add_file(bg_merge_t *g, const char *path, int in_dir) {
   bg_model_t m;
   char err[1024];
-  if (bg_model_read_file(path, &m, err, sizeof err) < 0) {
+  size_t l = strlen(path);
+  if (in_dir && l > 8 && !strcmp(path + l - 8, ".bgstate") && access(path, F_OK) < 0) return 1;
+  int state = bg__ledger_is_file(path);
+  if (bg_cli_read_report(path, &m, err, sizeof err) < 0) {
     fprintf(stderr, "blockguard: %s\n", err);
     return -1;
   }
+  if (m.incomplete_reason)
+    fprintf(stderr, "blockguard: INCOMPLETE: pid %d (%s): %s\n", m.pid, m.argc ? m.argv[0] : "?",
+            m.incomplete_reason);
+  else if (state && m.exit.how && !strcmp(m.exit.how, "running"))
+    fprintf(stderr, "blockguard: note: pid %d (%s) is still running: %s shows it so far\n", m.pid,
+            m.argc ? m.argv[0] : "?", path);
   int rc = bg_merge_add(g, &m);
   bg_model_free(&m);
   if (rc < 0) fprintf(stderr, "blockguard: %s: out of memory\n", path);
@@ -56,7 +84,8 @@ static int add_dir(bg_merge_t *g, const char *dir, int *count) {
   struct dirent *e;
   while ((e = readdir(d))) {
     size_t l = strlen(e->d_name);
-    if (l < 6 || strcmp(e->d_name + l - 5, ".json") || e->d_name[0] == '.') continue;
+    (void)l;
+    if (!bg_cli_is_report_name(e->d_name)) continue;
     if (n == cap) {
       cap = cap ? cap * 2 : 32;
       char **nn = realloc(names, cap * sizeof *nn);
@@ -71,8 +100,9 @@ static int add_dir(bg_merge_t *g, const char *dir, int *count) {
   for (size_t i = 0; i < n; i++) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-    if (!rc && add_file(g, path) < 0) rc = -1;
-    if (!rc) ++*count;
+    int r = rc ? 0 : add_file(g, path, 1);
+    if (r < 0) rc = -1;
+    if (!rc && r == 0) ++*count;
     free(names[i]);
   }
   free(names);
@@ -92,11 +122,12 @@ int bg_cli_load(int n, char *const *paths, bg_model_t *out) {
       int before = count;
       rc = add_dir(&g, paths[i], &count);
       if (!rc && count == before) {
-        fprintf(stderr, "blockguard: %s: no *.json reports in this directory\n", paths[i]);
+        fprintf(stderr, "blockguard: %s: no *.json reports or *.bgstate files in this directory\n",
+                paths[i]);
         rc = -1;
       }
     } else {
-      rc = add_file(&g, paths[i]);
+      rc = add_file(&g, paths[i], 0);
       if (!rc) count++;
     }
   }
@@ -202,9 +233,16 @@ int bg_cmd_report(int argc, char **argv) {
     int nnew = bg_cli_gate(&cur, &base, NULL, NULL);
     rc = nnew < 0 ? 2 : nnew > 0 ? exitcode : 0;
   }
+  /* A gate never reads "never looked" or "data missing" as "no new sites": a distinct
+   * status (docs/reports.md) when nothing new was found either. */
   if (cur.unguarded_reason) {
     fprintf(stderr, "blockguard: NOT GUARDED: %s\n", cur.unguarded_reason);
-    if (baseline && !rc) rc = exitcode;
+    if (baseline && !rc) rc = BG_EXIT_INCOMPLETE;
+  }
+  if (cur.incomplete_reason && baseline && !rc) {
+    fprintf(stderr, "blockguard: the reports are incomplete (%s): exit %d\n", cur.incomplete_reason,
+            BG_EXIT_INCOMPLETE);
+    rc = BG_EXIT_INCOMPLETE;
   }
   size_t len = 0;
   char *text = suppressions ? bg_render_suppressions(&cur) : bg_render_n(&cur, fmt, NULL, &len);

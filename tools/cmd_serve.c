@@ -36,11 +36,6 @@ typedef struct serve_src {
   char *sig;   /* "path size mtime\n"... of the inputs the cache was built from */
 } serve_src_t;
 
-static int has_json_suffix(const char *n) {
-  size_t l = strlen(n);
-  return l > 5 && !strcmp(n + l - 5, ".json") && n[0] != '.';
-}
-
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -71,7 +66,7 @@ static int list_inputs(serve_src_t *s, char ***files, int *nfiles, char **sig, c
       struct dirent *de;
       int nc = 0;
       while ((de = readdir(d))) {
-        if (!has_json_suffix(de->d_name)) continue;
+        if (!bg_cli_is_report_name(de->d_name)) continue;
         if (nn == nc) {
           nc = nc ? nc * 2 : 16;
           char **t = realloc(names, (size_t)nc * sizeof *t);
@@ -83,7 +78,7 @@ static int list_inputs(serve_src_t *s, char ***files, int *nfiles, char **sig, c
       closedir(d);
       if (nn) qsort(names, (size_t)nn, sizeof *names, cmp_str);
       if (!nn) {
-        snprintf(err, errlen, "%s: no report files (*.json) in this directory", s->args[i]);
+        snprintf(err, errlen, "%s: no report files (*.json, *.bgstate) in this directory", s->args[i]);
         rc = -1;
       }
     } else {
@@ -129,7 +124,8 @@ static int build(char **files, int n, bg_model_t *out, char *err, size_t errlen)
   int rc = 0;
   for (int i = 0; i < n && !rc; i++) {
     bg_model_t m;
-    if (bg_model_read_file(files[i], &m, err, errlen) < 0) {
+    if (bg_cli_read_report(files[i], &m, err, errlen) < 0) {
+      if (access(files[i], F_OK) < 0) continue; /* a state file replaced by its report meanwhile */
       rc = -1;
       break;
     }
@@ -204,7 +200,7 @@ static void serve_log(const char *msg, void *arg) {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: blockguard serve [--http ADDR:PORT] [--http_token TOKEN] FILE|DIR...\n"
-          "  Serves the dashboard for saved reports (merged).  DIR: every *.json in it.\n"
+          "  Serves the dashboard for saved reports (merged).  DIR: every *.json and *.bgstate in it.\n"
           "  --http ADDR:PORT    where to listen (default 127.0.0.1:0: a free port, printed)\n"
           "  --http_token TOKEN  required for non-loopback addresses; every request must\n"
           "                      carry it (Authorization: Bearer TOKEN or ?token=TOKEN)\n"
