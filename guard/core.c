@@ -75,24 +75,54 @@ const bg__callinfo_t *bg__callinfo(int id) {
 }
 int bg__ncalls(void) { return ncalltable; }
 
+/* Where a message goes (docs/design.md "Messages"): under the CLI, into the ledger's
+ * ring - the CLI prints it, the program's streams stay untouched.  Without the CLI,
+ * where log_path says: stderr, or PATH.<pid> appended (sanitizer style); with the
+ * default `auto`, stderr - except the exit summary, which is only printed when stderr
+ * is a terminal (a person watching), never into a pipe or a log file the program's
+ * readers parse.  text has no newline. */
+static void emit(const char *text, size_t len, int summary) {
+  int saved = errno;
+  bg__self.depth++;
+  if (bg__collect_connected()) {
+    bg__ledger_msg(text, len);
+  } else {
+    const char *lp = bg__opt.log_path;
+    int fd = 2, own = 0;
+    if (lp[0] && strcmp(lp, "auto") && strcmp(lp, "stderr")) {
+      char path[BG_OPT_STR_MAX + 32];
+      snprintf(path, sizeof path, "%s.%d", lp, (int)getpid());
+      fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      own = fd >= 0;
+    } else if (summary && (!lp[0] || !strcmp(lp, "auto")) && !isatty(2)) {
+      fd = -1;
+    }
+    for (int k = 0; fd >= 0 && k < 2; k++) {
+      const char *p = k ? "\n" : text;
+      size_t n = k ? (len && text[len - 1] == '\n' ? 0 : 1) : len;
+      for (size_t off = 0; off < n;) {
+        ssize_t w = write(fd, p + off, n - off);
+        if (w <= 0 && errno != EINTR) break;
+        if (w > 0) off += (size_t)w;
+      }
+    }
+    if (own) close(fd);
+  }
+  bg__self.depth--;
+  errno = saved;
+}
+
 void bg__msg(const char *fmt, ...) {
   char buf[1024];
   int saved = errno;
-  bg__self.depth++;
   memcpy(buf, "blockguard: ", 12);
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(buf + 12, sizeof buf - 13, fmt, ap);
+  int n = vsnprintf(buf + 12, sizeof buf - 12, fmt, ap);
   va_end(ap);
   if (n < 0) n = 0;
-  size_t len = 12 + ((size_t)n < sizeof buf - 13 ? (size_t)n : sizeof buf - 14);
-  buf[len++] = '\n';
-  for (size_t off = 0; off < len;) {
-    ssize_t w = write(2, buf + off, len - off);
-    if (w <= 0 && errno != EINTR) break;
-    if (w > 0) off += (size_t)w;
-  }
-  bg__self.depth--;
+  size_t len = 12 + ((size_t)n < sizeof buf - 12 ? (size_t)n : sizeof buf - 13);
+  emit(buf, len, 0);
   errno = saved;
 }
 
@@ -127,9 +157,12 @@ static void ledger_argv(bg__ledger_hdr_t *h) {
 static void ledger_start(const char *options, int invalid) {
   bg__ledger_spec_t spec = {BG_LB_ANON, (uint32_t)bg__opt.max_sites,
                             (uint32_t)bg__rules_active_count(), NULL};
-  /* report= without the CLI: a state file next to the report (report_file.c) */
+  /* Under the CLI a memfd it gets (collect.c); report= without the CLI: a state file
+   * next to the report (report_file.c). */
   char prefix[4096];
-  if (!invalid && !bg__opt.collect[0] && bg__report_state_prefix(prefix, sizeof prefix) == 0) {
+  if (bg__ledger_publish) {
+    spec.backing = BG_LB_MEMFD;
+  } else if (!invalid && bg__report_state_prefix(prefix, sizeof prefix) == 0) {
     spec.backing = BG_LB_FILE;
     spec.state_path = prefix;
     bg__ledger_child_path = bg__report_state_prefix;
@@ -146,6 +179,27 @@ static void ledger_start(const char *options, int invalid) {
   bg__rules_to_ledger();
 }
 
+/* Options that did not parse: nothing is guarded.  The ledger still says so - under
+ * the CLI (its collect= read from the raw text) it is how `blockguard check` learns
+ * the exact message and exits 2 with it - and the message is printed. */
+static void invalid(const char *options, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void invalid(const char *options, const char *kind, const char *fmt, ...) {
+  static char why[700];
+  char msg[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  snprintf(why, sizeof why, "%s: %s", kind, msg);
+  bg__options_defaults(&bg__opt);
+  bg__opt.mode = BG_ACT_OFF;
+  unguarded_reason = why;
+  bg__collect_setup_raw(options);
+  ledger_start(options, 1);
+  bg__msg("%s", msg);
+}
+
 int bg__core_init(const char *options, const char *source) {
   char err[512];
   started_wall_ns = bg__wall_ns();
@@ -158,22 +212,15 @@ int bg__core_init(const char *options, const char *source) {
     return 0;
   }
   if (bg__options_parse(&bg__opt, options, err, sizeof err) < 0) {
-    bg__msg("%s: %s", source, err);
-    bg__options_defaults(&bg__opt);
-    bg__opt.mode = BG_ACT_OFF;
-    unguarded_reason = "invalid options";
-    ledger_start(options, 1);
+    invalid(options, "invalid options", "%s: %s", source, err);
     return -1;
   }
   if (bg__rules_install(bg__opt.suppressions, err, sizeof err) < 0) {
     /* A broken allowlist is a bad option: the program must not run half-guarded. */
-    bg__msg("suppressions: %s", err);
-    bg__options_defaults(&bg__opt);
-    bg__opt.mode = BG_ACT_OFF;
-    unguarded_reason = "invalid allowlist (suppressions=)";
-    ledger_start(options, 1);
+    invalid(options, "invalid allowlist", "suppressions: %s", err);
     return -1;
   }
+  if (bg__opt.collect[0]) bg__collect_setup(bg__opt.collect);
   ledger_start(options, 0);
   bg__sites_init();
   bg__lang_init(); /* Python runtime in the process? (guard/lang.c) */
@@ -229,14 +276,26 @@ void bg__core_fini(void) {
   if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL)) return;
   bg__self.depth++;
   for (int i = nexit_hooks - 1; i >= 0; i--) bg__exit_hooks[i]();
-  bg__report_write();
-  /* The summary needs a snapshot (symbolization): only when there is something to say */
-  if (ready && bg__opt.verbosity >= 1 && (bg__sites_count() || bg__opt.verbosity >= 2)) {
-    bg_model_t m;
-    bg__snapshot_final(&m);
-    if (m.nsites || bg__opt.verbosity >= 2) bg_render_summary(stderr, &m);
-    fflush(stderr);
-    bg_model_free(&m);
+  /* Under the CLI the ledger is all: the CLI symbolizes, writes report= files and
+   * prints one summary for the tree.  Nothing to do here but the marks below. */
+  if (!bg__collect_connected()) {
+    bg__report_write();
+    /* The summary needs a snapshot (symbolization): only when there is something to
+     * say - violations, or verbosity=2 */
+    if (ready && bg__opt.verbosity >= 1 && (bg__violations_total() || bg__opt.verbosity >= 2)) {
+      bg_model_t m;
+      char *text = NULL;
+      size_t len = 0;
+      bg__snapshot_final(&m);
+      FILE *f = open_memstream(&text, &len);
+      if (f) {
+        bg_render_summary(f, &m);
+        fclose(f);
+        if (text && len) emit(text, len, bg__opt.verbosity < 2);
+        free(text);
+      }
+      bg_model_free(&m);
+    }
   }
   bg__ledger_hdr_t *h = bg__ledger;
   if (h && __atomic_load_n(&h->status, __ATOMIC_ACQUIRE) == BG_LST_EXITING)
@@ -260,7 +319,7 @@ void bg__core_fast_exit(int code) {
     bg__ledger_exited(code);
     return;
   }
-  if (bg__opt.report[0] || bg__opt.collect[0] || bg__sites_count() || bg__sites_dropped())
+  if (!bg__collect_connected() && (bg__opt.report[0] || bg__sites_count() || bg__sites_dropped()))
     bg__core_fini();
   bg__ledger_exited(code);
 }

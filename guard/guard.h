@@ -257,7 +257,12 @@ uint64_t bg__now_ns(void);
 struct dl_phdr_info;
 void bg__object_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi);
 
-/* Writes a message to stderr with the real write (prefix "blockguard: "). */
+/* A message (prefix "blockguard: "): to the CLI, or where log_path says (core.c). */
 void bg__msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- the CLI (guard/collect.c) ------------------------------------------------------ */
+void bg__collect_setup(const char *collect);     /* collect=NAME: ledgers go to the CLI */
+void bg__collect_setup_raw(const char *options); /* same, from options that did not parse */
+int bg__collect_connected(void);                 /* this process's ledger reached it */
 
 #endif /* BG_GUARD_H */

@@ -51,6 +51,7 @@ typedef struct bg__lfacts {
   uint32_t status;      /* BG_LST_* */
   int exit_code;
   char exec_path[4096];
+  char cwd[4096];         /* where it started */
   char unguarded[512];
   int options_invalid;
   uint32_t backing;

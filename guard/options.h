@@ -38,6 +38,7 @@ typedef struct bg__options {
   uint64_t exitcode;
   uint64_t workers;
   uint64_t verbosity;
+  char log_path[BG_OPT_STR_MAX];
   int strict;
   char exempt_fds[BG_OPT_STR_MAX];
   char collect[BG_OPT_STR_MAX];

@@ -87,7 +87,7 @@ static int write_one(const bg_model_t *m, const char *path, int format, char *er
   char *text = bg_render_n(m, format, NULL, &len);
   int rc = 0;
   if (!text) {
-    snprintf(err, errlen, "%s: out of memory", path);
+    snprintf(err, errlen, "%.1000s: out of memory", path);
     rc = -1;
   } else if (bg_write_atomic(path, text, len, 0600 | BG_WRITE_NOSYNC, err, errlen) < 0) {
     rc = -1;
@@ -97,14 +97,14 @@ static int write_one(const bg_model_t *m, const char *path, int format, char *er
 }
 
 void bg__report_write(void) {
-  if (!bg__opt.report[0] && !bg__opt.collect[0]) return;
+  if (!bg__opt.report[0]) return;
   bg__self.depth++;
   int saved = errno;
   char path[4096], err[1200];
   bg_model_t m;
   bg__snapshot_final(&m);
   bg__ledger_hdr_t *h = bg__ledger;
-  if (bg__opt.report[0]) {
+  {
     int rc = -1;
     if (bg__report_path(bg__opt.report, path, sizeof path) < 0)
       snprintf(err, sizeof err, "report path too long: %s", bg__opt.report);
@@ -122,12 +122,6 @@ void bg__report_write(void) {
       bg__msg("cannot write report: %s; pid %d recorded %d site%s, lost", err, (int)getpid(),
               m.nsites, m.nsites == 1 ? "" : "s");
     }
-  }
-  /* blockguard run/check read these to count violations across the process tree. */
-  if (bg__opt.collect[0]) {
-    if (snprintf(path, sizeof path, "%s/%d.json", bg__opt.collect, (int)getpid()) < (int)sizeof path &&
-        write_one(&m, path, BG_FMT_json, err, sizeof err) < 0)
-      bg__msg("cannot write report: %s", err);
   }
   bg_model_free(&m);
   errno = saved;

@@ -103,6 +103,9 @@ char *bg_model_strdup(const char *s);
 
 /* Renders the one-screen summary printed at exit (stderr by default). */
 void bg_render_summary(FILE *out, const bg_model_t *m);
+/* The same for a merged process tree (blockguard run/check): "N violations at M sites
+ * in P processes"; what is missing or not guarded is the caller's to say. */
+void bg_render_summary_tree(FILE *out, const bg_model_t *m, int nprocs);
 
 /* JSON per the DESIGN.md schema (report/json.c, jansson).  malloc'd, NUL-terminated;
  * NULL on allocation failure. */

@@ -14,6 +14,10 @@
 /* Why the shim cannot see CMD (static, setuid...), or NULL (tools/blockguard.c). */
 const char *bg_cli_unguardable(const char *cmd, char *why, size_t n);
 
+/* tools/cmd_run.c: run and check */
+int bg_cmd_run(int argc, char **argv);
+int bg_cmd_check(int argc, char **argv);
+
 /* tools/cmd_report.c */
 struct bg_model;
 int bg_cmd_report(int argc, char **argv);
@@ -33,4 +37,5 @@ int bg_cli_gate(struct bg_model *cur, const struct bg_model *base, FILE *out, co
 int bg_cmd_serve(int argc, char **argv); /* tools/cmd_serve.c */
 
 #define BG_CLI_EXTRA_COMMANDS {"report", bg_cmd_report}, {"serve", bg_cmd_serve},
+#define BG_CLI_RUN_COMMANDS {"run", bg_cmd_run}, {"check", bg_cmd_check},
 #endif

@@ -4,7 +4,7 @@
 # report), and it really was offloaded (see offload/calls.c).
 . "$BG_ROOT/tests/integration/lib.sh"
 cc_prog "$T/calls" "$BG_ROOT/tests/integration/offload/calls.c"
-under_shim "mode=offload:threads=main:categories=all" "$T/calls" >"$T/out" 2>"$T/err" ||
+under_shim "mode=offload:threads=main:categories=all:log_path=stderr" "$T/calls" >"$T/out" 2>"$T/err" ||
   { cat "$T/out" "$T/err"; fail "offloaded calls differ from direct calls"; }
 cat "$T/out"
 expect_grep "0 of [0-9]* cases differ" "$T/out"
