@@ -14,7 +14,7 @@
 #   make check           unit + integration tests (installs missing Debian packages)
 #   make demo            run the bundled event-loop demo under the shim
 #   make demo-offload    coroutine server with legacy blocking calls: report vs offload
-#   make check-tsan      coroutine and worker-pool unit tests under ThreadSanitizer
+#   make check-tsan      coroutine, worker-pool and verdict unit tests under ThreadSanitizer
 #   make bench           benchmark tables, docs/performance.md (tests/bench; ONLY=sec,...)
 #   make check-browser   the dashboard in headless chromium (playwright-core from npm)
 #   make bench-http      /api/report latency with 1,000 live sites
@@ -103,7 +103,7 @@ $(SHIM): $(PRELOAD_OBJ) $(CORE_OBJ)
 	$(Q)$(CC) -shared $(SANLDFLAGS) -Wl,-Bsymbolic-functions -Wl,--version-script=preload/exports.map \
 	    -o $@ $^ $(LDLIBS)
 
-CLI_SRC := tools/blockguard.c $(sort $(wildcard tools/cmd_*.c))
+CLI_SRC := tools/blockguard.c $(sort $(wildcard tools/cmd_*.c tools/cli_*.c))
 $(CLI): $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(SANLDFLAGS) -o $@ $^ $(LDLIBS)
@@ -162,8 +162,9 @@ demo: all
 demo-offload: all
 	$(Q)$(MAKE) -s -C tests/demo/offload BUILD=$(abspath $(BUILD)) run
 
-# The threaded unit tests of the coroutine runtime, offload pool and ledger under TSan.
-TSAN_UNITS := test_co_ctx test_sched test_workers test_ledger
+# The threaded unit tests of the coroutine runtime, offload pool, ledger and verdict core
+# (a loop ended by another thread's close) under TSan.
+TSAN_UNITS := test_co_ctx test_sched test_workers test_ledger test_verdict
 check-tsan:
 	$(Q)$(MAKE) SANITIZER=thread $(TSAN_UNITS:%=build-thread/tests/%)
 	$(Q)sh tests/run-unit.sh $(TSAN_UNITS:%=build-thread/tests/%)

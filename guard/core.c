@@ -319,6 +319,7 @@ void bg__core_fast_exit(int code) {
     bg__ledger_exited(code);
     return;
   }
+  bg__lang_exit(); /* files the shim made a runtime write (node's perf map) */
   if (!bg__collect_connected() && (bg__opt.report[0] || bg__sites_count() || bg__sites_dropped()))
     bg__core_fini();
   bg__ledger_exited(code);
@@ -343,6 +344,8 @@ void bg__core_exec_failed(void) {
 int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller) {
   bg__thread_t *t = &bg__self;
   if (t->depth || !ready || exempt) return BG_PASS;
+  /* The loop that guarded this thread ended (its fd closed, maybe on another thread). */
+  if (BG_UNLIKELY(t->loop_fd >= 0) && bg__loop_gone(t) && !t->guarded) return BG_PASS;
   if (!(bg__opt.categories & (1u << category))) return BG_PASS;
   int saved = errno;
   t->depth++;
@@ -352,6 +355,11 @@ int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller)
   c->allowed = t->allow > 0;
   c->action = bg__opt.mode;
   c->site = bg__site_get(id, category, c->allowed, bg__opt.mode);
+  if (c->site && c->site->quiet) { /* a runtime working for the shim (guard/lang.h) */
+    t->depth--;
+    errno = saved;
+    return BG_PASS;
+  }
   if (c->site) {
     c->action = c->site->action;
     c->allowed = c->site->allowed;

@@ -22,7 +22,7 @@
  *
  * An fd on which F_GETFL fails (EBADF) cannot block: the call fails at once.  O_NONBLOCK
  * on a regular file or block device does nothing (the kernel ignores it), so such an fd
- * still counts as blocking (category `file`).  Entries are single bytes updated with
+ * still counts as blocking (category `file`).  Entries are 16-bit words updated with
  * relaxed atomics: safe from any thread and from signal handlers.  fds beyond the table
  * are probed every time.
  */
@@ -36,6 +36,7 @@
 
 #include "guard/guard.h"
 #include "guard/options.h"
+#include "guard/perfmap.h"
 
 /* The table and its bits are declared in guard.h: the positive facts are read inline
  * there (bg__fd_nonblock, bg__fd_category); this file keeps every other access. */
@@ -47,14 +48,16 @@ enum {
   FD_PIPE = BG_FD_PIPE,
   FD_SHARED = BG_FD_SHARED,
   FD_THREAD = BG_FD_THREAD,
+  FD_QUIET = BG_FD_QUIET,
+  FD_EVENTFD = BG_FD_EVENTFD,
 };
 
-uint8_t bg__fdinfo[BG_FD_TABLE];
+bg__fdinfo_t bg__fdinfo[BG_FD_TABLE];
 static int maxfd; /* highest fd ever stored: bounds the SHARED scan */
 
-static uint8_t load(int fd) { return __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED); }
+static bg__fdinfo_t load(int fd) { return __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED); }
 
-static void store(int fd, uint8_t v) {
+static void store(int fd, bg__fdinfo_t v) {
   __atomic_store_n(&bg__fdinfo[fd], v, __ATOMIC_RELAXED);
   int m = __atomic_load_n(&maxfd, __ATOMIC_RELAXED);
   while (fd > m && !__atomic_compare_exchange_n(&maxfd, &m, fd, 1, __ATOMIC_RELAXED,
@@ -70,22 +73,27 @@ static int probe_nb(int fd) {
   return fl < 0 ? -1 : (fl & O_NONBLOCK) != 0;
 }
 
-static uint8_t probe_kind(int fd) {
+static bg__fdinfo_t probe_kind(int fd) {
   int saved = errno;
   struct stat st;
-  uint8_t k = 0; /* fstat failed (closed fd): nothing known, nothing cached */
+  bg__fdinfo_t k = 0; /* fstat failed (closed fd): nothing known, nothing cached */
   if (fstat(fd, &st) == 0) {
     k = FD_KIND_KNOWN;
     if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) k |= FD_FILE;
+    if (S_ISREG(st.st_mode) && bg__perfmap_owned && bg__perfmap_is_map(st.st_dev, st.st_ino))
+      k |= FD_QUIET;
     if (S_ISFIFO(st.st_mode)) k |= FD_PIPE;
     if (S_ISCHR(st.st_mode) && isatty(fd)) k |= FD_TTY;
     /* An anonymous inode (no file type): a signalfd reads the signals pending for the
-     * calling thread, so a call on it must stay on that thread (guard/offload.c). */
+     * calling thread, so a call on it must stay on that thread (guard/offload.c); an
+     * eventfd in a poll set is an event loop's doorbell (guard/loop.c). */
     if ((st.st_mode & S_IFMT) == 0) {
       char path[32], link[32];
       snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
       ssize_t n = readlink(path, link, sizeof link - 1);
-      if (n > 0 && (link[n] = 0, !strcmp(link, "anon_inode:[signalfd]"))) k |= FD_THREAD;
+      if (n > 0) link[n] = 0;
+      if (n > 0 && !strcmp(link, "anon_inode:[signalfd]")) k |= FD_THREAD;
+      if (n > 0 && !strcmp(link, "anon_inode:[eventfd]")) k |= FD_EVENTFD;
     }
   }
   errno = saved;
@@ -93,13 +101,13 @@ static uint8_t probe_kind(int fd) {
 }
 
 /* The kind bits of fd, probed once and cached. */
-static uint8_t kind(int fd) {
+static bg__fdinfo_t kind(int fd) {
   if (fd < 0) return 0;
   if (fd >= BG_FD_TABLE) return probe_kind(fd);
-  uint8_t v = load(fd);
+  bg__fdinfo_t v = load(fd);
   if (v & FD_KIND_KNOWN) return v;
-  uint8_t k = probe_kind(fd);
-  if (k) store(fd, (uint8_t)((load(fd) & (FD_NB | FD_SHARED)) | k));
+  bg__fdinfo_t k = probe_kind(fd);
+  if (k) store(fd, (bg__fdinfo_t)((load(fd) & (FD_NB | FD_SHARED)) | k));
   return k;
 }
 
@@ -112,7 +120,7 @@ static int nb_state(int fd) {
     if (fd < BG_FD_TABLE) store(fd, 0);
     return -1;
   }
-  if (nb && fd < BG_FD_TABLE) store(fd, (uint8_t)(load(fd) | FD_NB));
+  if (nb && fd < BG_FD_TABLE) store(fd, (bg__fdinfo_t)(load(fd) | FD_NB));
   return nb;
 }
 
@@ -131,11 +139,14 @@ int bg__fd_is_tty(int fd) { return (kind(fd) & FD_TTY) != 0; }
 
 int bg__fd_thread_bound(int fd) { return (kind(fd) & FD_THREAD) != 0; }
 
+int bg__fd_is_eventfd(int fd) { return (kind(fd) & FD_EVENTFD) != 0; }
+
 int bg__fd_category_slow(int fd, int fallback) {
   return (kind(fd) & FD_FILE) ? BG_CAT_file : fallback;
 }
 
 int bg__fd_write_exempt(int fd) {
+  if (BG_UNLIKELY(bg__perfmap_owned) && (kind(fd) & FD_QUIET)) return 1;
   unsigned m = bg__opt.exempt_mask;
   if (!m) return 0;
   if (fd == 2 && (m & BG_EXEMPT_STDERR)) return 1;
@@ -143,11 +154,15 @@ int bg__fd_write_exempt(int fd) {
   return (m & BG_EXEMPT_TTY) && (kind(fd) & FD_TTY);
 }
 
+/* Every way an fd number stops naming what it named goes through forget, forget_range
+ * or dup (newfd): an event loop identified by that fd ends there too (guard/loop.c). */
 void bg__fd_forget(int fd) {
+  bg__loop_fd_check(fd);
   if (fd >= 0 && fd < BG_FD_TABLE) store(fd, 0);
 }
 
 void bg__fd_forget_range(unsigned lo, unsigned hi) {
+  bg__loop_fds_closed(lo, hi);
   int m = __atomic_load_n(&maxfd, __ATOMIC_RELAXED);
   if (hi > (unsigned)m) hi = (unsigned)m;
   for (unsigned fd = lo; fd <= hi && fd < BG_FD_TABLE; fd++)
@@ -159,27 +174,33 @@ void bg__fd_created(int fd, int nonblock) {
   store(fd, nonblock ? FD_NB : 0);
 }
 
+void bg__fd_created_eventfd(int fd, int nonblock) {
+  if (fd < 0 || fd >= BG_FD_TABLE) return;
+  store(fd, (bg__fdinfo_t)((nonblock ? FD_NB : 0) | FD_KIND_KNOWN | FD_EVENTFD));
+}
+
 /* Drops the cached O_NONBLOCK of every fd that shares a description with another. */
 static void invalidate_shared(void) {
   int m = __atomic_load_n(&maxfd, __ATOMIC_RELAXED);
   for (int fd = 0; fd <= m && fd < BG_FD_TABLE; fd++) {
-    uint8_t v = load(fd);
+    bg__fdinfo_t v = load(fd);
     if ((v & FD_SHARED) && (v & FD_NB)) __atomic_store_n(&bg__fdinfo[fd], v & ~FD_NB, __ATOMIC_RELAXED);
   }
 }
 
 void bg__fd_flags_changed(int fd, int nonblock) {
   if (fd < 0 || fd >= BG_FD_TABLE) return;
-  uint8_t v = load(fd);
+  bg__fdinfo_t v = load(fd);
   if (v & FD_SHARED) invalidate_shared();
   v = load(fd);
-  store(fd, (uint8_t)((v & ~FD_NB) | (nonblock ? FD_NB : 0)));
+  store(fd, (bg__fdinfo_t)((v & ~FD_NB) | (nonblock ? FD_NB : 0)));
 }
 
 void bg__fd_dup(int oldfd, int newfd) {
-  if (newfd < 0 || newfd >= BG_FD_TABLE) return;
   if (oldfd == newfd) return;
-  uint8_t v = (oldfd >= 0 && oldfd < BG_FD_TABLE) ? load(oldfd) : 0;
+  bg__loop_fd_check(newfd); /* dup2/dup3 over a loop's fd */
+  if (newfd < 0 || newfd >= BG_FD_TABLE) return;
+  bg__fdinfo_t v = (oldfd >= 0 && oldfd < BG_FD_TABLE) ? load(oldfd) : 0;
   if (oldfd >= 0 && oldfd < BG_FD_TABLE) store(oldfd, v | FD_SHARED);
   store(newfd, v | FD_SHARED);
 }

@@ -51,17 +51,16 @@ enum { BG_WHY_NONE, BG_WHY_MAIN, BG_WHY_NAME, BG_WHY_AUTO, BG_WHY_API, BG_WHY_AL
 const char *bg__why_name(int why);
 
 /* ---- per-thread state: initial-exec TLS, zero-initialised = unguarded ------------- */
-#define BG_LOOP_PCS 4
 enum { BG_ROLE_MAIN = 1, BG_ROLE_NAME = 2, BG_ROLE_LOOP = 4, BG_ROLE_ALL = 8 };
 typedef struct bg__thread {
   union {
     struct {
       volatile uint8_t guarded; /* the fast-path flag: nonzero → ask the core */
-      volatile uint8_t watch;   /* BG_F_LOOP rows: feed this thread's timed waits to auto
-                                   detection; 1 (TLS image) until the thread learns that
-                                   threads=auto is off */
+      volatile uint8_t watch;   /* readiness-wait rows: feed this thread's timed waits to
+                                   loop detection; 1 (TLS image) until the thread learns
+                                   that threads=auto is off */
     };
-    volatile uint16_t ask; /* guarded|watch in one load: the fast path of BG_F_LOOP rows */
+    volatile uint16_t ask; /* guarded|watch in one load: the fast path of wait rows */
   };
   uint8_t why;              /* BG_WHY_* of the current guard */
   uint8_t api;              /* 0: no API decision, 1: guarded by API, 2: unguarded by API */
@@ -69,11 +68,15 @@ typedef struct bg__thread {
   uint32_t depth;           /* > 0 while inside the core: wrappers pass through */
   uint32_t allow;           /* bg_allow_begin() nesting */
   int32_t slot;             /* index in the thread table, -1 = not registered */
-  uint32_t cand_hits;       /* auto detection: repeated timed waits from cand_pc */
-  uintptr_t cand_pc;
-  uintptr_t loop_pc[BG_LOOP_PCS]; /* return addresses of this thread's loop waits */
-  uintptr_t loop_lo, loop_hi;     /* waits called from this text (a coroutine runtime
-                                     that installed an adapter) are the loop's own */
+  /* Event loop (guard/loop.c): the fd that identifies this thread's loop (its epoll
+   * instance, or the eventfd its poll/select set waits on), -1 = none. */
+  int32_t loop_fd;
+  uint8_t loop_closed;      /* loop_fd was closed on this thread (set by the closer) */
+  uint8_t loop_marked;      /* a coroutine runtime declared the loop (guard/offload.c):
+                               the role does not depend on loop_fd */
+  uint8_t loop_foreign;     /* consecutive loop waits on another loop's fd */
+  uintptr_t loop_lo, loop_hi; /* waits called from this text (a coroutine runtime
+                                 that installed an adapter) are the loop's own */
   struct bg__ledger_thread *rec;  /* this thread's record in the ledger (slot), or NULL */
 } bg__thread_t;
 
@@ -96,7 +99,8 @@ typedef struct bg__call {
 
 /* Flags of a call-table row (preload/calls.def). */
 #define BG_F_FD 0x1u      /* first argument is an fd: io vs file by fd type, O_NONBLOCK */
-#define BG_F_LOOP 0x2u    /* an event-loop wait: candidate for auto detection */
+#define BG_F_LOOP 0x2u    /* a readiness wait (WAITSET category column): loop detection
+                             watches it; set from the column, never written in a row */
 #define BG_F_WRITE 0x4u   /* writes to its fd: stderr/stdout exemption applies */
 
 /* How a row runs when the action is offload: the offload column of preload/calls.def
@@ -132,10 +136,26 @@ static inline int bg__enter_any(bg__call_t *c, int id, int category, int exempt,
   if (BG_UNLIKELY(bg__co_tls != NULL)) return bg__enter_off_stack(c, id, category, exempt, caller);
   return bg__enter(c, id, category, exempt, caller);
 }
-/* Loop detection for BG_F_LOOP rows; returns 1 when this wait is the thread's loop
- * wait (a legitimate yield point, never a violation).  Cheap; runs on any thread when
- * threads=auto, so the loop thread becomes guarded. */
-int bg__loop_wait(uintptr_t caller, int has_timeout, int always_loop);
+/* ---- event loops (guard/loop.c; docs/design.md "Event loops") -------------------- */
+/* What a readiness wait waits on: the WAITSET(kind, set, n) category column of
+ * preload/calls.def names it.  poll: set = struct pollfd *, n = nfds; select: set =
+ * the read fd_set *, n = nfds; epoll: set = the epoll fd. */
+enum { BG_WS_poll = 1, BG_WS_select, BG_WS_epoll };
+/* A wait row with a non-zero timeout is about to wait.  Updates the thread's loop
+ * role (this wait may start a loop, or show that the thread's loop is over) and
+ * returns 1 when it is the thread's loop wait: its yield point, never a violation.
+ * Runs on any thread while threads=auto (that is how unguarded loop threads become
+ * guarded), and on every guarded thread. */
+int bg__loop_wait_seen(int kind, uintptr_t set, uintptr_t n, uintptr_t caller);
+/* 1 when the loop that made this thread a loop thread has ended since (its fd was
+ * closed, possibly by another thread); the role is dropped on the way. */
+int bg__loop_gone(bg__thread_t *t);
+/* fds lo..hi stop naming what they named (close, dup2 over one, close_range...):
+ * guard/fdcache.c calls this (through bg__loop_fd_check for one fd) so a loop
+ * identified by one of them ends.  Async-signal-safe. */
+void bg__loop_fds_closed(unsigned lo, unsigned hi);
+static inline void bg__loop_fd_check(int fd);
+void bg__loops_after_fork(void);
 extern int bg__auto_enabled; /* threads= contains auto */
 
 /* ---- fd knowledge (guard/fdcache.c; docs/exemptions.md) --------------------------- */
@@ -146,6 +166,8 @@ int bg__fd_oflag_nonblock(int fd);         /* O_NONBLOCK set (or invalid fd), an
 int bg__fd_is_pipe(int fd);                /* FIFO or pipe */
 int bg__fd_is_tty(int fd);                 /* a terminal (stdio line-buffers it) */
 int bg__fd_thread_bound(int fd);           /* reads depend on the calling thread (signalfd) */
+int bg__fd_is_eventfd(int fd);             /* an eventfd (a loop's doorbell) */
+void bg__fd_created_eventfd(int fd, int nonblock); /* eventfd(): kind known at birth */
 int bg__fd_invalid(int fd);                /* F_GETFL fails: any call fails at once */
 static inline int bg__fd_category(int fd, int fallback); /* BG_CAT_file for regular
                                                            files / block devices */
@@ -169,14 +191,31 @@ enum {
   BG_FD_PIPE = 16,      /* FIFO / pipe */
   BG_FD_SHARED = 32,    /* open file description shared with another fd (dup) */
   BG_FD_THREAD = 64,    /* what it reads depends on the calling thread (signalfd) */
+  BG_FD_QUIET = 128,    /* a file the shim made a runtime write (node's perf map,
+                           guard/perfmap.c): its writes are never violations */
+  BG_FD_EVENTFD = 256,  /* an eventfd (an event loop's doorbell, guard/loop.c) */
 };
-extern uint8_t bg__fdinfo[BG_FD_TABLE] BG_HIDDEN;
+typedef uint16_t bg__fdinfo_t; /* the BG_FD_* bits of one fd */
+extern bg__fdinfo_t bg__fdinfo[BG_FD_TABLE] BG_HIDDEN;
+/* Loop identities (guard/loop.c): one bit per fd below BG_FD_TABLE, set while the fd
+ * identifies some thread's event loop; bg__loop_fd_high: one is at or above it.  The
+ * test on every close is one load. */
+extern uint8_t bg__loop_fdbits[BG_FD_TABLE / 8] BG_HIDDEN;
+extern int bg__loop_fd_high BG_HIDDEN;
+static inline void bg__loop_fd_check(int fd) {
+  if (BG_LIKELY((unsigned)fd < BG_FD_TABLE)) {
+    if (BG_UNLIKELY(__atomic_load_n(&bg__loop_fdbits[fd >> 3], __ATOMIC_RELAXED) >> (fd & 7) & 1))
+      bg__loop_fds_closed((unsigned)fd, (unsigned)fd);
+  } else if (fd >= 0 && __atomic_load_n(&bg__loop_fd_high, __ATOMIC_RELAXED)) {
+    bg__loop_fds_closed((unsigned)fd, (unsigned)fd);
+  }
+}
 int bg__fd_nonblock_slow(int fd);
 int bg__fd_category_slow(int fd, int fallback);
 /* 1 when the cache already knows fd cannot block (no probe; 0 means "ask"). */
 static inline int bg__fd_nonblock_known(int fd) {
   if (BG_LIKELY((unsigned)fd < BG_FD_TABLE)) {
-    uint8_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
+    bg__fdinfo_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
     return (v & (BG_FD_NB | BG_FD_KIND_KNOWN | BG_FD_FILE)) == (BG_FD_NB | BG_FD_KIND_KNOWN);
   }
   return 0;
@@ -186,7 +225,7 @@ static inline int bg__fd_nonblock(int fd) {
 }
 static inline int bg__fd_category(int fd, int fallback) {
   if (BG_LIKELY((unsigned)fd < BG_FD_TABLE)) {
-    uint8_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
+    bg__fdinfo_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
     if (v & BG_FD_KIND_KNOWN) return (v & BG_FD_FILE) ? BG_CAT_file : fallback;
   }
   return bg__fd_category_slow(fd, fallback);

@@ -71,6 +71,7 @@ int bg__http_live_start(void) {
   bg_http_config_t cfg = {
       .addr = bg__opt.http,
       .token = bg__opt.http_token,
+      .hosts = bg__opt.http_hosts,
       .snapshot = snapshot,
       .mode = "live",
       .log = log_msg,

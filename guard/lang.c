@@ -18,6 +18,8 @@
 #include "guard/guard.h"
 #include "guard/lang_py.h"
 #include "guard/ledger.h"
+#include "guard/options.h"
+#include "guard/perfmap.h"
 #include "guard/sites.h"
 #include "guard/symbolize.h"
 
@@ -145,7 +147,23 @@ uint64_t bg__lang_dropped(void) { return __atomic_load_n(&t.dropped, __ATOMIC_RE
 /* ---- merging ------------------------------------------------------------------------ */
 #define PY_MAX_FRAMES 32
 
-void bg__lang_init(void) { bg__py_detect(); }
+void bg__lang_init(void) {
+  if (!bg__opt.lang) return; /* lang=0: native stacks only, the program untouched */
+  bg__py_detect();
+  bg__perfmap_node_init();
+}
+
+void bg__lang_after_fork(void) {
+  if (pthread_mutex_trylock(&t.lock) == 0)
+    pthread_mutex_unlock(&t.lock);
+  else
+    pthread_mutex_init(&t.lock, NULL); /* records past nrecs may be half-written: unseen */
+  bg__perfmap_after_fork();
+}
+
+void bg__lang_exit(void) { bg__perfmap_exit(); }
+
+int bg__lang_quiet(const uintptr_t *pcs, int n) { return bg__perfmap_quiet(pcs, n); }
 
 int bg__lang_runtime_module(unsigned mod) {
   return __atomic_load_n(&bg__py_active, __ATOMIC_ACQUIRE) && (int)mod == bg__py_runtime_module();
@@ -157,36 +175,55 @@ int bg__lang_capture(uintptr_t *pcs, int n, int max) {
   uint8_t ends[PY_MAX_FRAMES];
   int np = bg__py_frames(words, ends, PY_MAX_FRAMES);
   if (np <= 0) return n;
+  /* Ranges in locals: the stores into out[] could alias the globals otherwise. */
+  const bg__py_ranges_t r = bg__py_ranges;
   uintptr_t out[BG_MAX_FRAMES];
   if (max > BG_MAX_FRAMES) max = BG_MAX_FRAMES;
   int k = 0, gi = 0, merged = 0;
   for (int i = 0; i < n && k < max; i++) {
-    uintptr_t pc = pcs[i];
-    if (!bg__py_in_runtime(pc)) { /* the eval loop is inside the runtime's object */
-      out[k++] = pc;
+    uintptr_t q = pcs[i] - 1; /* a return address: the call is just before it */
+    if (q < r.rt_lo || q >= r.rt_hi) { /* the eval loop is inside the runtime's object */
+      out[k++] = pcs[i];
       continue;
     }
-    if (bg__py_is_eval_pc(pc)) {
+    int eval = 0;
+    for (int e = 0; e < r.neval; e++) eval |= q >= r.eval_lo[e] && q < r.eval_hi[e];
+    if (eval) {
       /* This invocation of the eval loop ran frames gi.. up to the next group end; one
        * eval frame more than Python groups happens while a frame is being torn down. */
-      while (gi < np && k < max) {
-        out[k++] = words[gi];
-        if (ends[gi++]) break;
+      if (gi < np) {
+        int e = gi;
+        while (!ends[e]) e++; /* ends[np - 1] is always set */
+        int take = e + 1 - gi < max - k ? e + 1 - gi : max - k;
+        memcpy(out + k, words + gi, (size_t)take * sizeof *out);
+        k += take;
+        gi = e + 1;
       }
       merged = 1;
+      /* Every Python frame placed: what is left is interpreter plumbing and thread or
+       * process start-up (start_thread, __libc_start_main), dropped like py-spy does. */
+      if (gi >= np) break;
       continue;
     }
-    if (!merged) out[k++] = pc; /* after the first Python frame: interpreter plumbing */
+    if (!merged) out[k++] = pcs[i]; /* after the first Python frame: interpreter plumbing */
   }
   /* Python frames whose eval-loop frame is beyond the captured depth (or in a part of
    * the eval loop we could not see: a stripped runtime's cold section) go last, still
    * in order. */
-  while (gi < np && k < max) out[k++] = words[gi++];
+  if (gi < np && k < max) {
+    int take = np - gi < max - k ? np - gi : max - k;
+    memcpy(out + k, words + gi, (size_t)take * sizeof *out);
+    k += take;
+  }
   memcpy(pcs, out, (size_t)k * sizeof *pcs);
   return k;
 }
 
 void bg__lang_resolve(const uintptr_t *pcs, int n, uint16_t *mods, uint32_t *lframes) {
+  if (!bg__opt.lang) {
+    memset(lframes, 0, (size_t)n * sizeof *lframes);
+    return;
+  }
   bg__py_detect(); /* a runtime loaded since start-up is used from the next site on */
   for (int i = 0; i < n; i++) {
     lframes[i] = 0;
@@ -200,4 +237,5 @@ void bg__lang_resolve(const uintptr_t *pcs, int n, uint16_t *mods, uint32_t *lfr
         lframes[i] = bg__lframe_intern(BG_LANG_PYTHON, "?", "", 0);
     }
   }
+  bg__perfmap_frames(pcs, n, mods, BG_NO_MODULE, lframes); /* JIT code, by the perf map */
 }

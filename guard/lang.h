@@ -6,8 +6,9 @@
  * where the interpreter's eval-loop frame was, like py-spy --native.  Once the Python
  * frames are in, the interpreter's own plumbing frames after the innermost Python frame
  * (call dispatch, the eval loop, start-up) are dropped: they vary with CPython's
- * specialization, not with the program.  Those before it (time_sleep, _Py_read...) are
- * kept to show, but not part of the stable id (sites.c).
+ * specialization, not with the program; so are native frames after the outermost
+ * Python frame (thread and process start-up).  Those before the innermost (time_sleep,
+ * _Py_read...) are kept to show, but not part of the stable id (sites.c).
  *
  * A language frame's meaning - language, function, file, line - is interned once per
  * site in a table of records (bg__lframe) in the process's ledger, whose strings live
@@ -40,8 +41,11 @@ uint64_t bg__lang_dropped(void);
 /* Variable-size storage for interned strings (never freed).  NULL when full. */
 void *bg__lang_alloc(size_t n);
 
-/* Start-up: look for language runtimes (cheap when there is none). */
+/* Start-up: look for language runtimes (cheap when there is none); in a V8 program
+ * turn its perf map on (guard/perfmap.h). */
 void bg__lang_init(void);
+void bg__lang_after_fork(void); /* locks another thread may have held */
+void bg__lang_exit(void);       /* _exit: remove what the shim made a runtime write */
 /* The violation path: pcs[0..n) are native return addresses; rewrites them in place
  * into the merged stack (at most max words) and returns the new count. */
 int bg__lang_capture(uintptr_t *pcs, int n, int max);
@@ -49,6 +53,9 @@ int bg__lang_capture(uintptr_t *pcs, int n, int max);
  * frame of an object), with mods[i] = BG_LANG_MODULE for language words.  Also looks
  * for a runtime loaded since the last time. */
 void bg__lang_resolve(const uintptr_t *pcs, int n, uint16_t *mods, uint32_t *lframes);
+/* Is this stack the shim's own doing inside a runtime (V8 writing the perf map the
+ * shim asked for)?  Such sites are never violations (guard/core.c). */
+int bg__lang_quiet(const uintptr_t *pcs, int n);
 /* Does a native frame in module `mod` belong to a language runtime (excluded from the
  * stable id of sites that have that language's frames)? */
 int bg__lang_runtime_module(unsigned mod);

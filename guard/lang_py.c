@@ -12,16 +12,12 @@
 #include "guard/lang_py.h"
 
 #include <dlfcn.h>
-#include <elf.h>
-#include <fcntl.h>
 #include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "guard/elfsyms.h"
 #include "guard/guard.h"
 #include "guard/readable.h"
 #include "guard/symbolize.h"
@@ -97,43 +93,10 @@ static void add_eval_range(uintptr_t lo, uintptr_t hi) {
 
 /* The eval loop's cold part (_PyEval_EvalFrameDefault.cold, GCC's hot/cold split) is a
  * local symbol: only in .symtab, so only when the runtime is not stripped (pyenv). */
-static void add_cold_ranges(const char *path, uintptr_t bias) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  struct stat st;
-  void *map = MAP_FAILED;
-  if (fstat(fd, &st) == 0 && st.st_size > (off_t)sizeof(Elf64_Ehdr))
-    map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-  close(fd);
-  if (map == MAP_FAILED) return;
-  size_t size = (size_t)st.st_size;
-  const unsigned char *b = map;
-  const Elf64_Ehdr *eh = map;
-  if (memcmp(eh->e_ident, ELFMAG, SELFMAG) || eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-      eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shoff > size ||
-      (size - eh->e_shoff) / sizeof(Elf64_Shdr) < eh->e_shnum)
-    goto out;
-  const Elf64_Shdr *sh = (const Elf64_Shdr *)(b + eh->e_shoff);
-  for (int i = 0; i < eh->e_shnum; i++) {
-    if (sh[i].sh_type != SHT_SYMTAB || sh[i].sh_link >= eh->e_shnum) continue;
-    const Elf64_Shdr *st_sh = &sh[i], *str_sh = &sh[sh[i].sh_link];
-    if (st_sh->sh_offset > size || st_sh->sh_size > size - st_sh->sh_offset ||
-        str_sh->sh_offset > size || str_sh->sh_size > size - str_sh->sh_offset)
-      continue;
-    const Elf64_Sym *sym = (const Elf64_Sym *)(b + st_sh->sh_offset);
-    size_t nsym = st_sh->sh_size / sizeof(Elf64_Sym);
-    const char *strs = (const char *)(b + str_sh->sh_offset);
-    static const char want[] = "_PyEval_EvalFrameDefault.";
-    for (size_t k = 0; k < nsym; k++) {
-      if (ELF64_ST_TYPE(sym[k].st_info) != STT_FUNC || sym[k].st_name >= str_sh->sh_size ||
-          str_sh->sh_size - sym[k].st_name < sizeof want)
-        continue;
-      if (!memcmp(strs + sym[k].st_name, want, sizeof want - 1))
-        add_eval_range(bias + sym[k].st_value, bias + sym[k].st_value + sym[k].st_size);
-    }
-  }
-out:
-  munmap(map, size);
+static void cold_part(const char *name, uintptr_t addr, size_t size, void *arg) {
+  (void)arg;
+  static const char want[] = "_PyEval_EvalFrameDefault.";
+  if (!strncmp(name, want, sizeof want - 1)) add_eval_range(addr, addr + size);
 }
 
 static unsigned runtime_minor(void) {
@@ -185,7 +148,8 @@ static int detect(void) {
   if (eval && dladdr1(eval, &di, (void **)&sym, RTLD_DL_SYMENT) && sym && sym->st_size)
     add_eval_range((uintptr_t)eval, (uintptr_t)eval + sym->st_size);
   if (py.module >= 0)
-    add_cold_ranges(bg__module_path((unsigned)py.module), bg__module_bias((unsigned)py.module));
+    bg__elf_functions(bg__module_path((unsigned)py.module), bg__module_bias((unsigned)py.module),
+                      cold_part, NULL);
   if (!py.code_type || !py.str_type || !py.bytes_type || (l.frame_objects && !py.frame_type)) {
     snprintf(py.status, sizeof py.status, "CPython 3.%u: type objects not exported", minor);
     return 0;
@@ -227,21 +191,37 @@ static inline uintptr_t make_word(uintptr_t code, long lasti) {
          ((uintptr_t)lasti & ((1u << BG_PY_LASTI_BITS) - 1));
 }
 
-/* Readability of a frame, with the last two pages seen in this walk remembered:
- * consecutive frames of a thread's data stack share pages, so most checks are two
- * compares. */
+/* Pages this thread's walks found readable, kept across violations (a thread's frames,
+ * thread state and C stack live on the same few pages call after call), valid while
+ * no page was forgotten since (bg__readable_gen).  Misses go to the shared cache. */
+#define MEMO_PAGES 4
 typedef struct walk_pages {
-  uintptr_t a, b;
+  uint64_t gen;
+  uintptr_t page[MEMO_PAGES];
+  unsigned next;
 } walk_pages_t;
+static __thread walk_pages_t memo __attribute__((tls_model("initial-exec")));
+
+static inline int memo_has(const walk_pages_t *w, uintptr_t pg) {
+  return pg == w->page[0] || pg == w->page[1] || pg == w->page[2] || pg == w->page[3];
+}
 
 static inline int frame_readable(walk_pages_t *w, uintptr_t f, size_t n) {
   uintptr_t p0 = f >> 12, p1 = (f + n - 1) >> 12;
-  if ((p0 == w->a || p0 == w->b) && (p1 == w->a || p1 == w->b)) return 1;
+  if (memo_has(w, p0) && memo_has(w, p1)) return 1;
   if (!bg__readable((const void *)f, n)) return 0;
-  w->b = p0 == w->a ? w->b : w->a;
-  w->a = p0;
-  if (p1 != p0) w->b = p1;
+  if (!memo_has(w, p0)) w->page[w->next++ % MEMO_PAGES] = p0;
+  if (!memo_has(w, p1)) w->page[w->next++ % MEMO_PAGES] = p1;
   return 1;
+}
+
+static inline walk_pages_t *memo_get(void) {
+  uint64_t gen = __atomic_load_n(&bg__readable_gen, __ATOMIC_ACQUIRE);
+  if (memo.gen != gen) {
+    memo.gen = gen;
+    for (int i = 0; i < MEMO_PAGES; i++) memo.page[i] = 0; /* page 0 is never valid */
+  }
+  return &memo;
 }
 
 /* The walk for 3.8-3.10: a chain of PyFrameObjects, one eval invocation each. */
@@ -251,10 +231,10 @@ static int walk_frame_objects(const bg__py_layout_t *lp, uintptr_t f, uintptr_t 
   const size_t size = (size_t)lp->f_size;
   const int shift = lp->lasti_bytes;
   const uintptr_t frame_type = py.frame_type;
-  walk_pages_t wp = {0, 0};
+  walk_pages_t *wp = memo_get();
   int n = 0;
   while (f && n < max) {
-    if (!plausible(f) || !frame_readable(&wp, f, size)) break;
+    if (!plausible(f) || !frame_readable(wp, f, size)) break;
     if (load_ptr(f, 8) != frame_type) break; /* a PyFrameObject says it is one */
     int lasti;
     memcpy(&lasti, (const void *)(f + (uintptr_t)o_lasti), sizeof lasti);
@@ -268,54 +248,66 @@ static int walk_frame_objects(const bg__py_layout_t *lp, uintptr_t f, uintptr_t 
 /* The walk for 3.11+: _PyInterpreterFrames.  Kept tight (it runs on every violation):
  * a handful of loads per frame, the code object is not touched (the cold path checks
  * it), the instruction offset is computed without a branch (a frame that has not
- * started yet gives a masked nonsense offset, harmless in a key). */
-static int walk_interp_frames(const bg__py_layout_t *lp, uintptr_t f, uintptr_t *words,
-                              uint8_t *ends, int max) {
-  const int o_prev = lp->f_previous, o_code = lp->f_code, o_instr = lp->f_instr,
-            o_owner = lp->f_owner, o_entry = lp->f_is_entry;
-  const int shim = lp->owner_shim >= 0 ? lp->owner_shim : 256, omax = lp->owner_max;
+ * started yet gives a masked nonsense offset, harmless in a key).  One copy per shape
+ * of frame (3.11: is_entry flag; 3.12+: entry shim frames; 3.14: tagged f_executable),
+ * so the loop tests only what its version has. */
+static inline __attribute__((always_inline)) int
+walk_interp(const bg__py_layout_t *lp, uintptr_t f, uintptr_t *words, uint8_t *ends, int max,
+            const int has_entry, const int has_shim, const int tagged) {
+  const uintptr_t o_prev = (uintptr_t)lp->f_previous, o_code = (uintptr_t)lp->f_code,
+                  o_instr = (uintptr_t)lp->f_instr, o_owner = (uintptr_t)lp->f_owner,
+                  o_entry = (uintptr_t)lp->f_is_entry;
+  const unsigned shim = (unsigned)lp->owner_shim, omax = (unsigned)lp->owner_max;
   const uintptr_t adaptive = (uintptr_t)lp->co_adaptive;
-  const uintptr_t code_mask = lp->exec_tagged ? ~(uintptr_t)7 : ~(uintptr_t)0;
-  const size_t size = (size_t)lp->f_size;
-  walk_pages_t wp = {0, 0};
+  const uintptr_t size = (uintptr_t)lp->f_size;
+  walk_pages_t *wp = memo_get();
   int n = 0;
-  for (int steps = 2 * max + 8; f && n < max && steps > 0; steps--) {
-    if (!plausible(f) || !frame_readable(&wp, f, size)) break;
-    int owner = *(const uint8_t *)(f + (uintptr_t)o_owner);
-    uintptr_t prev = load_ptr(f, o_prev);
-    if (owner >= shim) { /* the eval loop's entry frame ends an invocation */
+  for (int steps = 2 * max + 8; f && n < max && --steps;) {
+    if (!plausible(f) || !frame_readable(wp, f, size)) break;
+    unsigned owner = *(const uint8_t *)(f + o_owner);
+    uintptr_t prev = load_ptr(f, (int)o_prev);
+    if (has_shim && owner >= shim) { /* the eval loop's entry frame ends an invocation */
       if (n > 0) ends[n - 1] = 1;
       f = prev;
       continue;
     }
     if (owner > omax) break;
-    uintptr_t code = load_ptr(f, o_code) & code_mask;
-    uintptr_t lasti = (load_ptr(f, o_instr) - code - adaptive) >> 1;
+    uintptr_t code = load_ptr(f, (int)o_code);
+    if (tagged) code &= ~(uintptr_t)7;
+    uintptr_t lasti = (load_ptr(f, (int)o_instr) - code - adaptive) >> 1;
     words[n] = BG_PY_TAG | ((code >> 3) << BG_PY_LASTI_BITS) |
                (lasti & ((1u << BG_PY_LASTI_BITS) - 1));
-    ends[n++] = o_entry >= 0 && *(const uint8_t *)(f + (uintptr_t)o_entry);
+    ends[n++] = has_entry ? *(const uint8_t *)(f + o_entry) != 0 : 0;
     f = prev;
   }
   if (n > 0) ends[n - 1] = 1;
   return n;
 }
 
+static int walk_interp_frames(const bg__py_layout_t *lp, uintptr_t f, uintptr_t *words,
+                              uint8_t *ends, int max) {
+  if (lp->f_is_entry >= 0) return walk_interp(lp, f, words, ends, max, 1, 0, 0);
+  if (lp->exec_tagged) return walk_interp(lp, f, words, ends, max, 0, 1, 1);
+  return walk_interp(lp, f, words, ends, max, 0, 1, 0);
+}
+
 int bg__py_frames(uintptr_t *words, uint8_t *ends, int max) {
   const bg__py_layout_t *l = &py.l;
   uintptr_t ts = (uintptr_t)py.this_tstate();
   if (!plausible(ts)) return 0;
+  walk_pages_t *wp = memo_get();
   if (l->frame_objects) {
-    if (!bg__readable((void *)ts, (size_t)l->ts_frame + 8)) return 0;
+    if (!frame_readable(wp, ts, (size_t)l->ts_frame + 8)) return 0;
     return walk_frame_objects(l, load_ptr(ts, l->ts_frame), words, ends, max);
   }
   uintptr_t f;
   if (l->ts_cframe >= 0) {
-    if (!bg__readable((void *)ts, (size_t)l->ts_cframe + 8)) return 0;
+    if (!frame_readable(wp, ts, (size_t)l->ts_cframe + 8)) return 0;
     uintptr_t cf = load_ptr(ts, l->ts_cframe);
-    if (!plausible(cf) || !bg__readable((void *)cf, (size_t)l->cframe_current + 8)) return 0;
+    if (!plausible(cf) || !frame_readable(wp, cf, (size_t)l->cframe_current + 8)) return 0;
     f = load_ptr(cf, l->cframe_current);
   } else {
-    if (!bg__readable((void *)ts, (size_t)l->ts_current_frame + 8)) return 0;
+    if (!frame_readable(wp, ts, (size_t)l->ts_current_frame + 8)) return 0;
     f = load_ptr(ts, l->ts_current_frame);
   }
   return walk_interp_frames(l, f, words, ends, max);

@@ -74,7 +74,12 @@ typedef struct bg__ledger_thread {
   uint32_t inflight_site, inflight_call;
   uint64_t inflight_t0;    /* monotonic ns when the call started */
   uint64_t inflight_frame; /* writer only: where its bg__call_t lives on the stack */
-  uint64_t reserved[6];    /* for per-thread data of other subsystems (loops) */
+  /* Event loop (guard/loop.c): the fd that identifies the thread's loop, + 1 (0: none,
+   * or ended).  Written by the owner when it takes a loop; cleared by whichever thread
+   * closes that fd, which is how the owner learns its loop ended. */
+  int32_t loop_fd1;
+  uint32_t pad2;
+  uint64_t reserved[5];    /* for per-thread data of other subsystems (loops) */
 } bg__ledger_thread_t;
 
 typedef struct bg__ledger_module {

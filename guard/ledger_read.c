@@ -430,6 +430,10 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
   if (v->h.unguarded) m->unguarded_reason = bg_model_strdup(vstr(v, v->h.unguarded));
   if (v->h.http_url) m->http_url = bg_model_strdup(vstr(v, v->h.http_url));
 
+  /* argv secrets hidden as that process asked (redact=), in every model: own, a
+   * child's read by the CLI, a state file */
+  bg_model_redact_as_asked(m);
+
   /* complete unless something was refused storage, or the caller knows more */
   fill_exit(v, in, m);
   uint32_t inc = __atomic_load_n(&((const bg__ledger_hdr_t *)v->b)->incomplete, __ATOMIC_ACQUIRE);

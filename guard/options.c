@@ -102,6 +102,14 @@ static int p_format(void *f, const char *key, const char *v, size_t n, uint64_t 
               bg_format_names());
 }
 
+static int p_redact(void *f, const char *key, const char *v, size_t n, uint64_t lo,
+                    uint64_t hi, char *err, size_t errlen) {
+  char why[160];
+  if (bg_redact_parse(f, v, n, why, sizeof why) < 0)
+    return fail(err, errlen, "option '%s': %s", key, why);
+  return 0;
+}
+
 /* Iterates a comma list, calling item() for each non-empty element. */
 static int each_item(const char *v, size_t n, int (*item)(void *, const char *, size_t),
                      void *arg) {
@@ -238,6 +246,7 @@ static int p_exempt(void *f, const char *key, const char *v, size_t n, uint64_t 
 #define BG__KIND_PATH p_path, 0, 0
 #define BG__KIND_ADDR p_addr, 0, 0
 #define BG__KIND_TEXT p_text, 0, 0
+#define BG__KIND_REDACT p_redact, 0, 0
 #define BG__KIND_UINT(lo, hi) p_uint, lo, hi
 
 typedef struct bg__optrow {
@@ -378,6 +387,8 @@ void bg__options_value(const void *opts, const char *key, char *buf, size_t n) {
   } else if (r->parse == p_format) {
     int fmt = *(const int *)f;
     snprintf(buf, n, "%s", fmt >= 0 && fmt < BG_FMT_COUNT ? bg_formats[fmt].name : "?");
+  } else if (r->parse == p_redact) {
+    bg_redact_text(f, buf, n);
   } else if (r->parse == p_threads) {
     const bg__threads_spec_t *t = f;
     size_t used = 0;

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "report/format.h" /* BG_FMT_*: the format table */
+#include "report/redact.h" /* bg_redact_t */
 
 #define BG_OPT_STR_MAX 1024
 #define BG_MAX_NAME_GLOBS 8
@@ -32,6 +33,8 @@ typedef struct bg__options {
   int format;                  /* BG_FMT_* */
   char http[BG_OPT_STR_MAX];
   char http_token[BG_OPT_STR_MAX];
+  char http_hosts[BG_OPT_STR_MAX];
+  bg_redact_t redact;
   uint64_t min_us;
   uint64_t stack_depth;
   uint64_t max_sites;
@@ -41,6 +44,7 @@ typedef struct bg__options {
   char log_path[BG_OPT_STR_MAX];
   int strict;
   char exempt_fds[BG_OPT_STR_MAX];
+  int lang;                    /* read language frames (guard/lang.c) */
   char collect[BG_OPT_STR_MAX];
   unsigned exempt_mask;        /* derived from exempt_fds */
   char text[4096];             /* the option string as given, for reports */

@@ -107,8 +107,11 @@ int bg__read(void *dst, const void *src, size_t n) {
   return 1;
 }
 
+uint64_t bg__readable_gen;
+
 void bg__readable_forget(const void *p, size_t n) {
   if (!__atomic_load_n(&bg__readable_used, __ATOMIC_RELAXED) || n == 0) return;
+  __atomic_fetch_add(&bg__readable_gen, 1, __ATOMIC_RELEASE); /* per-thread memos too */
   uint64_t first = (uintptr_t)p >> PAGE_SHIFT;
   uint64_t last = ((uintptr_t)p + n - 1) >> PAGE_SHIFT;
   if (last < first) last = ~0ull - 2;
@@ -133,6 +136,7 @@ void bg__readable_forget(const void *p, size_t n) {
 }
 
 void bg__readable_reset(void) {
+  __atomic_fetch_add(&bg__readable_gen, 1, __ATOMIC_RELEASE);
   for (size_t i = 0; i < SLOTS; i++) __atomic_store_n(&pages[i], EMPTY, __ATOMIC_RELEASE);
 }
 

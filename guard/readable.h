@@ -14,11 +14,11 @@
  *  - bg__readable(p, n): a page cache in front of the probe.  Pages seen readable are
  *    remembered in a fixed, lock-free open-addressing table, so the violation path,
  *    which reads the same frames and code objects again and again, makes no system
- *    call.  A remembered page is assumed to stay readable while the structures on it
- *    are referenced: the frames and code objects of the calling thread's live Python
- *    stack are kept alive by the interpreter, so their pages are never unmapped under
- *    us.  bg__readable_forget drops a range (for an unmapped or protected range; the
- *    munmap/mprotect tracking that calls it is listed in docs/languages.md, limits).
+ *    call.  Pages are forgotten when the program unmaps or protects them through libc
+ *    (munmap, mprotect, mremap: preload/custom_mem.c calls bg__readable_forget), so a
+ *    remembered page is one that is still mapped readable - except memory glibc unmaps
+ *    internally (free() of a large mmap'ed block), which the interpreter's frames and
+ *    code objects do not live in (docs/languages.md, limits).
  *  - bg__read(dst, src, n): checked memcpy.
  *
  * Everything here is async-signal-safe.
@@ -33,6 +33,9 @@ int bg__readable(const void *p, size_t n);      /* 1 when [p, p+n) is readable *
 int bg__read(void *dst, const void *src, size_t n); /* 1 copied, 0 unreadable */
 void bg__readable_forget(const void *p, size_t n);  /* [p, p+n) unmapped or protected */
 extern int bg__readable_used;                   /* the cache holds pages */
+/* Bumped by every forget: a copy of a few pages kept elsewhere (a thread's memo of the
+ * pages its frames live on) is valid while the generation it was taken at is current. */
+extern uint64_t bg__readable_gen;
 /* Tests: drop every page (as if all were unmapped); number of probes made so far. */
 void bg__readable_reset(void);
 void bg__readable_use_futex(int on); /* as if process_vm_readv were refused */

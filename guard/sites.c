@@ -339,6 +339,7 @@ static __attribute__((noinline)) bg__site_t *create(const bg__site_key_t *k, siz
   }
   bg__lang_resolve(k->pcs, k->nframes, cand.mods, cand.lframes);
   for (int i = 0; i < k->nframes; i++) cand.haslang |= cand.lframes[i] != 0;
+  cand.quiet = (uint8_t)bg__lang_quiet(k->pcs, k->nframes);
   cand.id = stable_id(&cand);
   if (bg__site_decide && nsites_get(__ATOMIC_RELAXED) < (int)pool_cap)
     cand.rule = bg__site_decide(&cand);
@@ -490,4 +491,5 @@ void bg__sites_after_fork(void) {
   __atomic_fetch_add(&generation, 1, __ATOMIC_RELAXED);
   bg__sym_after_fork();
   bg__rules_after_fork();
+  bg__lang_after_fork();
 }

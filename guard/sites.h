@@ -53,6 +53,8 @@ typedef struct bg__site {
   int32_t alias;           /* index of the site with the same stable id that counts this
                               stack's calls (CPython specialization...), -1 = itself */
   uint8_t haslang;         /* some frame is a language frame */
+  uint8_t quiet;           /* made by a runtime for the shim (node's perf map): never
+                              a violation, never reported */
   uint8_t category;
   uint8_t action;          /* action applied to this site (global mode or a rule) */
   uint8_t warned;          /* warn: message printed once */

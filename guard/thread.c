@@ -6,11 +6,8 @@
  * is recomputed from the roles and threads= whenever one changes, and an explicit
  * bg_thread_guard() call overrides everything.
  *
- * Event-loop detection (threads=auto): epoll_wait/epoll_pwait mark their call site as
- * the thread's loop wait at once; poll/select-family calls with a non-zero timeout do
- * so when the same call site repeats BG_AUTO_HITS times in a row.  The loop wait itself
- * is the thread's legitimate yield point and never a violation; a *different* wait
- * site on the same thread (a library polling one socket for seconds) still is.
+ * The event-loop role is found and ended by guard/loop.c (docs/design.md "Event
+ * loops"); this file only turns roles into a guard.
  *
  * Registered threads get a slot in a fixed table (no allocation, usable from a signal
  * handler) that reports read for thread names; a pthread key marks the slot dead when
@@ -27,10 +24,8 @@
 #include "guard/ledger.h"
 #include "guard/options.h"
 
-#define BG_AUTO_HITS 3
-
-__thread bg__thread_t bg__self __attribute__((tls_model("initial-exec"))) = {.watch = 1,
-                                                                                .slot = -1};
+__thread bg__thread_t bg__self __attribute__((tls_model("initial-exec"))) = {
+    .watch = 1, .slot = -1, .loop_fd = -1};
 
 /* Slots live in the ledger (guard/ledger.h) and are read by report snapshots on other
  * threads - and by other processes - while their owner renames or re-guards itself:
@@ -215,33 +210,6 @@ void bg__thread_name_changed_other(unsigned long pthread_id, const char *name) {
   }
 }
 
-/* Returns 1 when this wait is the thread's event-loop wait. */
-int bg__loop_wait(uintptr_t caller, int has_timeout, int always_loop) {
-  bg__thread_t *t = &bg__self;
-  if (caller >= t->loop_lo && caller < t->loop_hi) return 1; /* adapter runtime's own wait */
-  for (int i = 0; i < BG_LOOP_PCS; i++)
-    if (t->loop_pc[i] == caller) return 1;
-  if (!always_loop) {
-    if (!has_timeout) return 0;
-    if (t->cand_pc != caller) {
-      t->cand_pc = caller;
-      t->cand_hits = 1;
-      return 0;
-    }
-    if (++t->cand_hits < BG_AUTO_HITS) return 0;
-  }
-  for (int i = 0; i < BG_LOOP_PCS; i++)
-    if (!t->loop_pc[i]) {
-      t->loop_pc[i] = caller;
-      break;
-    }
-  if (!(t->roles & BG_ROLE_LOOP)) {
-    t->roles |= BG_ROLE_LOOP;
-    bg__thread_refresh(t);
-  }
-  return 1;
-}
-
 /* A copy (the slot may be renamed while the caller formats it), valid until this
  * thread's next call. */
 const char *bg__thread_name_of_slot(int slot) {
@@ -255,16 +223,17 @@ const char *bg__thread_name_of_slot(int slot) {
 
 /* After fork only the forking thread exists; it is the child's main thread.  It is no
  * longer taken for an event loop: a forked child of a loop (redis' bgsave, a worker
- * about to exec) rarely runs that loop, and if it does, its first epoll_wait says so
- * again.  A guard set through the API is kept. */
+ * about to exec) rarely runs that loop, and if it does, its first loop wait says so
+ * again (the epoll fd it inherited is shared with the parent: not a reason to guard).
+ * A guard set through the API is kept. */
 void bg__threads_after_fork(void) {
   bg__thread_t *t = &bg__self;
   t->slot = -1; /* the child's ledger has an empty thread table (ledger.c) */
   t->rec = NULL;
   t->roles = (uint8_t)((t->roles | BG_ROLE_MAIN) & ~BG_ROLE_LOOP);
-  memset(t->loop_pc, 0, sizeof t->loop_pc);
-  t->cand_pc = 0;
-  t->cand_hits = 0;
+  t->loop_fd = -1;
+  t->loop_closed = t->loop_marked = t->loop_foreign = 0;
+  bg__loops_after_fork();
   bg__thread_refresh(t);
 }
 

@@ -107,9 +107,12 @@
 #define BG__UNPACK_8(s, ...) BG__U8(s, __VA_ARGS__)
 
 /* Category column: CAT(sleep) is fixed; FDCAT(fd, io) is io, or file when fd is a
- * regular file or block device. */
+ * regular file or block device; WAITSET(kind, set, n) is wait, for a readiness wait on
+ * `set` (kind poll: a struct pollfd array of n; select: the read fd_set, nfds n; epoll:
+ * the epoll fd, n unused) - the set event-loop detection looks at (guard/loop.c). */
 #define BG__CATEXPR_CAT(c) BG_CAT_##c
 #define BG__CATEXPR_FDCAT(fd, c) bg__fd_category(fd, BG_CAT_##c)
+#define BG__CATEXPR_WAITSET(k, set, n) BG_CAT_wait
 /* NRCAT(): the syscall() row, whose category is that of the number it dispatches
  * (preload/syscalls.def); io stands in where one base category is needed. */
 #define BG__CATEXPR_NRCAT() BG_CAT_io
@@ -118,6 +121,7 @@
 #define BG__BASECAT_CAT(c) BG_CAT_##c
 #define BG__BASECAT_FDCAT(fd, c) BG_CAT_##c
 #define BG__BASECAT_NRCAT() BG_CAT_io
+#define BG__BASECAT_WAITSET(k, set, n) BG_CAT_wait
 #define BG_BASECAT(col) BG__BASECAT_##col
 
 /* Offload column: OFF(never), OFF(thread), OFF(timer) → BG_OFF_* (guard/guard.h).
@@ -139,5 +143,31 @@
 #define BG__IFWORKER_thread(...) __VA_ARGS__
 #define BG__IFWORKER_timer(...) __VA_ARGS__
 #define BG_OFF_IF_WORKER(col) BG__IFWORKER_##col
+
+/* BG_ISWAIT(col): 1 for a WAITSET row (a constant); BG_WAITSEEN(col): that row's
+ * question to loop detection, bg__loop_wait_seen over its set (needs `caller`).
+ * Loop detection sees the waits that can block; on an epoll set it sees every wait, a
+ * zero timeout included (asyncio's first iteration polls with 0: it is the loop all
+ * the same, and only loops wait on epoll, so no other thread pays for it).
+ * BG_WAITALL(col) is 1 for those sets. */
+#define BG__ISWAIT_CAT(c) 0
+#define BG__ISWAIT_FDCAT(fd, c) 0
+#define BG__ISWAIT_NRCAT() 0
+#define BG__ISWAIT_WAITSET(k, set, n) 1
+#define BG_ISWAIT(col) BG__ISWAIT_##col
+#define BG__WAITALL_CAT(c) 0
+#define BG__WAITALL_FDCAT(fd, c) 0
+#define BG__WAITALL_NRCAT() 0
+#define BG__WAITALL_WAITSET(k, set, n) BG__WAITALL_##k
+#define BG__WAITALL_poll 0
+#define BG__WAITALL_select 0
+#define BG__WAITALL_epoll 1
+#define BG_WAITALL(col) BG__WAITALL_##col
+#define BG__WAITSEEN_CAT(c) 0
+#define BG__WAITSEEN_FDCAT(fd, c) 0
+#define BG__WAITSEEN_NRCAT() 0
+#define BG__WAITSEEN_WAITSET(k, set, n)                                                 \
+  bg__loop_wait_seen(BG_WS_##k, (uintptr_t)(set), (uintptr_t)(n), caller)
+#define BG_WAITSEEN(col) BG__WAITSEEN_##col
 
 #endif

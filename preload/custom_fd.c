@@ -247,7 +247,7 @@ BG_EXPORT int pipe2(int fds[2], int flags) {
 BG_REAL_FN(eventfd_fn, eventfd)
 BG_EXPORT int eventfd(unsigned initval, int flags) {
   int fd = bg__get_eventfd()(initval, flags);
-  if (fd >= 0) bg__fd_created(fd, (flags & EFD_NONBLOCK) != 0);
+  if (fd >= 0) bg__fd_created_eventfd(fd, (flags & EFD_NONBLOCK) != 0);
   return fd;
 }
 

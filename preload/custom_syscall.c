@@ -27,11 +27,38 @@ static int sys_row(long nr) {
   }
 }
 
-static int sys_is_loop(long nr) {
+static int sys_is_wait(long nr) {
   switch (nr) {
 #define BG_SYSCALL(name, cat, flags, exempt)                                            \
   case SYS_##name:                                                                      \
-    return ((flags) & BG_F_LOOP) != 0;
+    return BG_ISWAIT(cat);
+#include "preload/syscalls.def"
+#undef BG_SYSCALL
+  default:
+    return 0;
+  }
+}
+
+static int sys_wait_all(long nr) {
+  switch (nr) {
+#define BG_SYSCALL(name, cat, flags, exempt)                                            \
+  case SYS_##name:                                                                      \
+    return BG_WAITALL(cat);
+#include "preload/syscalls.def"
+#undef BG_SYSCALL
+  default:
+    return 0;
+  }
+}
+
+/* A readiness wait that can block: loop detection sees it (guard/loop.c); 1 when it is
+ * the thread's loop wait. */
+static int sys_wait_seen(uintptr_t caller, long nr, long a1, long a2) {
+  (void)caller, (void)a1, (void)a2;
+  switch (nr) {
+#define BG_SYSCALL(name, cat, flags, exempt)                                            \
+  case SYS_##name:                                                                      \
+    return BG_WAITSEEN(cat);
 #include "preload/syscalls.def"
 #undef BG_SYSCALL
   default:
@@ -124,6 +151,8 @@ static __attribute__((noinline)) long slow(long nr, uintptr_t caller, long a1, l
   int ex = bg__syscall_exempt(caller, nr, a1, a2, a3, a4, a5, a6);
   int cat = sys_category(nr, a1);
   bg__self.depth--;
+  if (sys_is_wait(nr) && (!ex || sys_wait_all(nr)) && (bg__self.guarded || bg__auto_enabled))
+    ex |= sys_wait_seen(caller, nr, a1, a2); /* the loop's own wait is never a violation */
   if (!bg__self.guarded) return real(nr, a1, a2, a3, a4, a5, a6); /* auto: not a loop yet */
   bg__call_t c;
   switch (bg__enter_any(&c, row, cat, ex, caller)) {
@@ -152,7 +181,7 @@ BG_EXPORT long syscall(long nr, ...) {
       bg__unw_fake_fd((int)a1)) /* an int passed through "...": only the low half is set */
     return nr == SYS_write ? bg__unw_write((int)a1, (const void *)a2, (size_t)a3)
                            : bg__unw_read((int)a1, (void *)a2, (size_t)a3);
-  if (BG_LIKELY(!bg__self.guarded) && !(bg__auto_enabled && sys_is_loop(nr)))
+  if (BG_LIKELY(!bg__self.guarded) && !(bg__auto_enabled && sys_is_wait(nr)))
     r = bg__get_syscall()(nr, a1, a2, a3, a4, a5, a6);
   else
     r = slow(nr, (uintptr_t)__builtin_return_address(0), a1, a2, a3, a4, a5, a6);

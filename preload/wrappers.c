@@ -15,9 +15,11 @@
 #include "preload/preload.h"
 
 /* ---- metadata for the core: names and base categories (ids: preload/preload.h) --- */
-#define BG_CALL(name, cat, flags, off, ...) {#name, BG_BASECAT(cat), flags, BG_OFFPOL(off)},
+#define BG__FLAGS(cat, flags) ((flags) | (BG_ISWAIT(cat) ? BG_F_LOOP : 0))
+#define BG_CALL(name, cat, flags, off, ...)                                             \
+  {#name, BG_BASECAT(cat), BG__FLAGS(cat, flags), BG_OFFPOL(off)},
 #define BG_SYSCALL(name, cat, flags, exempt)                                            \
-  {"syscall(" #name ")", BG_BASECAT(cat), flags, BG_OFF_NEVER},
+  {"syscall(" #name ")", BG_BASECAT(cat), BG__FLAGS(cat, flags), BG_OFF_NEVER},
 const bg__callinfo_t bg__calltable[] = {
 #include "preload/calls.def"
 #include "preload/syscalls.def"
@@ -84,20 +86,20 @@ const char *bg__symver(const char *name) {
 /* Unguarded thread (the common case): one TLS load and a branch, then a tail jump to
  * the real function.
  *
- * BG_F_LOOP rows (poll, epoll_wait, select...) load guarded and watch together
- * instead: under threads=auto every thread's timed waits must be seen (that is how an
- * event loop is found), so on an unguarded thread the row's exempt expression decides
- * whether this wait goes to loop detection.  To keep that test inline and the wrapper
- * frameless (no register saves on the fast path), the exported wrapper evaluates the
- * expression with bg__loop_wait() replaced by a macro that only notes "detection
- * wanted"; a zero timeout short-circuits before it.  Only then does bg__watch_NAME run
- * the expression for real (the call to bg__loop_wait needs a frame; inside the core,
- * depth > 0, it does not run) and tail-call the real function.  No depth++ is needed
- * there: the thread is unguarded, so anything detection calls passes through, and
- * bg__thread_register protects itself.  Measured: docs/performance.md.
+ * Readiness-wait rows (WAITSET category: poll, epoll_wait, select...) load guarded and
+ * watch together instead: under threads=auto every thread's timed waits must be seen
+ * (that is how an event loop is found), so on an unguarded thread the row's exempt
+ * expression (a zero timeout) is tested inline and only a wait that can block (any wait
+ * on an epoll set: BG_WAITALL) goes out of line to bg__watch_NAME, which shows it to
+ * loop detection (bg__loop_wait_seen;
+ * inside the core, depth > 0, it does not) and tail-calls the real function.  The
+ * wrapper stays frameless: no register saves on the fast path.  No depth++ is needed
+ * around the real call: the thread is unguarded, or has just become the loop thread and
+ * this wait is its loop wait.  Measured: docs/performance.md.
  *
  * Guarded thread: the noinline slow path.  An exempt call leaves at once (the core
- * would answer BG_PASS for it anyway); otherwise the core gives a verdict. */
+ * would answer BG_PASS for it anyway); so does the thread's own loop wait, its yield
+ * point; otherwise the core gives a verdict. */
 #define BG_CUSTOM(...)
 #define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
   static __attribute__((noinline)) ret bg__slow_##name(uintptr_t caller                 \
@@ -107,7 +109,10 @@ const char *bg__symver(const char *name) {
     bg__self.depth++;                                                                   \
     int bg_ex = (exempt);                                                               \
     bg__self.depth--;                                                                   \
-    if (bg_ex || !bg__self.guarded) return bg__real_##name(BG_ARGS(n, params));          \
+    if (BG_ISWAIT(cat) && (!bg_ex || BG_WAITALL(cat)) && BG_WAITSEEN(cat))               \
+      return bg__real_##name(BG_ARGS(n, params)); /* the loop's own wait */             \
+    if (bg_ex) return bg__real_##name(BG_ARGS(n, params));                              \
+    if (!bg__self.guarded) return bg__real_##name(BG_ARGS(n, params));                  \
     bg__self.depth++;                                                                   \
     int bg_cat = BG_CATEXPR(cat);                                                       \
     bg__self.depth--;                                                                   \
@@ -134,7 +139,7 @@ const char *bg__symver(const char *name) {
        * the one-load fast path for good. */                                           \
       if (bg__core_ready()) bg__self.watch = 0;                                         \
     } else if (!bg__self.depth) { /* the core's own waits are never a program's loop */ \
-      (void)(exempt);             /* runs bg__loop_wait: this may be the thread's loop */ \
+      (void)BG_WAITSEEN(cat);                                                           \
     }                                                                                   \
     return bg__real_##name(BG_ARGS(n, params));                                         \
   }
@@ -144,7 +149,7 @@ const char *bg__symver(const char *name) {
 
 /* The exported wrappers never keep a frame on their fast paths; omitting the frame
  * pointer lets __builtin_return_address(0) read the return address without setting one
- * up on the loop rows' watch path (unwinding uses DWARF CFI, not the frame chain). */
+ * up on the wait rows' watch path (unwinding uses DWARF CFI, not the frame chain). */
 #if defined(__clang__)
 #define BG_FRAMELESS
 #else
@@ -157,24 +162,20 @@ const char *bg__symver(const char *name) {
 #define BG_ASK_WATCH_ONLY ((uint16_t)0x0001)
 #endif
 /* glibc's headers define some of these (getchar, putchar, vprintf...) as extern inline
- * already; the attribute only matters for the loop rows, so the mismatch warning on
+ * already; the attribute only matters for the wait rows, so the mismatch warning on
  * those others is silenced here and only here. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wattributes"
 #define BG_CUSTOM(...)
-#define bg__loop_wait(pc, has_timeout, always) ((void)(has_timeout), (void)(always), bg_lw = 1)
 #define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
   BG_EXPORT BG_FRAMELESS ret name(BG_PARAMS(n, params)) {                               \
-    if ((flags) & BG_F_LOOP) {                                                          \
+    if (BG_ISWAIT(cat)) {                                                               \
       uint16_t bg_ask = bg__self.ask;                                                   \
       if (BG_LIKELY(!bg_ask)) return bg__real_##name(BG_ARGS(n, params));               \
       if (BG_LIKELY(bg_ask == BG_ASK_WATCH_ONLY)) {                                     \
-        int bg_lw = 0;                                                                  \
-        (void)(exempt); /* sets bg_lw when it reaches bg__loop_wait */                  \
-        if (bg_lw)                                                                      \
-          return bg__watch_##name((uintptr_t)__builtin_return_address(0)                \
-                                  BG_ARGS_TAIL(n, params));                             \
-        return bg__real_##name(BG_ARGS(n, params));                                     \
+        if (!BG_WAITALL(cat) && (exempt)) return bg__real_##name(BG_ARGS(n, params));   \
+        return bg__watch_##name((uintptr_t)__builtin_return_address(0)                  \
+                                BG_ARGS_TAIL(n, params));                               \
       }                                                                                 \
     } else if (BG_LIKELY(!bg__self.guarded)) {                                          \
       return bg__real_##name(BG_ARGS(n, params));                                       \
@@ -184,5 +185,4 @@ const char *bg__symver(const char *name) {
 #include "preload/calls.def"
 #undef BG_CALL
 #undef BG_CUSTOM
-#undef bg__loop_wait
 #pragma GCC diagnostic pop

@@ -13,8 +13,19 @@
  * under a running thread) and process exit goes on.
  *
  * Requests.  Only GET and HEAD (405 otherwise), no request bodies (413), headers
- * bounded by the connection memory limit (libmicrohttpd answers 431/414), a token
- * when configured (401, constant-time compare; Bearer header or ?token=).  Data
+ * bounded by the connection memory limit (libmicrohttpd answers 431/414), a Host the
+ * server answers to (403, below), a token when configured (401, constant-time
+ * compare; Bearer header or ?token=).
+ *
+ * Host.  A loopback dashboard needs no token, so a web page could read it from the
+ * developer's browser through DNS rebinding (attacker.example re-resolved to
+ * 127.0.0.1: same origin for the browser, our port on loopback).  The browser then
+ * sends "Host: attacker.example", so on loopback binds only these Hosts are answered:
+ * localhost and *.localhost (they never resolve elsewhere), IP literals (a page that
+ * names an IP is not a rebinding: the browser really connects there), and the globs
+ * of http_hosts=.  A request without Host (HTTP/1.0 tools; every browser sends one)
+ * is answered.  Non-loopback binds rely on their token; http_hosts= restricts them
+ * too when given.  Data
  * responses are built from a fresh model each time; nothing the program wrote (thread
  * or function names, argv) reaches HTML unescaped: JSON is produced by jansson and
  * the page inserts it with textContent, under a Content-Security-Policy whose per-
@@ -22,7 +33,9 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -53,6 +66,8 @@ struct bg_http {
   int port;
   char url[96];
   char *token;       /* NULL: no token */
+  char *hosts;       /* http_hosts globs, lower case, comma separated; NULL: none */
+  int check_host;    /* loopback bind, or http_hosts given */
   bg_http_snapshot_fn snapshot;
   void *arg;
   const char *mode;
@@ -132,6 +147,49 @@ static int authorized(bg_http_t *h, struct MHD_Connection *c) {
     if (token_eq(h->token, auth)) return 1;
   }
   return token_eq(h->token, M->lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "token"));
+}
+
+/* ---- Host ------------------------------------------------------------------------- */
+static int is_ip_literal(const char *h) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, h, buf) == 1 || inet_pton(AF_INET6, h, buf) == 1;
+}
+
+/* Does the server answer this Host header value?  (See the top of this file.) */
+static int host_allowed(const bg_http_t *h, const char *value) {
+  if (!h->check_host || !value) return 1;
+  char host[256];
+  size_t n = strlen(value);
+  if (n == 0 || n >= sizeof host) return 0;
+  if (value[0] == '[') { /* [v6]:port */
+    const char *close = strchr(value, ']');
+    if (!close || (close[1] && close[1] != ':')) return 0;
+    n = (size_t)(close - value - 1);
+    memcpy(host, value + 1, n);
+  } else {
+    const char *colon = strrchr(value, ':');
+    if (colon && strchr(value, ':') != colon) return 0; /* a bare v6 literal is not a Host */
+    n = colon ? (size_t)(colon - value) : n;
+    memcpy(host, value, n);
+    if (colon && (!colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))) return 0;
+  }
+  host[n] = 0;
+  for (char *p = host; *p; p++) *p = (char)tolower((unsigned char)*p);
+  if (n && host[n - 1] == '.') host[--n] = 0; /* "localhost." is localhost */
+  if (!n) return 0;
+  if (!strcmp(host, "localhost") || (n > 10 && !strcmp(host + n - 10, ".localhost"))) return 1;
+  if (is_ip_literal(host)) return 1;
+  for (const char *g = h->hosts; g && *g;) {
+    size_t len = strcspn(g, ",");
+    char glob[256];
+    if (len && len < sizeof glob) {
+      memcpy(glob, g, len);
+      glob[len] = 0;
+      if (!fnmatch(glob, host, 0)) return 1;
+    }
+    g += len + (g[len] == ',');
+  }
+  return 0;
 }
 
 /* ---- dashboard page --------------------------------------------------------------- */
@@ -281,6 +339,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     const char *te = M->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if ((cl && strcmp(cl, "0")) || te)
       return send_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "request bodies are not accepted\n");
+    if (!host_allowed(h, M->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)))
+      return send_text(c, MHD_HTTP_FORBIDDEN,
+                       "Host not allowed: this dashboard answers localhost, IP addresses and the "
+                       "names in http_hosts= (DNS rebinding protection)\n");
     if (!authorized(h, c))
       return send_text(c, MHD_HTTP_UNAUTHORIZED, "token required (Authorization: Bearer TOKEN or ?token=TOKEN)\n");
     return MHD_YES;
@@ -305,6 +367,7 @@ static void free_handle(bg_http_t *h) {
   pthread_mutex_destroy(&h->mu);
   pthread_cond_destroy(&h->cv);
   free(h->token);
+  free(h->hosts);
   free(h);
 }
 
@@ -340,6 +403,9 @@ bg_http_t *bg_http_start(const bg_http_config_t *cfg, int *why, char *err, size_
   h->mode = cfg->mode ? cfg->mode : "live";
   h->log = cfg->log;
   h->token = has_token ? strdup(cfg->token) : NULL;
+  if (cfg->hosts && cfg->hosts[0] && (h->hosts = strdup(cfg->hosts)))
+    for (char *p = h->hosts; *p; p++) *p = (char)tolower((unsigned char)*p);
+  h->check_host = loopback || h->hosts;
   pthread_mutex_init(&h->mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);

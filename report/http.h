@@ -30,6 +30,7 @@ typedef int (*bg_http_snapshot_fn)(bg_model_t *m, void *arg, char *err, size_t e
 typedef struct bg_http_config {
   const char *addr;             /* "ADDR:PORT" (IPv4, [IPv6] or localhost); port 0 = any */
   const char *token;            /* NULL/"" = none; required for non-loopback addresses */
+  const char *hosts;            /* extra Host names (comma list of globs), see http.c */
   bg_http_snapshot_fn snapshot; /* called on the server thread for each data request */
   void *arg;
   const char *mode;             /* "live" or "serve": shown by the dashboard */

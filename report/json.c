@@ -5,6 +5,14 @@
  * producing a file nobody can parse.  Reading: every field is type-checked and a
  * report from another tool, an incompatible major version, or a corrupt file gets an
  * error naming the file and the field - never a crash, never a silent zero.
+ *
+ * Size.  A merged report can hold 100,000 sites (hundreds of MB).  jansson's tree of a
+ * whole document takes ~6x the text, so neither side builds one for the sites array:
+ * the reader walks the top-level object itself - only the punctuation between values
+ * ({ } [ ] , : and blanks) - and hands each member value, and each element of "sites",
+ * to jansson separately (JSON_DISABLE_EOF_CHECK reports where the value ended), turning
+ * a site into the model and freeing its tree at once.  The writer dumps the head, each
+ * site and the tail separately, indented exactly as one json_dumps of the whole.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,6 +21,7 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "report/model.h"
 
@@ -116,6 +125,7 @@ static json_t *exit_json(const bg_rexit_t *e) {
   return o;
 }
 
+/* The report with "sites": [] (bg_render_json dumps the sites into it one by one). */
 static json_t *model_json(const bg_model_t *m) {
   json_t *o = json_object(), *argv = json_array(), *opts = json_object(), *threads = json_array(),
          *sites = json_array();
@@ -139,7 +149,6 @@ static json_t *model_json(const bg_model_t *m) {
     json_array_append_new(threads, t);
   }
   json_object_set_new(o, "threads", threads);
-  for (int i = 0; i < m->nsites; i++) json_array_append_new(sites, site_json(&m->sites[i]));
   json_object_set_new(o, "sites", sites);
   json_object_set_new(o, "dropped_sites", jint(m->dropped_sites));
   json_object_set_new(o, "unguarded_reason", m->unguarded_reason ? jstr(m->unguarded_reason) : json_null());
@@ -161,11 +170,78 @@ static json_t *model_json(const bg_model_t *m) {
   return o;
 }
 
+/* The output of bg_render_json: one growing buffer (jansson's dump callback is called
+ * per token, too often for stdio). */
+struct out {
+  char *p;
+  size_t len, cap;
+  int failed;
+};
+
+static void put(struct out *o, const char *s, size_t n) {
+  if (o->failed) return;
+  if (o->len + n + 1 > o->cap) {
+    size_t cap = o->cap ? o->cap : 1 << 16;
+    while (cap < o->len + n + 1) cap *= 2;
+    char *p = realloc(o->p, cap);
+    if (!p) {
+      o->failed = 1;
+      return;
+    }
+    o->p = p, o->cap = cap;
+  }
+  memcpy(o->p + o->len, s, n);
+  o->len += n;
+  o->p[o->len] = 0;
+}
+
+/* json_dump_callback sink for a site dumped alone: every line break is followed by two
+ * more blanks, which places it at depth 2 of the report. */
+static int site_sink(const char *buf, size_t n, void *arg) {
+  struct out *o = arg;
+  for (const char *p = buf, *e = buf + n; p < e;) {
+    const char *nl = memchr(p, '\n', (size_t)(e - p));
+    if (!nl) {
+      put(o, p, (size_t)(e - p));
+      break;
+    }
+    put(o, p, (size_t)(nl - p));
+    put(o, "\n  ", 3);
+    p = nl + 1;
+  }
+  return o->failed ? -1 : 0;
+}
+
+/* Byte for byte what json_dumps(JSON_INDENT(1)) of the whole report gives, without its
+ * tree: the report with an empty "sites" array is dumped, and the sites are dumped one
+ * at a time into that array's place (see the top of this file). */
 char *bg_render_json(const bg_model_t *m) {
+  const size_t flags = JSON_INDENT(1) | JSON_PRESERVE_ORDER;
   json_t *o = model_json(m);
-  char *s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+  char *head = o ? json_dumps(o, flags) : NULL;
   json_decref(o);
-  return s;
+  if (!head) return NULL;
+  /* Strings are escaped, so a line break followed by this can only be the member. */
+  static const char mark[] = "\n \"sites\": []";
+  char *at = m->nsites ? strstr(head, mark) : NULL;
+  if (!at) return head;
+  struct out out = {0};
+  put(&out, head, (size_t)(at - head));
+  put(&out, mark, sizeof mark - 2); /* without the "]" */
+  for (int i = 0; !out.failed && i < m->nsites; i++) {
+    json_t *js = site_json(&m->sites[i]);
+    put(&out, i ? ",\n  " : "\n  ", i ? 4 : 3);
+    if (!js || json_dump_callback(js, site_sink, &out, flags) < 0) out.failed = 1;
+    json_decref(js);
+  }
+  put(&out, "\n ]", 3);
+  put(&out, at + sizeof mark - 1, strlen(at + sizeof mark - 1));
+  free(head);
+  if (out.failed) {
+    free(out.p);
+    return NULL;
+  }
+  return out.p;
 }
 
 char *bg_render_site_json(const bg_rsite_t *site) {
@@ -182,6 +258,7 @@ struct rd {
   char *err;
   size_t errlen;
   int failed;
+  int sites_streamed; /* m->sites already read (bg_model_read_json) */
 };
 
 static void rd_fail(struct rd *r, const char *field, const char *what) {
@@ -403,7 +480,7 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
       ru->text = get_str(r, v, "text", 1);
     }
   }
-  json_t *sites = get_array(r, o, "sites");
+  json_t *sites = r->sites_streamed ? NULL : get_array(r, o, "sites");
   if (sites) {
     m->sites = calloc(json_array_size(sites) + 1, sizeof *m->sites);
     json_array_foreach(sites, i, v) {
@@ -413,17 +490,148 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
   }
 }
 
+/* Where jansson's sub-parse started in the whole text, for line:column messages. */
+static void json_error_at(struct rd *r, const char *text, size_t at, const char *what) {
+  if (r->failed) return;
+  int line = 1, col = 1;
+  for (size_t i = 0; i < at; i++) {
+    if (text[i] == '\n')
+      line++, col = 1;
+    else
+      col++;
+  }
+  r->failed = 1;
+  snprintf(r->err, r->errlen, "%s:%d:%d: invalid JSON: %s", r->name, line, col, what);
+}
+
+static size_t skip_blanks(const char *t, size_t len, size_t i) {
+  while (i < len && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r')) i++;
+  return i;
+}
+
+/* One JSON value starting at *pos (jansson), *pos advanced past it; NULL with r failed. */
+static json_t *value_at(struct rd *r, const char *text, size_t len, size_t *pos) {
+  json_error_t je;
+  json_t *v = json_loadb(text + *pos, len - *pos,
+                         JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &je);
+  if (!v) {
+    json_error_at(r, text, *pos + (size_t)(je.position > 0 ? je.position : 0), je.text);
+    return NULL;
+  }
+  *pos += (size_t)je.position;
+  return v;
+}
+
+/* The "sites" array at *pos, one element at a time into m->sites. */
+static void stream_sites(struct rd *r, const char *text, size_t len, size_t *pos, bg_model_t *m) {
+  size_t i = skip_blanks(text, len, *pos + 1), cap = 0; /* past '[' */
+  if (i < len && text[i] == ']') {
+    *pos = i + 1;
+    m->sites = calloc(1, sizeof *m->sites);
+    return;
+  }
+  for (;;) {
+    json_t *v = value_at(r, text, len, &i);
+    if (!v) return;
+    if ((size_t)m->nsites == cap) {
+      cap = cap ? cap * 2 : 64;
+      bg_rsite_t *ns = realloc(m->sites, (cap + 1) * sizeof *ns);
+      if (!ns) {
+        json_decref(v);
+        return rd_fail(r, "sites", "out of memory");
+      }
+      m->sites = ns;
+    }
+    bg_rsite_t *s = &m->sites[m->nsites++];
+    memset(s, 0, sizeof *s);
+    read_site(r, v, s);
+    json_decref(v);
+    if (r->failed) return;
+    i = skip_blanks(text, len, i);
+    if (i < len && text[i] == ']') break;
+    if (i >= len || text[i] != ',') return json_error_at(r, text, i, "',' or ']' expected");
+    i = skip_blanks(text, len, i + 1);
+  }
+  *pos = i + 1;
+}
+
+/* The top-level object: every member but "sites" goes into *head for read_model. */
+static json_t *read_top(struct rd *r, const char *text, size_t len, bg_model_t *m, int *streamed) {
+  json_t *head = json_object();
+  size_t i = skip_blanks(text, len, 0);
+  if (!head) return rd_fail(r, "(top)", "out of memory"), NULL;
+  i = skip_blanks(text, len, i + 1); /* past '{' */
+  if (i < len && text[i] == '}') goto end;
+  for (;;) {
+    if (i >= len || text[i] != '"') {
+      json_error_at(r, text, i, "string or '}' expected");
+      break;
+    }
+    json_t *k = value_at(r, text, len, &i);
+    if (!k) break;
+    char key[64];
+    snprintf(key, sizeof key, "%s", json_string_value(k));
+    int dup = json_object_get(head, json_string_value(k)) != NULL ||
+              (*streamed && !strcmp(json_string_value(k), "sites"));
+    int long_key = strlen(json_string_value(k)) >= sizeof key;
+    json_decref(k);
+    if (dup) {
+      json_error_at(r, text, i, "duplicate object key");
+      break;
+    }
+    i = skip_blanks(text, len, i);
+    if (i >= len || text[i] != ':') {
+      json_error_at(r, text, i, "':' expected");
+      break;
+    }
+    i = skip_blanks(text, len, i + 1);
+    if (!long_key && !strcmp(key, "sites") && i < len && text[i] == '[') {
+      *streamed = 1;
+      stream_sites(r, text, len, &i, m);
+    } else if (!long_key) {
+      json_t *v = value_at(r, text, len, &i);
+      if (v) json_object_set_new(head, key, v);
+    } else {
+      json_decref(value_at(r, text, len, &i)); /* no field of ours has such a name */
+    }
+    if (r->failed) break;
+    i = skip_blanks(text, len, i);
+    if (i < len && text[i] == '}') break;
+    if (i >= len || text[i] != ',') {
+      json_error_at(r, text, i, "',' or '}' expected");
+      break;
+    }
+    i = skip_blanks(text, len, i + 1);
+  }
+end:
+  if (!r->failed && skip_blanks(text, len, i + 1) < len)
+    json_error_at(r, text, skip_blanks(text, len, i + 1), "end of file expected");
+  return head;
+}
+
 int bg_model_read_json(const char *text, size_t len, const char *name, bg_model_t *m, char *err,
                        size_t errlen) {
   memset(m, 0, sizeof *m);
-  json_error_t je;
-  json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-  if (!o) {
-    snprintf(err, errlen, "%s:%d:%d: invalid JSON: %s", name, je.line, je.column, je.text);
-    return -1;
+  struct rd r = {name, err, errlen, 0, 0};
+  size_t start = skip_blanks(text, len, 0);
+  json_t *o;
+  if (start < len && text[start] == '{') {
+    o = read_top(&r, text, len, m, &r.sites_streamed);
+  } else { /* not an object: jansson says what it is (or why it is not JSON) */
+    json_error_t je;
+    o = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+    if (!o) {
+      snprintf(err, errlen, "%s:%d:%d: invalid JSON: %s", name, je.line, je.column, je.text);
+      return -1;
+    }
   }
-  struct rd r = {name, err, errlen, 0};
-  read_model(&r, o, m);
+  /* A foreign file fails on "tool" even when its "sites" came first and failed. */
+  json_t *tool = o ? json_object_get(o, "tool") : NULL;
+  if (r.failed && json_is_string(tool) && strcmp(json_string_value(tool), "blockguard")) {
+    r.failed = 0;
+    rd_fail(&r, "tool", "not a blockguard report");
+  }
+  if (!r.failed && o) read_model(&r, o, m);
   json_decref(o);
   if (r.failed) {
     bg_model_free(m);
@@ -438,7 +646,11 @@ int bg_model_read_file(const char *path, bg_model_t *m, char *err, size_t errlen
     snprintf(err, errlen, "%s: %s", path, strerror(errno));
     return -1;
   }
-  size_t cap = 1 << 16, len = 0;
+  /* sized from the file (+1: a read at the end sees EOF without growing); a file that
+   * grows while we read still works, by doubling */
+  struct stat st;
+  size_t cap = fstat(fileno(f), &st) == 0 && st.st_size > 0 ? (size_t)st.st_size + 1 : 1 << 16;
+  size_t len = 0;
   char *buf = malloc(cap);
   size_t n;
   while (buf && (n = fread(buf + len, 1, cap - len, f)) > 0) {

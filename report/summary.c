@@ -17,9 +17,8 @@
  * Python or JavaScript frames the innermost of those (the user's line, not the
  * interpreter's C function that made the call for it). */
 static const bg_rframe_t *caller(const bg_rsite_t *s) {
-  for (int i = 0; i < s->nframes; i++)
-    if (s->frames[i].lang == BG_LANG_PYTHON || s->frames[i].lang == BG_LANG_JS)
-      return &s->frames[i];
+  int l = bg_site_lang_caller(s);
+  if (l >= 0) return &s->frames[l];
   return s->nframes ? &s->frames[0] : NULL;
 }
 

@@ -43,13 +43,31 @@ int bg_frame_is_system(const bg_rframe_t *f) {
   return 0;
 }
 
+int bg_frame_is_lang(const bg_rframe_t *f) {
+  return (f->lang == BG_LANG_PYTHON || f->lang == BG_LANG_JS) && f->file && f->file[0] &&
+         f->line > 0;
+}
+
+/* Code of the language runtime itself: node's built-in modules (node:fs), CPython's
+ * frozen modules (<frozen importlib._bootstrap>). */
+static int runtime_lang(const bg_rframe_t *f) {
+  return !strncmp(f->file, "node:", 5) || !strncmp(f->file, "<frozen ", 8);
+}
+
+int bg_site_lang_caller(const bg_rsite_t *s) {
+  for (int i = 0; i < s->nframes; i++)
+    if (bg_frame_is_lang(&s->frames[i]) && !runtime_lang(&s->frames[i])) return i;
+  for (int i = 0; i < s->nframes; i++)
+    if (bg_frame_is_lang(&s->frames[i])) return i;
+  return -1;
+}
+
 int bg_site_culprit(const bg_rsite_t *s) {
   /* Python or JavaScript code: the user's own line, not the interpreter's C code that
-   * made the call for it (time_sleep, _Py_read). */
-  for (int i = 0; i < s->nframes; i++)
-    if ((s->frames[i].lang == BG_LANG_PYTHON || s->frames[i].lang == BG_LANG_JS) &&
-        s->frames[i].file && s->frames[i].file[0] && s->frames[i].line > 0)
-      return i;
+   * made the call for it (time_sleep, _Py_read), nor the runtime's own library code
+   * (node:fs readFileSync) when the user's function is on the stack. */
+  int l = bg_site_lang_caller(s);
+  if (l >= 0) return l;
   for (int i = 0; i < s->nframes; i++)
     if (!bg_frame_is_system(&s->frames[i]) && s->frames[i].file && s->frames[i].file[0] &&
         s->frames[i].line > 0)

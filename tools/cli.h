@@ -36,6 +36,14 @@ int bg_cli_gate(struct bg_model *cur, const struct bg_model *base, FILE *out, co
 
 int bg_cmd_serve(int argc, char **argv); /* tools/cmd_serve.c */
 
+/* tools/cli_load.c: reads files (JSON reports, state files) on worker threads and merges
+ * them into g in the given order; notes (NULL: none) gets a line per incomplete report
+ * and per state file of a running process.  0, or -1 with the first failing file's
+ * error in err. */
+struct bg_merge;
+int bg_cli_read_merge(char *const *files, int n, struct bg_merge *g, FILE *notes, char *err,
+                      size_t errlen);
+
 #define BG_CLI_EXTRA_COMMANDS {"report", bg_cmd_report}, {"serve", bg_cmd_serve},
 #define BG_CLI_RUN_COMMANDS {"run", bg_cmd_run}, {"check", bg_cmd_check},
 #endif

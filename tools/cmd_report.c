@@ -26,14 +26,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "guard/ledger_read.h"
 #include "report/format.h"
+#include "report/redact.h"
 #include "tools/cli.h"
 
 static int by_name(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Appends path to the list; -1 out of memory. */
+static int push(char ***v, int *n, int *cap, char *path) {
+  if (!path) return -1;
+  if (*n == *cap) {
+    *cap = *cap ? *cap * 2 : 32;
+    char **nv = realloc(*v, (size_t)*cap * sizeof *nv);
+    if (!nv) return free(path), -1;
+    *v = nv;
+  }
+  (*v)[(*n)++] = path;
+  return 0;
 }
 
 int bg_cli_is_report_name(const char *name) {
@@ -47,90 +60,51 @@ int bg_cli_read_report(const char *path, bg_model_t *m, char *err, size_t errlen
   return bg_model_read_file(path, m, err, errlen);
 }
 
-/* A JSON report, or a state file (a ledger left next to a report= path by a process
- * that did not write its report: killed, exec'd, or the write failed).  in_dir: a state
- * file that vanished meanwhile was replaced by its report (counted from the listing
- * if it was there): not an error. */
-static int add_file(bg_merge_t *g, const char *path, int in_dir) {
-  bg_model_t m;
-  char err[1024];
-  size_t l = strlen(path);
-  if (in_dir && l > 8 && !strcmp(path + l - 8, ".bgstate") && access(path, F_OK) < 0) return 1;
-  int state = bg__ledger_is_file(path);
-  if (bg_cli_read_report(path, &m, err, sizeof err) < 0) {
-    fprintf(stderr, "blockguard: %s\n", err);
-    return -1;
-  }
-  if (m.incomplete_reason)
-    fprintf(stderr, "blockguard: INCOMPLETE: pid %d (%s): %s\n", m.pid, m.argc ? m.argv[0] : "?",
-            m.incomplete_reason);
-  else if (state && m.exit.how && !strcmp(m.exit.how, "running"))
-    fprintf(stderr, "blockguard: note: pid %d (%s) is still running: %s shows it so far\n", m.pid,
-            m.argc ? m.argv[0] : "?", path);
-  int rc = bg_merge_add(g, &m);
-  bg_model_free(&m);
-  if (rc < 0) fprintf(stderr, "blockguard: %s: out of memory\n", path);
-  return rc;
-}
-
-static int add_dir(bg_merge_t *g, const char *dir, int *count) {
+/* The *.json and *.bgstate files directly in dir, in name order, appended to the list. */
+static int list_dir(const char *dir, char ***v, int *n, int *cap) {
   DIR *d = opendir(dir);
   if (!d) {
     fprintf(stderr, "blockguard: %s: %s\n", dir, strerror(errno));
     return -1;
   }
-  char **names = NULL;
-  size_t n = 0, cap = 0;
+  int first = *n, rc = 0;
   struct dirent *e;
-  while ((e = readdir(d))) {
-    size_t l = strlen(e->d_name);
-    (void)l;
+  while (!rc && (e = readdir(d))) {
     if (!bg_cli_is_report_name(e->d_name)) continue;
-    if (n == cap) {
-      cap = cap ? cap * 2 : 32;
-      char **nn = realloc(names, cap * sizeof *nn);
-      if (!nn) break;
-      names = nn;
-    }
-    names[n++] = strdup(e->d_name);
+    char *path = NULL;
+    rc = push(v, n, cap, asprintf(&path, "%s/%s", dir, e->d_name) < 0 ? NULL : path);
   }
   closedir(d);
-  if (n) qsort(names, n, sizeof *names, by_name);
-  int rc = 0;
-  for (size_t i = 0; i < n; i++) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-    int r = rc ? 0 : add_file(g, path, 1);
-    if (r < 0) rc = -1;
-    if (!rc && r == 0) ++*count;
-    free(names[i]);
+  if (rc) fprintf(stderr, "blockguard: %s: out of memory\n", dir);
+  if (!rc && *n == first) {
+    fprintf(stderr, "blockguard: %s: no *.json reports or *.bgstate files in this directory\n", dir);
+    rc = -1;
   }
-  free(names);
+  if (!rc) qsort(*v + first, (size_t)(*n - first), sizeof **v, by_name);
   return rc;
 }
 
 int bg_cli_load(int n, char *const *paths, bg_model_t *out) {
-  bg_merge_t g;
-  bg_merge_init(&g);
-  int count = 0, rc = 0;
+  char **files = NULL;
+  int nfiles = 0, cap = 0, rc = 0;
   for (int i = 0; i < n && !rc; i++) {
     struct stat st;
     if (stat(paths[i], &st) < 0) {
       fprintf(stderr, "blockguard: %s: %s\n", paths[i], strerror(errno));
       rc = -1;
     } else if (S_ISDIR(st.st_mode)) {
-      int before = count;
-      rc = add_dir(&g, paths[i], &count);
-      if (!rc && count == before) {
-        fprintf(stderr, "blockguard: %s: no *.json reports or *.bgstate files in this directory\n",
-                paths[i]);
-        rc = -1;
-      }
-    } else {
-      rc = add_file(&g, paths[i], 0);
-      if (!rc) count++;
+      rc = list_dir(paths[i], &files, &nfiles, &cap);
+    } else if ((rc = push(&files, &nfiles, &cap, strdup(paths[i]))) < 0) {
+      fprintf(stderr, "blockguard: out of memory\n");
     }
   }
+  bg_merge_t g;
+  bg_merge_init(&g);
+  char err[1200];
+  if (!rc && (rc = bg_cli_read_merge(files, nfiles, &g, stderr, err, sizeof err)) < 0)
+    fprintf(stderr, "blockguard: %s\n", err);
+  for (int i = 0; i < nfiles; i++) free(files[i]);
+  free(files);
   bg_merge_finish(&g, out);
   if (rc) bg_model_free(out);
   return rc;
@@ -162,7 +136,7 @@ static int usage_error(const char *msg, const char *arg) {
   fprintf(stderr, "blockguard report: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
   fprintf(stderr,
           "usage: blockguard report [--format F] [--baseline OLD] [--suppressions] [--exitcode=N]\n"
-          "                         [-o FILE] FILE|DIR...\n"
+          "                         [--redact R] [-o FILE] FILE|DIR...\n"
           "  formats: %s (default text; -o FILE.ext picks the format of that extension)\n",
           bg_format_names());
   return 2;
@@ -192,6 +166,9 @@ static int format_of_path(const char *path) {
 int bg_cmd_report(int argc, char **argv) {
   const char *format = NULL, *baseline = NULL, *output = NULL, *v;
   int suppressions = 0, exitcode = 66, i = 1;
+  char rerr[200];
+  bg_redact_t redact;
+  bg_redact_parse(&redact, "secrets", 7, rerr, sizeof rerr);
   for (; i < argc && argv[i][0] == '-'; i++) {
     if (!strcmp(argv[i], "--")) {
       i++;
@@ -199,6 +176,9 @@ int bg_cmd_report(int argc, char **argv) {
     }
     if ((v = flag_value(argc, argv, &i, "--format"))) {
       format = v;
+    } else if ((v = flag_value(argc, argv, &i, "--redact"))) {
+      if (bg_redact_parse(&redact, v, strlen(v), rerr, sizeof rerr) < 0)
+        return usage_error(rerr, v);
     } else if ((v = flag_value(argc, argv, &i, "--baseline"))) {
       baseline = v;
     } else if ((v = flag_value(argc, argv, &i, "--output")) || (v = flag_value(argc, argv, &i, "-o"))) {
@@ -228,6 +208,7 @@ int bg_cmd_report(int argc, char **argv) {
     bg_model_free(&base);
     return 2;
   }
+  bg_model_redact(&cur, &redact); /* a report written with redact=none stays as it was only on request */
   int rc = 0;
   if (baseline) {
     int nnew = bg_cli_gate(&cur, &base, NULL, NULL);

@@ -25,11 +25,13 @@
 
 #include "report/http.h"
 #include "report/model.h"
+#include "report/redact.h"
 #include "tools/cli.h"
 
 typedef struct serve_src {
   char **args; /* FILE|DIR as given */
   int nargs;
+  bg_redact_t redact; /* applied to what is served (a report written with redact=none) */
   pthread_mutex_t mu;
   bg_model_t cache;
   int have_cache;
@@ -118,23 +120,11 @@ static int list_inputs(serve_src_t *s, char ***files, int *nfiles, char **sig, c
 }
 
 /* Reads and merges the files (report/merge.c: the same merge as `blockguard report`). */
+/* Reads and merges the files (report/merge.c: the same merge as `blockguard report`). */
 static int build(char **files, int n, bg_model_t *out, char *err, size_t errlen) {
   bg_merge_t g;
   bg_merge_init(&g);
-  int rc = 0;
-  for (int i = 0; i < n && !rc; i++) {
-    bg_model_t m;
-    if (bg_cli_read_report(files[i], &m, err, errlen) < 0) {
-      if (access(files[i], F_OK) < 0) continue; /* a state file replaced by its report meanwhile */
-      rc = -1;
-      break;
-    }
-    if (bg_merge_add(&g, &m) < 0) {
-      snprintf(err, errlen, "out of memory merging %s", files[i]);
-      rc = -1;
-    }
-    bg_model_free(&m);
-  }
+  int rc = bg_cli_read_merge(files, n, &g, NULL, err, errlen);
   bg_merge_finish(&g, out);
   if (rc < 0) bg_model_free(out);
   return rc;
@@ -175,6 +165,8 @@ static int serve_snapshot(bg_model_t *out, void *arg, char *err, size_t errlen) 
     if (copy_model(out, &s->cache) < 0) {
       snprintf(err, errlen, "out of memory");
       rc = -1;
+    } else {
+      bg_model_redact(out, &s->redact);
     }
   }
   pthread_mutex_unlock(&s->mu);
@@ -199,11 +191,14 @@ static void serve_log(const char *msg, void *arg) {
 
 static void usage(FILE *f) {
   fprintf(f,
-          "usage: blockguard serve [--http ADDR:PORT] [--http_token TOKEN] FILE|DIR...\n"
+          "usage: blockguard serve [--http ADDR:PORT] [--http_token TOKEN] [--http_hosts GLOBS]\n"
+          "                        [--redact R] FILE|DIR...\n"
           "  Serves the dashboard for saved reports (merged).  DIR: every *.json and *.bgstate in it.\n"
           "  --http ADDR:PORT    where to listen (default 127.0.0.1:0: a free port, printed)\n"
           "  --http_token TOKEN  required for non-loopback addresses; every request must\n"
           "                      carry it (Authorization: Bearer TOKEN or ?token=TOKEN)\n"
+          "  --http_hosts GLOBS  more Host names to answer (default: localhost, IP literals)\n"
+          "  --redact R          secrets (default), argv, key:GLOB, none (see --help)\n"
           "  Also read: BLOCKGUARD_HTTP_TOKEN.  Stops on SIGINT/SIGTERM.\n");
 }
 
@@ -218,11 +213,13 @@ static const char *flag(int argc, char **argv, int *i, const char *key) {
 }
 
 int bg_cmd_serve(int argc, char **argv) {
-  const char *addr = "127.0.0.1:0", *token = getenv("BLOCKGUARD_HTTP_TOKEN"), *v;
+  const char *addr = "127.0.0.1:0", *token = getenv("BLOCKGUARD_HTTP_TOKEN"), *hosts = NULL, *v;
+  char rerr[200];
   serve_src_t s;
   memset(&s, 0, sizeof s);
   s.args = calloc((size_t)argc + 1, sizeof *s.args);
   if (!s.args) return 2;
+  bg_redact_parse(&s.redact, "secrets", 7, rerr, sizeof rerr);
   int i = 1, dash = 0;
   for (; i < argc; i++) {
     const char *a = argv[i];
@@ -236,6 +233,14 @@ int bg_cmd_serve(int argc, char **argv) {
       token = v;
     } else if (!dash && (v = flag(argc, argv, &i, "--http-token"))) {
       token = v;
+    } else if (!dash && (v = flag(argc, argv, &i, "--http_hosts"))) {
+      hosts = v;
+    } else if (!dash && (v = flag(argc, argv, &i, "--redact"))) {
+      if (bg_redact_parse(&s.redact, v, strlen(v), rerr, sizeof rerr) < 0) {
+        fprintf(stderr, "blockguard serve: --redact: %s\n", rerr);
+        free(s.args);
+        return 2;
+      }
     } else if (!dash && (v = flag(argc, argv, &i, "--http"))) {
       addr = v;
     } else if (!dash && a[0] == '-' && a[1]) {
@@ -271,8 +276,8 @@ int bg_cmd_serve(int argc, char **argv) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
-  bg_http_config_t cfg = {.addr = addr, .token = token, .snapshot = serve_snapshot, .arg = &s,
-                          .mode = "serve", .log = serve_log};
+  bg_http_config_t cfg = {.addr = addr, .token = token, .hosts = hosts, .snapshot = serve_snapshot,
+                          .arg = &s, .mode = "serve", .log = serve_log};
   int why;
   bg_http_t *h = bg_http_start(&cfg, &why, err, sizeof err);
   if (!h) {

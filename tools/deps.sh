@@ -8,7 +8,10 @@
 set -eu
 group=${1:-build}
 build_pkgs="gcc make pkg-config libunwind-dev uthash-dev libmicrohttpd-dev libjansson-dev libdw-dev"
-check_pkgs="libcmocka-dev libst-dev python3 python3-dev g++ curl python3-jsonschema python3-prometheus-client"
+check_pkgs="libcmocka-dev libst-dev python3 python3-dev g++ nodejs curl python3-jsonschema python3-prometheus-client"
+# the event-loop corpus (tests/integration/t_loop_corpus.sh): real loops and non-loops
+check_pkgs="$check_pkgs redis-server redis-tools nginx memcached python3-gevent python3-pip
+  git libuv1-dev libevent-dev libev-dev libglib2.0-dev"
 bench_pkgs="valgrind perl strace ltrace redis-server redis-tools libuv1-dev"  # perl: callgrind_annotate; libuv: reference rows
 browser_pkgs="chromium nodejs npm"
 # clang's libFuzzer runtime is in libclang-rt-dev, which clang does not pull in.

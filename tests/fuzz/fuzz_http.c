@@ -9,7 +9,8 @@
  *     the connection within 5 s - whether the request was complete, half sent, or
  *     keep-alive - never hangs, never crashes (ASan/UBSan watch the server thread);
  *   - report data (a marker in the report) is only ever sent to a request that
- *     presented the token (literally, or %-encoded in the query);
+ *     presented the token (literally, or %-encoded in the query), and never to one
+ *     whose only Host header names another site (DNS rebinding);
  *   - the HTML page never contains report strings (it loads them as JSON);
  *   - every 64 inputs, an ordinary authorised request still gets 200: no input can
  *     wedge the server for the next client.
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -125,7 +127,7 @@ static int status_of(const char *resp) {
 }
 
 static void check_alive(void) {
-  static const char ok[] = "GET /api/report HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " TOKEN
+  static const char ok[] = "GET /api/report HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TOKEN
                            "\r\nConnection: close\r\n\r\n";
   size_t n;
   char *r = exchange(ok, sizeof ok - 1, &n, 5);
@@ -135,6 +137,20 @@ static void check_alive(void) {
     abort();
   }
   free(r);
+}
+
+/* Does the request carry exactly one Host header, "attacker.example" (a rebinding
+ * domain), with nothing that could extend or repeat it? */
+static int foreign_host_only(const uint8_t *data, size_t size) {
+  static const char h[] = "\r\nHost: attacker.example\r\n";
+  const char *d = (const char *)data, *at = memmem(d, size, h, sizeof h - 1);
+  if (!at || memchr(d, 0, size)) return 0;
+  const char *after = at + sizeof h - 1;
+  if (after < d + size && (*after == ' ' || *after == '\t')) return 0; /* folded */
+  int hosts = 0;
+  for (size_t i = 0; i + 5 < size; i++)
+    if (d[i] == '\n' && !strncasecmp(d + i + 1, "host", 4)) hosts++;
+  return hosts == 1;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -155,6 +171,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int has_token = memmem(data, size, TOKEN, strlen(TOKEN)) || memmem(data, size, "%", 1);
     if (strstr(resp, MARKER) && !has_token) {
       fprintf(stderr, "fuzz_http: report data served without the token\n");
+      abort();
+    }
+    if (strstr(resp, MARKER) && foreign_host_only(data, size)) {
+      fprintf(stderr, "fuzz_http: report data served to a foreign Host\n");
       abort();
     }
     const char *ct = strcasestr(resp, "\r\ncontent-type: text/html");

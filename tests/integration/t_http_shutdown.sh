@@ -13,7 +13,7 @@ start_demo "threads=all:http=127.0.0.1:0" 3
 $PY - "$PORT" <<'PY' &
 import socket, sys, time
 a = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-a.sendall(b"GET /api/report HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+a.sendall(b"GET /api/report HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
 b = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 time.sleep(30)
 PY

@@ -50,12 +50,12 @@ import socket, sys, time
 port = int(sys.argv[1])
 for i in range(100):
     s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(b"GET /api/report HTTP/1.1\r\nHost: x")   # headers never finished
+    s.sendall(b"GET /api/report HTTP/1.1\r\nHost: localhost")   # headers never finished
     s.close()
 t0 = time.time()
 s = socket.create_connection(("127.0.0.1", port))
 s.settimeout(5)
-s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+s.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
 data = b""
 try:
     while True:

@@ -106,6 +106,7 @@ static void writers_and_readers_agree(void **s) {
   bg__set_calltable(rows, 3);
   memset(&bg__self, 0, sizeof bg__self);
   bg__self.slot = -1;
+  bg__self.loop_fd = -1;
   assert_int_equal(bg__core_init("threads=none:verbosity=0:categories=all", "test"), 0);
   uint64_t base = bg__violations_total();
   pthread_t w[WRITERS], r[READERS];

@@ -150,7 +150,7 @@ static resp_t request(int port, const char *raw) {
 
 static resp_t get(int port, const char *path) {
   char req[4096];
-  snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", path);
+  snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path);
   return request(port, req);
 }
 
@@ -324,24 +324,24 @@ static void refusals(void **state) {
   r = get(port, "/nope");
   assert_int_equal(r.status, 404);
   free(r.raw);
-  r = request(port, "POST /api/report HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  r = request(port, "POST /api/report HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
   assert_int_equal(r.status, 405);
   assert_string_equal(header(&r, "Allow"), "GET, HEAD");
   free(r.raw);
-  r = request(port, "DELETE / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  r = request(port, "DELETE / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
   assert_int_equal(r.status, 405);
   free(r.raw);
-  r = request(port, "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+  r = request(port, "GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
   assert_int_equal(r.status, 413);
   free(r.raw);
-  r = request(port, "HEAD /api/report HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+  r = request(port, "HEAD /api/report HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
   assert_int_equal(r.status, 200);
   assert_string_equal(r.body, ""); /* HEAD: headers only */
   free(r.raw);
   /* oversized request head: refused, not buffered without bound */
   size_t big = 64 * 1024;
   char *req = malloc(big + 128);
-  int k = snprintf(req, big + 128, "GET / HTTP/1.1\r\nHost: t\r\nX-Big: ");
+  int k = snprintf(req, big + 128, "GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: ");
   memset(req + k, 'a', big);
   strcpy(req + k + big, "\r\nConnection: close\r\n\r\n");
   r = request(port, req);
@@ -362,13 +362,13 @@ static void token_enforced(void **state) {
     assert_non_null(header(&r, "WWW-Authenticate"));
     free(r.raw);
   }
-  resp_t r = request(port, "GET /api/report HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3cret\r\nConnection: close\r\n\r\n");
+  resp_t r = request(port, "GET /api/report HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer s3cret\r\nConnection: close\r\n\r\n");
   assert_int_equal(r.status, 200);
   free(r.raw);
-  r = request(port, "GET /api/report HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3cre\r\nConnection: close\r\n\r\n");
+  r = request(port, "GET /api/report HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer s3cre\r\nConnection: close\r\n\r\n");
   assert_int_equal(r.status, 401);
   free(r.raw);
-  r = request(port, "GET /api/report HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer s3cretX\r\nConnection: close\r\n\r\n");
+  r = request(port, "GET /api/report HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer s3cretX\r\nConnection: close\r\n\r\n");
   assert_int_equal(r.status, 401);
   free(r.raw);
   r = get(port, "/metrics?token=s3cret");
@@ -444,7 +444,7 @@ static void stop_with_client_mid_request(void **state) {
   bg_http_t *h = start(NULL);
   int port = bg_http_port(h);
   int fd = dial(port);
-  const char *half = "GET /api/report HTTP/1.1\r\nHost: t\r\nX-Slow: ";
+  const char *half = "GET /api/report HTTP/1.1\r\nHost: localhost\r\nX-Slow: ";
   send_all(fd, half, strlen(half));
   int idle = dial(port); /* and one idle keep-alive connection */
   usleep(50000);
@@ -472,7 +472,7 @@ static void stop_is_bounded_when_handler_stuck(void **state) {
   (void)state;
   bg_http_t *h = start(NULL);
   int fd = dial(bg_http_port(h));
-  const char *req = "GET /api/report HTTP/1.1\r\nHost: t\r\n\r\n";
+  const char *req = "GET /api/report HTTP/1.1\r\nHost: localhost\r\n\r\n";
   __atomic_store_n(&stuck, 3000, __ATOMIC_RELEASE);
   send_all(fd, req, strlen(req));
   usleep(200000); /* the server thread is now inside the snapshot */
@@ -488,6 +488,34 @@ static void stop_is_bounded_when_handler_stuck(void **state) {
   __atomic_store_n(&stuck, 0, __ATOMIC_RELEASE);
 }
 
+/* Host on a loopback bind (DNS rebinding): the values a browser or tool may send. */
+static void host_check(void **state) {
+  (void)state;
+  bg_http_t *h = start(NULL);
+  int port = bg_http_port(h);
+  static const struct { const char *host; int status; } cases[] = {
+      {"localhost", 200},        {"LOCALHOST.:1", 200},    {"a.b.localhost:80", 200},
+      {"127.0.0.1", 200},        {"127.0.0.1:8080", 200},  {"[::1]:8080", 200},
+      {"10.1.2.3", 200},         {"evil.example", 403},    {"evil.example:8080", 403},
+      {"localhost.evil", 403},   {"127.0.0.1.nip.io", 403}, {"", 403},
+      {"localhost:80x", 403},    {"::1", 403},             {"[::1", 403},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    char req[256];
+    snprintf(req, sizeof req, "GET /api/report HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+             cases[i].host);
+    resp_t r = request(port, req);
+    if (r.status != cases[i].status)
+      fail_msg("Host '%s': %d, want %d", cases[i].host, r.status, cases[i].status);
+    free(r.raw);
+  }
+  /* HTTP/1.0 without Host: not a browser, answered */
+  resp_t r = request(port, "GET /healthz HTTP/1.0\r\n\r\n");
+  assert_int_equal(r.status, 200);
+  free(r.raw);
+  assert_int_equal(bg_http_stop(h, 1000), 0);
+}
+
 int main(void) {
   fixture(&model, 3);
   const struct CMUnitTest tests[] = {
@@ -498,6 +526,7 @@ int main(void) {
       cmocka_unit_test(dashboard_page_and_csp),
       cmocka_unit_test(refusals),
       cmocka_unit_test(token_enforced),
+      cmocka_unit_test(host_check),
       cmocka_unit_test(start_errors),
       cmocka_unit_test(parse_addr),
       cmocka_unit_test(stop_with_client_mid_request),

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 
 #include "guard/lang.h"
 #include "guard/lang_py.h"
+#include "guard/perfmap.h"
 #include "guard/readable.h"
 
 static void readable_memory(void **s) {
@@ -127,11 +129,71 @@ static void debug_offsets_refused(void **s) {
   assert_int_equal(l.minor, 12);
 }
 
+/* perf-map names: node's tiers and forms, CPython's trampolines, anything else. */
+static void perfmap_names(void **s) {
+  (void)s;
+  char f[128], file[128];
+  int line;
+  assert_int_equal(bg__perfmap_parse_name("JS:*handler /srv/app.js:3:17", f, sizeof f, file,
+                                          sizeof file, &line), BG_LANG_JS);
+  assert_string_equal(f, "handler");
+  assert_string_equal(file, "/srv/app.js");
+  assert_int_equal(line, 3);
+  assert_int_equal(bg__perfmap_parse_name("LazyCompile:~Module._load node:internal/modules/"
+                                          "cjs/loader:1003:24", f, sizeof f, file, sizeof file,
+                                          &line), BG_LANG_JS);
+  assert_string_equal(f, "Module._load");
+  assert_string_equal(file, "node:internal/modules/cjs/loader");
+  assert_int_equal(line, 1003);
+  assert_int_equal(bg__perfmap_parse_name("JS:^ /srv/app.js:1:1", f, sizeof f, file, sizeof file,
+                                          &line), BG_LANG_JS);
+  assert_string_equal(f, "(anonymous)");
+  assert_int_equal(bg__perfmap_parse_name("py::Store.commit:/srv/app.py", f, sizeof f, file,
+                                          sizeof file, &line), BG_LANG_PYTHON);
+  assert_string_equal(f, "Store.commit");
+  assert_string_equal(file, "/srv/app.py");
+  assert_int_equal(bg__perfmap_parse_name("Builtin:ArrayMap", f, sizeof f, file, sizeof file,
+                                          &line), BG_LANG_JIT);
+  assert_string_equal(f, "Builtin:ArrayMap");
+  assert_string_equal(file, "");
+}
+
+/* A map written while the process runs: later lines win, partial lines wait. */
+static void perfmap_lookup(void **s) {
+  (void)s;
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
+  FILE *m = fopen(path, "w");
+  assert_non_null(m);
+  fprintf(m, "7f0000001000 100 JS:~first /a.js:1:1\n7f0000002000 80 JS:*second /a.js:9:1\n");
+  fflush(m);
+  bg__lframe_t lf;
+  uint32_t id = bg__perfmap_frame(0x7f0000001010);
+  assert_true(id && bg__lframe_get(id, &lf));
+  assert_string_equal(lf.function, "first");
+  assert_int_equal(bg__perfmap_frame(0x7f0000003000), 0); /* not mapped (yet) */
+  fprintf(m, "7f0000001000 100 JS:*first_again /a.js:1:1\n7f0000003000 10 Stub:CEntry");
+  fflush(m); /* the last line has no newline yet: not read */
+  id = bg__perfmap_frame(0x7f0000001010);
+  assert_true(id && bg__lframe_get(id, &lf));
+  assert_string_equal(lf.function, "first_again");
+  assert_int_equal(bg__perfmap_frame(0x7f0000003005), 0);
+  fprintf(m, "\n");
+  fflush(m);
+  id = bg__perfmap_frame(0x7f0000003005);
+  assert_true(id && bg__lframe_get(id, &lf));
+  assert_string_equal(lf.function, "Stub:CEntry");
+  assert_int_equal(lf.lang, BG_LANG_JIT);
+  fclose(m);
+  unlink(path);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(readable_memory),     cmocka_unit_test(readable_futex_fallback),
       cmocka_unit_test(readable_forget_large), cmocka_unit_test(frames_interned),
       cmocka_unit_test(no_python_no_change), cmocka_unit_test(debug_offsets_refused),
+      cmocka_unit_test(perfmap_names),       cmocka_unit_test(perfmap_lookup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -238,10 +238,96 @@ static void test_schema2(void **state) {
                         "\"dropped_sites\":0,\"exit\":{\"how\":\"teleported\"}}";
   expect_read_error(bad_how, "exit.how");
   bg_model_free(&a), bg_model_free(&b), bg_model_free(&c), bg_model_free(&m);
+/* The reader walks the top level and the sites array itself (report/json.c): the JSON
+ * rules still hold there - duplicate keys, trailing commas, garbage after the
+ * document - and errors point at the right line:column of the whole file. */
+static void test_streamed_reader(void **state) {
+  (void)state;
+  const char *head = "{\"tool\":\"blockguard\",\"version\":\"0.1.0\",\"pid\":1,\"argv\":[],\"started_ns\":1,"
+                     "\"ended_ns\":2,\"options\":{},\"threads\":[],\"dropped_sites\":0,\"unguarded_reason\":null,";
+  const char *one = "{\"id\":\"ab\",\"call\":\"read\",\"category\":\"io\",\"action\":\"report\","
+                    "\"allowed\":false,\"count\":1,\"total_ns\":0,\"max_ns\":0,\"hist_log2_ns\":[],"
+                    "\"threads\":[],\"frames\":[]}";
+  char buf[4096];
+  snprintf(buf, sizeof buf, "%s\"sites\":[%s,%s]}", head, one, one);
+  bg_model_t m;
+  char err[256];
+  assert_int_equal(bg_model_read_json(buf, strlen(buf), "r.json", &m, err, sizeof err), 0);
+  assert_int_equal(m.nsites, 2);
+  bg_model_free(&m);
+  snprintf(buf, sizeof buf, "%s\"sites\":[%s,]}", head, one);
+  expect_read_error(buf, "invalid JSON");
+  snprintf(buf, sizeof buf, "%s\"sites\":[%s] x}", head, one);
+  expect_read_error(buf, "',' or '}' expected");
+  snprintf(buf, sizeof buf, "%s\"sites\":[],\"sites\":[]}", head);
+  expect_read_error(buf, "duplicate object key");
+  snprintf(buf, sizeof buf, "%s\"pid\":2,\"sites\":[]}", head);
+  expect_read_error(buf, "duplicate object key");
+  snprintf(buf, sizeof buf, "%s\"sites\":[]} {}", head);
+  expect_read_error(buf, "end of file expected");
+  snprintf(buf, sizeof buf, "%s\"sites\":[]", head);
+  expect_read_error(buf, "invalid JSON");
+  /* a bad value on line 4 of the file (not line 1 of the element) */
+  snprintf(buf, sizeof buf, "%s\n\"sites\": [\n  %s,\n  {\"id\": tru}]}", head, one);
+  expect_read_error(buf, "r.json:4:1");
+  /* the foreign-tool check wins over its odd sites */
+  expect_read_error("{\"tool\":\"other\",\"sites\":[1]}", "not a blockguard report");
+}
+
+/* 20,000 sites, two reports sharing half of them: linear-time merge (hash by id),
+ * every id once, counters added; the baseline matches each base site once even when
+ * base ids repeat; suggestions print each distinct rule once. */
+static void test_merge_many(void **state) {
+  (void)state;
+  enum { N = 20000 };
+  bg_rsite_t *a = calloc(N, sizeof *a), *b = calloc(N, sizeof *b);
+  char id[32], fn[32];
+  for (int i = 0; i < N; i++) {
+    snprintf(id, sizeof id, "%x", i);
+    snprintf(fn, sizeof fn, "fn%d", i % 100);
+    a[i] = site(id, "read", fn, (uint64_t)i, 1, 0, "loop");
+    snprintf(id, sizeof id, "%x", i + N / 2);
+    b[i] = site(id, "read", fn, (uint64_t)i, 2, 0, "loop");
+  }
+  bg_model_t ma, mb, out;
+  model(&ma, 1, 100, N, a);
+  model(&mb, 2, 200, N, b);
+  bg_merge_t g;
+  bg_merge_init(&g);
+  assert_int_equal(bg_merge_add(&g, &ma), 0);
+  assert_int_equal(bg_merge_add_owned(&g, &mb), 0);
+  bg_merge_finish(&g, &out);
+  assert_int_equal(out.nsites, N + N / 2);
+  uint64_t total = 0;
+  for (int i = 0; i < out.nsites; i++) total += out.sites[i].count;
+  assert_int_equal(total, N * 1 + N * 2);
+  /* ids N/2..N-1 are in both: 1 + 2 calls */
+  snprintf(id, sizeof id, "%x", N - 1);
+  for (int i = 0; i < out.nsites; i++)
+    if (!strcmp(out.sites[i].id, id)) assert_int_equal(out.sites[i].count, 3);
+  assert_non_null(mb.sites); /* moved-from sites are zeroed, still freeable */
+  assert_non_null(mb.sites[0].call); /* merged into ma's, not moved */
+  assert_null(mb.sites[N - 1].call);
+  /* baseline: ma again, but listing its first site twice; one-to-one by id */
+  int *is_new = calloc((size_t)out.nsites, sizeof *is_new);
+  assert_int_equal(bg_baseline_diff(&out, &ma, is_new), N / 2);
+  free(is_new);
+  char *sup = bg_render_suppressions(&out);
+  assert_non_null(sup);
+  int rules = 0;
+  for (const char *p = sup; (p = strstr(p, "\nallow ")); p++) rules++;
+  assert_int_equal(rules, 100); /* one per distinct function */
+  free(sup);
+  bg_model_free(&out);
+  bg_model_free(&ma);
+  bg_model_free(&mb);
+  free(a), free(b);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_streamed_reader),
+      cmocka_unit_test(test_merge_many),
       cmocka_unit_test(test_merge),
       cmocka_unit_test(test_baseline),
       cmocka_unit_test(test_corrupt),

@@ -11,6 +11,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "guard/guard.h"
@@ -27,6 +33,7 @@ static void init(const char *opts) {
   bg__set_calltable(rows, 4);
   memset(&bg__self, 0, sizeof bg__self);
   bg__self.slot = -1;
+  bg__self.loop_fd = -1;
   assert_int_equal(bg__core_init(opts, "test"), 0);
 }
 
@@ -125,34 +132,132 @@ static void name_globs_follow_renames(void **s) {
   assert_false(bg__self.guarded);
 }
 
-static void loop_detection(void **s) {
+/* A readiness wait as a wrapper shows it to loop detection (guard/loop.c). */
+static int wait_poll(struct pollfd *fds, int n) {
+  return bg__loop_wait_seen(BG_WS_poll, (uintptr_t)fds, (uintptr_t)n, 0x1000);
+}
+static int wait_select(fd_set *r, int nfds) {
+  return bg__loop_wait_seen(BG_WS_select, (uintptr_t)r, (uintptr_t)nfds, 0x1000);
+}
+static int wait_epoll(int epfd) {
+  return bg__loop_wait_seen(BG_WS_epoll, (uintptr_t)epfd, 0, 0x1000);
+}
+/* What the close wrapper does (there is no shim in this test). */
+static void closed(int fd) {
+  close(fd);
+  bg__fd_forget(fd);
+}
+
+static void loop_detection_poll_needs_a_doorbell(void **s) {
   (void)s;
   init("threads=auto:verbosity=0");
-  uintptr_t loop = 0x1000, other = 0x2000;
-  /* poll/select with a timeout from the same site: the third makes it the loop */
-  assert_int_equal(bg__loop_wait(loop, 1, 0), 0);
-  assert_int_equal(bg__loop_wait(loop, 1, 0), 0);
+  int p[2], sp[2];
+  assert_int_equal(pipe(p), 0);
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+  /* a child's pipes, a transfer's socketpair: never a loop, however often polled */
+  struct pollfd pf[3] = {{p[0], POLLIN, 0}, {sp[0], POLLIN, 0}};
+  fd_set r;
+  FD_ZERO(&r);
+  FD_SET(p[0], &r);
+  FD_SET(sp[0], &r);
+  for (int i = 0; i < 10; i++) {
+    assert_int_equal(wait_poll(pf, 2), 0);
+    assert_int_equal(wait_select(&r, sp[0] + 1), 0);
+  }
   assert_false(bg__self.guarded);
-  assert_int_equal(bg__loop_wait(loop, 1, 0), 1);
+  /* an eventfd in the read set is a loop's doorbell: the loop, at once */
+  int ev = eventfd(0, EFD_NONBLOCK);
+  pf[2] = (struct pollfd){ev, POLLIN, 0};
+  assert_int_equal(wait_poll(pf, 3), 1);
   assert_true(bg__self.guarded);
   assert_int_equal(bg__self.why, BG_WHY_AUTO);
-  /* the loop wait stays a yield point; a different timed wait is a violation */
-  assert_int_equal(bg__loop_wait(loop, 1, 0), 1);
-  assert_int_equal(bg__loop_wait(other, 1, 0), 0);
-  /* zero-timeout polls never make a loop */
-  init("threads=auto:verbosity=0");
-  for (int i = 0; i < 10; i++) assert_int_equal(bg__loop_wait(other, 0, 0), 0);
+  /* the loop wait (the set holding the doorbell) stays the yield point; a wait without
+   * it is a violation, whatever its fds */
+  assert_int_equal(wait_poll(pf, 3), 1);
+  assert_int_equal(wait_poll(pf, 2), 0);
+  FD_SET(ev, &r);
+  assert_int_equal(wait_select(&r, ev + 1), 1);
+  /* closing the doorbell ends the loop: the next blocking call is nobody's violation */
+  closed(ev);
+  assert_int_equal(call(USLEEP, BG_CAT_sleep, 0), BG_PASS);
   assert_false(bg__self.guarded);
-  /* epoll_wait is a loop wait at once */
-  assert_int_equal(bg__loop_wait(0x3000, 1, 1), 1);
+  closed(p[0]), closed(p[1]), closed(sp[0]), closed(sp[1]);
+}
+
+static void loop_detection_epoll_and_its_end(void **s) {
+  (void)s;
+  init("threads=auto:verbosity=0");
+  int ep = epoll_create1(0);
+  assert_int_equal(wait_epoll(ep), 1); /* a wait on an epoll instance: a loop at once */
   assert_true(bg__self.guarded);
+  uint64_t before = bg__violations_total();
+  assert_int_equal(call(USLEEP, BG_CAT_sleep, 0), BG_GO);
+  assert_int_equal(bg__violations_total(), before + 1);
+  /* dup2 over the loop's fd ends the loop as close does */
+  int other = epoll_create1(0);
+  assert_int_equal(dup2(other, ep), ep);
+  bg__fd_dup(other, ep);
+  closed(other);
+  assert_int_equal(call(USLEEP, BG_CAT_sleep, 0), BG_PASS);
+  assert_false(bg__self.guarded);
+  /* an invalid epoll fd fails at once: no loop */
+  assert_int_equal(wait_epoll(1000), 0);
+  assert_false(bg__self.guarded);
+  closed(ep);
+}
+
+static void loop_detection_nested_and_replaced(void **s) {
+  (void)s;
+  init("threads=auto:verbosity=0");
+  int outer = epoll_create1(0), inner = epoll_create1(0);
+  assert_int_equal(wait_epoll(outer), 1);
+  /* a loop run inside this loop's callback (a private loop of a sync wrapper) blocks
+   * this one: its waits are violations... */
+  for (int i = 0; i < 7; i++) assert_int_equal(wait_epoll(inner), 0);
+  assert_int_equal(wait_epoll(outer), 1); /* ...and a wait on the loop resets the count */
+  for (int i = 0; i < 7; i++) assert_int_equal(wait_epoll(inner), 0);
+  /* the 8th in a row without the old loop's wait: that loop stopped recurring, the new
+   * one is the thread's loop */
+  assert_int_equal(wait_epoll(inner), 1);
+  assert_int_equal(wait_epoll(inner), 1);
+  assert_int_equal(wait_epoll(outer), 0);
+  closed(inner);
+  assert_int_equal(call(USLEEP, BG_CAT_sleep, 0), BG_PASS);
+  closed(outer);
+}
+
+static void *loop_then_wait(void *arg) {
+  int *fds = arg;
+  wait_epoll(fds[0]);
+  int guarded = bg__self.guarded;
+  __atomic_store_n(&fds[1], 1, __ATOMIC_RELEASE);
+  while (__atomic_load_n(&fds[1], __ATOMIC_ACQUIRE) != 2) usleep(100);
+  /* the main thread closed our loop's fd meanwhile */
+  int verdict = call(USLEEP, BG_CAT_sleep, 0);
+  return (void *)(intptr_t)(guarded && verdict == BG_PASS && !bg__self.guarded);
+}
+
+static void loop_ends_when_another_thread_closes_its_fd(void **s) {
+  (void)s;
+  init("threads=auto:verbosity=0");
+  int fds[2] = {epoll_create1(0), 0};
+  pthread_t t;
+  pthread_create(&t, NULL, loop_then_wait, fds);
+  while (__atomic_load_n(&fds[1], __ATOMIC_ACQUIRE) != 1) usleep(100);
+  closed(fds[0]);
+  __atomic_store_n(&fds[1], 2, __ATOMIC_RELEASE);
+  void *ok;
+  pthread_join(t, &ok);
+  assert_true(ok != NULL);
 }
 
 static void loop_role_without_auto_does_not_guard(void **s) {
   (void)s;
   init("threads=name:nothing:verbosity=0");
-  assert_int_equal(bg__loop_wait(0x3000, 1, 1), 1); /* still the yield point */
+  int ep = epoll_create1(0);
+  assert_int_equal(wait_epoll(ep), 1); /* still the yield point */
   assert_false(bg__self.guarded);
+  closed(ep);
 }
 
 static void *other_thread(void *arg) {
@@ -195,7 +300,10 @@ int main(void) {
       cmocka_unit_test(core_reentry_passes),
       cmocka_unit_test(api_overrides_roles),
       cmocka_unit_test(name_globs_follow_renames),
-      cmocka_unit_test(loop_detection),
+      cmocka_unit_test(loop_detection_poll_needs_a_doorbell),
+      cmocka_unit_test(loop_detection_epoll_and_its_end),
+      cmocka_unit_test(loop_detection_nested_and_replaced),
+      cmocka_unit_test(loop_ends_when_another_thread_closes_its_fd),
       cmocka_unit_test(loop_role_without_auto_does_not_guard),
       cmocka_unit_test(new_threads_start_unguarded_unless_all),
       cmocka_unit_test(sites_dedupe_by_stack),

@@ -79,7 +79,7 @@ static void *client(void *arg) {
   }
   const char *path = getenv("BENCH_PATH") ? getenv("BENCH_PATH") : "/api/report";
   char req[256];
-  snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: bench\r\n\r\n", path);
+  snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", path);
   size_t cap = 0;
   char *buf = NULL;
   double *lat = calloc((size_t)nreq, sizeof *lat);

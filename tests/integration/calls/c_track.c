@@ -194,6 +194,48 @@ CASE(signalfd) {
   pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+/* ---- memory: the range leaves the Python reader's readability cache (no verdict
+ * depends on it here; the result must be the real call's, then a blocking read is
+ * still a violation) ---------------------------------------------------------------- */
+CASE(munmap) {
+  NO_NONBLOCK();
+  char *p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  OUT("munmap=%d", munmap(p + 4096, 4096));
+  errno = 0;
+  OUT("bad=%d errno=%d", munmap((void *)1, 4096), errno);
+  munmap(p, 4096);
+  int q[2];
+  raw_pipe(q, "unmapped");
+  read_out(t, q[0]);
+  close(q[0]), close(q[1]);
+}
+
+CASE(mprotect) {
+  NO_NONBLOCK();
+  char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  OUT("none=%d", mprotect(p, 4096, PROT_NONE));
+  OUT("rw=%d", mprotect(p, 4096, PROT_READ | PROT_WRITE));
+  p[0] = 'x';
+  munmap(p, 4096);
+  int q[2];
+  raw_pipe(q, "protected");
+  read_out(t, q[0]);
+  close(q[0]), close(q[1]);
+}
+
+CASE(mremap) {
+  NO_NONBLOCK();
+  char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  p[0] = 'm';
+  char *n = mremap(p, 4096, 8192, MREMAP_MAYMOVE);
+  OUT("moved_ok=%d byte=%c", n != MAP_FAILED, n != MAP_FAILED ? n[0] : '?');
+  if (n != MAP_FAILED) munmap(n, 8192);
+  int q[2];
+  raw_pipe(q, "remapped");
+  read_out(t, q[0]);
+  close(q[0]), close(q[1]);
+}
+
 static int inotify_event(int fd) {
   const char *dir = bgt_path("");
   inotify_add_watch(fd, dir, IN_CREATE);
