@@ -238,6 +238,8 @@ static void test_schema2(void **state) {
                         "\"dropped_sites\":0,\"exit\":{\"how\":\"teleported\"}}";
   expect_read_error(bad_how, "exit.how");
   bg_model_free(&a), bg_model_free(&b), bg_model_free(&c), bg_model_free(&m);
+}
+
 /* The reader walks the top level and the sites array itself (report/json.c): the JSON
  * rules still hold there - duplicate keys, trailing commas, garbage after the
  * document - and errors point at the right line:column of the whole file. */
