@@ -112,6 +112,16 @@ static void emit(const char *text, size_t len, int summary) {
   errno = saved;
 }
 
+/* Would an exit summary be printed?  Asked before building it: a summary is a snapshot
+ * with every frame symbolized (libdw: milliseconds per site), which a process whose
+ * stderr is a pipe would compute only to throw away. */
+static int summary_wanted(void) {
+  if (bg__collect_connected() || bg__opt.verbosity < 1) return 0;
+  const char *lp = bg__opt.log_path;
+  if (bg__opt.verbosity < 2 && (!lp[0] || !strcmp(lp, "auto"))) return isatty(2);
+  return 1;
+}
+
 void bg__msg(const char *fmt, ...) {
   char buf[1024];
   int saved = errno;
@@ -282,7 +292,7 @@ void bg__core_fini(void) {
     bg__report_write();
     /* The summary needs a snapshot (symbolization): only when there is something to
      * say - violations, or verbosity=2 */
-    if (ready && bg__opt.verbosity >= 1 && (bg__violations_total() || bg__opt.verbosity >= 2)) {
+    if (ready && summary_wanted() && (bg__violations_total() || bg__opt.verbosity >= 2)) {
       bg_model_t m;
       char *text = NULL;
       size_t len = 0;
