@@ -64,12 +64,19 @@ GEN_HDR     := $(BUILD)/gen/bg_dashboard.h
 
 SHIM := $(BUILD)/libblockguard.so
 CLI  := $(BUILD)/blockguard
+# pprof: report/pprof/pprof.c and the C code protoc-c generates from google/pprof's
+# profile.proto (third_party/pprof) need libprotobuf-c and zlib.  So they are not in
+# the shim: they make $(PPROF_SO), which the shim dlopens the first time it renders a
+# profile (report/pprof_load.c).  The CLI and the unit tests link them in.
+PPROF_SO   := $(BUILD)/libblockguard-pprof.so
+PPROF_OBJ  := $(BUILD)/obj/report/pprof/pprof.o $(BUILD)/obj/$(BUILD)/gen/profile.pb-c.o
+PPROF_LIBS := -lprotobuf-c -lz
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps check check-unit check-integration demo demo-offload check-tsan bench docs \
         check-docs install clean format fuzz check-transparency check-browser bench-http
-all: $(BUILD)/.deps $(SHIM) $(CLI)
+all: $(BUILD)/.deps $(SHIM) $(CLI) $(PPROF_SO)
 
 # Installs (as root) or names (otherwise) missing Debian packages; re-run when the
 # script changes.
@@ -98,22 +105,32 @@ $(GEN_HDR): $(wildcard report/dashboard.html) tools/embed.sh
 	$(Q)mkdir -p $(@D)
 	$(Q)sh tools/embed.sh bg__dashboard_html report/dashboard.html > $@
 
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: third_party/pprof/%.proto $(BUILD)/.deps
+	$(call say,PROTOC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)protoc-c --c_out=$(BUILD)/gen --proto_path=third_party/pprof $*.proto
+$(BUILD)/obj/report/pprof/pprof.o: $(BUILD)/gen/profile.pb-c.h
+
+$(PPROF_SO): $(PPROF_OBJ)
+	$(call say,LD,$@)
+	$(Q)$(CC) -shared $(SANLDFLAGS) -o $@ $^ $(PPROF_LIBS)
+
 $(SHIM): $(PRELOAD_OBJ) $(CORE_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) -shared $(SANLDFLAGS) -Wl,-Bsymbolic-functions -Wl,--version-script=preload/exports.map \
 	    -o $@ $^ $(LDLIBS)
 
 CLI_SRC := tools/blockguard.c $(sort $(wildcard tools/cmd_*.c tools/cli_*.c))
-$(CLI): $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_OBJ)
+$(CLI): $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(CORE_OBJ) $(PPROF_OBJ)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(SANLDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(SANLDFLAGS) -o $@ $^ $(PPROF_LIBS) $(LDLIBS)
 
 # --- tests --------------------------------------------------------------------------
-$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(BUILD)/.deps-check
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(PPROF_OBJ) $(BUILD)/.deps-check
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(BGFLAGS) -fvisibility=default $(SANLDFLAGS) -o $@ $< \
-	    $(CORE_OBJ) $(LDLIBS) -lcmocka
+	    $(CORE_OBJ) $(PPROF_OBJ) $(PPROF_LIBS) $(LDLIBS) -lcmocka
 
 $(BUILD)/.deps-check: tools/deps.sh
 	$(Q)tools/deps.sh check
@@ -133,6 +150,7 @@ check-browser: all
 	$(Q)tools/deps.sh browser
 	$(Q)cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 	$(Q)BUILD=$(BUILD) BG_ROOT=$(CURDIR) CC="$(CC)" node tests/browser/dashboard.test.mjs
+	$(Q)BUILD=$(BUILD) BG_ROOT=$(CURDIR) CC="$(CC)" node tests/browser/speedscope.test.mjs
 
 # /api/report latency with 1,000 live sites (median/p90/max).
 bench-http: all
@@ -162,9 +180,9 @@ demo: all
 demo-offload: all
 	$(Q)$(MAKE) -s -C tests/demo/offload BUILD=$(abspath $(BUILD)) run
 
-# The threaded unit tests of the coroutine runtime, offload pool, ledger and verdict core
-# (a loop ended by another thread's close) under TSan.
-TSAN_UNITS := test_co_ctx test_sched test_workers test_ledger test_verdict
+# The threaded unit tests of the coroutine runtime, offload pool, io_uring path, ledger
+# and verdict core (a loop ended by another thread's close) under TSan.
+TSAN_UNITS := test_co_ctx test_sched test_workers test_uring test_ledger test_verdict
 check-tsan:
 	$(Q)$(MAKE) SANITIZER=thread $(TSAN_UNITS:%=build-thread/tests/%)
 	$(Q)sh tests/run-unit.sh $(TSAN_UNITS:%=build-thread/tests/%)
@@ -177,6 +195,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include \
 	  $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0755 $(SHIM) $(DESTDIR)$(PREFIX)/lib/libblockguard.so
+	install -m 0755 $(PPROF_SO) $(DESTDIR)$(PREFIX)/lib/libblockguard-pprof.so
 	install -m 0755 $(CLI) $(DESTDIR)$(PREFIX)/bin/blockguard
 	install -m 0644 include/blockguard.h include/blockguard_st.h $(DESTDIR)$(PREFIX)/include/
 	install -m 0644 docs/blockguard.1 $(DESTDIR)$(PREFIX)/share/man/man1/blockguard.1

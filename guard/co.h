@@ -44,6 +44,16 @@ enum { BG_TIMER_PREPARE, BG_TIMER_FINISH, BG_TIMER_INTR };
  * of a sleep a signal interrupted with *ns left (result, rem, errno in j->err). */
 typedef int (*bg__timer_fn)(bg__job_t *j, int op, uint64_t *ns);
 
+/* URING(shape) rows (calls.def) can be made through io_uring (uring.c): prep fills an
+ * SQE from the packed arguments and returns 1, or 0 when these arguments must go to a
+ * worker (a socket with a receive timeout, a write to a pipe...); fin stores what the
+ * call returns given the CQE's result (j->err set by the caller for res < 0). */
+struct io_uring_sqe;
+typedef struct bg__uring_op {
+  int (*prep)(bg__job_t *j, struct io_uring_sqe *sqe);
+  void (*fin)(bg__job_t *j, int res);
+} bg__uring_op_t;
+
 struct bg__job {
   void (*run)(bg__job_t *j); /* runs on a worker: the real call, errno in/out via err */
   bg__timer_fn timer;        /* sleep rows, else NULL */
@@ -61,6 +71,10 @@ struct bg__job {
   int has_mask;              /* run with the caller's signal mask (process calls: a */
   sigset_t mask;             /* child inherits it), not the worker's all-blocked one */
   locale_t locale;           /* the caller's uselocale() locale (printf, scanf, strtod) */
+  const bg__uring_op_t *uop; /* URING rows: how to make the call through io_uring */
+  int ures;                  /* the CQE's result */
+  uint8_t via_ring;          /* submitted to a ring */
+  uint8_t ring_op;           /* its opcode */
 };
 
 /* ---- inboxes: where completions arrive -------------------------------------------- */
@@ -129,11 +143,35 @@ void bg__stacks_trim(bg__stacks_t *p, size_t keep);
 size_t bg__stacks_count(const bg__stacks_t *p); /* chunks mapped */
 void bg__stacks_fini(bg__stacks_t *p);
 
+/* ---- io_uring (uring.c): one ring per scheduler ------------------------------------- */
+typedef struct bg__ring bg__ring_t;
+/* A ring that signals evfd (the scheduler's inbox eventfd) when it has completion work;
+ * NULL: not available (bg__uring_status says why). */
+bg__ring_t *bg__ring_new(int evfd);
+unsigned bg__ring_gen(const bg__ring_t *r); /* bg__fork_gen when set up */
+/* Prepares j (j->uop) and submits it: 0, or -1 (declined, no room, refused: the caller
+ * uses a worker). */
+int bg__ring_submit(bg__ring_t *r, bg__job_t *j);
+/* Runs deferred completion work if the kernel has some (or fd_ready), then calls
+ * done(j, ud) for every completed job (j->ures set).  Returns how many. */
+int bg__ring_reap(bg__ring_t *r, int fd_ready, void (*done)(bg__job_t *j, void *ud), void *ud);
+/* Cancels what is in flight, waits up to 500 ms for it (done() as above), frees.  Jobs
+ * not completed by then never will be seen: their memory must be left alone. */
+void bg__ring_free(bg__ring_t *r, void (*done)(bg__job_t *j, void *ud), void *ud);
+void bg__ring_forget(bg__ring_t *r); /* fork child: drop the parent's ring */
+const char *bg__uring_status(void);  /* "in use", or why not */
+int bg__uring_retry(const bg__job_t *j); /* its completion says: not made, use a worker */
+uint64_t bg__uring_ops(void);         /* calls completed through rings */
+
 /* ---- scheduler (sched.c) ----------------------------------------------------------- */
 bg_co_t *bg__co_current(void);                   /* NULL outside a bg coroutine */
 bg__inbox_t *bg__co_inbox(bg_co_t *co);
 /* Parks the running coroutine until its job is delivered (co must be current). */
 void bg__co_wait_job(bg_co_t *co, bg__job_t *j);
+/* Makes j (a URING row) through the scheduler's ring: returns 1 once it completed (at
+ * once, or after parking co), j->ures holding the result or j->cancelled set; 0 when the
+ * ring cannot take it (the caller uses a worker). */
+int bg__co_ring_call(bg_co_t *co, bg__job_t *j);
 /* Parks the running coroutine for ns nanoseconds of its scheduler's clock.  An
  * interruptible sleep (an offloaded sleep call) ends early when a signal handler runs
  * on the scheduler's thread while it waits in epoll: returns 1 and the time left. */

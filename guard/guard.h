@@ -105,8 +105,9 @@ typedef struct bg__call {
 
 /* How a row runs when the action is offload: the offload column of preload/calls.def
  * (docs/offload.md).  NEVER: in place, recorded as report; THREAD: on a worker; TIMER:
- * a timer of the coroutine's scheduler (sleeps). */
-enum { BG_OFF_NEVER, BG_OFF_THREAD, BG_OFF_TIMER };
+ * a timer of the coroutine's scheduler (sleeps); URING: through the scheduler's
+ * io_uring where the kernel and the arguments allow it, else on a worker. */
+enum { BG_OFF_NEVER, BG_OFF_THREAD, BG_OFF_TIMER, BG_OFF_URING };
 
 /* Call-table metadata the core needs, filled by the shim at start-up so guard/ does
  * not depend on preload/ (names for reports, base categories, offload policy). */

@@ -147,10 +147,20 @@ uint64_t bg__lang_dropped(void) { return __atomic_load_n(&t.dropped, __ATOMIC_RE
 /* ---- merging ------------------------------------------------------------------------ */
 #define PY_MAX_FRAMES 32
 
+/* At exit, with the summary: say when language frames could not be named, so stacks of
+ * native interpreter frames are not taken for all there is. */
+static void exit_note(void) {
+  if (bg__opt.verbosity < 1 || bg__sites_count() == 0) return;
+  if (bg__py_unusable()) bg__msg("Python frames not read: %s (docs/languages.md)", bg__py_status());
+  uint64_t d = bg__lang_dropped();
+  if (d) bg__msg("%llu language frames not named: frame table full", (unsigned long long)d);
+}
+
 void bg__lang_init(void) {
   if (!bg__opt.lang) return; /* lang=0: native stacks only, the program untouched */
   bg__py_detect();
   bg__perfmap_node_init();
+  bg__at_core_exit(exit_note);
 }
 
 void bg__lang_after_fork(void) {
@@ -238,4 +248,14 @@ void bg__lang_resolve(const uintptr_t *pcs, int n, uint16_t *mods, uint32_t *lfr
     }
   }
   bg__perfmap_frames(pcs, n, mods, BG_NO_MODULE, lframes); /* JIT code, by the perf map */
+  int words = 0;
+  for (int i = 0; i < n; i++) words |= mods[i] == BG_LANG_MODULE;
+  for (int i = 0; words && i < n; i++) {
+    bg__lframe_t lf;
+    if (mods[i] == BG_NO_MODULE && lframes[i] && bg__lframe_get(lframes[i], &lf) &&
+        lf.lang == BG_LANG_PYTHON) { /* -X perf trampoline: the real frame is there */
+      mods[i] = BG_HIDDEN_MODULE;
+      lframes[i] = 0;
+    }
+  }
 }

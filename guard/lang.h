@@ -24,6 +24,10 @@
 
 /* Module index (sites.h mods[]) of a frame that is a language frame, not an object. */
 #define BG_LANG_MODULE 0xFFFEu
+/* A frame kept in the key (it was captured) but shown nowhere and not in the stable id:
+ * CPython's -X perf trampoline, named py::f by the perf map, when the real Python
+ * frames it runs are already in the stack. */
+#define BG_HIDDEN_MODULE 0xFFFDu
 
 typedef struct bg__lframe {
   int lang;

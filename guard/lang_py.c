@@ -24,7 +24,6 @@
 
 int bg__py_active;
 
-
 static struct {
   bg__py_layout_t l;
   void *(*this_tstate)(void); /* PyGILState_GetThisThreadState */
@@ -33,10 +32,12 @@ static struct {
   uint64_t adds;              /* dlpi_adds at the last detection */
   int tried;
   int bad_describes;          /* consecutive type-check failures (layout wrong?) */
+  int unusable;               /* a runtime is there but its frames are not read */
   char status[160];
 } py = {.module = -1};
 
 const char *bg__py_status(void) { return py.status[0] ? py.status : "no CPython runtime seen"; }
+int bg__py_unusable(void) { return __atomic_load_n(&py.unusable, __ATOMIC_RELAXED); }
 int bg__py_runtime_module(void) { return py.module; }
 
 static int read_adds(struct dl_phdr_info *info, size_t size, void *arg) {
@@ -46,20 +47,27 @@ static int read_adds(struct dl_phdr_info *info, size_t size, void *arg) {
   return 1;
 }
 
-/* A libpython loaded RTLD_LOCAL (embedders) is not in the global scope: ask it. */
+/* A libpython loaded RTLD_LOCAL (embedders) is not in the global scope: ask it.  The
+ * name is taken inside dl_iterate_phdr, the dlopen made after it returns. */
 static void *runtime_handle;
 static int find_libpython(struct dl_phdr_info *info, size_t size, void *arg) {
-  (void)size, (void)arg;
+  (void)size;
   const char *b = info->dlpi_name ? strrchr(info->dlpi_name, '/') : NULL;
   b = b ? b + 1 : info->dlpi_name;
   if (!b || strncmp(b, "libpython3", 10)) return 0;
-  void *h = dlopen(info->dlpi_name, RTLD_NOLOAD | RTLD_LAZY);
-  if (h && dlsym(h, "PyGILState_GetThisThreadState")) {
-    runtime_handle = h; /* kept: the object is loaded anyway */
-    return 1;
+  snprintf(arg, 4096, "%s", info->dlpi_name);
+  return 1;
+}
+
+static void *open_libpython(void) {
+  char path[4096] = "";
+  if (!dl_iterate_phdr(find_libpython, path) || !path[0]) return NULL;
+  void *h = dlopen(path, RTLD_NOLOAD | RTLD_LAZY);
+  if (h && !dlsym(h, "PyGILState_GetThisThreadState")) {
+    dlclose(h);
+    h = NULL;
   }
-  if (h) dlclose(h);
-  return 0;
+  return h; /* kept open: the object is loaded anyway */
 }
 
 /* A symbol of the object that holds the runtime (an embedder could hold two). */
@@ -113,7 +121,7 @@ static int detect(void) {
   py.this_tstate = NULL;
   bg__py_ranges.neval = 0;
   void *f = dlsym(RTLD_DEFAULT, "PyGILState_GetThisThreadState");
-  if (!f && dl_iterate_phdr(find_libpython, NULL))
+  if (!f && (runtime_handle || (runtime_handle = open_libpython())))
     f = dlsym(runtime_handle, "PyGILState_GetThisThreadState");
   if (!f) return 0;
   py.this_tstate = (void *(*)(void))f;
@@ -135,6 +143,7 @@ static int detect(void) {
   if (ok < 0) {
     snprintf(py.status, sizeof py.status, "CPython 3.%u: frame layout not known to this version",
              minor);
+    py.unusable = 1;
     return 0;
   }
   py.l = l;
@@ -152,6 +161,7 @@ static int detect(void) {
                       cold_part, NULL);
   if (!py.code_type || !py.str_type || !py.bytes_type || (l.frame_objects && !py.frame_type)) {
     snprintf(py.status, sizeof py.status, "CPython 3.%u: type objects not exported", minor);
+    py.unusable = 1;
     return 0;
   }
   snprintf(py.status, sizeof py.status, "CPython 3.%u (%s, %d eval range%s)", minor,
@@ -452,6 +462,7 @@ int bg__py_describe(uintptr_t w, char *func, size_t nfunc, char *file, size_t nf
   if (!typed(code, py.code_type, need)) {
     if (++py.bad_describes >= 16) { /* layout wrong for this build: stop reading */
       __atomic_store_n(&bg__py_active, 0, __ATOMIC_RELEASE);
+      py.unusable = 1;
       snprintf(py.status, sizeof py.status, "CPython 3.%u: frames do not point at code objects "
                "(unusual build?); Python frames turned off", l->minor);
     }

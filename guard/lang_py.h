@@ -69,7 +69,8 @@ int bg__py_layout_from_debug(const void *dbg, size_t n, bg__py_layout_t *out);
  * was found before).  Returns 1 when Python frames can be read. */
 int bg__py_detect(void);
 extern int bg__py_active;           /* detected and usable */
-const char *bg__py_status(void);    /* one line for docs/tests: version or why not */
+const char *bg__py_status(void);    /* one line: the version, or why frames are not read */
+int bg__py_unusable(void);          /* a CPython is there, but its frames are not read */
 
 /* Frames of the calling thread, innermost first: words[i] as above; ends[i] = 1 when
  * frame i is the last one run by its eval-loop invocation (so the merge knows which

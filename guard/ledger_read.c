@@ -232,6 +232,20 @@ static void fill_frame(const view_t *v, const bg__lread_t *in, bg_rframe_t *f, u
   f->line = sym.line;
 }
 
+/* The module table as the report's "modules": path and build id (hex) of each object
+ * frames were found in, so a profile (pprof mappings) names the exact binary. */
+static void fill_modules(const view_t *v, bg_model_t *m) {
+  m->modules = calloc((size_t)v->nmods + 1, sizeof *m->modules);
+  for (uint32_t i = 0; m->modules && i < v->nmods; i++) {
+    const bg__ledger_module_t *md = &v->mods[i];
+    char hex[2 * sizeof md->build_id + 1] = "";
+    unsigned n = md->build_id_len < sizeof md->build_id ? md->build_id_len : sizeof md->build_id;
+    for (unsigned k = 0; k < n; k++) snprintf(hex + 2 * k, 3, "%02x", md->build_id[k]);
+    m->modules[m->nmodules].path = bg_model_strdup(vstr(v, md->path));
+    m->modules[m->nmodules++].build_id = bg_model_strdup(hex);
+  }
+}
+
 static const char *thread_name(const view_t *v, int32_t slot, char buf[16]) {
   if (slot < 0 || (uint32_t)slot >= v->h.nthreads) return "?";
   const bg__ledger_thread_t *t =
@@ -280,7 +294,8 @@ static void fill_site(const view_t *v, const bg__lread_t *in, bg_rsite_t *r, con
     r->threads[r->nthreads++] = bg_model_strdup("...");
   r->frames = calloc(nframes ? (size_t)nframes : 1, sizeof *r->frames);
   for (int i = 0; r->frames && i < nframes; i++)
-    fill_frame(v, in, &r->frames[r->nframes++], s.key.pcs[i], s.mods[i], s.lframes[i]);
+    if (s.mods[i] != BG_HIDDEN_MODULE) /* kept in the key only (guard/lang.h) */
+      fill_frame(v, in, &r->frames[r->nframes++], s.key.pcs[i], s.mods[i], s.lframes[i]);
   if (s.rule >= 0 && (uint32_t)s.rule < v->h.nrules) {
     char buf[1200];
     snprintf(buf, sizeof buf, "%s:%d", vstr(v, v->rules[s.rule].file), v->rules[s.rule].line);
@@ -433,6 +448,7 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
   /* argv secrets hidden as that process asked (redact=), in every model: own, a
    * child's read by the CLI, a state file */
   bg_model_redact_as_asked(m);
+  fill_modules(v, m);
 
   /* complete unless something was refused storage, or the caller knows more */
   fill_exit(v, in, m);

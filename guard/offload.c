@@ -8,6 +8,9 @@
  * packs the call into a job (preload/wrappers.c) and calls bg__offload_call, which
  *   - turns sleep-family calls into a timer of the coroutine's scheduler (or the
  *     adapter's sleep), so 10,000 sleeping coroutines occupy no thread;
+ *   - makes URING rows through the scheduler's io_uring (uring.c, sched.c) when the
+ *     kernel and the arguments allow it: at once when the kernel completes the call
+ *     while it is submitted, else the coroutine parks until the scheduler reaps it;
  *   - submits everything else to the worker pool (workers.c) and suspends the
  *     coroutine until the completion arrives in its thread's inbox;
  *   - records the time the coroutine waited on the call's site, like report would;
@@ -301,6 +304,18 @@ void bg__offload_call(bg__call_t *c, bg__job_t *j) {
     t->depth--;
     return;
   }
+  if (co && j->uop && bg__co_ring_call(co, j)) { /* made through the scheduler's io_uring */
+    if (j->cancelled || !bg__uring_retry(j)) {
+      if (!j->cancelled) {
+        if (j->ures < 0) j->err = -j->ures;
+        j->uop->fin(j, j->ures);
+      }
+      record(c, t0);
+      t->depth--;
+      return;
+    }
+    j->via_ring = 0; /* -EAGAIN/-EINTR: not made; a worker makes it */
+  }
   j->locale = uselocale((locale_t)0); /* the thread's locale, or LC_GLOBAL_LOCALE */
   j->home = co ? bg__co_inbox(co) : &ad->inbox;
   j->co = co ? (void *)co : aco;
@@ -404,8 +419,9 @@ BG_EXPORT int bg__api_offload_stats(struct bg_offload_stats *st, size_t size) {
   if (!st) return errno = EINVAL, -1;
   bg__pool_stats_t p;
   bg__pool_stats(&p);
-  struct bg_offload_stats out = {p.jobs, p.timers, p.cancelled, p.abandoned,
-                                 p.overflow_spawned, p.workers, p.workers_peak, p.busy};
+  struct bg_offload_stats out = {p.jobs,    p.timers,       p.cancelled, p.abandoned,
+                                 p.overflow_spawned, p.workers, p.workers_peak, p.busy,
+                                 bg__uring_ops()};
   memcpy(st, &out, size < sizeof out ? size : sizeof out);
   return 0;
 }

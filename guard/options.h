@@ -40,6 +40,7 @@ typedef struct bg__options {
   uint64_t max_sites;
   uint64_t exitcode;
   uint64_t workers;
+  int io_uring;
   uint64_t verbosity;
   char log_path[BG_OPT_STR_MAX];
   int strict;

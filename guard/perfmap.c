@@ -152,6 +152,13 @@ static void refresh(void) {
   close(fd);
 }
 
+/* Start of the ":DIGITS" that ends [s, end) (just after the ':'), or NULL. */
+static const char *number_before(const char *s, const char *end) {
+  const char *p = end;
+  while (p > s && p[-1] >= '0' && p[-1] <= '9') p--;
+  return p < end && p > s + 1 && p[-1] == ':' ? p : NULL;
+}
+
 int bg__perfmap_parse_name(const char *name, char *func, size_t nfunc, char *file,
                            size_t nfile, int *line) {
   static const char *const js[] = {"JS:", "LazyCompile:", "Function:", "InterpretedFunction:"};
@@ -167,13 +174,13 @@ int bg__perfmap_parse_name(const char *name, char *func, size_t nfunc, char *fil
     size_t fl = sp ? (size_t)(sp - p) : strlen(p);
     snprintf(func, nfunc, "%.*s", (int)fl, fl ? p : "(anonymous)");
     if (!fl) snprintf(func, nfunc, "(anonymous)");
-    if (sp) {
-      const char *loc = sp + 1;
-      const char *c2 = strrchr(loc, ':');
-      const char *c1 = c2 ? memrchr(loc, ':', (size_t)(c2 - loc)) : NULL;
-      if (c1 && c2) {
-        snprintf(file, nfile, "%.*s", (int)(c1 - loc), loc);
-        *line = atoi(c1 + 1);
+    if (sp) { /* SCRIPT:LINE:COL (V8 11+) or SCRIPT:LINE (V8 10); node:fs has a ':' too */
+      const char *loc = sp + 1, *end = loc + strlen(loc);
+      const char *n1 = number_before(loc, end), *n2 = n1 ? number_before(loc, n1 - 1) : NULL;
+      const char *num = n2 ? n2 : n1; /* the line */
+      if (num) {
+        snprintf(file, nfile, "%.*s", (int)(num - 1 - loc), loc);
+        *line = atoi(num);
       } else {
         snprintf(file, nfile, "%s", loc);
       }

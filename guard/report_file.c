@@ -87,7 +87,7 @@ static int write_one(const bg_model_t *m, const char *path, int format, char *er
   char *text = bg_render_n(m, format, NULL, &len);
   int rc = 0;
   if (!text) {
-    snprintf(err, errlen, "%.1000s: out of memory", path);
+    snprintf(err, errlen, "%.1000s: %s", path, bg_render_error());
     rc = -1;
   } else if (bg_write_atomic(path, text, len, 0600 | BG_WRITE_NOSYNC, err, errlen) < 0) {
     rc = -1;

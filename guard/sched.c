@@ -18,9 +18,9 @@
  * The core's own deep paths never run on a coroutine's stack: a wrapped call made by
  * a coroutine asks for its verdict (bg__enter: the stack capture of a violation, the
  * symbolization of a new site: kilobytes of frames) on the scheduler thread's stack
- * below the suspended scheduler (bg__enter_off_stack).  A coroutine parked in a call
- * then uses well under a page of its stack, and a small stack is never overrun by the
- * guard's own work.
+ * below the suspended scheduler (on_thread_stack; the ring's set-up and submissions go
+ * there too).  A coroutine parked in a call then uses well under a page of its stack,
+ * and a small stack is never overrun by the guard's own work.
  *
  * The scheduler's own system calls run with bg__self.depth raised so the shim passes
  * them through; the thread is marked an event-loop thread (what threads=auto would
@@ -51,6 +51,7 @@
                              while coroutines wait for fds */
 
 #if defined(__SANITIZE_ADDRESS__)
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
 void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
                                      size_t *size_old);
@@ -101,6 +102,9 @@ struct bg_sched {
   bg__heap_t timers;
   bg_co_t *live_head;
   int live, jobs_out, ticking, marked, unpolled;
+  bg__ring_t *ring; /* io_uring for URING rows (uring.c), set up on first use */
+  int ring_failed;  /* no ring could be set up: workers only */
+  int ring_waiting; /* coroutines parked on a call in the ring */
   int nfdwait;      /* coroutines waiting in epoll for an fd (bg_co_wait_fd) */
   int chaining;     /* inside bg_sched_run: batches may chain (see run_batch) */
   bg_co_t *batch_last; /* last coroutine of the running batch; NULL: batch over */
@@ -210,7 +214,8 @@ static inline void co_save(bg_sched_t *s, bg_co_t *co) {
  * back to the scheduler. */
 static bg_co_t *batch_next(bg_sched_t *s) {
   if (!s->batch_last) {
-    if (!s->chaining || !s->rq_head || s->nfdwait || bg__heap_top(&s->timers) || s->jobs_out)
+    if (!s->chaining || !s->rq_head || s->nfdwait || bg__heap_top(&s->timers) || s->jobs_out ||
+        s->ring_waiting)
       return NULL;
     s->batch_last = s->rq_tail; /* the next tick's batch */
   }
@@ -292,46 +297,51 @@ static void run_batch(bg_sched_t *s) {
   *s->errp = se;
 }
 
-/* ---- the core's verdict, off the coroutine's stack -------------------------------------- */
+/* ---- the core's deep paths, off the coroutine's stack ------------------------------------ */
 #if defined(BG_CO_CALL_ON) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #define BG_OFF_STACK 1
 #else
 #define BG_OFF_STACK 0
 #endif
+
+/* Runs fn(arg) for the running coroutine on the free part of the thread's own stack:
+ * below the suspended scheduler's frames (the scheduler is parked in bg__co_switch;
+ * nothing lives below its saved stack pointer).  Not while something else runs there
+ * (a signal handler that interrupted it runs fn on the stack it is on), and not under
+ * sanitizers, which track the stack in use.  fn must not switch coroutines. */
+static void on_thread_stack(bg_co_t *co, void (*fn)(void *), void *arg) {
 #if BG_OFF_STACK
+  if (co && !co->off_stack) {
+    /* 256 bytes below the saved frame: the red zone and then some. */
+    void *top = (void *)(((uintptr_t)co->s->ctx.sp - 256) & ~(uintptr_t)15);
+    co->off_stack = 1;
+    bg__co_call_on(top, fn, arg);
+    co->off_stack = 0;
+    return;
+  }
+#else
+  (void)co;
+#endif
+  fn(arg);
+}
+
 struct enter_args {
   bg__call_t *c;
   int id, category, exempt, verdict;
   uintptr_t caller;
 };
 
-static void enter_on_sched_stack(void *p) {
+static void enter_thunk(void *p) {
   struct enter_args *a = p;
   a->verdict = bg__enter(a->c, a->id, a->category, a->exempt, a->caller);
 }
-#endif
 
-/* bg__enter for a wrapped call made by the running coroutine, on the free part of the
- * thread's own stack: below the suspended scheduler's frames (the scheduler is parked
- * in bg__co_switch; nothing lives below its saved stack pointer).  Not while another
- * verdict is being made there (a signal handler that interrupted it makes its call on
- * the stack it is on), and not under sanitizers, which track the stack in use. */
+/* bg__enter for a wrapped call made by the running coroutine: the stack capture of a
+ * violation and the symbolization of a new site take kilobytes of frames. */
 int bg__enter_off_stack(bg__call_t *c, int id, int category, int exempt, uintptr_t caller) {
-  bg_co_t *co = tls_co;
-#if BG_OFF_STACK
-  if (co && !co->off_stack) {
-    struct enter_args a = {c, id, category, exempt, 0, caller};
-    /* 256 bytes below the saved frame: the red zone and then some. */
-    void *top = (void *)(((uintptr_t)co->s->ctx.sp - 256) & ~(uintptr_t)15);
-    co->off_stack = 1;
-    bg__co_call_on(top, enter_on_sched_stack, &a);
-    co->off_stack = 0;
-    return a.verdict;
-  }
-#else
-  (void)co;
-#endif
-  return bg__enter(c, id, category, exempt, caller);
+  struct enter_args a = {c, id, category, exempt, 0, caller};
+  on_thread_stack(tls_co, enter_thunk, &a);
+  return a.verdict;
 }
 
 /* ---- stacks ------------------------------------------------------------------------- */
@@ -365,11 +375,91 @@ static int epoll_setup(bg_sched_t *s) {
   return epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->inbox.evfd, &ev);
 }
 
+/* ---- the ring (uring.c) ------------------------------------------------------------ */
+/* A completion reaped from the ring: the coroutine parked on it (if it parked: a call
+ * the kernel completed while being submitted never does) runs again. */
+static void ring_done(bg__job_t *j, void *ud) {
+  bg_sched_t *s = ud;
+  bg_co_t *co = j->co;
+  __atomic_store_n(&j->delivered, 1, __ATOMIC_RELEASE);
+  if (co && co->job == j) {
+    s->ring_waiting--;
+    wake(s, co);
+  }
+}
+
+/* Fork child: the ring is the parent's.  The calls in flight there are cancelled for
+ * the child's coroutines (ECANCELED, as the worker pool cancels its calls), the ring is
+ * dropped; the child sets up its own on its next URING call. */
+static void ring_drop_in_child(bg_sched_t *s) {
+  for (bg_co_t *co = s->live_head; co; co = co->lnext) {
+    bg__job_t *j = co->job;
+    if (co->state == CO_JOBWAIT && j && j->via_ring && !j->delivered) {
+      j->cancelled = 1;
+      j->err = ECANCELED;
+      ring_done(j, s);
+    }
+  }
+  bg__ring_forget(s->ring);
+  s->ring = NULL;
+  s->ring_failed = 0;
+  s->ring_waiting = 0;
+}
+
+static bg__ring_t *ring_get(bg_sched_t *s) {
+  if (s->ring && bg__ring_gen(s->ring) != __atomic_load_n(&bg__fork_gen, __ATOMIC_ACQUIRE))
+    ring_drop_in_child(s);
+  if (!s->ring && !s->ring_failed) {
+    s->ring = bg__ring_new(s->inbox.evfd); /* the ring signals the inbox's eventfd */
+    s->ring_failed = !s->ring;
+  }
+  return s->ring;
+}
+
+struct ring_args {
+  bg_sched_t *s;
+  bg__job_t *j;
+  int submitted;
+};
+
+/* Sets the ring up if needed (dlopen of liburing the first time), submits j and reaps
+ * what completed meanwhile; on the thread's stack (on_thread_stack). */
+static void ring_submit_thunk(void *p) {
+  struct ring_args *a = p;
+  bg__ring_t *r = ring_get(a->s);
+  a->submitted = r && bg__ring_submit(r, a->j) == 0;
+  if (a->submitted) bg__ring_reap(r, 0, ring_done, a->s); /* completed at once? */
+}
+
+int bg__co_ring_call(bg_co_t *co, bg__job_t *j) {
+  bg_sched_t *s = co->s;
+  j->co = co;
+  j->delivered = 0;
+  j->cancelled = 0;
+  struct ring_args a = {s, j, 0};
+  on_thread_stack(co, ring_submit_thunk, &a);
+  if (!a.submitted) return 0;
+  if (!__atomic_load_n(&j->delivered, __ATOMIC_ACQUIRE)) {
+    bg__thread_t *t = &bg__self;
+    co->job = j;
+    s->ring_waiting++;
+    t->depth--; /* parked at the coroutine's own depth */
+    while (!__atomic_load_n(&j->delivered, __ATOMIC_ACQUIRE)) {
+      co->state = CO_JOBWAIT;
+      co_out(co);
+    }
+    t->depth++;
+    co->job = NULL;
+  }
+  return 1;
+}
+
 /* After fork the epoll instance is shared with the parent: a fresh one takes the same
  * fd number (so nothing holding the number is confused), and every fd a coroutine
  * waits on is registered again.  The inbox's eventfd was already replaced by the fork
  * handler (offload.c). */
 static void refresh_after_fork(bg_sched_t *s) {
+  if (s->ring) ring_drop_in_child(s);
   int fd = epoll_create1(EPOLL_CLOEXEC);
   if (fd >= 0) {
     dup3(fd, s->epfd, O_CLOEXEC);
@@ -394,18 +484,21 @@ static inline void check_fork(bg_sched_t *s) {
   }
 }
 
-/* epoll_pwait2 takes a nanosecond timeout (timers need better than 1 ms); kernels
- * before 5.11 get epoll_wait. */
+/* Waits up to timeout_ns (-1: no bound) for the epoll set, then collects its events.
+ * The sleep is a ppoll on the epoll fd, not an epoll_wait: an interruption that ran no
+ * signal handler (io_uring's task work, e.g. the kernel starting an io-wq worker for a
+ * call in the scheduler's ring) makes epoll_wait return EINTR, while ppoll is restarted
+ * by the kernel (ERESTARTNOHAND).  So EINTR here means a handler ran on this thread,
+ * which is what interrupts the offloaded sleeps (interrupt_sleepers).  ppoll also takes
+ * a nanosecond timeout, which timers need. */
 static int wait_events(bg_sched_t *s, struct epoll_event *evs, int64_t timeout_ns) {
-  static int no_pwait2;
-  if (!__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
+  if (timeout_ns != 0) {
+    struct pollfd p = {.fd = s->epfd, .events = POLLIN};
     struct timespec ts = {(time_t)(timeout_ns / 1000000000), (long)(timeout_ns % 1000000000)};
-    int n = epoll_pwait2(s->epfd, evs, BG_MAX_EVENTS, timeout_ns < 0 ? NULL : &ts, NULL);
-    if (n >= 0 || errno != ENOSYS) return n;
-    __atomic_store_n(&no_pwait2, 1, __ATOMIC_RELAXED);
+    int r = ppoll(&p, 1, timeout_ns < 0 ? NULL : &ts, NULL);
+    if (r <= 0) return r; /* timed out, or -1/EINTR */
   }
-  int ms = timeout_ns < 0 ? -1 : (int)((timeout_ns + 999999) / 1000000);
-  return epoll_wait(s->epfd, evs, BG_MAX_EVENTS, ms);
+  return epoll_wait(s->epfd, evs, BG_MAX_EVENTS, 0);
 }
 
 static void interrupt_sleepers(bg_sched_t *s) {
@@ -465,6 +558,11 @@ BG_EXPORT int bg__api_co_spawn(bg_sched_t *s, void (*fn)(void *), void *arg) {
 #if defined(__SANITIZE_THREAD__)
   co->tsan_fiber = __tsan_create_fiber(0);
 #endif
+#if defined(__SANITIZE_ADDRESS__)
+  /* A recycled stack still carries the shadow of the frames its last coroutine never
+   * returned from (it ended with a switch): stale redzones for the new frames. */
+  __asan_unpoison_memory_region(m + s->stacks.page, s->stack_len);
+#endif
   bg__ctx_make(&co->ctx, m + s->stacks.page, s->stack_len, co_main, co);
   co->lnext = s->live_head;
   if (s->live_head) s->live_head->lprev = co;
@@ -504,24 +602,26 @@ static int64_t spin_for_completions(bg_sched_t *s, int64_t timeout) {
   return __atomic_load_n(&s->inbox.head, __ATOMIC_ACQUIRE) ? 0 : timeout;
 }
 
-/* Waits in epoll and wakes the coroutines whose fds became ready.  Returns 1 when the
- * inbox's eventfd was among the events.  The poll is skipped when it could not wait
+/* Waits in epoll and wakes the coroutines whose fds became ready.  Sets *inbox_ready and
+ * *ring_ready when the inbox's eventfd (which the ring signals too) was among them.  The poll is skipped when it could not wait
  * (coroutines are runnable) and nothing can arrive through it but completions, which
  * are read from the inbox list anyway; with coroutines waiting for fds it is made every
  * BG_POLL_EVERY ticks, so yielding coroutines cannot starve them. */
-static int poll_events(bg_sched_t *s, int64_t timeout) {
-  if (s->rq_head && (s->nfdwait == 0 || ++s->unpolled < BG_POLL_EVERY)) return 0;
+static void poll_events(bg_sched_t *s, int64_t timeout, int *inbox_ready, int *ring_ready) {
+  *inbox_ready = *ring_ready = 0;
+  if (s->rq_head && (s->nfdwait == 0 || ++s->unpolled < BG_POLL_EVERY)) return;
   s->unpolled = 0;
   struct epoll_event evs[BG_MAX_EVENTS];
-  int n = wait_events(s, evs, timeout), inbox_ready = 0;
+  int n = wait_events(s, evs, timeout);
   /* A signal handler ran on this thread: the sleep calls its coroutines made would
    * have been interrupted (EINTR) had they run here, so they are now. */
   if (n < 0 && errno == EINTR) interrupt_sleepers(s);
   for (int i = 0; i < n; i++) {
-    if (evs[i].data.ptr == &s->inbox) {
-      inbox_ready = 1;
+    if (evs[i].data.ptr == &s->inbox) { /* workers' completions, and the ring's */
+      *inbox_ready = *ring_ready = 1;
       continue;
     }
+
     bg_co_t *co = evs[i].data.ptr;
     if (co->state == CO_FDWAIT) {
       co->revents = evs[i].events;
@@ -529,11 +629,14 @@ static int poll_events(bg_sched_t *s, int64_t timeout) {
       wake(s, co);
     }
   }
-  return inbox_ready;
 }
 
-/* Delivers the offloaded calls that completed on workers. */
-static void collect_completions(bg_sched_t *s, int inbox_ready) {
+/* Delivers the offloaded calls that completed, on workers and in the ring.  The inbox's
+ * eventfd is drained first and the ring reaped after: a signal that arrives in between
+ * stays for the next poll, none is lost.  The ring is looked at every tick (a load of
+ * its flags, no system call unless the kernel has completion work waiting), as a poll
+ * is not made every tick. */
+static void collect_completions(bg_sched_t *s, int inbox_ready, int ring_ready) {
   for (bg__job_t *j = bg__inbox_take(&s->inbox, inbox_ready), *next; j; j = next) {
     next = j->next;
     bg_co_t *co = j->co;
@@ -541,6 +644,7 @@ static void collect_completions(bg_sched_t *s, int inbox_ready) {
     s->jobs_out--;
     wake(s, co);
   }
+  if (s->ring) bg__ring_reap(s->ring, ring_ready, ring_done, s);
 }
 
 static void fire_timers(bg_sched_t *s) {
@@ -574,8 +678,9 @@ BG_EXPORT int bg__api_sched_tick(bg_sched_t *s, int timeout_ms) {
   /* Nothing to run: the moment to give surplus stacks back. */
   if (!s->rq_head) bg__stacks_trim(&s->stacks, (size_t)s->live);
   int64_t timeout = spin_for_completions(s, wait_budget(s, timeout_ms));
-  int inbox_ready = poll_events(s, timeout);
-  collect_completions(s, inbox_ready);
+  int inbox_ready, ring_ready;
+  poll_events(s, timeout, &inbox_ready, &ring_ready);
+  collect_completions(s, inbox_ready, ring_ready);
   fire_timers(s);
   t->depth--;
   run_batch(s);
@@ -598,15 +703,22 @@ BG_EXPORT void bg__api_sched_free(bg_sched_t *s) {
   int se = errno;
   bg__self.depth++;
   bg__workers_orphan(&s->inbox);
+  if (s->ring && bg__ring_gen(s->ring) != __atomic_load_n(&bg__fork_gen, __ATOMIC_ACQUIRE))
+    ring_drop_in_child(s);
+  if (s->ring) bg__ring_free(s->ring, ring_done, s); /* cancels, waits up to 500 ms */
+  s->ring = NULL;
   for (bg_co_t *co = s->live_head, *next; co; co = next) {
     next = co->lnext;
 #if defined(__SANITIZE_THREAD__)
     __tsan_destroy_fiber(co->tsan_fiber);
 #endif
     /* A worker may still be writing the results of this coroutine's call into its
-     * stack: that mapping is left in place (a bounded leak, never a use after free). */
-    if (co->state == CO_JOBWAIT && co->job &&
-        __atomic_load_n(&co->job->state, __ATOMIC_ACQUIRE) == BG_JOB_ORPHAN)
+     * stack, or the kernel its data (a call in the ring that did not complete): that
+     * mapping is left in place (a bounded leak, never a use after free). */
+    bg__job_t *j = co->job;
+    if (co->state == CO_JOBWAIT && j &&
+        (j->via_ring ? !j->delivered
+                     : __atomic_load_n(&j->state, __ATOMIC_ACQUIRE) == BG_JOB_ORPHAN))
       bg__stack_pin(&s->stacks, co->map);
   }
   bg__stacks_fini(&s->stacks);

@@ -229,13 +229,18 @@ static uint64_t stable_id(const bg__site_t *s) {
   h = fnv(h, name, strlen(name) + 1);
   if (s->key.allowed) h = fnv(h, "scope", 6);
   if (s->key.tmask) h = fnv(h, &s->key.tmask, sizeof s->key.tmask);
-  /* Native frames outside the outermost language frame (process and thread start-up)
-   * say nothing about the site, and whether they fit in stack_depth depends on how
-   * many interpreter frames the call went through: not part of the id. */
-  int last = s->key.nframes - 1;
+  /* With language frames, the native frames that count are those the call went
+   * through below the innermost language frame (a C extension, libsqlite3...).  Native
+   * frames further out (an extension calling back into Python, thread start-up) follow
+   * from the language frames around them, and whether they fit in stack_depth depends
+   * on how many other native frames there were (CPython's -X perf trampolines): not
+   * part of the id. */
+  int first = s->key.nframes;
   if (s->haslang)
-    while (last >= 0 && !s->lframes[last]) last--;
-  for (int i = 0; i <= last; i++) {
+    for (int i = 0; i < s->key.nframes && first == s->key.nframes; i++)
+      if (s->lframes[i]) first = i;
+  for (int i = 0; i < s->key.nframes; i++) {
+    if (i > first && !s->lframes[i]) continue;
     bg__lframe_t lf;
     if (s->lframes[i] && bg__lframe_get(s->lframes[i], &lf)) {
       /* A language frame is its function, file and line: not the code object's
@@ -247,6 +252,7 @@ static uint64_t stable_id(const bg__site_t *s) {
       h = fnv(h, &lf.line, sizeof lf.line);
       continue;
     }
+    if (s->mods[i] == BG_HIDDEN_MODULE) continue; /* guard/lang.h */
     if (s->mods[i] == BG_NO_MODULE || s->mods[i] == BG_LANG_MODULE) {
       h = fnv(h, "?", 2); /* JIT or unmapped: the address would differ every run */
       continue;

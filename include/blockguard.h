@@ -216,6 +216,7 @@ struct bg_offload_stats {
   uint64_t abandoned;        /* workers left blocked at exit */
   uint64_t overflow_spawned; /* workers started beyond `workers` to avoid deadlock */
   unsigned workers, workers_peak, busy;
+  uint64_t ring_ops;         /* calls made through io_uring instead (docs/offload.md) */
 };
 
 static inline int bg_offload_stats(struct bg_offload_stats *st) {

@@ -124,25 +124,37 @@
 #define BG__BASECAT_WAITSET(k, set, n) BG_CAT_wait
 #define BG_BASECAT(col) BG__BASECAT_##col
 
-/* Offload column: OFF(never), OFF(thread), OFF(timer) → BG_OFF_* (guard/guard.h).
- * BG_OFFPOL(col) is the policy as a constant; BG_OFF_IF_TIMER(col)(x) and
- * BG_OFF_IF_WORKER(col)(x) expand to x only for the rows of that policy (OFF(thread)
- * rows, and OFF(timer) rows, whose arguments a timer cannot take, run on a worker). */
+/* Offload column: OFF(never), OFF(thread), OFF(timer), URING(shape) → BG_OFF_*
+ * (guard/guard.h).  BG_OFFPOL(col) is the policy as a constant; BG_OFF_IF_TIMER(col)(x),
+ * BG_OFF_IF_WORKER(col)(x) and BG_OFF_IF_URING(col)(x) expand to x only for the rows
+ * that may take that path: a worker runs OFF(thread) rows, and OFF(timer) and
+ * URING(shape) rows whose arguments a timer or a ring cannot take.  BG_URING_PREP(col)
+ * is the shape's SQE helper, bg__ur_<shape> (preload/offload_uring.h). */
 #define BG__OFFPOL_OFF(p) BG__OFFPOL_##p
 #define BG__OFFPOL_never BG_OFF_NEVER
 #define BG__OFFPOL_thread BG_OFF_THREAD
 #define BG__OFFPOL_timer BG_OFF_TIMER
+#define BG__OFFPOL_URING(shape) BG_OFF_URING
 #define BG_OFFPOL(col) BG__OFFPOL_##col
 #define BG__IFTIMER_OFF(p) BG__IFTIMER_##p
 #define BG__IFTIMER_never(...)
 #define BG__IFTIMER_thread(...)
 #define BG__IFTIMER_timer(...) __VA_ARGS__
+#define BG__IFTIMER_URING(shape) BG__IFTIMER_never
 #define BG_OFF_IF_TIMER(col) BG__IFTIMER_##col
 #define BG__IFWORKER_OFF(p) BG__IFWORKER_##p
 #define BG__IFWORKER_never(...)
 #define BG__IFWORKER_thread(...) __VA_ARGS__
 #define BG__IFWORKER_timer(...) __VA_ARGS__
+#define BG__IFWORKER_URING(shape) BG__IFWORKER_thread
 #define BG_OFF_IF_WORKER(col) BG__IFWORKER_##col
+#define BG__DROP(...)
+#define BG__KEEP(...) __VA_ARGS__
+#define BG__IFURING_OFF(p) BG__DROP
+#define BG__IFURING_URING(shape) BG__KEEP
+#define BG_OFF_IF_URING(col) BG__IFURING_##col
+#define BG__URPREP_URING(shape) bg__ur_##shape
+#define BG_URING_PREP(col) BG__URPREP_##col
 
 /* BG_ISWAIT(col): 1 for a WAITSET row (a constant); BG_WAITSEEN(col): that row's
  * question to loop detection, bg__loop_wait_seen over its set (needs `caller`).

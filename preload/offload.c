@@ -3,7 +3,7 @@
  * core's verdict is BG_OFFLOAD, which it only gives to rows whose offload column is not
  * OFF(never) (guard/offload.c reads the column from the call table).
  *
- * For every generated row that offloads (OFF(thread), OFF(timer)):
+ * For every generated row that offloads (OFF(thread), OFF(timer), URING(shape)):
  *   struct bg__args_NAME   the job header (guard/co.h), the result, the arguments
  *                          (BG_FIELDS: decayed types, so a va_list travels as the
  *                          pointer the callee receives anyway);
@@ -16,7 +16,8 @@
  *                          row's `fail` value (evaluated only then: it may have side
  *                          effects such as a stream's error flag) with ECANCELED.
  * OFF(timer) rows also get their timer converter (preload/offload_sleep.h) so they wait
- * on the scheduler instead of a worker.
+ * on the scheduler instead of a worker; URING(shape) rows their io_uring form (the SQE
+ * from preload/offload_uring.h, the result from the CQE), tried before a worker.
  *
  * Besides the column, two checks depend on the arguments and run here, on the caller's
  * thread, before anything moves: a stdio call whose FILE (or stdin/stdout) this thread
@@ -66,6 +67,26 @@
 #undef BG_CUSTOM
 
 #include "preload/offload_sleep.h"
+#include "preload/offload_uring.h"
+
+/* URING(shape) rows: the SQE from the packed arguments, and the result from the CQE
+ * (the call's return value, or -1 with errno). */
+#define BG_CUSTOM(...)
+#define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
+  BG_OFF_IF_URING(off)(BG__ROW_URING(name, off, ret, n, params))
+#define BG__ROW_URING(name, off, ret, n, params)                                         \
+  static int bg__prep_##name(bg__job_t *bg_j, struct io_uring_sqe *bg_sqe) {            \
+    struct bg__args_##name *bg_a = (struct bg__args_##name *)bg_j;                      \
+    return BG_URING_PREP(off)(bg_sqe, BG_UNPACK(n, bg_a, params));                      \
+  }                                                                                     \
+  static void bg__ufin_##name(bg__job_t *bg_j, int bg_res) {                            \
+    struct bg__args_##name *bg_a = (struct bg__args_##name *)bg_j;                      \
+    bg_a->bg_ret = bg_res < 0 ? (ret)-1 : (ret)bg_res;                                  \
+  }                                                                                     \
+  static const bg__uring_op_t bg__uop_##name = {bg__prep_##name, bg__ufin_##name};
+#include "preload/calls.def"
+#undef BG_CALL
+#undef BG_CUSTOM
 
 void bg__offload_row(bg__call_t *c, bg__job_t *j) {
   int e = errno;
@@ -131,6 +152,7 @@ static inline int bg__stdio_owned(FILE *f) {
     }                                                                                   \
     struct bg__args_##name bg_a = {{.run = bg__thunk_##name,                            \
                                     BG_OFF_IF_TIMER(off)(.timer = bg__timer_##name, )   \
+                                    BG_OFF_IF_URING(off)(.uop = &bg__uop_##name, )      \
                                     .id = BG_ID_##name,                                 \
                                     .herr = h_errno},                                   \
                                    (ret)0 BG_ARGS_TAIL(n, params)};                     \

@@ -4,7 +4,8 @@
  * system), is created with O_CREAT|O_EXCL|O_NOFOLLOW under a random name (a symlink
  * planted at a guessable temp path is never followed), gets the requested mode, is
  * fsync'd, then renamed over the target.  On any failure the temp file is removed and
- * the target is untouched.
+ * the target is untouched.  The content is a buffer, or whatever a callback writes
+ * (a renderer streaming a 200 MB merged report never holds it in memory).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,8 +19,24 @@
 
 #include "report/model.h"
 
+struct buf {
+  const char *data;
+  size_t len;
+};
+
+static int write_buf(FILE *f, void *arg) {
+  struct buf *b = arg;
+  return fwrite(b->data, 1, b->len, f) == b->len ? 0 : -1;
+}
+
 int bg_write_atomic(const char *path, const char *data, size_t len, int mode, char *err,
                     size_t errlen) {
+  struct buf b = {data, len};
+  return bg_write_atomic_fn(path, mode, write_buf, &b, err, errlen);
+}
+
+int bg_write_atomic_fn(const char *path, int mode, int (*fill)(FILE *f, void *arg), void *arg,
+                       char *err, size_t errlen) {
   char tmp[4096];
   int nosync = mode & BG_WRITE_NOSYNC;
   mode &= 07777;
@@ -43,19 +60,21 @@ int bg_write_atomic(const char *path, const char *data, size_t len, int mode, ch
     return -1;
   }
   fchmod(fd, (mode_t)(mode ? mode : 0600)); /* exact mode regardless of umask */
-  size_t off = 0;
-  while (off < len) {
-    ssize_t w = write(fd, data + off, len - off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      snprintf(err, errlen, "%s: write failed: %s", tmp, strerror(errno));
-      close(fd);
-      unlink(tmp);
-      return -1;
-    }
-    off += (size_t)w;
+  FILE *f = fdopen(fd, "w");
+  if (!f) {
+    snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+    close(fd);
+    unlink(tmp);
+    return -1;
   }
-  if ((!nosync && fsync(fd) < 0) || close(fd) < 0) {
+  errno = 0;
+  if (fill(f, arg) < 0 || fflush(f) != 0) {
+    snprintf(err, errlen, "%s: write failed: %s", tmp, errno ? strerror(errno) : "out of memory");
+    fclose(f);
+    unlink(tmp);
+    return -1;
+  }
+  if ((!nosync && fsync(fd) < 0) || fclose(f) != 0) {
     snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
     unlink(tmp);
     return -1;

@@ -8,6 +8,7 @@
 #define BG_REPORT_FORMAT_H
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "report/model.h"
 
@@ -30,6 +31,7 @@ typedef struct bg_format {
   const char *name, *content_type, *ext, *path, *help;
   int binary; /* may contain NUL bytes: use the length bg_render_n returns */
   char *(*render)(const bg_model_t *m, const bg_render_opt_t *o, size_t *len);
+  int (*render_file)(const bg_model_t *m, const bg_render_opt_t *o, FILE *f); /* streamed */
 } bg_format_t;
 
 extern const bg_format_t bg_formats[BG_FMT_COUNT];
@@ -46,6 +48,18 @@ const char *bg_value_name(int v);
  * NULL) is its length; NULL on allocation failure or an unknown fmt.  o may be NULL
  * (defaults). */
 char *bg_render_n(const bg_model_t *m, int fmt, const bg_render_opt_t *o, size_t *len);
+/* Renders m in format fmt into f, streamed where the format can (STREAM rows), else
+ * through a buffer.  0, or -1 (bg_render_error() says why, or errno for a write). */
+int bg_render_file(const bg_model_t *m, int fmt, const bg_render_opt_t *o, FILE *f);
 /* Same by name with default options, for text formats; NULL for an unknown name. */
 char *bg_render(const bg_model_t *m, const char *format);
+/* Why the last bg_render_n on this thread returned NULL ("out of memory" unless a
+ * renderer said more, e.g. the pprof object could not be loaded). */
+const char *bg_render_error(void);
+/* For renderers: records the reason of a failure (printf style). */
+void bg_render_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Renderers with options (report/folded.c, report/pprof_load.c). */
+char *bg_render_folded(const bg_model_t *m, const bg_render_opt_t *o, size_t *len);
+char *bg_render_pprof(const bg_model_t *m, const bg_render_opt_t *o, size_t *len);
 #endif

@@ -167,19 +167,32 @@ static json_t *model_json(const bg_model_t *m) {
   json_object_set_new(o, "unmatched_rules", um);
   /* extension (docs/http.md): the dashboard this process served */
   if (m->http_url) json_object_set_new(o, "http_url", jstr(m->http_url));
+  json_t *mods = json_array();
+  for (int i = 0; i < m->nmodules; i++) {
+    json_t *mo = json_object();
+    json_object_set_new(mo, "path", jstr(m->modules[i].path));
+    json_object_set_new(mo, "build_id", jstr(m->modules[i].build_id));
+    json_array_append_new(mods, mo);
+  }
+  json_object_set_new(o, "modules", mods);
   return o;
 }
 
 /* The output of bg_render_json: one growing buffer (jansson's dump callback is called
- * per token, too often for stdio). */
+ * per token, too often for stdio), handed to `f` in 1 MB pieces when there is one. */
 struct out {
   char *p;
   size_t len, cap;
   int failed;
+  FILE *f;
 };
 
 static void put(struct out *o, const char *s, size_t n) {
   if (o->failed) return;
+  if (o->f && o->len + n > (1u << 20) && o->len) {
+    if (fwrite(o->p, 1, o->len, o->f) != o->len) o->failed = 1;
+    o->len = 0;
+  }
   if (o->len + n + 1 > o->cap) {
     size_t cap = o->cap ? o->cap : 1 << 16;
     while (cap < o->len + n + 1) cap *= 2;
@@ -214,8 +227,9 @@ static int site_sink(const char *buf, size_t n, void *arg) {
 
 /* Byte for byte what json_dumps(JSON_INDENT(1)) of the whole report gives, without its
  * tree: the report with an empty "sites" array is dumped, and the sites are dumped one
- * at a time into that array's place (see the top of this file). */
-char *bg_render_json(const bg_model_t *m) {
+ * at a time into that array's place (see the top of this file).  Into a buffer
+ * (returned, f NULL) or streamed to f (returns a non-NULL marker or NULL on failure). */
+static char *render_json(const bg_model_t *m, FILE *f) {
   const size_t flags = JSON_INDENT(1) | JSON_PRESERVE_ORDER;
   json_t *o = model_json(m);
   char *head = o ? json_dumps(o, flags) : NULL;
@@ -224,9 +238,12 @@ char *bg_render_json(const bg_model_t *m) {
   /* Strings are escaped, so a line break followed by this can only be the member. */
   static const char mark[] = "\n \"sites\": []";
   char *at = m->nsites ? strstr(head, mark) : NULL;
-  if (!at) return head;
-  struct out out = {0};
+  struct out out = {.f = f};
+  if (!at && !f) return head;
+  int with_sites = at != NULL;
+  if (!at) at = head + strlen(head); /* no sites: the head is everything */
   put(&out, head, (size_t)(at - head));
+  if (!with_sites) goto tail;
   put(&out, mark, sizeof mark - 2); /* without the "]" */
   for (int i = 0; !out.failed && i < m->nsites; i++) {
     json_t *js = site_json(&m->sites[i]);
@@ -235,14 +252,25 @@ char *bg_render_json(const bg_model_t *m) {
     json_decref(js);
   }
   put(&out, "\n ]", 3);
-  put(&out, at + sizeof mark - 1, strlen(at + sizeof mark - 1));
+  at += sizeof mark - 1;
+tail:
+  put(&out, at, strlen(at));
   free(head);
+  if (f && !out.failed && out.len && fwrite(out.p, 1, out.len, f) != out.len) out.failed = 1;
   if (out.failed) {
     free(out.p);
     return NULL;
   }
+  if (f) {
+    free(out.p);
+    return (char *)"";
+  }
   return out.p;
 }
+
+char *bg_render_json(const bg_model_t *m) { return render_json(m, NULL); }
+
+int bg_render_json_file(const bg_model_t *m, FILE *f) { return render_json(m, f) ? 0 : -1; }
 
 char *bg_render_site_json(const bg_rsite_t *site) {
   json_t *o = site_json(site);
@@ -437,6 +465,20 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
     rd_fail(r, "unguarded_reason", "expected a string or null");
   json_t *hu = json_object_get(o, "http_url");
   if (json_is_string(hu)) m->http_url = bg_model_strdup(json_string_value(hu));
+  json_t *mods = json_object_get(o, "modules"), *mo; /* optional: schema 2 */
+  size_t mi;
+  if (mods && !json_is_array(mods)) return rd_fail(r, "modules", "expected an array");
+  if (mods) {
+    m->modules = calloc(json_array_size(mods) + 1, sizeof *m->modules);
+    json_array_foreach(mods, mi, mo) {
+      if (!json_is_object(mo)) return rd_fail(r, "modules[]", "expected an object");
+      bg_rmodule_t *md = &m->modules[m->nmodules++];
+      md->path = get_str(r, mo, "path", 1);
+      md->build_id = get_str(r, mo, "build_id", 0);
+      if (strspn(md->build_id, "0123456789abcdef") != strlen(md->build_id))
+        return rd_fail(r, "modules[].build_id", "expected lower-case hex");
+    }
+  }
   read_v2(r, o, m);
   json_t *a = get_array(r, o, "argv"), *v;
   size_t i;

@@ -186,6 +186,17 @@ static int merge_add(bg_merge_t *g, bg_model_t *s, int steal) {
     d->incomplete_reason = bg_model_strdup(buf);
   }
   d->schema = 2;
+  for (int i = 0; i < s->nmodules; i++) { /* by path; the first build id seen wins */
+    if (!s->modules[i].path || ix_find(g->mods_ix, s->modules[i].path)) continue;
+    if ((d->nmodules & (d->nmodules - 1)) == 0) { /* capacity doubles at powers of two */
+      bg_rmodule_t *nm = realloc(d->modules, (size_t)(d->nmodules ? 2 * d->nmodules : 1) * sizeof *nm);
+      if (!nm) return -1;
+      d->modules = nm;
+    }
+    if (ix_add(&g->mods_ix, s->modules[i].path, d->nmodules) < 0) return -1;
+    d->modules[d->nmodules].path = bg_model_strdup(s->modules[i].path);
+    d->modules[d->nmodules++].build_id = bg_model_strdup(s->modules[i].build_id);
+  }
   if (s->nthreads) {
     bg_rthread_t *t = realloc(d->threads, (size_t)(d->nthreads + s->nthreads) * sizeof *t);
     if (!t) return -1;
@@ -279,6 +290,7 @@ void bg_merge_finish(bg_merge_t *g, bg_model_t *out) {
   free(g->uses), free(g->um);
   ix_free(&g->sites_ix);
   ix_free(&g->um_ix);
+  ix_free(&g->mods_ix);
   if (!d->tool) d->tool = bg_model_strdup("blockguard");
   if (!d->version) d->version = bg_model_strdup(BG_VERSION);
   *out = *d;

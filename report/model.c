@@ -34,6 +34,8 @@ void bg_model_free(bg_model_t *m) {
   free(m->sites);
   free(m->unguarded_reason);
   free(m->http_url);
+  for (int i = 0; i < m->nmodules; i++) free(m->modules[i].path), free(m->modules[i].build_id);
+  free(m->modules);
   free(m->incomplete_reason);
   free(m->exit.how);
   free(m->exit.exec);

@@ -60,6 +60,12 @@ typedef struct bg_rthread {
   char *why;
 } bg_rthread_t;
 
+/* An object the report's frames name, with its GNU build id (hex, "" unknown): what a
+ * profile viewer or symbol server needs to find the exact binary (docs/report-schema.md). */
+typedef struct bg_rmodule {
+  char *path, *build_id;
+} bg_rmodule_t;
+
 typedef struct bg_rkv {
   char *key, *value;
 } bg_rkv_t;
@@ -89,6 +95,8 @@ typedef struct bg_model {
   bg_rrule_t *unmatched_rules; /* allowlist rules that never matched (extension) */
   int nunmatched;
   char *http_url;         /* live dashboard this process served, NULL: none (docs/http.md) */
+  bg_rmodule_t *modules;  /* objects named by frames, with build ids (may be empty) */
+  int nmodules;
   /* schema 2 (docs/report-schema.md) */
   int schema;             /* 1 for files without the field */
   char *incomplete_reason; /* NULL: complete; else data may be missing, and why */
@@ -110,6 +118,7 @@ void bg_render_summary_tree(FILE *out, const bg_model_t *m, int nprocs);
 /* JSON per the DESIGN.md schema (report/json.c, jansson).  malloc'd, NUL-terminated;
  * NULL on allocation failure. */
 char *bg_render_json(const bg_model_t *m);
+int bg_render_json_file(const bg_model_t *m, FILE *f); /* streamed: 0, -1 write error */
 char *bg_render_site_json(const bg_rsite_t *s);
 /* Reads a report file / text back into a model (report/json.c).  0, or -1 with a
  * message naming the file and problem in err (wrong tool, version, corrupt JSON). */
@@ -125,7 +134,7 @@ typedef struct bg_merge {
   int nuses;
   struct { bg_rrule_t rule; int count; } *um;  /* reports listing a rule unmatched */
   int num;
-  struct bg__ix *sites_ix, *um_ix;                 /* by site id, by rule "line:file" */
+  struct bg__ix *sites_ix, *um_ix, *mods_ix;      /* by site id, rule "line:file", path */
 } bg_merge_t;
 void bg_merge_init(bg_merge_t *g);
 int bg_merge_add(bg_merge_t *g, const bg_model_t *src); /* 0, -1 out of memory */
@@ -157,6 +166,7 @@ void bg_fmt_frame(char *buf, size_t n, const bg_rframe_t *f); /* fn file:line (m
 void bg_xml_escape(FILE *out, const char *s, int attr);
 /* Renderers of the format table (report/formats.def, report/format.h); malloc'd text. */
 char *bg_render_text(const bg_model_t *m);
+int bg_render_text_file(const bg_model_t *m, FILE *f); /* streamed: 0, -1 write error */
 char *bg_render_sarif(const bg_model_t *m);
 char *bg_render_junit(const bg_model_t *m);
 char *bg_render_metrics(const bg_model_t *m); /* Prometheus text exposition (metrics.c) */
@@ -168,4 +178,7 @@ char *bg_render_metrics(const bg_model_t *m); /* Prometheus text exposition (met
 #define BG_WRITE_NOSYNC 0x10000
 int bg_write_atomic(const char *path, const char *data, size_t len, int mode, char *err,
                     size_t errlen);
+/* Same, the content written by fill(f, arg) (0, or -1 on failure). */
+int bg_write_atomic_fn(const char *path, int mode, int (*fill)(FILE *f, void *arg), void *arg,
+                       char *err, size_t errlen);
 #endif

@@ -1,7 +1,11 @@
 /* render.c - the format table (report/formats.def) expanded, and one entry point for
  * every format: the shim (report= at exit), `blockguard report`, `blockguard serve`
- * and the HTTP server all render through bg_render_n.
+ * and the HTTP server all render through bg_render_n (a buffer) or bg_render_file (a
+ * stream: STREAM rows write a big merged report without holding it).
  */
+#define _GNU_SOURCE /* open_memstream */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,15 +23,32 @@
   static char *fmt_##name(const bg_model_t *m, const bg_render_opt_t *o, size_t *len) { \
     return render(m, o, len);                                                          \
   }
+#define BG__FMT_STREAM(name, render)                                                   \
+  static int file_##name(const bg_model_t *m, const bg_render_opt_t *o, FILE *f) {     \
+    (void)o;                                                                           \
+    return render(m, f);                                                               \
+  }                                                                                    \
+  static char *fmt_##name(const bg_model_t *m, const bg_render_opt_t *o, size_t *len) { \
+    char *buf = NULL;                                                                  \
+    FILE *f = open_memstream(&buf, len);                                               \
+    if (!f) return NULL;                                                               \
+    int bad = file_##name(m, o, f);                                                    \
+    if (fclose(f) != 0 || bad) return free(buf), (char *)NULL;                         \
+    return buf;                                                                        \
+  }
 #define BG_FORMAT(name, kind, render, ctype, ext, path, help) BG__FMT_##kind(name, render)
 #include "report/formats.def"
 #undef BG_FORMAT
 
 #define BG__BINARY_TEXT 0
 #define BG__BINARY_FULL 1
+#define BG__BINARY_STREAM 0
+#define BG__FILE_TEXT(name) NULL
+#define BG__FILE_FULL(name) NULL
+#define BG__FILE_STREAM(name) file_##name
 const bg_format_t bg_formats[BG_FMT_COUNT] = {
 #define BG_FORMAT(name, kind, render, ctype, ext, path, help) \
-  {#name, ctype, ext, path, help, BG__BINARY_##kind, fmt_##name},
+  {#name, ctype, ext, path, help, BG__BINARY_##kind, fmt_##name, BG__FILE_##kind(name)},
 #include "report/formats.def"
 #undef BG_FORMAT
 };
@@ -57,11 +78,42 @@ int bg_value_find(const char *s, size_t n) {
 
 const char *bg_value_name(int v) { return v >= 0 && v < BG_VALUE_COUNT ? value_names[v] : "?"; }
 
+static __thread char last_error[1024];
+
+void bg_render_fail(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  va_end(ap);
+}
+
+const char *bg_render_error(void) { return last_error[0] ? last_error : "out of memory"; }
+
 char *bg_render_n(const bg_model_t *m, int fmt, const bg_render_opt_t *o, size_t *len) {
   static const bg_render_opt_t defaults = {.value = BG_VALUE_BLOCKED};
   size_t dummy;
-  if (fmt < 0 || fmt >= BG_FMT_COUNT) return NULL;
+  last_error[0] = 0;
+  if (fmt < 0 || fmt >= BG_FMT_COUNT) {
+    bg_render_fail("unknown format %d", fmt);
+    return NULL;
+  }
   return bg_formats[fmt].render(m, o ? o : &defaults, len ? len : &dummy);
+}
+
+int bg_render_file(const bg_model_t *m, int fmt, const bg_render_opt_t *o, FILE *f) {
+  static const bg_render_opt_t defaults = {.value = BG_VALUE_BLOCKED};
+  last_error[0] = 0;
+  if (fmt < 0 || fmt >= BG_FMT_COUNT) {
+    bg_render_fail("unknown format %d", fmt);
+    return -1;
+  }
+  if (bg_formats[fmt].render_file) return bg_formats[fmt].render_file(m, o ? o : &defaults, f);
+  size_t len = 0;
+  char *buf = bg_render_n(m, fmt, o, &len);
+  if (!buf) return -1;
+  int rc = fwrite(buf, 1, len, f) == len ? 0 : -1;
+  free(buf);
+  return rc;
 }
 
 char *bg_render(const bg_model_t *m, const char *format) {

@@ -56,6 +56,15 @@ char *bg_render_text(const bg_model_t *m) {
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
   if (!f) return NULL;
+  int bad = bg_render_text_file(m, f);
+  if (fclose(f) != 0 || bad) {
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}
+
+int bg_render_text_file(const bg_model_t *m, FILE *f) {
   int pid = m->pid;
   if (m->unguarded_reason) fprintf(f, "==%d==ERROR: blockguard: NOT GUARDED: %s\n\n", pid, m->unguarded_reason);
   if (m->incomplete_reason)
@@ -93,6 +102,5 @@ char *bg_render_text(const bg_model_t *m) {
   if (m->argc > 8) fprintf(f, " ...");
   fprintf(f, ")%s%s\n", m->unguarded_reason ? " NOT GUARDED" : "",
           m->incomplete_reason ? " INCOMPLETE" : "");
-  fclose(f);
-  return buf;
+  return ferror(f) ? -1 : 0;
 }

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "guard/ledger_read.h"
 #include "report/format.h"
@@ -135,9 +136,10 @@ int bg_cli_gate(bg_model_t *cur, const bg_model_t *base, FILE *out, const char *
 static int usage_error(const char *msg, const char *arg) {
   fprintf(stderr, "blockguard report: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
   fprintf(stderr,
-          "usage: blockguard report [--format F] [--baseline OLD] [--suppressions] [--exitcode=N]\n"
-          "                         [--redact R] [-o FILE] FILE|DIR...\n"
-          "  formats: %s (default text; -o FILE.ext picks the format of that extension)\n",
+          "usage: blockguard report [--format F] [--value V] [--baseline OLD] [--suppressions]\n"
+          "                         [--exitcode=N] [--redact R] [-o FILE] FILE|DIR...\n"
+          "  formats: %s (default text; -o FILE.ext picks the format of that extension)\n"
+          "  --value blocked|violations: what folded stacks count, pprof's default sample type\n",
           bg_format_names());
   return 2;
 }
@@ -149,6 +151,27 @@ static const char *flag_value(int argc, char **argv, int *i, const char *name) {
   if (argv[*i][l] == '=') return argv[*i] + l + 1;
   if (argv[*i][l] == 0 && *i + 1 < argc) return argv[++*i];
   return NULL;
+}
+
+struct out_ctx {
+  const bg_model_t *m;
+  int fmt;
+  const bg_render_opt_t *o;
+  int suppressions, failed; /* failed: rendering (not writing) failed */
+};
+
+static int write_out(FILE *f, void *arg) {
+  struct out_ctx *c = arg;
+  if (c->suppressions) {
+    char *text = bg_render_suppressions(c->m);
+    if (!text) return c->failed = 1, -1;
+    int rc = fputs(text, f) < 0 ? -1 : 0;
+    free(text);
+    return rc;
+  }
+  errno = 0;
+  if (bg_render_file(c->m, c->fmt, c->o, f) < 0) return c->failed = !errno, -1;
+  return 0;
 }
 
 /* The format whose extension ends path ("out.sarif" -> sarif), or -1. */
@@ -166,6 +189,7 @@ static int format_of_path(const char *path) {
 int bg_cmd_report(int argc, char **argv) {
   const char *format = NULL, *baseline = NULL, *output = NULL, *v;
   int suppressions = 0, exitcode = 66, i = 1;
+  bg_render_opt_t ropt = {.value = BG_VALUE_BLOCKED};
   char rerr[200];
   bg_redact_t redact;
   bg_redact_parse(&redact, "secrets", 7, rerr, sizeof rerr);
@@ -176,6 +200,9 @@ int bg_cmd_report(int argc, char **argv) {
     }
     if ((v = flag_value(argc, argv, &i, "--format"))) {
       format = v;
+    } else if ((v = flag_value(argc, argv, &i, "--value"))) {
+      if ((ropt.value = bg_value_find(v, strlen(v))) < 0)
+        return usage_error("unknown --value (blocked, violations)", v);
     } else if ((v = flag_value(argc, argv, &i, "--redact"))) {
       if (bg_redact_parse(&redact, v, strlen(v), rerr, sizeof rerr) < 0)
         return usage_error(rerr, v);
@@ -200,6 +227,9 @@ int bg_cmd_report(int argc, char **argv) {
   int fmt = format ? bg_format_find(format, strlen(format)) : -1;
   if (format && fmt < 0) return usage_error("unknown format", format);
   if (!format) fmt = output && format_of_path(output) >= 0 ? format_of_path(output) : BG_FMT_text;
+  if (bg_formats[fmt].binary && !output && isatty(STDOUT_FILENO) && !suppressions)
+    return usage_error("not writing a binary format to a terminal (use -o FILE or redirect)",
+                       bg_formats[fmt].name);
   if (i >= argc) return usage_error("no report files or directories given", NULL);
 
   bg_model_t base = {0}, cur;
@@ -225,22 +255,19 @@ int bg_cmd_report(int argc, char **argv) {
             BG_EXIT_INCOMPLETE);
     rc = BG_EXIT_INCOMPLETE;
   }
-  size_t len = 0;
-  char *text = suppressions ? bg_render_suppressions(&cur) : bg_render_n(&cur, fmt, NULL, &len);
-  if (text && suppressions) len = strlen(text);
-  if (!text) {
-    fprintf(stderr, "blockguard: out of memory\n");
-    rc = 2;
-  } else if (output) {
+  /* Streamed to the file (or stdout): a merged report of 100,000 sites is never held
+   * in memory a second time as text. */
+  struct out_ctx oc = {&cur, fmt, &ropt, suppressions, 0};
+  if (output) {
     char err[1024];
-    if (bg_write_atomic(output, text, len, 0644, err, sizeof err) < 0) {
-      fprintf(stderr, "blockguard: %s\n", err);
+    if (bg_write_atomic_fn(output, 0644, write_out, &oc, err, sizeof err) < 0) {
+      fprintf(stderr, "blockguard: %s\n", oc.failed ? bg_render_error() : err);
       rc = 2;
     }
-  } else {
-    if (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0) rc = 2;
+  } else if (write_out(stdout, &oc) < 0 || fflush(stdout) != 0) {
+    fprintf(stderr, "blockguard: %s\n", oc.failed ? bg_render_error() : strerror(errno));
+    rc = 2;
   }
-  free(text);
   bg_model_free(&cur);
   bg_model_free(&base);
   return rc;

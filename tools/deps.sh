@@ -7,12 +7,20 @@
 # (each group implies build and check; trust = fuzz + valgrind + CPython's test suite)
 set -eu
 group=${1:-build}
-build_pkgs="gcc make pkg-config libunwind-dev uthash-dev libmicrohttpd-dev libjansson-dev libdw-dev"
-check_pkgs="libcmocka-dev libst-dev python3 python3-dev g++ nodejs curl python3-jsonschema python3-prometheus-client"
+# protobuf-c + zlib: the pprof format (build/libblockguard-pprof.so, code generated from
+# third_party/pprof/profile.proto by protoc-c).
+# liburing-dev: the header the io_uring offload path is built with; the shim dlopens
+# liburing.so.2 (liburing2, which it pulls in) on the first offloaded call only.
+build_pkgs="gcc make pkg-config libunwind-dev uthash-dev libmicrohttpd-dev libjansson-dev libdw-dev protobuf-c-compiler libprotobuf-c-dev zlib1g-dev liburing-dev"
+# golang-go (go tool pprof) and protobuf-compiler (protoc --decode): real consumers of
+# the pprof output in t_pprof.sh.
+check_pkgs="libcmocka-dev libst-dev python3 python3-dev g++ nodejs curl python3-jsonschema python3-prometheus-client golang-go protobuf-compiler"
 # the event-loop corpus (tests/integration/t_loop_corpus.sh): real loops and non-loops
 check_pkgs="$check_pkgs redis-server redis-tools nginx memcached python3-gevent python3-pip
   git libuv1-dev libevent-dev libev-dev libglib2.0-dev"
-bench_pkgs="valgrind perl strace ltrace redis-server redis-tools libuv1-dev"  # perl: callgrind_annotate; libuv: reference rows
+# perl: callgrind_annotate; libuv1-dev: the reference rows (uv_queue_work, uv_fs_read
+# round trips next to the offload rows)
+bench_pkgs="valgrind perl strace ltrace redis-server redis-tools libuv1-dev"
 browser_pkgs="chromium nodejs npm"
 # clang's libFuzzer runtime is in libclang-rt-dev, which clang does not pull in.
 fuzz_pkgs="clang libclang-rt-dev"

@@ -5,7 +5,7 @@
  *   gencalls markdown   the docs table
  *   gencalls list       "KIND NAME CATEGORY FLAGS EXEMPT OFFLOAD" per row, KIND one of
  *                       call, custom, track, sys; EXEMPT is "never" or "args"; OFFLOAD
- *                       the offload column (never, thread, timer)
+ *                       the offload column (never, thread, timer, uring:SHAPE)
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,6 +22,7 @@
 #define BG__LOOPSET_WAITSET(k, set, n) #k " set `" #set "`"
 /* The offload column as the path a call takes under the offload action. */
 #define BG__OFFDOC_OFF(p) #p
+#define BG__OFFDOC_URING(shape) "uring:" #shape
 
 enum { K_CALL, K_CUSTOM, K_TRACK, K_SYS };
 static const char *const kind_names[] = {"call", "custom", "track", "sys"};
@@ -81,11 +82,12 @@ static void code(const char *s) {
 }
 
 /* The offload column as the docs say it. */
-static const char *offload_path(const char *col) {
-  if (!strcmp(col, "thread")) return "worker";
-  if (!strcmp(col, "timer")) return "timer";
-  if (!strcmp(col, "never")) return "in place";
-  return col;
+static void print_offload_path(const char *col) {
+  if (!strcmp(col, "thread")) printf("worker");
+  else if (!strcmp(col, "timer")) printf("timer");
+  else if (!strcmp(col, "never")) printf("in place");
+  else if (!strncmp(col, "uring:", 6)) printf("io_uring `%s`", col + 6);
+  else printf("%s", col);
 }
 
 static int count(int kind) {
@@ -109,8 +111,10 @@ static void markdown(void) {
          "action is `raise` and the call is not made. *Offload* is where the call runs\n"
          "when the action is `offload` inside a coroutine (docs/offload.md): `worker` (a\n"
          "thread of the pool), `timer` (the coroutine's scheduler; a worker for arguments a\n"
-         "timer cannot take), `in place` (the call depends on the calling thread; recorded\n"
-         "as `report`).\n\n");
+         "timer cannot take), `io_uring SHAPE` (the scheduler's io_uring, as the SQE\n"
+         "`bg__ur_SHAPE` in preload/offload_uring.h builds it; a worker where the kernel or\n"
+         "the arguments do not allow it), `in place` (the call depends on the calling\n"
+         "thread; recorded as `report`).\n\n");
   printf("| call | category | exempt when | on raise | offload | notes |\n"
          "|---|---|---|---|---|---|\n");
   for (int i = 0; i < NROWS; i++) {
@@ -122,7 +126,8 @@ static void markdown(void) {
     printf(" | ");
     if (!strcmp(r->ret, "void")) printf("(not called)");
     else code(r->fail);
-    printf(" | %s", offload_path(r->offload));
+    printf(" | ");
+    print_offload_path(r->offload);
     printf(" | %s", r->kind == K_CUSTOM ? "hand-written; " : "");
     if (r->loopset)
       printf("never a violation as the thread's event-loop wait (loop detection reads its %s); ",

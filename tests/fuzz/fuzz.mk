@@ -15,7 +15,8 @@ FUZZ_CC      ?= $(shell command -v clang-14 || command -v clang || echo clang)
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 FUZZ_TARGETS ?= $(FUZZ_NAMES)
 FUZZ_BINS    := $(FUZZ_NAMES:%=$(FUZZ_DIR)/fuzz_%)
-FUZZ_OBJ     := $(CORE_SRC:%.c=$(FUZZ_DIR)/obj/%.o) $(CORE_ASM:%.S=$(FUZZ_DIR)/obj/%.o)
+FUZZ_OBJ     := $(CORE_SRC:%.c=$(FUZZ_DIR)/obj/%.o) $(CORE_ASM:%.S=$(FUZZ_DIR)/obj/%.o) \
+                $(PPROF_OBJ:$(BUILD)/obj/%=$(FUZZ_DIR)/obj/%)
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link
 REPLAY_BINS  := $(FUZZ_NAMES:%=$(BUILD)/fuzz/replay_%)
@@ -35,13 +36,15 @@ $(FUZZ_DIR)/obj/%.o: %.S
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 	$(call say,FUZZLD,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(BGFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(BGFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(PPROF_LIBS) $(LDLIBS)
 
-$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(CORE_OBJ)
+$(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(CORE_OBJ) $(PPROF_OBJ)
 	$(call say,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(BGFLAGS) $(SANLDFLAGS) -o $@ $< tests/fuzz/replay.c $(CORE_OBJ) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(BGFLAGS) $(SANLDFLAGS) -o $@ $< tests/fuzz/replay.c $(CORE_OBJ) \
+	    $(PPROF_OBJ) $(PPROF_LIBS) $(LDLIBS)
 
+$(FUZZ_DIR)/obj/report/pprof/pprof.o: $(BUILD)/gen/profile.pb-c.h
 .SECONDARY: $(FUZZ_OBJ)
 .PHONY: fuzz check-fuzz check-fuzz-replay fuzz-build
 fuzz-build: $(FUZZ_BINS)

@@ -8,8 +8,9 @@
  *   - rendering the model to JSON and reading it back succeeds (we always read what we
  *     write), and a second render is byte-identical to the first (nothing is lost or
  *     changed in a merge/re-render cycle);
- *   - every format renders (text, SARIF, JUnit, Prometheus); SARIF is valid JSON and
- *     every /metrics line is well-formed exposition text;
+ *   - every format of the table renders; SARIF is valid JSON, every /metrics line is
+ *     well-formed exposition text, the pprof profile gunzips and decodes against
+ *     profile.proto with every id it uses defined, every folded line is "stack N";
  *   - merging the report with itself doubles every count (`blockguard report DIR`);
  *     a baseline diff against itself finds nothing new;
  *   - the suggested allowlist (`report --suppressions`) parses as an allowlist, with
@@ -23,10 +24,12 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <zlib.h>
 
 #include "guard/rules.h"
 #include "report/http.h"
 #include "report/format.h"
+#include "profile.pb-c.h" /* generated from third_party/pprof/profile.proto */
 
 static uint64_t total(const bg_model_t *m) {
   uint64_t n = 0;
@@ -86,6 +89,53 @@ static void check_metrics(const char *text) {
   }
 }
 
+/* A profile decodes (gzip, then profile.proto) and every id it uses exists. */
+static void check_pprof(const char *gz, size_t len) {
+  z_stream z;
+  memset(&z, 0, sizeof z);
+  size_t cap = 64 << 20;
+  uint8_t *raw = malloc(cap);
+  if (!raw || inflateInit2(&z, 15 + 16) != Z_OK) abort();
+  z.next_in = (Bytef *)gz, z.avail_in = (uInt)len;
+  z.next_out = raw, z.avail_out = (uInt)cap;
+  if (inflate(&z, Z_FINISH) != Z_STREAM_END) {
+    fprintf(stderr, "pprof: not a complete gzip stream\n");
+    abort();
+  }
+  Perftools__Profiles__Profile *p = perftools__profiles__profile__unpack(NULL, z.total_out, raw);
+  inflateEnd(&z);
+  free(raw);
+  if (!p || !p->n_string_table || p->string_table[0][0]) {
+    fprintf(stderr, "pprof: does not decode, or string_table[0] is not empty\n");
+    abort();
+  }
+  for (size_t i = 0; i < p->n_sample; i++) {
+    if (p->sample[i]->n_value != p->n_sample_type) abort();
+    for (size_t k = 0; k < p->sample[i]->n_location_id; k++)
+      if (p->sample[i]->location_id[k] == 0 || p->sample[i]->location_id[k] > p->n_location) abort();
+    for (size_t k = 0; k < p->sample[i]->n_label; k++)
+      if ((size_t)p->sample[i]->label[k]->str >= p->n_string_table) abort();
+  }
+  for (size_t i = 0; i < p->n_location; i++)
+    if (p->location[i]->mapping_id > p->n_mapping) abort();
+  perftools__profiles__profile__free_unpacked(p, NULL);
+}
+
+/* Every folded line is "frames value": one blank before a number, no empty frame list. */
+static void check_folded(const char *t) {
+  for (const char *l = t; *l;) {
+    const char *e = strchr(l, '\n');
+    if (!e) abort();
+    const char *sp = e;
+    while (sp > l && sp[-1] != ' ') sp--;
+    if (sp == l || sp == e || sp - 1 == l || strspn(sp, "0123456789") != (size_t)(e - sp)) {
+      fprintf(stderr, "folded: malformed line: %.*s\n", (int)(e - l), l);
+      abort();
+    }
+    l = e + 1;
+  }
+}
+
 static void check_formats(const bg_model_t *m) {
   char *metrics = bg_render_metrics(m);
   if (!metrics) abort();
@@ -95,7 +145,12 @@ static void check_formats(const bg_model_t *m) {
   for (int f = 0; f < BG_FMT_COUNT; f++) {
     size_t len = 0;
     char *out = bg_render_n(m, f, NULL, &len);
-    if (!out || out[len] != 0) abort();
+    if (!out || out[len] != 0) {
+      fprintf(stderr, "format %s: %s\n", bg_formats[f].name, bg_render_error());
+      abort();
+    }
+    if (f == BG_FMT_pprof) check_pprof(out, len);
+    if (f == BG_FMT_folded) check_folded(out);
     free(out);
   }
   char *sarif = bg_render(m, "sarif");

@@ -41,6 +41,9 @@ $CC -I"$BG_ROOT" -o "$T/gencalls" "$BG_ROOT/tools/gencalls.c"
 "$T/calls-plain" --rows | sort >"$T/driver.rows"
 cmp -s "$T/table.rows" "$T/driver.rows" || { diff "$T/table.rows" "$T/driver.rows"; fail "driver rows differ from the table"; }
 
+# Rows whose offload column is URING(shape): they also run with io_uring=0 (run_row.sh).
+"$T/gencalls" list | awk '$6 ~ /^uring:/ { print $2 }' >"$T/uring.rows"
+
 rows=${CALLS_ROWS:-$(cat "$T/table.rows")}
 start=$(date +%s)
 echo $rows | tr ' ' '\n' | xargs -P 2 -n 1 sh "$C/run_row.sh" || true
@@ -49,8 +52,26 @@ nok=$(grep -c '^ok ' "$T/results.txt" || true)
 nfail=$(grep -c '^FAIL ' "$T/results.txt" || true)
 echo "calls: $nok rows ok, $nfail failed, $(($(date +%s) - start))s"
 noff=$(cat "$T"/out/plain.*.offload.err 2>/dev/null | grep -c '^offloaded: .*[1-9]' || true)
-echo "calls: $noff rows ran on a worker or a timer under mode=offload"
+echo "calls: $noff rows ran on a worker, a timer or io_uring under mode=offload"
 if [ "$nfail" -ne 0 ]; then
   grep -v '^ok ' "$T/results.txt"
   fail "$nfail call rows failed"
+fi
+
+# Every URING row made its call through io_uring, except where the case's arguments
+# send it to a worker by design (preload/offload_uring.h): write/__write/writev write
+# to a pipe, where a ring write may return short and write(2) does not.  Needs a kernel
+# that allows io_uring to this process (Linux 6.1+, not disabled by sysctl or seccomp).
+by_design="write __write writev"
+if grep -q "ring=[1-9]" "$T/out/plain.read.offload.err" 2>/dev/null; then
+  missed=""
+  for r in $(grep -x -F -f "$T/uring.rows" "$T/table.rows"); do
+    case " $by_design " in *" $r "*) continue ;; esac
+    [ -z "${CALLS_ROWS:-}" ] || case " $CALLS_ROWS " in *" $r "*) ;; *) continue ;; esac
+    grep -q "ring=[1-9]" "$T/out/plain.$r.offload.err" || missed="$missed $r"
+  done
+  [ -z "$missed" ] || fail "URING rows that did not use io_uring:$missed"
+  echo "calls: $(wc -l <"$T/uring.rows") URING rows, all but [$by_design] through io_uring"
+else
+  echo "SKIP io_uring check: io_uring not usable here ($(uname -r), io_uring_disabled=$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo n/a)): URING rows ran on workers"
 fi

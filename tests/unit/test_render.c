@@ -250,6 +250,15 @@ static void test_every_format(void **state) {
     if (!bg_formats[f].binary) assert_int_equal(strlen(t), len);
     assert_non_null(bg_formats[f].content_type);
     assert_true(bg_formats[f].ext[0] && bg_formats[f].ext[0] != '.');
+    /* streamed (bg_render_file) gives the same bytes as the buffer */
+    char *sbuf = NULL;
+    size_t slen = 0;
+    FILE *sf = open_memstream(&sbuf, &slen);
+    assert_int_equal(bg_render_file(&m, f, NULL, sf), 0);
+    fclose(sf);
+    assert_int_equal(slen, len);
+    assert_memory_equal(sbuf, t, len);
+    free(sbuf);
     free(t);
     t = bg_render_n(&e, f, NULL, &len);
     if (!t) fail_msg("format %s failed on an empty report", bg_formats[f].name);

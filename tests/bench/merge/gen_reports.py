@@ -6,6 +6,7 @@ distinct sites in total, each with FRAMES frames, spread round-robin over the fi
 with --overlap K every site also appears in K-1 other files (a process tree whose
 processes hit the same code), so merging must add counters rather than append.
 Strings look like real ones (paths repeat across frames, as modules and files do).
+Files are compact JSON (see the comment at the write).
 Usage: gen_reports.py DIR --sites 100000 --files 100 --frames 8 [--overlap 1]
 """
 import argparse
@@ -57,4 +58,6 @@ for f, idx in enumerate(per):
          "sites": [site(i) for i in idx], "dropped_sites": 0, "unguarded_reason": None,
          "unmatched_rules": []}
     with open(os.path.join(a.dir, "r%05d.json" % f), "w") as out:
-        json.dump(r, out, indent=1)
+        # compact (C encoder): 10x faster to write than indent=1; report files written
+        # by blockguard are indented, ~25% larger: peak/input ratios here are conservative
+        out.write(json.dumps(r, separators=(",", ":")))

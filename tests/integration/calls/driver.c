@@ -219,8 +219,8 @@ int main(int argc, char **argv) {
     bg_sched_free(s);
     struct bg_offload_stats st;
     bg_offload_stats(&st);
-    fprintf(stderr, "offloaded: jobs=%llu timers=%llu\n", (unsigned long long)st.jobs,
-            (unsigned long long)st.timers);
+    fprintf(stderr, "offloaded: jobs=%llu timers=%llu ring=%llu\n", (unsigned long long)st.jobs,
+            (unsigned long long)st.timers, (unsigned long long)st.ring_ops);
     return failed;
   }
   int nb_skipped = 0;

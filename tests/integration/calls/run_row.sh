@@ -29,7 +29,8 @@ for build in $CALLS_BUILDS; do
     timeout "$CALLS_TIMEOUT" env LD_PRELOAD="$BG_PRELOAD" BLOCKGUARD_OPTIONS="$opts:mode=raise" \
       "$bin" --raise "$row" >"$d.raise" 2>"$d.raise.err" || why="mode=raise check failed"
   fi
-  # mode=offload: the same runs inside a coroutine, the guarded call on a worker.
+  # mode=offload: the same runs inside a coroutine, the guarded call on a worker (or a
+  # timer, or the scheduler's io_uring: URING rows also run with io_uring=0, on a worker).
   if [ -z "$why" ] && [ "$build" = plain ]; then
     timeout "$CALLS_TIMEOUT" env LD_PRELOAD="$BG_PRELOAD" BLOCKGUARD_OPTIONS="$opts:mode=offload" \
       "$bin" --offload "$row" >"$d.offload" 2>"$d.offload.err"
@@ -38,10 +39,20 @@ for build in $CALLS_BUILDS; do
     elif ! cmp -s "$d.bare" "$d.offload"; then why="results differ when offloaded"
     fi
   fi
+  if [ -z "$why" ] && [ "$build" = plain ] && grep -qx "$row" "$CALLS_DIR/uring.rows"; then
+    timeout "$CALLS_TIMEOUT" env LD_PRELOAD="$BG_PRELOAD" \
+      BLOCKGUARD_OPTIONS="$opts:mode=offload:io_uring=0" \
+      "$bin" --offload "$row" >"$d.offload0" 2>"$d.offload0.err"
+    rc=$?
+    if [ $rc -ne 0 ]; then why="offload run with io_uring=0 exited $rc"
+    elif ! cmp -s "$d.bare" "$d.offload0"; then why="results differ when offloaded to a worker"
+    elif grep -q "ring=[1-9]" "$d.offload0.err"; then why="io_uring=0 still used the ring"
+    fi
+  fi
   if [ -n "$why" ]; then
     echo "FAIL $row ($build): $why"
     for f in "$d.bare" "$d.bare.err" "$d.shim" "$d.shim.err" "$d.raise.err" "$d.offload" \
-             "$d.offload.err"; do
+             "$d.offload.err" "$d.offload0" "$d.offload0.err"; do
       [ -s "$f" ] && { echo "  --- $(basename "$f")"; sed 's/^/  /' "$f"; }
     done
     status=1

@@ -3,9 +3,10 @@
  * Run under the shim with mode=offload:threads=main:categories=all.  Every case makes
  * one representative blocking call of a category twice: first on the main thread
  * outside any coroutine (the action falls back to report: the call runs in place),
- * then inside a coroutine (it runs on a worker, or as a timer for sleeps).  Return
- * value, errno and output must be identical, and the offload counters must show the
- * second call really went to a worker (or a timer) and the first did not.  Setup and
+ * then inside a coroutine (it runs on a worker or through the scheduler's io_uring, or
+ * as a timer for sleeps).  Return value, errno and output must be identical, and the
+ * offload counters must show the second call really went to a worker or the ring (or
+ * a timer) and the first did not.  t_offload_calls.sh runs it with io_uring on and off.  Setup and
  * cleanup run in an allow scope so that only the call under test is offloaded.
  * NONE cases must not be offloaded: arguments that cannot block (exempt), or a
  * stream this thread has locked (a worker would wait for the lock forever).
@@ -522,13 +523,14 @@ int main(void) {
     bg_offload_stats(&b);
     cases[i].fn(&direct[i]); /* main thread, no coroutine: runs in place */
     bg_offload_stats(&a);
-    if (a.jobs != b.jobs || a.timers != b.timers) {
+    if (a.jobs != b.jobs || a.timers != b.timers || a.ring_ops != b.ring_ops) {
       printf("FAIL %-28s offloaded outside a coroutine\n", cases[i].name);
       bad++;
     }
     bg_co_spawn(s, run_case, (void *)(intptr_t)i);
     if (bg_sched_run(s) != 0) return 2;
-    uint64_t dj = after[i].jobs - before[i].jobs, dt = after[i].timers - before[i].timers;
+    uint64_t dj = after[i].jobs + after[i].ring_ops - before[i].jobs - before[i].ring_ops,
+             dt = after[i].timers - before[i].timers;
     uint64_t want = cases[i].n ? (uint64_t)cases[i].n : 1;
     int offloaded = cases[i].kind == JOB     ? (dj == want && dt == 0)
                     : cases[i].kind == TIMER ? (dt == 1 && dj == 0)
@@ -541,7 +543,7 @@ int main(void) {
     if (!same)
       printf(" | offloaded: ret=%ld errno=%d out='%s'", offl[i].ret, offl[i].err, offl[i].out);
     if (!offloaded)
-      printf(" | expected %s (jobs +%llu, timers +%llu)",
+      printf(" | expected %s (jobs and ring calls +%llu, timers +%llu)",
              cases[i].kind == JOB ? "a job" : cases[i].kind == TIMER ? "a timer" : "no offload",
              (unsigned long long)dj, (unsigned long long)dt);
     printf("\n");
