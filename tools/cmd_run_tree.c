@@ -388,7 +388,8 @@ void bg_tree_reaped(bg_tree_t *t, pid_t pid, int status, uint64_t when) {
   bg_tree_accept(t); /* a ledger it sent is already queued: take it first */
   entry_t *last = NULL;
   for (int i = 0; i < t->ne; i++)
-    if (t->e[i].pid == pid && !t->e[i].done && (!last || t->e[i].image > last->image)) last = &t->e[i];
+    if (t->e[i].pid == pid && (!last || t->e[i].image > last->image)) last = &t->e[i];
+  if (last && last->done) return; /* it said it exited (bg_tree_poll read it already) */
   if (!last) {
     GROW(t->orphans, t->norph, t->caporph);
     t->orphans[t->norph].pid = pid;
