@@ -80,7 +80,12 @@ struct bg__job {
 /* ---- inboxes: where completions arrive -------------------------------------------- */
 struct bg__inbox {
   bg__job_t *head;       /* MPSC stack, pushed by workers under the pool lock */
-  int evfd;              /* written when head goes from empty to non-empty */
+  int evfd;              /* written when a post must wake the owner (below) */
+  int sleeping;          /* the owner is (about to be) asleep on evfd: a post writes it */
+  int always_wake;       /* a foreign loop polls evfd (adapters): every post that makes
+                            the list non-empty writes it */
+  int run_cpu;           /* CPU of the worker running this inbox's latest job, -1 while
+                            it waits in the queue: the owner spins only if it differs */
   bg__inbox_t *tls_next; /* the owner thread's inbox list (fork handling) */
 };
 int bg__inbox_init(bg__inbox_t *ib);          /* -1 with errno */
@@ -96,8 +101,9 @@ void bg__inbox_post(bg__job_t *j, int wake);
 
 /* ---- worker pool (workers.c) ------------------------------------------------------- */
 /* Queues j; returns -1 when the pool no longer accepts work (process exiting), the
- * caller then makes the call itself. */
-int bg__workers_submit(bg__job_t *j);
+ * caller then makes the call itself.  local: the caller will sleep until the job is
+ * done (nothing else to run), so a sleeping worker is woken on the caller's CPU. */
+int bg__workers_submit(bg__job_t *j, int local);
 /* 1 when the calling thread may run on more than one CPU (its affinity, read once per
  * thread): waiting by spinning for another thread only helps then.  On one CPU a
  * spinner only delays the thread it waits for until its spin times out. */
@@ -166,6 +172,7 @@ uint64_t bg__uring_ops(void);         /* calls completed through rings */
 /* ---- scheduler (sched.c) ----------------------------------------------------------- */
 bg_co_t *bg__co_current(void);                   /* NULL outside a bg coroutine */
 bg__inbox_t *bg__co_inbox(bg_co_t *co);
+int bg__co_alone(bg_co_t *co); /* no other coroutine of its scheduler is runnable */
 /* Parks the running coroutine until its job is delivered (co must be current). */
 void bg__co_wait_job(bg_co_t *co, bg__job_t *j);
 /* Makes j (a URING row) through the scheduler's ring: returns 1 once it completed (at

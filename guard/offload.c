@@ -60,6 +60,8 @@ static __thread adapter_t *tls_adapter __attribute__((tls_model("initial-exec"))
 int bg__inbox_init(bg__inbox_t *ib) {
   ib->head = NULL;
   ib->tls_next = NULL;
+  ib->sleeping = ib->always_wake = 0;
+  ib->run_cpu = -1;
   ib->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   return ib->evfd < 0 ? -1 : 0;
 }
@@ -82,14 +84,19 @@ void bg__inbox_unregister(bg__inbox_t *ib) {
     }
 }
 
+/* The eventfd costs a write here and a read on the owner's side: it is written only
+ * when the owner sleeps on it (it set `sleeping` before its last look at the list:
+ * either it sees this job there or we see the flag, both sides use sequentially
+ * consistent operations), or when a foreign loop polls it. */
 void bg__inbox_post(bg__job_t *j, int wake) {
   bg__inbox_t *ib = j->home;
   __atomic_store_n(&j->state, BG_JOB_DONE, __ATOMIC_RELEASE);
   bg__job_t *old = __atomic_load_n(&ib->head, __ATOMIC_RELAXED);
   do {
     j->next = old;
-  } while (!__atomic_compare_exchange_n(&ib->head, &old, j, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-  if (!old && wake) {
+  } while (!__atomic_compare_exchange_n(&ib->head, &old, j, 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+  if (!wake) return;
+  if (ib->always_wake ? !old : __atomic_exchange_n(&ib->sleeping, 0, __ATOMIC_SEQ_CST)) {
     uint64_t one = 1;
     ssize_t r = write(ib->evfd, &one, sizeof one);
     (void)r; /* EAGAIN only when the counter is saturated: already readable */
@@ -99,10 +106,12 @@ void bg__inbox_post(bg__job_t *j, int wake) {
 bg__job_t *bg__inbox_take(bg__inbox_t *ib, int fd_ready) {
   /* The eventfd is drained before the list is taken: a post that lands in between
    * writes the fd again, so nothing is ever left behind unsignalled. */
-  if (!fd_ready && !__atomic_load_n(&ib->head, __ATOMIC_ACQUIRE)) return NULL;
-  uint64_t v;
-  ssize_t r = read(ib->evfd, &v, sizeof v);
-  (void)r;
+  if (fd_ready) {
+    uint64_t v;
+    ssize_t r = read(ib->evfd, &v, sizeof v);
+    (void)r;
+  }
+  if (!__atomic_load_n(&ib->head, __ATOMIC_ACQUIRE)) return NULL;
   bg__job_t *j = __atomic_exchange_n(&ib->head, NULL, __ATOMIC_ACQUIRE), *fifo = NULL;
   while (j) { /* the list is newest first */
     bg__job_t *next = j->next;
@@ -321,7 +330,7 @@ void bg__offload_call(bg__call_t *c, bg__job_t *j) {
   j->co = co ? (void *)co : aco;
   j->delivered = 0;
   j->t_submit = t0;
-  if (bg__workers_submit(j) < 0) {
+  if (bg__workers_submit(j, co && bg__co_alone(co)) < 0) {
     t->depth--;
     run_here(c, j);
     return;
@@ -377,6 +386,7 @@ BG_EXPORT int bg__api_adapter_install(const bg_adapter_t *a) {
     free(ad);
     return -1;
   }
+  ad->inbox.always_wake = 1; /* the runtime's own loop polls the eventfd */
   bg__inbox_register(&ad->inbox);
   tls_adapter = ad;
   bg__mark_loop_thread(ad->a.runtime_text);

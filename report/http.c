@@ -35,9 +35,11 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -77,6 +79,12 @@ struct bg_http {
   pthread_mutex_t mu;
   pthread_cond_t cv;
   int stopped;
+  /* ?seconds=N: suspended requests, resumed by the timer thread (see "Windows") */
+  struct pending *pending;
+  int npending;
+  pthread_t timer;
+  int timer_started, timer_quit;
+  int wake[2];              /* pipe: wakes the timer thread's poll */
 };
 
 static void logf_(bg_http_t *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -252,43 +260,57 @@ static int valid_id(const char *id) {
   return 1;
 }
 
-static enum MHD_Result serve_data(bg_http_t *h, struct MHD_Connection *c, int fmt,
-                                  const bg_render_opt_t *ro, const char *id) {
-  bg_model_t m;
+/* A fresh model from the data source, or a 503 queued (returns -1, *ret set). */
+static int snapshot(bg_http_t *h, struct MHD_Connection *c, bg_model_t *m, enum MHD_Result *ret) {
   char err[256] = "";
-  memset(&m, 0, sizeof m);
-  if (h->snapshot(&m, h->arg, err, sizeof err) < 0) {
-    bg_model_free(&m);
-    char msg[300];
-    snprintf(msg, sizeof msg, "no report available: %s\n", err);
-    return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
-  }
+  memset(m, 0, sizeof *m);
+  if (h->snapshot(m, h->arg, err, sizeof err) == 0) return 0;
+  bg_model_free(m);
+  char msg[300];
+  snprintf(msg, sizeof msg, "no report available: %s\n", err);
+  *ret = send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+  return -1;
+}
+
+/* Renders m (consumed: freed) as format fmt, or only site `id` as JSON, and queues
+ * the answer. */
+static enum MHD_Result answer(struct MHD_Connection *c, bg_model_t *m, int fmt,
+                              const bg_render_opt_t *ro, const char *id) {
   char *body = NULL;
   size_t len = 0;
   const char *ctype = bg_formats[BG_FMT_json].content_type;
   if (id) {
-    for (int i = 0; i < m.nsites; i++)
-      if (!strcmp(m.sites[i].id, id)) {
-        body = bg_render_site_json(&m.sites[i]);
-        break;
-      }
+    for (int i = 0; i < m->nsites && !body; i++)
+      if (!strcmp(m->sites[i].id, id)) body = bg_render_site_json(&m->sites[i]);
     if (!body) {
-      bg_model_free(&m);
+      bg_model_free(m);
       return send_text(c, MHD_HTTP_NOT_FOUND, "no such site\n");
     }
     len = strlen(body);
   } else {
-    body = bg_render_n(&m, fmt, ro, &len);
+    body = bg_render_n(m, fmt, ro, &len);
     ctype = bg_formats[fmt].content_type;
   }
-  int pid = m.pid;
-  bg_model_free(&m);
-  if (!body) return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
+  int pid = m->pid;
+  bg_model_free(m);
+  if (!body) {
+    char msg[1100];
+    snprintf(msg, sizeof msg, "%s\n", bg_render_error());
+    return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+  }
   char disp[128] = "";
   if (!id && bg_formats[fmt].binary) /* a download, named like a report file */
     snprintf(disp, sizeof disp, "attachment; filename=\"blockguard-%d.%s\"", pid,
              bg_formats[fmt].ext);
   return send_owned(c, MHD_HTTP_OK, ctype, body, len, NULL, disp[0] ? disp : NULL);
+}
+
+static enum MHD_Result serve_data(bg_http_t *h, struct MHD_Connection *c, int fmt,
+                                  const bg_render_opt_t *ro, const char *id) {
+  bg_model_t m;
+  enum MHD_Result ret;
+  if (snapshot(h, c, &m, &ret) < 0) return ret;
+  return answer(c, &m, fmt, ro, id);
 }
 
 /* The format a path serves (its row's path, or /api/report?format=NAME), with the
@@ -316,10 +338,183 @@ static int route_format(struct MHD_Connection *c, const char *url, bg_render_opt
   return fmt;
 }
 
+/* ---- windows: ?seconds=N ------------------------------------------------------------
+ * /debug/pprof/block?seconds=30 (and any format path) answers with what happened in
+ * the next 30 s, as Go's endpoint does: a snapshot now, one when the window closes,
+ * the difference (bg_model_delta).  The server has one thread and must not sit in
+ * those 30 s: the request takes its first snapshot, is suspended
+ * (MHD_suspend_connection) and put on a list; a timer thread, started with the first
+ * window, resumes it at its deadline, and the server thread - which went on answering
+ * everyone else meanwhile - takes the second snapshot and answers.  At most
+ * BG_HTTP_MAX_WINDOWS requests wait at a time (suspended connections count against
+ * the connection limit; more get 503), at most BG_HTTP_MAX_SECONDS each (400).
+ * libmicrohttpd does not watch a suspended connection, so the timer thread polls their
+ * sockets: a client that hangs up (or closes its side) ends its window at once and
+ * frees its slot, as Go's handler does when the request's context is cancelled.
+ * Stopping resumes every waiting request first (libmicrohttpd requires it; they are
+ * answered 503), so shutdown is never held up by a window. */
+#define BG_HTTP_MAX_WINDOWS 16
+
+/* The per-request state of an ordinary request: headers checked, answer on the next
+ * call.  A window's is its struct pending. */
+static int seen_marker;
+#define BG_HTTP_MAX_SECONDS 3600
+
+struct pending {
+  struct MHD_Connection *c;
+  int fd;                   /* the client's socket, watched for a hang-up */
+  struct timespec deadline; /* CLOCK_MONOTONIC */
+  bg_model_t before;
+  int fmt, resumed;
+  bg_render_opt_t ro;
+  struct pending *next;
+};
+
+static int before(const struct timespec *a, const struct timespec *b) {
+  return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* Takes every pending request whose deadline passed (all of them when quitting) off the
+ * list; called with h->mu held.  Returns them as a list. */
+static struct pending *take_due(bg_http_t *h, const struct timespec *now, int all) {
+  struct pending *due = NULL, **pp = &h->pending;
+  while (*pp) {
+    struct pending *p = *pp;
+    if (all || !before(now, &p->deadline)) {
+      *pp = p->next;
+      h->npending--;
+      p->resumed = 1;
+      p->next = due;
+      due = p;
+    } else {
+      pp = &p->next;
+    }
+  }
+  return due;
+}
+
+static void wake_timer(bg_http_t *h) {
+  char x = 1;
+  ssize_t w = write(h->wake[1], &x, 1); /* full pipe: a wake-up is already pending */
+  (void)w;
+}
+
+static void *timer_main(void *arg) {
+  bg_http_t *h = arg;
+  struct pollfd fds[BG_HTTP_MAX_WINDOWS + 1];
+  pthread_mutex_lock(&h->mu);
+  for (;;) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int quit = h->timer_quit;
+    struct pending *due = take_due(h, &now, quit);
+    if (due) {
+      /* resumed outside our lock: libmicrohttpd takes its own */
+      pthread_mutex_unlock(&h->mu);
+      for (struct pending *p = due, *n; p; p = n) n = p->next, M->resume_connection(p->c);
+      pthread_mutex_lock(&h->mu);
+      continue;
+    }
+    if (quit) break;
+    /* sleep until the next deadline, a new window, or a client hanging up */
+    int n = 0, timeout = -1;
+    fds[n++] = (struct pollfd){.fd = h->wake[0], .events = POLLIN};
+    for (struct pending *p = h->pending; p && n <= BG_HTTP_MAX_WINDOWS; p = p->next) {
+      long ms = (p->deadline.tv_sec - now.tv_sec) * 1000 + (p->deadline.tv_nsec - now.tv_nsec) / 1000000 + 1;
+      if (timeout < 0 || ms < timeout) timeout = ms < 0 ? 0 : (int)ms;
+      if (p->fd >= 0) fds[n++] = (struct pollfd){.fd = p->fd, .events = POLLRDHUP};
+    }
+    pthread_mutex_unlock(&h->mu);
+    int r = poll(fds, (nfds_t)n, timeout);
+    char drain[64];
+    if (r > 0 && (fds[0].revents & POLLIN))
+      while (read(h->wake[0], drain, sizeof drain) > 0) {
+      }
+    pthread_mutex_lock(&h->mu);
+    for (int i = 1; r > 0 && i < n; i++) {
+      if (!(fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR))) continue;
+      for (struct pending *p = h->pending; p; p = p->next)
+        if (p->fd == fds[i].fd) p->deadline = now; /* hung up: due now */
+    }
+  }
+  pthread_mutex_unlock(&h->mu);
+  return NULL;
+}
+
+/* A window request: the first snapshot, then suspend until the deadline. */
+static enum MHD_Result start_window(bg_http_t *h, struct MHD_Connection *c, int fmt,
+                                    const bg_render_opt_t *ro, unsigned seconds, void **req) {
+  struct pending *p = calloc(1, sizeof *p);
+  if (!p) return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
+  enum MHD_Result ret;
+  if (snapshot(h, c, &p->before, &ret) < 0) {
+    free(p);
+    return ret;
+  }
+  p->c = c;
+  const union MHD_ConnectionInfo *ci = M->get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+  p->fd = ci ? ci->connect_fd : -1;
+  p->fmt = fmt;
+  p->ro = *ro;
+  clock_gettime(CLOCK_MONOTONIC, &p->deadline);
+  p->deadline.tv_sec += seconds;
+  const char *busy = NULL;
+  pthread_mutex_lock(&h->mu);
+  if (h->stopping)
+    busy = "shutting down\n";
+  else if (h->npending >= BG_HTTP_MAX_WINDOWS)
+    busy = "too many ?seconds= requests waiting; try again later\n";
+  else if (!h->timer_started && ((h->wake[0] < 0 && pipe2(h->wake, O_CLOEXEC | O_NONBLOCK) < 0) ||
+                                  pthread_create(&h->timer, NULL, timer_main, h) != 0))
+    busy = "cannot start the window timer\n";
+  if (!busy) {
+    h->timer_started = 1;
+    p->next = h->pending;
+    h->pending = p;
+    h->npending++;
+    *req = p;
+    M->suspend_connection(c); /* in the handler, as libmicrohttpd requires */
+    wake_timer(h);
+  }
+  pthread_mutex_unlock(&h->mu);
+  if (busy) {
+    bg_model_free(&p->before);
+    free(p);
+    return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, busy);
+  }
+  return MHD_YES;
+}
+
+/* The window closed (or the server is stopping): the difference, or 503. */
+static enum MHD_Result finish_window(bg_http_t *h, struct MHD_Connection *c, struct pending *p) {
+  if (__atomic_load_n(&h->stopping, __ATOMIC_ACQUIRE))
+    return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down\n");
+  bg_model_t after;
+  enum MHD_Result ret;
+  if (snapshot(h, c, &after, &ret) < 0) return ret;
+  if (bg_model_delta(&after, &p->before) < 0) {
+    bg_model_free(&after);
+    return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
+  }
+  return answer(c, &after, p->fmt, &p->ro, NULL);
+}
+
+/* libmicrohttpd is done with a request: a window's state goes (never while it waits:
+ * a suspended connection completes only after it was resumed). */
+static void completed(void *cls, struct MHD_Connection *c, void **req,
+                      enum MHD_RequestTerminationCode toe) {
+  (void)cls, (void)c, (void)toe;
+  struct pending *p = *req == &seen_marker ? NULL : *req;
+  if (p && p->resumed) {
+    bg_model_free(&p->before);
+    free(p);
+  }
+  *req = NULL;
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
                                const char *method, const char *version, const char *upload,
                                size_t *upload_size, void **req) {
-  static int seen; /* marker: headers checked, answer on the next call */
   bg_http_t *h = cls;
   (void)version, (void)upload;
   if (*upload_size) { /* a body arrived after we answered: discard it */
@@ -330,7 +525,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     /* First call, headers only.  Refusals are sent now, before any body is read
      * (libmicrohttpd then closes the connection); good requests are answered on the
      * second call so the connection can be kept alive. */
-    *req = &seen;
+    *req = &seen_marker;
     if (__atomic_load_n(&h->stopping, __ATOMIC_ACQUIRE))
       return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down\n");
     if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
@@ -347,6 +542,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
       return send_text(c, MHD_HTTP_UNAUTHORIZED, "token required (Authorization: Bearer TOKEN or ?token=TOKEN)\n");
     return MHD_YES;
   }
+  if (*req != &seen_marker) return finish_window(h, c, *req); /* resumed */
   if (__atomic_load_n(&h->stopping, __ATOMIC_ACQUIRE))
     return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down\n");
   if (!strcmp(url, "/")) return serve_page(h, c);
@@ -357,6 +553,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
   char msg[200];
   int fmt = route_format(c, url, &ro, msg, sizeof msg);
   if (fmt == -2) return send_text(c, MHD_HTTP_BAD_REQUEST, msg);
+  const char *secs = fmt >= 0 ? M->lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "seconds") : NULL;
+  if (secs) {
+    char *end;
+    unsigned long n = strtoul(secs, &end, 10);
+    if (!*secs || *end || n < 1 || n > BG_HTTP_MAX_SECONDS || secs[0] == '-' || secs[0] == '+') {
+      snprintf(msg, sizeof msg, "seconds must be a whole number from 1 to %d\n", BG_HTTP_MAX_SECONDS);
+      return send_text(c, MHD_HTTP_BAD_REQUEST, msg);
+    }
+    return start_window(h, c, fmt, &ro, (unsigned)n, req);
+  }
   if (fmt >= 0) return serve_data(h, c, fmt, &ro, NULL);
   return send_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
@@ -366,6 +572,7 @@ static void free_handle(bg_http_t *h) {
   if (h->listen_fd >= 0) close(h->listen_fd);
   pthread_mutex_destroy(&h->mu);
   pthread_cond_destroy(&h->cv);
+  if (h->wake[0] >= 0) close(h->wake[0]), close(h->wake[1]);
   free(h->token);
   free(h->hosts);
   free(h);
@@ -411,6 +618,7 @@ bg_http_t *bg_http_start(const bg_http_config_t *cfg, int *why, char *err, size_
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&h->cv, &ca);
+  h->wake[0] = h->wake[1] = -1;
   pthread_condattr_destroy(&ca);
 
   *why = BG_HTTP_EBIND;
@@ -446,7 +654,7 @@ bg_http_t *bg_http_start(const bg_http_config_t *cfg, int *why, char *err, size_
    * and holds the connection until the idle timeout - 64 such connections locked the
    * dashboard out for 10 s (found by tests/fuzz/fuzz_http.c).  64 connections at most:
    * poll costs nothing here. */
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_POLL |
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
                    (h->log ? MHD_USE_ERROR_LOG : 0) | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
   h->d = M->start_daemon(flags, 0, NULL, NULL, handler, h,
                           MHD_OPTION_LISTEN_SOCKET, fd,
@@ -454,6 +662,7 @@ bg_http_t *bg_http_start(const bg_http_config_t *cfg, int *why, char *err, size_
                           MHD_OPTION_CONNECTION_LIMIT, (unsigned)BG_HTTP_MAX_CONN,
                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)BG_HTTP_IDLE_S,
                           MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, h,
+                          MHD_OPTION_NOTIFY_COMPLETED, completed, h,
                           MHD_OPTION_END);
   if (!h->d) {
     snprintf(err, errlen, "http: cannot start the server on %s (libmicrohttpd failed)", cfg->addr);
@@ -479,7 +688,14 @@ static void *stopper(void *arg) {
 
 int bg_http_stop(bg_http_t *h, int timeout_ms) {
   if (!h) return 0;
+  pthread_mutex_lock(&h->mu);
   __atomic_store_n(&h->stopping, 1, __ATOMIC_RELEASE);
+  /* every waiting ?seconds= request is resumed (answered 503) before the daemon stops */
+  h->timer_quit = 1;
+  int timer = h->timer_started;
+  if (timer) wake_timer(h);
+  pthread_mutex_unlock(&h->mu);
+  if (timer) pthread_join(h->timer, NULL);
   /* No new connections from here on; the port is released immediately. */
   MHD_socket lfd = M->quiesce_daemon(h->d);
   if (lfd != MHD_INVALID_SOCKET) {
@@ -521,4 +737,5 @@ int bg_http_stop(bg_http_t *h, int timeout_ms) {
 
 void bg_http_forget_in_child(bg_http_t *h) {
   if (h && h->listen_fd >= 0) close(h->listen_fd);
+  if (h && h->wake[0] >= 0) close(h->wake[0]), close(h->wake[1]);
 }

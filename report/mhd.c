@@ -34,6 +34,9 @@ static void load(void) {
   BG__SYM(queue_response, MHD_queue_response)
   BG__SYM(destroy_response, MHD_destroy_response)
   BG__SYM(lookup_connection_value, MHD_lookup_connection_value)
+  BG__SYM(suspend_connection, MHD_suspend_connection)
+  BG__SYM(resume_connection, MHD_resume_connection)
+  BG__SYM(get_connection_info, MHD_get_connection_info)
 #undef BG__SYM
   loaded = 1;
 }

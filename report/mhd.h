@@ -21,6 +21,9 @@ typedef struct bg_mhd {
   __typeof__(MHD_queue_response) *queue_response;
   __typeof__(MHD_destroy_response) *destroy_response;
   __typeof__(MHD_lookup_connection_value) *lookup_connection_value;
+  __typeof__(MHD_suspend_connection) *suspend_connection;
+  __typeof__(MHD_resume_connection) *resume_connection;
+  __typeof__(MHD_get_connection_info) *get_connection_info;
 } bg_mhd_t;
 
 /* The loaded table, or NULL with a message in err (library missing or too old). */

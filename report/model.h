@@ -148,6 +148,10 @@ void bg_merge_finish(bg_merge_t *g, bg_model_t *out);
 int bg_baseline_diff(const bg_model_t *cur, const bg_model_t *base, int *is_new);
 void bg_site_signature(const bg_rsite_t *s, char *buf, size_t n);
 void bg_model_keep_sites(bg_model_t *m, const int *keep); /* drops sites with !keep[i] */
+/* after becomes the window since before (report/delta.c): per site the calls made in
+ * between, sites without any dropped, started_ns = before's end.  0, -1 out of memory
+ * (after unchanged). */
+int bg_model_delta(bg_model_t *after, const bg_model_t *before);
 /* Ready-to-paste allow rules, one per site that is not allowed (with comments). */
 char *bg_render_suppressions(const bg_model_t *m);
 

@@ -11,7 +11,7 @@
 start_demo "threads=main:http=127.0.0.1:0:http_hosts=dash.internal,*.corp.example:report=$T/r.json" 20 0 \
   --db-password=hunter2 --api-token tok-SECRET --port=8080
 trap 'kill $DEMO_PID 2>/dev/null || true' EXIT
-for p in "" api/report "api/report?format=text" metrics healthz; do
+for p in "" api/report "api/report?format=text" metrics healthz debug/pprof/block api/folded "debug/pprof/block?seconds=1"; do
   # rebinding: the browser resolved attacker.example to 127.0.0.1 and sends its name
   expect_eq "$(status "http://attacker.example:$PORT/$p" --resolve "attacker.example:$PORT:127.0.0.1")" 403 \
     "/$p with a rebinding Host"

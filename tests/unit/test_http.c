@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -488,6 +489,77 @@ static void stop_is_bounded_when_handler_stuck(void **state) {
   __atomic_store_n(&stuck, 0, __ATOMIC_RELEASE);
 }
 
+/* ?seconds=N: a counting data source (every snapshot adds 10 calls to each site), so a
+ * window holds exactly one snapshot's growth; the server answers others meanwhile;
+ * stopping with a window waiting is prompt and the client gets 503. */
+static int snaps; /* snapshots taken (atomic) */
+
+static int counting_snap(bg_model_t *m, void *arg, char *err, size_t errlen) {
+  int n = __atomic_add_fetch(&snaps, 1, __ATOMIC_ACQ_REL);
+  if (snap(m, arg, err, errlen) < 0) return -1;
+  for (int i = 0; i < m->nsites; i++) m->sites[i].count = 10 * (uint64_t)n, m->sites[i].total_ns = 1000 * (uint64_t)n;
+  return 0;
+}
+
+struct bg_req {
+  int port;
+  const char *path;
+  resp_t r;
+  double took;
+};
+
+static void *get_thread(void *arg) {
+  struct bg_req *q = arg;
+  double t0 = now_s();
+  q->r = get(q->port, q->path);
+  q->took = now_s() - t0;
+  return NULL;
+}
+
+static void windows(void **state) {
+  (void)state;
+  bg_http_config_t cfg = {.addr = "127.0.0.1:0", .snapshot = counting_snap, .arg = &model, .mode = "live"};
+  char err[256];
+  bg_http_t *h = bg_http_start(&cfg, NULL, err, sizeof err);
+  assert_non_null(h);
+  int port = bg_http_port(h);
+  struct bg_req q = {port, "/api/report?format=json&seconds=1", {0}, 0};
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, get_thread, &q), 0);
+  usleep(200000);
+  double t0 = now_s();
+  resp_t hz = get(port, "/healthz"); /* not held up by the window */
+  assert_int_equal(hz.status, 200);
+  assert_true(now_s() - t0 < 0.5);
+  free(hz.raw);
+  pthread_join(t, NULL);
+  assert_int_equal(q.r.status, 200);
+  assert_true(q.took >= 0.95);
+  json_error_t je;
+  json_t *j = json_loads(q.r.body, 0, &je);
+  assert_non_null(j);
+  json_t *sites = json_object_get(j, "sites");
+  assert_int_equal(json_array_size(sites), 3);
+  for (size_t i = 0; i < 3; i++) /* one snapshot's growth between the window's two */
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(sites, i), "count")), 10);
+  json_decref(j);
+  free(q.r.raw);
+  resp_t bad = get(port, "/metrics?seconds=0");
+  assert_int_equal(bad.status, 400);
+  free(bad.raw);
+  /* stop while a long window waits: prompt, the client is told */
+  struct bg_req w = {port, "/debug/pprof/block?seconds=600", {0}, 0};
+  assert_int_equal(pthread_create(&t, NULL, get_thread, &w), 0);
+  usleep(300000);
+  t0 = now_s();
+  assert_int_equal(bg_http_stop(h, 2000), 0);
+  assert_true(now_s() - t0 < 1.0);
+  pthread_join(t, NULL);
+  assert_true(w.r.status == 503 || w.r.status == 0);
+  assert_true(w.took < 2.0);
+  free(w.r.raw);
+}
+
 /* Host on a loopback bind (DNS rebinding): the values a browser or tool may send. */
 static void host_check(void **state) {
   (void)state;
@@ -527,6 +599,7 @@ int main(void) {
       cmocka_unit_test(refusals),
       cmocka_unit_test(token_enforced),
       cmocka_unit_test(host_check),
+      cmocka_unit_test(windows),
       cmocka_unit_test(start_errors),
       cmocka_unit_test(parse_addr),
       cmocka_unit_test(stop_with_client_mid_request),

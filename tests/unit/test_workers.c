@@ -3,7 +3,8 @@
  *
  * Covers what callers rely on: calls run on another thread while the coroutine
  * waits, errno comes back, dependent calls never deadlock with workers=1, a freed
- * scheduler's in-flight call is discarded safely, exit cancels queued calls and
+ * scheduler's in-flight call is discarded safely, a cold call runs on the caller's
+ * CPU and leaves no worker pinned, a completion wakes a sleeping scheduler, exit cancels queued calls and
  * abandons a stuck worker within the bound, and a fork child with live workers in the
  * parent gets a working pool of its own.  Order matters for the first test: it needs a
  * pool that has never started, so it runs first.  Tests that end the pool (shutdown)
@@ -20,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -266,6 +269,106 @@ static int shutdown_child(void) {
   _exit(0); /* the stuck worker is still in read(): no destructors, no leak report */
 }
 
+/* ---- the hand-off ---------------------------------------------------------------------- */
+/* A worker woken from its sleep for a caller with nothing else to run starts on the
+ * caller's CPU (no halted CPU is woken for it), and runs with the process's full
+ * affinity again: nothing is left pinned.  The scheduler thread stays on one CPU and,
+ * before each cold call, a call moves the worker to another CPU, where the kernel
+ * would wake it again (its previous CPU, idle). */
+struct ran_on {
+  int cpu;
+  pid_t tid;
+};
+static int cpu_a, cpu_b; /* the caller's CPU, the worker's other one */
+static cpu_set_t all_cpus;
+static void note_cpu(void *arg) {
+  struct ran_on *w = arg;
+  w->cpu = sched_getcpu();
+  w->tid = (pid_t)syscall(SYS_gettid);
+}
+static void move_to_b(void *arg) {
+  (void)arg;
+  cpu_set_t b;
+  CPU_ZERO(&b);
+  CPU_SET(cpu_b, &b);
+  sched_setaffinity(0, sizeof b, &b);              /* runs on cpu_b from here */
+  sched_setaffinity(0, sizeof all_cpus, &all_cpus); /* and may stay there */
+}
+static int same_cpu, calls_made;
+static pid_t worker_tid;
+static void cold_caller(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 20; i++) {
+    assert_int_equal(bg__api_co_offload(move_to_b, NULL), 0);
+    bg__api_co_sleep_ns(2000000); /* the worker has stopped spinning and sleeps */
+    struct ran_on w = {-1, 0};
+    assert_int_equal(bg__api_co_offload(note_cpu, &w), 0);
+    same_cpu += w.cpu == cpu_a;
+    worker_tid = w.tid;
+    calls_made++;
+  }
+}
+
+static void test_cold_call_on_callers_cpu(void **state) {
+  (void)state;
+  assert_int_equal(sched_getaffinity(0, sizeof all_cpus, &all_cpus), 0);
+  if (CPU_COUNT(&all_cpus) < 2) {
+    printf("SKIP: one CPU: nothing to choose\n");
+    skip();
+  }
+  cpu_a = -1;
+  for (int c = 0; c < CPU_SETSIZE; c++)
+    if (CPU_ISSET(c, &all_cpus)) {
+      if (cpu_a < 0) cpu_a = c;
+      else if (c != cpu_a) {
+        cpu_b = c;
+        break;
+      }
+    }
+  cpu_set_t a;
+  CPU_ZERO(&a);
+  CPU_SET(cpu_a, &a);
+  assert_int_equal(sched_setaffinity(0, sizeof a, &a), 0); /* the caller stays on cpu_a */
+  bg_sched_t *s = sched();
+  bg__api_co_spawn(s, cold_caller, NULL);
+  run_all(s);
+  bg__api_sched_free(s);
+  sched_setaffinity(0, sizeof all_cpus, &all_cpus);
+  assert_int_equal(calls_made, 20);
+  assert_true(same_cpu >= 18);
+  cpu_set_t after;
+  assert_int_equal(sched_getaffinity(worker_tid, sizeof after, &after), 0);
+  assert_true(CPU_EQUAL(&after, &all_cpus)); /* widened again */
+}
+
+/* A call that takes a while: the scheduler stops waiting actively and sleeps; the
+ * completion must wake it (the eventfd is written only for a sleeping owner). */
+static void slow_fn(void *arg) {
+  (void)arg;
+  usleep(50000);
+}
+static int slow_done;
+static void slow_caller(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 3; i++) assert_int_equal(bg__api_co_offload(slow_fn, NULL), 0);
+  slow_done = 1;
+}
+
+static void test_completion_wakes_sleeping_scheduler(void **state) {
+  (void)state;
+  bg_sched_t *s = sched();
+  bg__api_co_spawn(s, slow_caller, NULL);
+  alarm(10); /* a lost wake-up hangs here */
+  uint64_t t0 = bg__now_ns();
+  int ticks = 0;
+  while (bg__api_sched_tick(s, -1) > 0) ticks++;
+  alarm(0);
+  assert_int_equal(slow_done, 1);
+  assert_true(bg__now_ns() - t0 >= 150000000u);
+  assert_true(ticks < 20); /* slept in between, woken by each completion */
+  bg__api_sched_free(s);
+}
+
 static void test_shutdown_stuck_worker(void **state) {
   (void)state;
   /* A fresh process (exec), so the pool starts from nothing: one worker, one queue. */
@@ -351,6 +454,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_runs_on_worker_errno_back),
       cmocka_unit_test(test_many_concurrent),
       cmocka_unit_test(test_free_while_running),
+      cmocka_unit_test(test_cold_call_on_callers_cpu),
+      cmocka_unit_test(test_completion_wakes_sleeping_scheduler),
       cmocka_unit_test(test_fork_with_live_workers),
       cmocka_unit_test(test_shutdown_stuck_worker),
   };
