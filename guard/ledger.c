@@ -8,9 +8,10 @@
  * fork child of a multithreaded program.
  *
  * Sizes: the mapping reserves room for every region at its maximum (max_sites sites,
- * 4096 threads, 1024 modules, 1 MiB of arena) with MAP_NORESERVE; only pages written
- * cost memory.  A file-backed ledger allocates disk blocks per region as it fills
- * (first chunk at creation), so the state file of a typical process is ~100 KiB.
+ * 4096 threads, 1024 modules, 65536 language frames, 8 MiB of arena) with
+ * MAP_NORESERVE; only pages written cost memory.  A file-backed ledger allocates disk
+ * blocks per region as it fills (first chunks at creation), so the state file of a
+ * typical process takes ~250 KiB of disk, however large it looks.
  */
 #define _GNU_SOURCE
 #include "guard/ledger.h"

@@ -4,7 +4,7 @@
  *   blockguard run   [--wait=all|child] [--key=value...] [--] CMD ARGS
  *   blockguard check [--wait=all|child] [--baseline=OLD] [--key=value...] [--] CMD ARGS
  *
- * As a run reads as a list of phases:
+ * A run, phase by phase:
  *   1. check the input: every --key=value against the option table the shim uses, the
  *      allowlist against the call table (names embedded from preload/calls.def), so a
  *      typo exits 2 here, before anything runs;
