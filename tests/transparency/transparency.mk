@@ -4,10 +4,9 @@
 #   make check-transparency                       the CI set, threads=auto:mode=report,
 #                                                 then test_concurrent_futures with no
 #                                                 options under LD_PRELOAD and `blockguard run`
-#   make check-transparency TRANSPARENCY_MODES="threads=auto:mode=report threads=all:mode=report:verbosity=0"
-#     (verbosity=0 with threads=all: every child interpreter then has guarded threads,
-#     and the exit summary that verbosity=1 prints on stderr is exactly what the many
-#     tests comparing a child's stderr with b'' would see - by design, not a leak)
+#   make check-transparency TRANSPARENCY_MODES="threads=auto:mode=report threads=all:mode=report"
+#     (every child interpreter then has guarded threads; the exit summary goes to a
+#     terminal only, never into a child's stderr pipe: docs/design.md "log_path")
 #   make check-transparency TRANSPARENCY_MODULES="test_socket test_os"
 #   make check-transparency-more                  the longer set (TRANSPARENCY_MORE)
 #
