@@ -257,12 +257,16 @@ static const char *thread_name(const view_t *v, int32_t slot, char buf[16]) {
   return buf;
 }
 
-static uint64_t to_wall(uint64_t mono, int64_t delta) {
-  return mono ? (uint64_t)((int64_t)mono + delta) : 0;
-}
+/* Counters past 2^63 exist only in a corrupt ledger; reports carry signed 64-bit
+ * integers (JSON): clamp, so the model still renders and reads back. */
+static uint64_t sane(uint64_t v) { return v > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : v; }
+
+/* wall = mono + delta, modulo 2^64 (delta = wall - mono taken the same way: a
+ * corrupt ledger's clocks wrap instead of overflowing a signed type). */
+static uint64_t to_wall(uint64_t mono, uint64_t delta) { return mono ? sane(mono + delta) : 0; }
 
 static void fill_site(const view_t *v, const bg__lread_t *in, bg_rsite_t *r, const bg__site_t *live,
-                      int64_t wall_delta) {
+                      uint64_t wall_delta) {
   /* Everything before the counters is written once, before the site is published. */
   bg__site_t s;
   memcpy(&s, live, offsetof(bg__site_t, count));
@@ -275,13 +279,13 @@ static void fill_site(const view_t *v, const bg__lread_t *in, bg_rsite_t *r, con
   r->category = bg_model_strdup(bg__category_name(s.category));
   r->allowed = s.allowed != 0;
   r->action = bg_model_strdup(bg__action_name(s.action));
-  r->count = __atomic_load_n(&live->count, __ATOMIC_RELAXED);
-  r->total_ns = __atomic_load_n(&live->total_ns, __ATOMIC_RELAXED);
-  r->max_ns = __atomic_load_n(&live->max_ns, __ATOMIC_RELAXED);
+  r->count = sane(__atomic_load_n(&live->count, __ATOMIC_RELAXED));
+  r->total_ns = sane(__atomic_load_n(&live->total_ns, __ATOMIC_RELAXED));
+  r->max_ns = sane(__atomic_load_n(&live->max_ns, __ATOMIC_RELAXED));
   r->first_ns = to_wall(__atomic_load_n(&live->first_ns, __ATOMIC_RELAXED), wall_delta);
   r->last_ns = to_wall(__atomic_load_n(&live->last_ns, __ATOMIC_RELAXED), wall_delta);
   for (int i = 0; i < BG_HIST_BUCKETS && i < BG_MODEL_HIST; i++) {
-    r->hist[i] = __atomic_load_n(&live->hist[i], __ATOMIC_RELAXED);
+    r->hist[i] = sane(__atomic_load_n(&live->hist[i], __ATOMIC_RELAXED));
     if (r->hist[i]) r->nhist = i + 1;
   }
   r->threads = calloc(BG_SITE_THREADS + 1, sizeof *r->threads);
@@ -306,13 +310,14 @@ static void fill_site(const view_t *v, const bg__lread_t *in, bg_rsite_t *r, con
 /* A call still blocked when the process ended is one more call of its site, blocked
  * from its start until the end. */
 static void add_in_flight(bg_rsite_t *r, uint64_t blocked) {
+  blocked = sane(blocked);
   r->in_flight++;
-  r->count++;
-  r->total_ns += blocked;
+  r->count = sane(r->count + 1);
+  r->total_ns = sane(r->total_ns + blocked);
   if (blocked > r->max_ns) r->max_ns = blocked;
   int b = blocked ? 64 - __builtin_clzll(blocked) : 0;
   if (b >= BG_MODEL_HIST) b = BG_MODEL_HIST - 1;
-  r->hist[b]++;
+  r->hist[b] = sane(r->hist[b] + 1);
   if (b + 1 > r->nhist) r->nhist = b + 1;
 }
 
@@ -361,8 +366,8 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
   m->schema = 2;
   m->tool = bg_model_strdup("blockguard");
   m->version = bg_model_strdup(BG_VERSION);
-  m->pid = v->h.pid;
-  m->image = (int)v->h.image;
+  m->pid = v->h.pid > 0 ? v->h.pid : 0; /* a corrupt ledger must still render */
+  m->image = v->h.image < INT32_MAX ? (int)v->h.image : INT32_MAX;
   /* argv: argc NUL-separated strings */
   if (v->h.argv && v->h.argv < v->arena_used && v->h.argc < 65536) {
     m->argv = calloc((size_t)v->h.argc + 1, sizeof *m->argv);
@@ -375,9 +380,9 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
     }
   }
   int live_clock = in->self || in->running;
-  int64_t wall_delta = live_clock ? (int64_t)clock_ns(CLOCK_REALTIME) - (int64_t)clock_ns(CLOCK_MONOTONIC)
-                                  : (int64_t)v->h.start_wall_ns - (int64_t)v->h.start_mono_ns;
-  m->started_ns = v->h.start_wall_ns;
+  uint64_t wall_delta = live_clock ? clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC)
+                                   : v->h.start_wall_ns - v->h.start_mono_ns;
+  m->started_ns = sane(v->h.start_wall_ns);
   uint64_t end_wall = in->end_wall_ns ? in->end_wall_ns
                       : v->h.end_wall_ns ? v->h.end_wall_ns
                       : live_clock ? clock_ns(CLOCK_REALTIME) : 0;
@@ -391,7 +396,7 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
     if (!__atomic_load_n(&t->published, __ATOMIC_ACQUIRE)) continue; /* being set up */
     bg_rthread_t *r = &m->threads[m->nthreads++];
     char buf[16];
-    r->tid = t->tid;
+    r->tid = t->tid > 0 ? t->tid : 0;
     r->name = bg_model_strdup(thread_name(v, (int32_t)i, buf));
     r->guarded = __atomic_load_n(&t->guarded, __ATOMIC_RELAXED) != 0;
     r->why = bg_model_strdup(bg__why_name(__atomic_load_n(&t->why, __ATOMIC_RELAXED)));
@@ -411,7 +416,7 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
     fill_site(v, in, &m->sites[m->nsites++], &pool[i], wall_delta);
   }
   if (in->inflight && m->sites && at) {
-    uint64_t end_mono = end_wall ? (uint64_t)((int64_t)end_wall - wall_delta) : 0;
+    uint64_t end_mono = end_wall ? end_wall - wall_delta : 0;
     for (uint32_t i = 0; i < v->h.nthreads; i++) {
       const bg__ledger_thread_t *t = &threads[i];
       uint32_t site = __atomic_load_n(&t->inflight_site, __ATOMIC_ACQUIRE);
@@ -428,7 +433,7 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
     }
   }
   free(at);
-  m->ended_ns = end_wall ? end_wall : to_wall(latest_mono, wall_delta);
+  m->ended_ns = end_wall ? sane(end_wall) : to_wall(latest_mono, wall_delta);
 
   /* allowlist rules that matched nothing */
   if (v->h.nrules) {
@@ -441,7 +446,7 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
       u->text = bg_model_strdup(vstr(v, v->rules[i].text));
     }
   }
-  m->dropped_sites = __atomic_load_n(&((const bg__ledger_hdr_t *)v->b)->dropped_sites, __ATOMIC_RELAXED);
+  m->dropped_sites = sane(__atomic_load_n(&((const bg__ledger_hdr_t *)v->b)->dropped_sites, __ATOMIC_RELAXED));
   if (v->h.unguarded) m->unguarded_reason = bg_model_strdup(vstr(v, v->h.unguarded));
   if (v->h.http_url) m->http_url = bg_model_strdup(vstr(v, v->h.http_url));
 
