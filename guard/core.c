@@ -338,10 +338,30 @@ void bg__core_fast_exit(int code) {
 /* An exec replaces this image: the ledger says so (and where to), a state file of an
  * image that recorded nothing is removed (report_file.c).  Not in a vfork child (its
  * memory is the parent's).  If exec fails, the process goes on as before. */
-void bg__core_exec(const char *path) {
+/* What envp passes on: the shim in LD_PRELOAD, and BLOCKGUARD_OPTIONS with our collect=
+ * (the CLI this process reports to), another's, or none. */
+static uint32_t exec_env(char *const envp[]) {
+  const char *pre = NULL, *opts = NULL;
+  for (char *const *e = envp; e && *e; e++) {
+    if (!strncmp(*e, "LD_PRELOAD=", 11)) pre = *e + 11;
+    if (!strncmp(*e, "BLOCKGUARD_OPTIONS=", 19)) opts = *e + 19;
+  }
+  if (!pre || !strstr(pre, "libblockguard")) return BG_LEXEC_NO_PRELOAD;
+  if (!bg__opt.collect[0]) return opts ? BG_LEXEC_SAME : BG_LEXEC_NO_OPTIONS;
+  const char *c = opts ? strstr(opts, "collect=") : NULL;
+  const char *last = NULL;
+  for (; c; c = strstr(c + 1, "collect=")) last = c; /* the last one wins, as when parsed */
+  if (!last) return BG_LEXEC_NO_OPTIONS;
+  size_t n = strlen(bg__opt.collect);
+  last += 8;
+  return !strncmp(last, bg__opt.collect, n) && (last[n] == 0 || last[n] == ':') ? BG_LEXEC_SAME
+                                                                              : BG_LEXEC_OTHER_CLI;
+}
+
+void bg__core_exec(const char *path, char *const envp[]) {
   if (!bg__ledger_mine()) return;
   bg__self.depth++;
-  bg__ledger_exec(path);
+  bg__ledger_exec(path, exec_env(envp));
   bg__report_exec();
   bg__self.depth--;
 }

@@ -275,7 +275,7 @@ void bg__core_atfork_child(void);
 int bg__core_ready(void);
 void bg__core_exiting(int code);           /* exit(code) called (on_exit) */
 void bg__core_fast_exit(int code);         /* from _exit/_Exit/quick_exit */
-void bg__core_exec(const char *path);      /* before execve and friends */
+void bg__core_exec(const char *path, char *const envp[]); /* before execve and friends */
 void bg__core_exec_failed(void);           /* ... which returned */
 /* report= file and state file (guard/report_file.c) */
 void bg__report_write(void);               /* final report, atomically */

@@ -582,12 +582,13 @@ void bg__ledger_killing(int sig) {
 
 static uint32_t status_before_exec = BG_LST_RUNNING;
 
-void bg__ledger_exec(const char *path) {
+void bg__ledger_exec(const char *path, uint32_t env) {
   bg__ledger_hdr_t *h = bg__ledger;
   if (!h || !bg__ledger_mine()) return;
   uint32_t st = __atomic_load_n(&h->status, __ATOMIC_ACQUIRE);
   if (st != BG_LST_EXEC) status_before_exec = st;
   bg__ledger_set_str(&h->exec_path, path);
+  h->exec_env = env;
   h->end_wall_ns = clock_ns(CLOCK_REALTIME);
   __atomic_store_n(&h->status, BG_LST_EXEC, __ATOMIC_RELEASE);
 }

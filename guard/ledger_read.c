@@ -489,6 +489,7 @@ int bg__ledger_facts(const void *base, size_t size, bg__lfacts_t *f, char *err, 
   f->exit_code = v->h.exit_code;
   snprintf(f->exec_path, sizeof f->exec_path, "%s", vstr(v, v->h.exec_path));
   snprintf(f->cwd, sizeof f->cwd, "%s", vstr(v, v->h.cwd));
+  f->exec_env = v->h.exec_env;
   snprintf(f->unguarded, sizeof f->unguarded, "%s", vstr(v, v->h.unguarded));
   f->options_invalid = (int)v->h.options_invalid;
   f->backing = v->h.backing;

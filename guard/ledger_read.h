@@ -52,6 +52,7 @@ typedef struct bg__lfacts {
   int exit_code;
   char exec_path[4096];
   char cwd[4096];         /* where it started */
+  uint32_t exec_env;      /* BG_LEXEC_*: what its exec passed on */
   char unguarded[512];
   int options_invalid;
   uint32_t backing;

@@ -38,10 +38,13 @@ BG_REAL_FN(fexecve_fn, fexecve)
 BG_REAL_FN(execveat_fn, execveat)
 BG_REAL_FN(quick_exit_fn, quick_exit)
 
-/* Runs `call` between the exec mark and its removal (the call returned: it failed). */
-#define EXEC_MARKED(path, call)                                                         \
+extern char **environ;
+
+/* Runs `call` between the exec mark and its removal (the call returned: it failed);
+ * envp is what the new image gets (the mark says whether it stays guarded). */
+#define EXEC_MARKED(path, envp, call)                                                   \
   ({                                                                                    \
-    bg__core_exec(path);                                                                \
+    bg__core_exec(path, envp);                                                          \
     int r_ = (call);                                                                    \
     int e_ = errno;                                                                     \
     bg__core_exec_failed();                                                             \
@@ -50,28 +53,28 @@ BG_REAL_FN(quick_exit_fn, quick_exit)
   })
 
 BG_EXPORT int execve(const char *path, char *const argv[], char *const envp[]) {
-  return EXEC_MARKED(path, bg__get_execve()(path, argv, envp));
+  return EXEC_MARKED(path, envp, bg__get_execve()(path, argv, envp));
 }
 
 BG_EXPORT int execv(const char *path, char *const argv[]) {
-  return EXEC_MARKED(path, bg__get_execv()(path, argv));
+  return EXEC_MARKED(path, environ, bg__get_execv()(path, argv));
 }
 
 BG_EXPORT int execvp(const char *file, char *const argv[]) {
-  return EXEC_MARKED(file, bg__get_execvp()(file, argv));
+  return EXEC_MARKED(file, environ, bg__get_execvp()(file, argv));
 }
 
 BG_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]) {
-  return EXEC_MARKED(file, bg__get_execvpe()(file, argv, envp));
+  return EXEC_MARKED(file, envp, bg__get_execvpe()(file, argv, envp));
 }
 
 BG_EXPORT int fexecve(int fd, char *const argv[], char *const envp[]) {
-  return EXEC_MARKED(argv[0] ? argv[0] : "(fexecve)", bg__get_fexecve()(fd, argv, envp));
+  return EXEC_MARKED(argv[0] ? argv[0] : "(fexecve)", envp, bg__get_fexecve()(fd, argv, envp));
 }
 
 BG_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
                        int flags) {
-  return EXEC_MARKED(path, bg__get_execveat()(dirfd, path, argv, envp, flags));
+  return EXEC_MARKED(path, envp, bg__get_execveat()(dirfd, path, argv, envp, flags));
 }
 
 /* execl, execle, execlp: the arguments into an array on the stack, as libc does, then
@@ -91,20 +94,20 @@ BG_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *co
 BG_EXPORT int execl(const char *path, const char *arg, ...) {
   va_list ap;
   COLLECT_ARGS(arg, ap, argv, (void)0);
-  return EXEC_MARKED(path, bg__get_execv()(path, argv));
+  return EXEC_MARKED(path, environ, bg__get_execv()(path, argv));
 }
 
 BG_EXPORT int execlp(const char *file, const char *arg, ...) {
   va_list ap;
   COLLECT_ARGS(arg, ap, argv, (void)0);
-  return EXEC_MARKED(file, bg__get_execvp()(file, argv));
+  return EXEC_MARKED(file, environ, bg__get_execvp()(file, argv));
 }
 
 BG_EXPORT int execle(const char *path, const char *arg, ...) {
   va_list ap;
   char *const *envp;
   COLLECT_ARGS(arg, ap, argv, envp = va_arg(ap, char *const *));
-  return EXEC_MARKED(path, bg__get_execve()(path, argv, envp));
+  return EXEC_MARKED(path, envp, bg__get_execve()(path, argv, envp));
 }
 
 int bg__quick_exit_code;

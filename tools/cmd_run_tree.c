@@ -371,12 +371,18 @@ static void finalize(bg_tree_t *t, entry_t *e, int running, int wait_child) {
 
 /* An image that exec'd and whose pid sent nothing after: the new program ran without
  * the shim.  Why, when the file says so. */
-static void exec_unguarded(bg_tree_t *t, const entry_t *e, const char *path) {
+static void exec_unguarded(bg_tree_t *t, const entry_t *e, const bg__lfacts_t *f) {
+  if (f->exec_env == BG_LEXEC_OTHER_CLI) return; /* a nested run/check reports that one */
+  const char *path = f->exec_path;
   char why[2400], reason[1100];
   const char *r = path[0] ? bg_cli_unguardable(path, reason, sizeof reason) : NULL;
+  if (!r)
+    r = f->exec_env == BG_LEXEC_NO_PRELOAD ? "LD_PRELOAD removed from its environment"
+        : f->exec_env == BG_LEXEC_NO_OPTIONS
+            ? "BLOCKGUARD_OPTIONS removed from its environment, or set without this run's collect="
+            : "the shim did not start in it";
   snprintf(why, sizeof why, "exec'd %.1000s, which ran without the shim (%s): its blocking calls "
-           "were not seen", path[0] ? path : "?",
-           r ? r : "LD_PRELOAD or BLOCKGUARD_OPTIONS removed from its environment");
+           "were not seen", path[0] ? path : "?", r);
   bg_tree_proc_t *p = new_proc(t);
   p->pid = e->pid;
   p->image = e->image + 1;
@@ -404,7 +410,7 @@ void bg_tree_reaped(bg_tree_t *t, pid_t pid, int status, uint64_t when) {
   bg__lfacts_t *f = malloc(sizeof *f);
   char err[128];
   if (f && bg__ledger_facts(last->map, last->size, f, err, sizeof err) == 0 && f->status == BG_LST_EXEC)
-    exec_unguarded(t, last, f->exec_path);
+    exec_unguarded(t, last, f);
   free(f);
   for (int i = 0; i < t->ne; i++) /* its earlier images (exec'd) end with it */
     if (t->e[i].pid == pid && !t->e[i].done) finalize(t, &t->e[i], 0, 0);
@@ -473,7 +479,7 @@ void bg_tree_finish(bg_tree_t *t, int wait_child) {
       static bg__lfacts_t f;
       char err[128];
       if (bg__ledger_facts(e->map, e->size, &f, err, sizeof err) == 0 && (!alive || !wait_child))
-        exec_unguarded(t, e, f.exec_path);
+        exec_unguarded(t, e, &f);
     }
     finalize(t, e, alive && st != BG_LST_EXEC, wait_child);
   }

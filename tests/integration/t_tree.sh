@@ -99,7 +99,12 @@ fi
 # LD_PRELOAD removed from a child's environment
 run_rc check --threads=main -- sh -c "exec env -u LD_PRELOAD $T/lost quiet" 2>"$T/unset.err"
 expect_eq "$rc" 67 "LD_PRELOAD removed for a child"
-expect_grep "exec.d $T/lost, which ran without the shim (LD_PRELOAD or BLOCKGUARD_OPTIONS removed" "$T/unset.err"
+expect_grep "exec.d $T/lost, which ran without the shim (LD_PRELOAD removed from its environment)" "$T/unset.err"
+# a check inside a check (a test suite that runs blockguard itself): the inner one
+# reports its program; the outer does not call that program missing
+run_rc check --threads=main -- "$BG_CLI" check --threads=main -- "$T/lost" quick 2>"$T/nested.err"
+expect_eq "$rc" 66 "nested check"
+expect_no_grep "ran without the shim" "$T/nested.err"
 
 # 7. Bad input: an allowlist naming an unknown call is refused before anything runs
 # (exit 2, FILE:LINE); options the shim still refuses (here set by the program for its
