@@ -18,6 +18,7 @@
 #   make bench           benchmark tables, docs/performance.md (tests/bench; ONLY=sec,...)
 #   make check-browser   the dashboard in headless chromium (playwright-core from npm)
 #   make bench-http      /api/report latency with 1,000 live sites
+#   make expand          the code the call table expands into, readable: build/gen/*.expanded.c
 #   make install PREFIX=/usr/local DESTDIR=
 #   SANITIZER=address|undefined|thread   sanitizer build into build-$(SANITIZER)/
 #   V=1                  show full commands
@@ -75,7 +76,7 @@ UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all deps check check-unit check-integration demo demo-offload check-tsan bench docs \
-        check-docs install clean format fuzz check-transparency check-browser bench-http
+        check-docs install clean format fuzz check-transparency check-browser bench-http expand
 all: $(BUILD)/.deps $(SHIM) $(CLI) $(PPROF_SO)
 
 # Installs (as root) or names (otherwise) missing Debian packages; re-run when the
@@ -166,13 +167,29 @@ docs: $(BUILD)/gencalls $(CLI)
 	$(Q)$(CLI) --help=markdown > docs/options.md
 	$(Q)$(CLI) --help=formats > docs/formats.md
 
-check-docs: $(BUILD)/gencalls $(CLI)
+check-docs: $(BUILD)/gencalls $(CLI) $(BUILD)/gen/wrappers.expanded.c
+	$(Q)grep -Eq '^/\* preload/calls.def:[0-9]+ \*/' $(BUILD)/gen/wrappers.expanded.c && \
+	  grep -Eq 'ssize_t[[:space:]]+read\($$|ssize_t[[:space:]]+read\(int fd' $(BUILD)/gen/wrappers.expanded.c || \
+	  { echo "make expand: no read wrapper in $(BUILD)/gen/wrappers.expanded.c"; exit 1; }
 	$(Q)$(BUILD)/gencalls markdown | diff -u docs/calls.md - >/dev/null || \
 	  { echo "docs/calls.md is stale: run 'make docs'"; exit 1; }
 	$(Q)$(CLI) --help=markdown | diff -u docs/options.md - >/dev/null || \
 	  { echo "docs/options.md is stale: run 'make docs'"; exit 1; }
 	$(Q)$(CLI) --help=formats | diff -u docs/formats.md - >/dev/null || \
 	  { echo "docs/formats.md is stale: run 'make docs'"; exit 1; }
+
+# The wrappers, real-function pointers and offload code the shim's sources stamp out
+# per row of preload/calls.def, preprocessed and clang-formatted into files one can
+# open ("the read wrapper": build/gen/wrappers.expanded.c).  For reading, not built.
+EXPAND_SRC := preload/wrappers.c preload/offload.c preload/offload_custom.c \
+              $(sort $(wildcard preload/custom*.c))
+EXPAND_OUT := $(EXPAND_SRC:preload/%.c=$(BUILD)/gen/%.expanded.c)
+expand: $(EXPAND_OUT)
+	$(Q)printf '  %s\n' $(EXPAND_OUT)
+$(BUILD)/gen/%.expanded.c: preload/%.c preload/calls.def preload/syscalls.def tools/expand.sh \
+                           $(BUILD)/.deps $(GEN_HDR)
+	$(call say,EXPAND,$<)
+	$(Q)CC="$(CC)" tools/expand.sh $< $(CFLAGS) $(BGFLAGS) > $@.tmp && mv $@.tmp $@
 
 demo: all
 	$(Q)$(MAKE) -s -C tests/demo BUILD=$(abspath $(BUILD)) run
@@ -207,6 +224,10 @@ format:
 
 clean:
 	rm -rf build build-*
+
+# make -s print-BGFLAGS: a variable's value (tests compile files with the build's flags).
+print-%:
+	@: $(info $($*))
 
 # Trust targets: fuzzing (tests/fuzz/fuzz.mk), transparency against CPython's test suite
 # (tests/transparency/transparency.mk).

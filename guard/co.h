@@ -1,12 +1,15 @@
 /* co.h - the coroutine runtime and the offload machinery (internal interface).
  *
- * Four parts, one file each:
+ * The parts, one file each:
  *   co_ctx.h / co_switch_*.S  the context switch (a few instructions of asm; a ucontext
  *                             fallback elsewhere) and the stack layout of a new coroutine
+ *   co_stacks.c               coroutine stacks: chunks, guard pages, recycling
  *   sched.c                   bg_sched: coroutines, run queue, epoll loop, timers
  *   timers.c                  the timer heap sched.c uses
+ *   uring.c                   the scheduler's io_uring (URING rows; liburing dlopen'ed)
  *   workers.c                 the worker pool that runs offloaded calls
- *   offload.c                 the verdict hook, the offload call path, the adapter API
+ *   offload.c                 the verdict hook, the offload call path, inboxes, the
+ *                             adapter API
  *
  * An offloaded call is a bg__job_t that lives on the suspended coroutine's stack (no
  * allocation per call): the shim packs the arguments behind the job header, a worker

@@ -147,7 +147,7 @@ int bg__fd_category_slow(int fd, int fallback) {
 
 int bg__fd_write_exempt(int fd) {
   if (BG_UNLIKELY(bg__perfmap_owned) && (kind(fd) & FD_QUIET)) return 1;
-  unsigned m = bg__opt.exempt_mask;
+  unsigned m = bg__opt.exempt_fds.mask;
   if (!m) return 0;
   if (fd == 2 && (m & BG_EXEMPT_STDERR)) return 1;
   if (fd == 1 && (m & BG_EXEMPT_STDOUT)) return 1;

@@ -2,14 +2,14 @@
  *
  * The shim's wrappers are mechanism only: on the fast path they load one TLS byte
  * (bg__self.guarded) and call the real function.  Only on a guarded thread do they ask
- * the core for a verdict:
+ * the core for a verdict (preload/wrappers.c; `make expand` shows every wrapper):
  *
  *     bg__call_t c;
- *     switch (bg__enter(&c, id, category, exempt)) {
- *       case BG_PASS:  return real(...);                    // not a violation
- *       case BG_RAISE: errno = EDEADLK; return fail;        // call not made
- *       case BG_OFFLOAD: ... run on a worker (guard/offload) ...
- *       default:       r = real(...); bg__leave(&c); return r;  // measured violation
+ *     switch (bg__enter_any(&c, id, category, exempt, caller)) {
+ *       case BG_PASS:    return real(...);                  // not a violation
+ *       case BG_RAISE:   errno = EDEADLK; return fail;      // call not made
+ *       case BG_OFFLOAD: return bg__off_NAME(&c, ...);      // a worker makes it
+ *       default:         r = real(...); bg__leave(&c); return r;  // BG_GO: measured
  *     }
  *
  * bg__enter and bg__leave never change errno.  While the core runs, bg__self.depth > 0

@@ -5,7 +5,9 @@
  * answers yes only inside a coroutine: a bg_sched coroutine on this thread, or the
  * current coroutine of a runtime that installed an adapter on this thread.  Otherwise
  * the call runs in place and is recorded as with `report` (DESIGN.md).  The shim then
- * packs the call into a job (preload/wrappers.c) and calls bg__offload_call, which
+ * packs the call into a job (preload/offload.c, from the row's offload column in
+ * preload/calls.def; preload/offload_custom.c for hand-written wrappers) and calls
+ * bg__offload_call, which
  *   - turns sleep-family calls into a timer of the coroutine's scheduler (or the
  *     adapter's sleep), so 10,000 sleeping coroutines occupy no thread;
  *   - makes URING rows through the scheduler's io_uring (uring.c, sched.c) when the

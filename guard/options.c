@@ -225,41 +225,123 @@ static int exempt_item(void *arg, const char *s, size_t n) {
               c->key, (int)n, s);
 }
 
-/* exempt_fds keeps its text (for reports) and a derived mask. */
-static int p_exempt(void *f, const char *key, const char *v, size_t n, uint64_t lo,
-                    uint64_t hi, char *err, size_t errlen) {
+/* FDCLASSES (exempt_fds): the mask the fd cache tests, and the text for reports. */
+static int p_fdclasses(void *f, const char *key, const char *v, size_t n, uint64_t lo,
+                       uint64_t hi, char *err, size_t errlen) {
+  bg__fd_classes_t *fc = f;
   unsigned mask = 0;
   struct list_ctx c = {key, err, errlen, &mask, 0};
   if (each_item(v, n, exempt_item, &c) < 0) return -1;
-  if (copy_text(f, key, v, n, err, errlen) < 0) return -1;
-  bg__options_t *o = (bg__options_t *)((char *)f - offsetof(bg__options_t, exempt_fds));
-  o->exempt_mask = mask;
+  if (copy_text(fc->text, key, v, n, err, errlen) < 0) return -1;
+  fc->mask = mask;
   return 0;
 }
 
+/* ---- value renderers: field → option text (reports, --help); parses back the same - */
+#define BG__ADD(...) used += (size_t)snprintf(buf + used, used < n ? n - used : 0, __VA_ARGS__)
+
+static void r_text(const void *f, char *buf, size_t n) { snprintf(buf, n, "%s", (const char *)f); }
+/* The dashboard token is never echoed into reports or pages. */
+static void r_secret(const void *f, char *buf, size_t n) {
+  snprintf(buf, n, "%s", *(const char *)f ? "(set)" : "");
+}
+static void r_uint(const void *f, char *buf, size_t n) {
+  snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)f);
+}
+static void r_bool(const void *f, char *buf, size_t n) { snprintf(buf, n, "%d", *(const int *)f); }
+static void r_action(const void *f, char *buf, size_t n) {
+  snprintf(buf, n, "%s", bg__action_name(*(const int *)f));
+}
+static void r_format(const void *f, char *buf, size_t n) {
+  int fmt = *(const int *)f;
+  snprintf(buf, n, "%s", fmt >= 0 && fmt < BG_FMT_COUNT ? bg_formats[fmt].name : "?");
+}
+static void r_redact(const void *f, char *buf, size_t n) { bg_redact_text(f, buf, n); }
+static void r_fdclasses(const void *f, char *buf, size_t n) {
+  snprintf(buf, n, "%s", ((const bg__fd_classes_t *)f)->text);
+}
+static void r_threads(const void *f, char *buf, size_t n) {
+  const bg__threads_spec_t *t = f;
+  size_t used = 0;
+  buf[0] = 0;
+  if (t->main) BG__ADD("%smain", used ? "," : "");
+  if (t->autodetect) BG__ADD("%sauto", used ? "," : "");
+  if (t->all) BG__ADD("%sall", used ? "," : "");
+  for (int i = 0; i < t->nglobs; i++) BG__ADD("%sname:%s", used ? "," : "", t->globs[i]);
+  if (!used) BG__ADD("none");
+}
+static void r_categories(const void *f, char *buf, size_t n) {
+  unsigned m = *(const unsigned *)f;
+  size_t used = 0;
+  buf[0] = 0;
+  for (int i = 0; i < BG_CAT_COUNT; i++)
+    if (m & (1u << i)) BG__ADD("%s%s", used ? "," : "", bg__category_name(i));
+  if (!used) BG__ADD("none");
+}
+#undef BG__ADD
+
 /* ---- the table -------------------------------------------------------------------- */
-#define BG__KIND_BOOL p_bool, 0, 0
-#define BG__KIND_ACTION p_action, 0, 0
-#define BG__KIND_THREADS p_threads, 0, 0
-#define BG__KIND_CATEGORIES p_categories, 0, 0
-#define BG__KIND_FORMAT p_format, 0, 0
-#define BG__KIND_PATH p_path, 0, 0
-#define BG__KIND_ADDR p_addr, 0, 0
-#define BG__KIND_TEXT p_text, 0, 0
-#define BG__KIND_REDACT p_redact, 0, 0
-#define BG__KIND_UINT(lo, hi) p_uint, lo, hi
+/* A kind is how a row's value is parsed and rendered.  Its macro below also names the
+ * type its bg__options_t field must have: each row gets a _Static_assert, so a field
+ * whose type does not match its row's kind (an `int workers` for a UINT row, whose
+ * parser stores a uint64_t) fails the build instead of writing past the field. */
+typedef struct bg__optkind {
+  bg__opt_parser parse;
+  void (*render)(const void *field, char *buf, size_t n);
+} bg__optkind_t;
+#define BG__KIND(name, parse, render) static const bg__optkind_t bg__kind_##name = {parse, render};
+BG__KIND(BOOL, p_bool, r_bool)
+BG__KIND(UINT, p_uint, r_uint)
+BG__KIND(ACTION, p_action, r_action)
+BG__KIND(THREADS, p_threads, r_threads)
+BG__KIND(CATEGORIES, p_categories, r_categories)
+BG__KIND(FORMAT, p_format, r_format)
+BG__KIND(PATH, p_path, r_text)
+BG__KIND(ADDR, p_addr, r_text)
+BG__KIND(TEXT, p_text, r_text)
+BG__KIND(SECRET, p_text, r_secret)
+BG__KIND(REDACT, p_redact, r_redact)
+BG__KIND(FDCLASSES, p_fdclasses, r_fdclasses)
+#undef BG__KIND
+
+/* kind → name, lo, hi, field type */
+#define BG__KIND_BOOL BOOL, 0, 0, int
+#define BG__KIND_UINT(lo, hi) UINT, lo, hi, uint64_t
+#define BG__KIND_ACTION ACTION, 0, 0, int
+#define BG__KIND_THREADS THREADS, 0, 0, bg__threads_spec_t
+#define BG__KIND_CATEGORIES CATEGORIES, 0, 0, unsigned
+#define BG__KIND_FORMAT FORMAT, 0, 0, int
+#define BG__KIND_PATH PATH, 0, 0, char[BG_OPT_STR_MAX]
+#define BG__KIND_ADDR ADDR, 0, 0, char[BG_OPT_STR_MAX]
+#define BG__KIND_TEXT TEXT, 0, 0, char[BG_OPT_STR_MAX]
+#define BG__KIND_SECRET SECRET, 0, 0, char[BG_OPT_STR_MAX]
+#define BG__KIND_REDACT REDACT, 0, 0, bg_redact_t
+#define BG__KIND_FDCLASSES FDCLASSES, 0, 0, bg__fd_classes_t
+
+#define BG__FIELD(key) (((bg__options_t *)0)->key)
+#define BG__CHECK(key, kind, lo, hi, type, def, help)                                    \
+  _Static_assert(__builtin_types_compatible_p(__typeof__(BG__FIELD(key)), type) &&       \
+                     sizeof BG__FIELD(key) == sizeof(type),                              \
+                 "guard/options.def row '" #key "' is " #kind                            \
+                 ": bg__options_t." #key " must be " #type);                             \
+  _Static_assert((lo) <= (hi), "guard/options.def row '" #key "': UINT(lo, hi) with lo > hi");
+#define BG__CHECK_(...) BG__CHECK(__VA_ARGS__)
+#define BG_OPT(key, kind, def, help) BG__CHECK_(key, BG__KIND_##kind, def, help)
+#include "guard/options.def"
+#undef BG_OPT
 
 typedef struct bg__optrow {
   const char *key;
   size_t offset;
-  bg__opt_parser parse;
+  const bg__optkind_t *kind;
   uint64_t lo, hi;
   const char *def, *help;
 } bg__optrow_t;
 
-#define BG__ROW3(key, parse, lo, hi, def, help) {#key, offsetof(bg__options_t, key), parse, lo, hi, def, help},
-#define BG__ROW2(key, spec, def, help) BG__ROW3(key, spec, def, help)
-#define BG_OPT(key, kind, def, help) BG__ROW2(key, BG__KIND_##kind, def, help)
+#define BG__ROW(key, kind, lo, hi, type, def, help)                                      \
+  {#key, offsetof(bg__options_t, key), &bg__kind_##kind, lo, hi, def, help},
+#define BG__ROW_(...) BG__ROW(__VA_ARGS__)
+#define BG_OPT(key, kind, def, help) BG__ROW_(key, BG__KIND_##kind, def, help)
 static const bg__optrow_t bg__rows[] = {
 #include "guard/options.def"
 };
@@ -278,9 +360,7 @@ int bg__options_set(bg__options_t *o, const char *key, size_t keylen, const char
                     size_t vallen, char *err, size_t errlen) {
   const bg__optrow_t *r = find_row(key, keylen);
   if (!r) return fail(err, errlen, "unknown option '%.*s' (see 'blockguard --help')", (int)keylen, key);
-  bg__opt_parser parse = r->parse;
-  if (!strcmp(r->key, "exempt_fds")) parse = p_exempt;
-  return parse((char *)o + r->offset, r->key, val, vallen, r->lo, r->hi, err, errlen);
+  return r->kind->parse((char *)o + r->offset, r->key, val, vallen, r->lo, r->hi, err, errlen);
 }
 
 void bg__options_defaults(bg__options_t *o) {
@@ -368,45 +448,10 @@ int bg__glob(const char *p, const char *s) {
   return *p == 0;
 }
 
-/* Renders the current value of `key` as option text (for reports and --help).  The
- * dashboard token is never echoed. */
+/* Renders the current value of `key` as option text (for reports and --help): what
+ * its kind's renderer makes of the field (a SECRET is never echoed). */
 void bg__options_value(const void *opts, const char *key, char *buf, size_t n) {
-  const bg__options_t *o = opts;
   const bg__optrow_t *r = find_row(key, strlen(key));
   buf[0] = 0;
-  if (!r) return;
-  const void *f = (const char *)o + r->offset;
-  if (!strcmp(key, "http_token")) {
-    snprintf(buf, n, "%s", *(const char *)f ? "(set)" : "");
-  } else if (r->parse == p_uint) {
-    snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)f);
-  } else if (r->parse == p_bool) {
-    snprintf(buf, n, "%d", *(const int *)f);
-  } else if (r->parse == p_action) {
-    snprintf(buf, n, "%s", bg__action_name(*(const int *)f));
-  } else if (r->parse == p_format) {
-    int fmt = *(const int *)f;
-    snprintf(buf, n, "%s", fmt >= 0 && fmt < BG_FMT_COUNT ? bg_formats[fmt].name : "?");
-  } else if (r->parse == p_redact) {
-    bg_redact_text(f, buf, n);
-  } else if (r->parse == p_threads) {
-    const bg__threads_spec_t *t = f;
-    size_t used = 0;
-    buf[0] = 0;
-#define BG__ADD(...) used += (size_t)snprintf(buf + used, used < n ? n - used : 0, __VA_ARGS__)
-    if (t->main) BG__ADD("%smain", used ? "," : "");
-    if (t->autodetect) BG__ADD("%sauto", used ? "," : "");
-    if (t->all) BG__ADD("%sall", used ? "," : "");
-    for (int i = 0; i < t->nglobs; i++) BG__ADD("%sname:%s", used ? "," : "", t->globs[i]);
-    if (!used) BG__ADD("none");
-  } else if (r->parse == p_categories) {
-    unsigned m = *(const unsigned *)f;
-    size_t used = 0;
-    for (int i = 0; i < BG_CAT_COUNT; i++)
-      if (m & (1u << i)) BG__ADD("%s%s", used ? "," : "", bg__category_name(i));
-    if (!used) BG__ADD("none");
-#undef BG__ADD
-  } else {
-    snprintf(buf, n, "%s", (const char *)f);
-  }
+  if (r) r->kind->render((const char *)opts + r->offset, buf, n);
 }

@@ -1,9 +1,11 @@
 /* options.h - parsed blockguard options (the table is guard/options.def).
  *
- * One table, sanitizer style: each row names its key, parser, default and help, and
- * the struct below, the parser, --help and docs/options.md are all expanded from it.
- * Parsing never allocates: strings are copied into fixed buffers, so the same code
- * runs in the shim's constructor and in the CLI.
+ * One table, sanitizer style: each row names its key, kind, default and help; the
+ * parser, the renderer of values for reports, --help and docs/options.md are expanded
+ * from it.  The struct below is written by hand (a field per row, same name), and the
+ * build checks each field's type against its row's kind (guard/options.c), so a field
+ * and its parser cannot disagree.  Parsing never allocates: strings are copied into
+ * fixed buffers, so the same code runs in the shim's constructor and in the CLI.
  */
 #ifndef BG_OPTIONS_H
 #define BG_OPTIONS_H
@@ -22,7 +24,12 @@ typedef struct bg__threads_spec {
   char globs[BG_MAX_NAME_GLOBS][64];
 } bg__threads_spec_t;
 
+/* exempt_fds (kind FDCLASSES): the classes of fds whose writes never count. */
 enum { BG_EXEMPT_STDERR = 1, BG_EXEMPT_STDOUT = 2, BG_EXEMPT_TTY = 4 };
+typedef struct bg__fd_classes {
+  unsigned mask;                /* BG_EXEMPT_* */
+  char text[BG_OPT_STR_MAX];    /* as given, for reports */
+} bg__fd_classes_t;
 
 typedef struct bg__options {
   int mode;                    /* BG_ACT_* */
@@ -44,10 +51,9 @@ typedef struct bg__options {
   uint64_t verbosity;
   char log_path[BG_OPT_STR_MAX];
   int strict;
-  char exempt_fds[BG_OPT_STR_MAX];
+  bg__fd_classes_t exempt_fds;
   int lang;                    /* read language frames (guard/lang.c) */
   char collect[BG_OPT_STR_MAX];
-  unsigned exempt_mask;        /* derived from exempt_fds */
   char text[4096];             /* the option string as given, for reports */
 } bg__options_t;
 

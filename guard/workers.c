@@ -157,7 +157,11 @@ static void become_internal(const char *name) {
   t->guarded = 0;
 }
 
-/* Starts a thread with asynchronous signals blocked.  Lock held. */
+/* Starts a thread with asynchronous signals blocked.  Lock held.  The callers run
+ * inside the core (depth > 0), so the shim's pthread_create makes the thread a
+ * sidecar (docs/design.md "Which threads are guarded"); become_internal says the
+ * same again from inside the thread, for a pool started by the CLI or a test without
+ * the shim. */
 static int start_thread(pthread_t *th, void *(*fn)(void *), void *arg) {
   sigset_t set, old;
   sigfillset(&set);

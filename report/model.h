@@ -1,10 +1,11 @@
 /* model.h - the report data model: what every renderer and the HTTP server consume.
  *
- * It mirrors the JSON schema in DESIGN.md one to one.  guard/ builds a model from the
- * live registry (guard/snapshot.c), the CLI builds one by reading report files
- * (report/reader.c), and renderers (text summary, JSON, SARIF, JUnit, Prometheus, HTML)
- * only ever see this: that is what keeps the dependency arrow pointing from guard/ to
- * report/ and never back.  All strings are owned by the model (bg_model_free).
+ * It mirrors the JSON schema in DESIGN.md one to one.  guard/ builds a model from a
+ * ledger (guard/ledger_read.c: the process's own for the live snapshot and the report
+ * at exit, another process's for the CLI), the CLI also from report files
+ * (bg_model_read_json in report/json.c), and the renderers (report/formats.def) and
+ * the HTTP server only ever see this: that is what keeps the dependency arrow pointing
+ * from guard/ to report/ and never back.  All strings are owned by the model (bg_model_free).
  */
 #ifndef BG_REPORT_MODEL_H
 #define BG_REPORT_MODEL_H

@@ -15,6 +15,9 @@ build_pkgs="gcc make pkg-config libunwind-dev uthash-dev libmicrohttpd-dev libja
 # golang-go (go tool pprof) and protobuf-compiler (protoc --decode): real consumers of
 # the pprof output in t_pprof.sh.
 check_pkgs="libcmocka-dev libst-dev python3 python3-dev g++ nodejs curl python3-jsonschema python3-prometheus-client golang-go protobuf-compiler"
+# clang-format: `make expand` formats the code the call table expands into with it
+# (check-docs opens the read wrapper there).
+check_pkgs="$check_pkgs clang-format"
 # the event-loop corpus (tests/integration/t_loop_corpus.sh): real loops and non-loops
 check_pkgs="$check_pkgs redis-server redis-tools nginx memcached python3-gevent python3-pip
   git libuv1-dev libevent-dev libev-dev libglib2.0-dev"

@@ -33,7 +33,7 @@ static void defaults_match_design(void **state) {
   assert_int_equal(o.exitcode, 66);
   assert_int_equal(o.verbosity, 1);
   assert_int_equal(o.strict, 1);
-  assert_int_equal(o.exempt_mask, BG_EXEMPT_STDERR);
+  assert_int_equal(o.exempt_fds.mask, BG_EXEMPT_STDERR);
   assert_string_equal(o.report, "");
 }
 
@@ -58,7 +58,7 @@ static void parses_every_kind(void **state) {
   assert_int_equal(o.workers, 4);
   assert_int_equal(o.verbosity, 2);
   assert_int_equal(o.strict, 0);
-  assert_int_equal(o.exempt_mask, BG_EXEMPT_STDOUT | BG_EXEMPT_TTY);
+  assert_int_equal(o.exempt_fds.mask, BG_EXEMPT_STDOUT | BG_EXEMPT_TTY);
 }
 
 /* Values containing ':' (ADDR:PORT, name:GLOB) must not be split. */
