@@ -31,6 +31,7 @@ mkdir "$T/term"
 bg_shim "$OPTS:report=$T/term/%p.json" "$T/lost" term >"$T/term.out"
 pid=$!
 wait_ready "$T/term.out"
+sleep 0.3 # from "ready" to inside pause()
 kill -TERM $pid; wait $pid || true
 ls "$T/term" | grep -q "^$pid.json.$pid.0.bgstate$" || { ls -l "$T/term"; fail "SIGTERM: no state file"; }
 expect_eq "$(summary "$T/term")" "pause=1/1 usleep=1/0 exit=vanished complete=True" "SIGTERM"

@@ -44,6 +44,7 @@ mkdir "$T/term"
 "$BG_CLI" check --threads=main --report="$T/term/%p.json" -- "$T/lost" term >"$T/term.out" 2>"$T/term.err" &
 cli=$!
 for _ in $(seq 100); do grep -q ready "$T/term.out" 2>/dev/null && break; sleep 0.05; done
+sleep 0.3 # from "ready" to inside pause()
 kill -TERM $cli
 rc=0; wait $cli || rc=$?
 expect_eq "$rc" 66 "SIGTERM: the violations before it"
