@@ -42,9 +42,14 @@ say = $(if $(filter 1,$(V)),,@printf '  %-6s %s\n' $(1) $(2);)
 
 PKGS      := libunwind libmicrohttpd jansson
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-# libmicrohttpd: headers only; report/mhd.c dlopens it when a dashboard is asked for,
-# so guarded programs without http= never load it (and GnuTLS behind it).
-PKG_LIBS   = $(shell pkg-config --libs libunwind jansson 2>/dev/null || echo -lunwind -ljansson)
+# Headers only: the shim links nothing but libc.  guard/unwind_lib.c dlopens libunwind
+# when a thread is first guarded, report/mhd.c libmicrohttpd when a dashboard is asked
+# for, report/jx.c jansson when JSON is first written or read, guard/symbolize.c libdw
+# when a frame is first named: a program that needs none of them never maps them
+# (docs/performance.md, start-up).
+PKG_LIBS   =
+# Tests and fuzzers that use jansson themselves link it.
+JANSSON_LIBS = $(shell pkg-config --libs jansson 2>/dev/null || echo -ljansson)
 
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS  ?= -O2 -g
@@ -131,7 +136,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(CORE_OBJ) $(PPROF_OBJ) $(BUILD)/.deps-check
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(BGFLAGS) -fvisibility=default $(SANLDFLAGS) -o $@ $< \
-	    $(CORE_OBJ) $(PPROF_OBJ) $(PPROF_LIBS) $(LDLIBS) -lcmocka
+	    $(CORE_OBJ) $(PPROF_OBJ) $(PPROF_LIBS) $(LDLIBS) -lcmocka $(JANSSON_LIBS)
 
 $(BUILD)/.deps-check: tools/deps.sh
 	$(Q)tools/deps.sh check

@@ -371,23 +371,46 @@ void bg__core_exec_failed(void) {
   bg__ledger_exec_failed();
 }
 
+/* The messages of abort, warn and verbosity=2: out of line, so that the verdict path
+ * keeps a small frame (no buffers to guard) for the common actions. */
+static __attribute__((noinline, cold)) void say(int what, int id, uintptr_t caller) {
+  char who[256], th[32];
+  describe_caller(who, sizeof who, caller);
+  if (what == 2) {
+    bg__msg("new site: %s() from %s", call_name(id), who);
+    return;
+  }
+  thread_label(th, sizeof th);
+  if (what == 0)
+    bg__msg("blocking call %s() on guarded thread '%s' from %s: aborting (mode=abort)",
+            call_name(id), th, who);
+  else
+    bg__msg("warning: blocking call %s() on guarded thread '%s' from %s", call_name(id), th, who);
+}
+
 int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller) {
   bg__thread_t *t = &bg__self;
   if (t->depth || !ready || exempt) return BG_PASS;
   /* The loop that guarded this thread ended (its fd closed, maybe on another thread). */
   if (BG_UNLIKELY(t->loop_fd >= 0) && bg__loop_gone(t) && !t->guarded) return BG_PASS;
   if (!(bg__opt.categories & (1u << category))) return BG_PASS;
-  int saved = errno;
+  int *errp = &errno;
+  int saved = *errp;
   t->depth++;
   c->id = id;
   c->category = category;
   c->caller = caller;
   c->allowed = t->allow > 0;
   c->action = bg__opt.mode;
-  c->site = bg__site_get(id, category, c->allowed, bg__opt.mode);
+  /* The stack is captured here, not deeper in the core: libunwind cannot start at a
+   * given frame (1.6), so every core frame above the capture is walked for nothing. */
+  uintptr_t pcs[BG_MAX_FRAMES];
+  int npcs;
+  BG_STACK_CAPTURE_HERE(pcs, bg__stack_depth(), 1, npcs);
+  c->site = bg__site_of(id, category, c->allowed, bg__opt.mode, pcs, npcs);
   if (c->site && c->site->quiet) { /* a runtime working for the shim (guard/lang.h) */
     t->depth--;
-    errno = saved;
+    *errp = saved;
     return BG_PASS;
   }
   if (c->site) {
@@ -404,29 +427,20 @@ int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller)
      * bg__leave counts it then.  Calls failed or aborted here count now. */
     if (!bg__opt.min_us || (c->action != BG_ACT_REPORT && c->action != BG_ACT_WARN))
       __atomic_fetch_add(violations, 1, __ATOMIC_RELAXED);
-    char who[256], th[32];
     switch (c->action) {
     case BG_ACT_RAISE:
       if (c->site) bg__site_add(c->site, 0, t->slot);
       verdict = BG_RAISE;
       break;
     case BG_ACT_ABORT:
-      describe_caller(who, sizeof who, caller);
-      thread_label(th, sizeof th);
-      bg__msg("blocking call %s() on guarded thread '%s' from %s: aborting (mode=abort)",
-              call_name(id), th, who);
+      say(0, id, caller);
       if (c->site) bg__site_add(c->site, 0, t->slot);
       t->depth--;
       bg__ledger_killing(SIGABRT); /* the report says how it ends */
       bg__core_fini();
       abort();
     case BG_ACT_WARN:
-      if (c->site && !__atomic_exchange_n(&c->site->warned, 1, __ATOMIC_RELAXED)) {
-        describe_caller(who, sizeof who, caller);
-        thread_label(th, sizeof th);
-        bg__msg("warning: blocking call %s() on guarded thread '%s' from %s", call_name(id), th,
-                who);
-      }
+      if (c->site && !__atomic_exchange_n(&c->site->warned, 1, __ATOMIC_RELAXED)) say(1, id, caller);
       break;
     case BG_ACT_OFFLOAD:
       if (bg__offload_hook && bg__offload_hook(c)) verdict = BG_OFFLOAD;
@@ -436,13 +450,10 @@ int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller)
     }
   }
   if (bg__opt.verbosity >= 2 && c->site && verdict != BG_PASS && c->action != BG_ACT_WARN &&
-      !__atomic_exchange_n(&c->site->announced, 1, __ATOMIC_RELAXED)) {
-    char who[256];
-    describe_caller(who, sizeof who, caller);
-    bg__msg("new site: %s() from %s", call_name(id), who);
-  }
+      !__atomic_exchange_n(&c->site->announced, 1, __ATOMIC_RELAXED))
+    say(2, id, caller);
   t->depth--;
-  errno = saved;
+  *errp = saved;
   c->t0 = verdict == BG_GO ? bg__now_ns() : 0;
   if (verdict == BG_GO && t->rec) {
     /* In flight, for a reader of the ledger when the process dies inside the call.
@@ -475,14 +486,10 @@ void bg__leave(bg__call_t *c) {
     __atomic_store_n(&r->inflight_t0, c->prev_t0, __ATOMIC_RELAXED);
     r->inflight_frame = c->prev_frame;
   }
-  uint64_t dt = bg__now_ns() - c->t0;
+  uint64_t now = bg__now_ns(), dt = now - c->t0;
   if (dt < bg__opt.min_us * 1000ull) return;
   if (bg__opt.min_us && !c->allowed && (c->action == BG_ACT_REPORT || c->action == BG_ACT_WARN))
     __atomic_fetch_add(violations, 1, __ATOMIC_RELAXED);
-  if (!c->site) return;
-  int saved = errno;
-  bg__self.depth++;
-  bg__site_add(c->site, dt, bg__self.slot);
-  bg__self.depth--;
-  errno = saved;
+  /* Atomics only: no wrapped call, errno untouched (clock_gettime does not fail). */
+  if (c->site) bg__site_record(c->site, dt, now, bg__self.slot);
 }

@@ -1,23 +1,31 @@
-/* fdcache.c - what blockguard knows about each fd: "cannot block" and its file type.
+/* fdcache.c - what blockguard knows about each fd: blocking or not, and its file type.
  *
- * Asked only on guarded threads (the slow path).  The cache holds *positive* facts
- * only: an entry says O_NONBLOCK when the shim saw the flag set (creation with
- * *_NONBLOCK, fcntl F_SETFL, ioctl FIONBIO, or a probe) and has seen nothing since that
- * could clear it.  Anything else is probed with fcntl(F_GETFL) at the call: that costs
- * one cheap syscall on a call that is about to be recorded as blocking anyway, and it
- * means an fd made non-blocking behind our back (by another process sharing the open
- * file description, by a raw syscall we did not see) is never reported wrongly.
+ * Asked only on guarded threads (the slow path).  An entry says O_NONBLOCK (NB) when the
+ * shim saw the flag set - at creation, through fcntl F_SETFL or ioctl FIONBIO, or from
+ * an fcntl(F_GETFL) probe - and BLOCK when it saw it clear at a tracked creation (socket,
+ * accept, pipe, open, fopen, mq_open...) or F_SETFL/FIONBIO, and has seen nothing since
+ * that could change it.  So a violation on such an fd costs no system call of ours (it
+ * used to probe every call); an fd that only a probe found blocking (inherited, or
+ * created by a call we do not track) is probed at each call, as before, since its
+ * number may also be closed and reused where we cannot see it.
  *
- * What can clear a cached O_NONBLOCK, and how we follow it:
- *   - close / close_range / closefrom / fclose / dup2/dup3 over it: entry forgotten
- *     (preload/custom_fd.c, custom_stdio.c, custom_syscall.c);
- *   - F_SETFL / FIONBIO on the fd: entry updated;
+ * What changes an fd's O_NONBLOCK, and how we follow it:
+ *   - close / close_range / closefrom / fclose / mq_close / dup2/dup3 over it: entry
+ *     forgotten (preload/custom_fd.c, custom_stdio.c, custom_syscall.c);
+ *   - F_SETFL / FIONBIO on the fd, through libc or syscall(): entry updated;
  *   - the same on another fd sharing the open file description: descriptions are
  *     shared by dup/dup2/dup3/F_DUPFD, so those fds are marked SHARED, and a flag change
- *     on any SHARED fd drops the cached flag of every SHARED fd (rare, a table scan);
- *   - another process sharing the description (after fork, or an inherited fd):
- *     not seen.  Documented in docs/exemptions.md: the effect is a missed violation on
- *     that fd, never a false one.
+ *     on any SHARED fd drops both facts of every SHARED fd (rare, a table scan);
+ *   - another process sharing the description (after fork, an inherited fd, one sent
+ *     over a unix socket) changing the flag: not seen when it happens.  A cached
+ *     O_NONBLOCK that another process cleared gives missed violations on that fd; a
+ *     cached "blocking" that another process set O_NONBLOCK on is corrected the first
+ *     time a call on it fails with EAGAIN (which a blocking fd cannot return, but for
+ *     SO_RCVTIMEO/SO_SNDTIMEO timeouts: bg__fd_failed), and until then calls on it are
+ *     reported as the blocking calls the program's code makes them
+ *     (docs/exemptions.md);
+ *   - a close we did not see (a raw system call instruction): the next call on the
+ *     number fails with EBADF, and the entry is forgotten then.
  * The shim never changes an fd's flags itself.
  *
  * An fd on which F_GETFL fails (EBADF) cannot block: the call fails at once.  O_NONBLOCK
@@ -42,6 +50,7 @@
  * there (bg__fd_nonblock, bg__fd_category); this file keeps every other access. */
 enum {
   FD_NB = BG_FD_NB,
+  FD_BLOCK = BG_FD_BLOCK,
   FD_KIND_KNOWN = BG_FD_KIND_KNOWN,
   FD_FILE = BG_FD_FILE,
   FD_TTY = BG_FD_TTY,
@@ -107,19 +116,26 @@ static bg__fdinfo_t kind(int fd) {
   bg__fdinfo_t v = load(fd);
   if (v & FD_KIND_KNOWN) return v;
   bg__fdinfo_t k = probe_kind(fd);
-  if (k) store(fd, (bg__fdinfo_t)((load(fd) & (FD_NB | FD_SHARED)) | k));
+  if (k) store(fd, (bg__fdinfo_t)((load(fd) & (FD_NB | FD_BLOCK | FD_SHARED)) | k));
   return k;
 }
 
 /* -1: invalid fd; 1: O_NONBLOCK set; 0: blocking. */
 static int nb_state(int fd) {
   if (fd < 0) return -1;
-  if (fd < BG_FD_TABLE && (load(fd) & FD_NB)) return 1;
+  if (fd < BG_FD_TABLE) {
+    bg__fdinfo_t v = load(fd);
+    if (v & FD_NB) return 1;
+    if (v & FD_BLOCK) return 0;
+  }
   int nb = probe_nb(fd);
   if (nb < 0) {
     if (fd < BG_FD_TABLE) store(fd, 0);
     return -1;
   }
+  /* A probed "blocking" is not kept: an fd whose creation we did not see may have been
+   * closed and reused unseen too (a library's raw close); only fds created through a
+   * tracked call, or re-flagged through one, are known blocking. */
   if (nb && fd < BG_FD_TABLE) store(fd, (bg__fdinfo_t)(load(fd) | FD_NB));
   return nb;
 }
@@ -161,6 +177,14 @@ void bg__fd_forget(int fd) {
   if (fd >= 0 && fd < BG_FD_TABLE) store(fd, 0);
 }
 
+void bg__fd_failed(int fd, int err) {
+  if (fd < 0 || fd >= BG_FD_TABLE) return;
+  if (err == EBADF)
+    store(fd, 0);
+  else if (err == EAGAIN && (load(fd) & FD_BLOCK))
+    store(fd, (bg__fdinfo_t)(load(fd) & ~FD_BLOCK)); /* probed again next time */
+}
+
 void bg__fd_forget_range(unsigned lo, unsigned hi) {
   bg__loop_fds_closed(lo, hi);
   int m = __atomic_load_n(&maxfd, __ATOMIC_RELAXED);
@@ -171,12 +195,12 @@ void bg__fd_forget_range(unsigned lo, unsigned hi) {
 
 void bg__fd_created(int fd, int nonblock) {
   if (fd < 0 || fd >= BG_FD_TABLE) return;
-  store(fd, nonblock ? FD_NB : 0);
+  store(fd, nonblock ? FD_NB : FD_BLOCK);
 }
 
 void bg__fd_created_eventfd(int fd, int nonblock) {
   if (fd < 0 || fd >= BG_FD_TABLE) return;
-  store(fd, (bg__fdinfo_t)((nonblock ? FD_NB : 0) | FD_KIND_KNOWN | FD_EVENTFD));
+  store(fd, (bg__fdinfo_t)((nonblock ? FD_NB : FD_BLOCK) | FD_KIND_KNOWN | FD_EVENTFD));
 }
 
 /* Drops the cached O_NONBLOCK of every fd that shares a description with another. */
@@ -184,7 +208,8 @@ static void invalidate_shared(void) {
   int m = __atomic_load_n(&maxfd, __ATOMIC_RELAXED);
   for (int fd = 0; fd <= m && fd < BG_FD_TABLE; fd++) {
     bg__fdinfo_t v = load(fd);
-    if ((v & FD_SHARED) && (v & FD_NB)) __atomic_store_n(&bg__fdinfo[fd], v & ~FD_NB, __ATOMIC_RELAXED);
+    if ((v & FD_SHARED) && (v & (FD_NB | FD_BLOCK)))
+      __atomic_store_n(&bg__fdinfo[fd], (bg__fdinfo_t)(v & ~(FD_NB | FD_BLOCK)), __ATOMIC_RELAXED);
   }
 }
 
@@ -193,7 +218,7 @@ void bg__fd_flags_changed(int fd, int nonblock) {
   bg__fdinfo_t v = load(fd);
   if (v & FD_SHARED) invalidate_shared();
   v = load(fd);
-  store(fd, (bg__fdinfo_t)((v & ~FD_NB) | (nonblock ? FD_NB : 0)));
+  store(fd, (bg__fdinfo_t)((v & ~(FD_NB | FD_BLOCK)) | (nonblock ? FD_NB : FD_BLOCK)));
 }
 
 void bg__fd_dup(int oldfd, int newfd) {

@@ -195,6 +195,8 @@ enum {
   BG_FD_QUIET = 128,    /* a file the shim made a runtime write (node's perf map,
                            guard/perfmap.c): its writes are never violations */
   BG_FD_EVENTFD = 256,  /* an eventfd (an event loop's doorbell, guard/loop.c) */
+  BG_FD_BLOCK = 512,    /* O_NONBLOCK seen clear at a tracked creation or change, and not
+                           set since (guard/fdcache.c) */
 };
 typedef uint16_t bg__fdinfo_t; /* the BG_FD_* bits of one fd */
 extern bg__fdinfo_t bg__fdinfo[BG_FD_TABLE] BG_HIDDEN;
@@ -221,9 +223,19 @@ static inline int bg__fd_nonblock_known(int fd) {
   }
   return 0;
 }
+/* Both facts inline: known non-blocking (a socket with O_NONBLOCK) answers 1 and known
+ * blocking answers 0 without a system call; anything else is probed once. */
 static inline int bg__fd_nonblock(int fd) {
-  return bg__fd_nonblock_known(fd) || bg__fd_nonblock_slow(fd);
+  if (BG_LIKELY((unsigned)fd < BG_FD_TABLE)) {
+    unsigned v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
+    if ((v & (BG_FD_NB | BG_FD_KIND_KNOWN | BG_FD_FILE)) == (BG_FD_NB | BG_FD_KIND_KNOWN)) return 1;
+    if (v & BG_FD_BLOCK) return 0;
+  }
+  return bg__fd_nonblock_slow(fd);
 }
+/* A call on fd failed with err: EAGAIN cannot come from a blocking fd (another process
+ * sharing the description set O_NONBLOCK), EBADF means it is not the fd we knew. */
+void bg__fd_failed(int fd, int err);
 static inline int bg__fd_category(int fd, int fallback) {
   if (BG_LIKELY((unsigned)fd < BG_FD_TABLE)) {
     bg__fdinfo_t v = __atomic_load_n(&bg__fdinfo[fd], __ATOMIC_RELAXED);
@@ -240,6 +252,15 @@ static inline int bg__unw_fake_fd(int fd) { return fd == BG_UNW_FD_R || fd == BG
 int bg__unw_pipe(int fds[2]);
 long bg__unw_read(int fd, void *buf, size_t n);
 long bg__unw_write(int fd, const void *buf, size_t n);
+/* libunwind itself, dlopen'ed when a thread is first guarded (guard/unwind_lib.c). */
+void bg__unw_load(void);
+extern int (*bg__unw_backtrace_fn)(void **, int) BG_HIDDEN;
+/* unw_backtrace, whose first frame is the function this is inlined into; -1 when
+ * libunwind is not loaded. */
+static inline __attribute__((always_inline)) int bg__unw_backtrace(void **buf, int n) {
+  int (*bt)(void **, int) = __atomic_load_n(&bg__unw_backtrace_fn, __ATOMIC_ACQUIRE);
+  return bt ? bt(buf, n) : -1;
+}
 
 /* ---- threads (guard/thread.c) ------------------------------------------------------ */
 void bg__thread_name_changed(const char *name); /* calling thread's name is now `name` */

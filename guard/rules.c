@@ -335,7 +335,7 @@ uint32_t bg__rules_thread_mask_of(const bg__rules_t *rs, const char *name) {
 /* ---- the process's allowlist --------------------------------------------------------- */
 
 static bg__rules_t active;
-static int active_thread_globs; /* copy of active.nthread_globs read on the hot path */
+int bg__rules_thread_globs; /* copy of active.nthread_globs read on the hot path (sites.c) */
 static uint32_t active_gen;
 static pthread_mutex_t decide_lock = PTHREAD_MUTEX_INITIALIZER;
 static char fnames[BG_MAX_FRAMES][256]; /* function names of the site being decided */
@@ -366,7 +366,7 @@ void bg__rules_to_ledger(void) {
 }
 
 uint32_t bg__rules_thread_mask(void) {
-  if (!active_thread_globs) return 0;
+  if (!bg__rules_thread_globs) return 0;
   char name[16] = {0};
   int slot = bg__thread_register();
   if (slot >= 0)
@@ -428,7 +428,7 @@ int bg__rules_install(const char *path, char *err, size_t errlen) {
   bg__site_decide = NULL;
   bg__rules_free(&active);
   active = rs;
-  active_thread_globs = active.nthread_globs;
+  bg__rules_thread_globs = active.nthread_globs;
   __atomic_fetch_add(&active_gen, 1, __ATOMIC_RELEASE);
   bg__site_decide = decide;
   return 0;

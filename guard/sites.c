@@ -18,9 +18,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
-
 static void *bg__uthash_alloc(size_t sz);
 static void bg__uthash_free(void *p, size_t sz);
 static int add_failed;
@@ -117,13 +114,6 @@ static void attach(void) {
 
 void bg__sites_init(void) {
   if (!nskip) dl_iterate_phdr(find_runtime, NULL);
-  /* libunwind's default (global) cache of unwind rules is guarded by a mutex taken
-   * with all signals blocked: a fork while another thread unwinds leaves the child
-   * stuck on it forever (and unkillable but by SIGKILL).  The per-thread cache takes
-   * no lock. */
-  bg__unwinding++; /* libunwind initialises here and opens its pipe: guard/unwind_io.c */
-  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-  bg__unwinding--;
   pthread_mutex_lock(&lock);
   if (!pool) {
     attach();
@@ -151,7 +141,7 @@ static int capturing;       /* threads inside unw_backtrace */
 static int fork_gate;       /* a fork is in progress */
 static __thread int my_capture __attribute__((tls_model("initial-exec")));
 
-static void capture_enter(void) {
+void bg__capture_begin(void) {
   for (;;) {
     __atomic_fetch_add(&capturing, 1, __ATOMIC_SEQ_CST);
     if (!__atomic_load_n(&fork_gate, __ATOMIC_SEQ_CST)) break;
@@ -162,7 +152,7 @@ static void capture_enter(void) {
   bg__unwinding++; /* libunwind's pipe is emulated meanwhile (guard/unwind_io.c) */
 }
 
-static void capture_leave(void) {
+void bg__capture_end(void) {
   bg__unwinding--;
   my_capture--;
   __atomic_fetch_sub(&capturing, 1, __ATOMIC_RELEASE);
@@ -175,22 +165,29 @@ void bg__sites_atfork_prepare(void) {
 
 void bg__sites_atfork_parent(void) { __atomic_store_n(&fork_gate, 0, __ATOMIC_RELEASE); }
 
-/* Return addresses above the shim: frames inside libblockguard are skipped.  noinline:
- * the unit tests (core linked without the shim) skip exactly this frame and
- * bg__site_get's. */
-__attribute__((noinline)) int bg__stack_capture(uintptr_t *pcs, int max) {
-  void *raw[BG_MAX_FRAMES + 16];
-  int want = max + 16 > (int)(sizeof raw / sizeof raw[0]) ? (int)(sizeof raw / sizeof raw[0]) : max + 16;
-  capture_enter();
-  int n = unw_backtrace(raw, want);
-  capture_leave();
+int bg__capture_keep(void *const *raw, int n, uintptr_t *pcs, int max, int test_skip) {
   int i = 0, out = 0;
+  if (n < 0) n = 0; /* libunwind could not be loaded: no frames */
   if (own_hi == 0)
-    i = n > 2 ? 2 : 0; /* core linked into a test: skip capture+get */
+    i = n > test_skip ? test_skip : 0; /* core linked into a test: skip the core's frames */
   else
     while (i < n && skipped((uintptr_t)raw[i])) i++;
   for (; i < n && out < max; i++) pcs[out++] = (uintptr_t)raw[i];
   return out;
+}
+
+/* Return addresses above the shim: frames inside libblockguard are skipped.  noinline:
+ * the unit tests (core linked without the shim) skip exactly this frame and its
+ * caller's.  libunwind is loaded when a thread becomes guarded (guard/unwind_lib.c); a
+ * test program that captures without guarding loads it here. */
+__attribute__((noinline)) int bg__stack_capture(uintptr_t *pcs, int max) {
+  void *raw[BG_MAX_FRAMES + 16];
+  int want = max + 16 > (int)(sizeof raw / sizeof raw[0]) ? (int)(sizeof raw / sizeof raw[0]) : max + 16;
+  if (own_hi == 0) bg__unw_load();
+  bg__capture_begin();
+  int n = bg__unw_backtrace(raw, want);
+  bg__capture_end();
+  return bg__capture_keep(raw, n, pcs, max, 2);
 }
 
 /* Word-wise multiply-xorshift: the key is 8-byte words (header + return addresses),
@@ -387,15 +384,27 @@ static __attribute__((noinline)) bg__site_t *create(const bg__site_key_t *k, siz
   return s;
 }
 
-bg__site_t *bg__site_get(int id, int category, int allowed, int default_action) {
-  bg__site_key_t key;
-  key.call = (uint16_t)id;
-  key.allowed = (uint8_t)(allowed != 0);
-  key.tmask = bg__rules_thread_mask();
+int bg__stack_depth(void) {
   int depth = (int)bg__opt.stack_depth;
   if (depth > BG_MAX_FRAMES) depth = BG_MAX_FRAMES;
   if (depth < 1) depth = 1;
-  int n = bg__stack_capture(key.pcs, depth);
+  return depth;
+}
+
+__attribute__((noinline)) bg__site_t *bg__site_get(int id, int category, int allowed,
+                                                   int default_action) {
+  uintptr_t pcs[BG_MAX_FRAMES];
+  int n = bg__stack_capture(pcs, bg__stack_depth());
+  return bg__site_of(id, category, allowed, default_action, pcs, n);
+}
+
+bg__site_t *bg__site_of(int id, int category, int allowed, int default_action,
+                        const uintptr_t *pcs, int n) {
+  bg__site_key_t key;
+  key.call = (uint16_t)id;
+  key.allowed = (uint8_t)(allowed != 0);
+  key.tmask = __atomic_load_n(&bg__rules_thread_globs, __ATOMIC_RELAXED) ? bg__rules_thread_mask() : 0;
+  memcpy(key.pcs, pcs, (size_t)n * sizeof pcs[0]);
   n = bg__lang_capture(key.pcs, n, BG_MAX_FRAMES); /* Python frames merged in */
   key.nframes = (uint8_t)n;
   size_t klen = key_len(n);
@@ -435,7 +444,10 @@ static void atomic_min_nonzero(uint64_t *p, uint64_t v) {
 }
 
 void bg__site_add(bg__site_t *s, uint64_t ns, int thread_slot) {
-  uint64_t now = bg__now_ns();
+  bg__site_record(s, ns, bg__now_ns(), thread_slot);
+}
+
+void bg__site_record(bg__site_t *s, uint64_t ns, uint64_t now, int thread_slot) {
   __atomic_fetch_add(&s->count, 1, __ATOMIC_RELAXED);
   __atomic_fetch_add(&s->total_ns, ns, __ATOMIC_RELAXED);
   atomic_max(&s->max_ns, ns);

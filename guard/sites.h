@@ -71,8 +71,30 @@ typedef struct bg__site {
 /* Finds or creates the site for call `id` with the current stack above the shim.
  * NULL when the table is full (counted in bg__sites_dropped()). */
 bg__site_t *bg__site_get(int id, int category, int allowed, int default_action);
+/* The same for a stack already captured (pcs[0, n): return addresses above the shim). */
+bg__site_t *bg__site_of(int id, int category, int allowed, int default_action,
+                        const uintptr_t *pcs, int n);
+int bg__stack_depth(void); /* stack_depth, within [1, BG_MAX_FRAMES] */
+/* A capture written where it is used (BG_STACK_CAPTURE_HERE): libunwind's walk starts
+ * in the function it is written in, so the fewer shim frames are above it, the fewer
+ * are walked and thrown away.  begin/end keep a fork out meanwhile; keep drops the
+ * shim's frames (or test_skip frames when the core is linked into a test). */
+void bg__capture_begin(void);
+void bg__capture_end(void);
+int bg__capture_keep(void *const *raw, int n, uintptr_t *pcs, int max, int test_skip);
+#define BG_STACK_CAPTURE_HERE(pcs, max, test_skip, n_out)                                \
+  do {                                                                                  \
+    void *bg_raw_[BG_MAX_FRAMES + 8];                                                   \
+    int bg_want_ = (max) + 8;                                                           \
+    bg__capture_begin();                                                                \
+    int bg_n_ = bg__unw_backtrace(bg_raw_, bg_want_);                                   \
+    bg__capture_end();                                                                  \
+    (n_out) = bg__capture_keep(bg_raw_, bg_n_, (pcs), (max), (test_skip));              \
+  } while (0)
 /* Adds one call that blocked `ns` to the site (atomics only). */
 void bg__site_add(bg__site_t *s, uint64_t ns, int thread_slot);
+/* The same at a time already read (now: monotonic ns, the end of the call). */
+void bg__site_record(bg__site_t *s, uint64_t ns, uint64_t now, int thread_slot);
 
 /* Snapshot access for renderers: sites [0, n) are stable once visible. */
 int bg__sites_count(void);
@@ -98,4 +120,5 @@ extern int (*bg__site_decide)(bg__site_t *s);
  * no rule uses thread:.  Part of the site key, so a site hit from threads that rules
  * treat differently is two sites, each decided correctly. */
 uint32_t bg__rules_thread_mask(void);
+extern int bg__rules_thread_globs BG_HIDDEN; /* 0: no rule uses thread: (mask 0, inline) */
 #endif

@@ -134,6 +134,7 @@ void bg__thread_refresh(bg__thread_t *t) {
     __atomic_store_n(&slots[t->slot].guarded, (uint8_t)(why != BG_WHY_NONE), __ATOMIC_RELAXED);
   }
   t->guarded = why != BG_WHY_NONE && bg__opt.mode != BG_ACT_OFF && bg__core_ready();
+  if (t->guarded) bg__unw_load(); /* stacks are needed from now on (guard/unwind_lib.c) */
 }
 
 void bg__thread_guard_main(void) {

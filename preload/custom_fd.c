@@ -294,6 +294,34 @@ BG_EXPORT int memfd_create(const char *name, unsigned flags) {
   return fd;
 }
 
+/* POSIX message queues are fds: mq_open creates one, mq_close closes it (through libc's
+ * own close, which the close wrapper does not see). */
+typedef mqd_t (*mq_open_fn)(const char *, int, ...);
+BG_REAL_FN(mq_open_fn, mq_open)
+BG_EXPORT mqd_t mq_open(const char *name, int oflag, ...) {
+  mqd_t q;
+  if (oflag & O_CREAT) {
+    va_list ap;
+    va_start(ap, oflag);
+    mode_t mode = (mode_t)va_arg(ap, int);
+    struct mq_attr *attr = va_arg(ap, struct mq_attr *);
+    va_end(ap);
+    q = bg__get_mq_open()(name, oflag, mode, attr);
+  } else {
+    q = bg__get_mq_open()(name, oflag);
+  }
+  if (q >= 0) bg__fd_created(q, (oflag & O_NONBLOCK) != 0);
+  return q;
+}
+
+typedef int (*mq_close_fn)(mqd_t);
+BG_REAL_FN(mq_close_fn, mq_close)
+BG_EXPORT int mq_close(mqd_t q) {
+  int r = bg__get_mq_close()(q);
+  bg__fd_forget(q);
+  return r;
+}
+
 BG_REAL_FN(mq_setattr_fn, mq_setattr)
 BG_EXPORT int mq_setattr(mqd_t q, const struct mq_attr *attr, struct mq_attr *old) {
   int r = bg__get_mq_setattr()(q, attr, old);

@@ -109,7 +109,7 @@ BG_EXPORT int __isoc99_fscanf(FILE *fp, const char *fmt, ...) {
   BG_REAL_FN(fopen_fn, name)                                                            \
   BG_EXPORT FILE *name(const char *path, const char *mode) {                            \
     FILE *fp = BG_RUN(name, bg__get_##name()(path, mode), path, mode);                   \
-    if (fp) bg__fd_forget(fp->_fileno);                                                 \
+    if (fp) bg__fd_created(fp->_fileno, 0); /* fopen never sets O_NONBLOCK */           \
     return fp;                                                                          \
   }
 BG_FOPEN(fopen)
@@ -122,7 +122,7 @@ BG_FOPEN(fopen64)
     int old = fp ? fp->_fileno : -1;                                                    \
     FILE *r = BG_RUN(name, bg__get_##name()(path, mode, fp), path, mode, fp);            \
     if (old >= 0) bg__fd_forget(old);                                                   \
-    if (r) bg__fd_forget(r->_fileno);                                                   \
+    if (r) bg__fd_created(r->_fileno, 0);                                               \
     return r;                                                                           \
   }
 BG_FREOPEN(freopen)

@@ -100,6 +100,14 @@ const char *bg__symver(const char *name) {
  * Guarded thread: the noinline slow path.  An exempt call leaves at once (the core
  * would answer BG_PASS for it anyway); so does the thread's own loop wait, its yield
  * point; otherwise the core gives a verdict. */
+/* Rows whose category names their fd (FDCAT) tell the fd cache when a call the cache
+ * said could block failed in a way a blocking fd cannot (guard/fdcache.c). */
+#define BG__FD_FAILED_FDCAT(fd, c)                                                      \
+  if (BG_UNLIKELY(bg_r < 0)) bg__fd_failed(fd, errno);
+#define BG__FD_FAILED_CAT(c)
+#define BG__FD_FAILED_NRCAT()
+#define BG__FD_FAILED_WAITSET(k, set, n)
+#define BG__FD_FAILED(col) BG__FD_FAILED_##col
 #define BG_CUSTOM(...)
 #define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
   static __attribute__((noinline)) ret bg__slow_##name(uintptr_t caller                 \
@@ -127,6 +135,7 @@ const char *bg__symver(const char *name) {
                           return bg__off_##name(&bg_c BG_ARGS_TAIL(n, params));)        \
     default: {                                                                          \
       ret bg_r = bg__real_##name(BG_ARGS(n, params));                                   \
+      BG__FD_FAILED(cat) /* EAGAIN: the fd was not blocking after all */                \
       bg__leave(&bg_c);                                                                 \
       return bg_r;                                                                      \
     }                                                                                   \

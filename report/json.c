@@ -17,7 +17,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
+#include "report/jx.h"
 #include <stdlib.h>
 #include <signal.h>
 #include <string.h>

@@ -10,7 +10,7 @@
  * output against the official 2.1.0 schema when python3-jsonschema is installed.
  */
 #include <inttypes.h>
-#include <jansson.h>
+#include "report/jx.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

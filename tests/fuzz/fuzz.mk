@@ -36,13 +36,13 @@ $(FUZZ_DIR)/obj/%.o: %.S
 
 $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ)
 	$(call say,FUZZLD,$@)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(BGFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(PPROF_LIBS) $(LDLIBS)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) $(BGFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(PPROF_LIBS) $(LDLIBS) $(JANSSON_LIBS)
 
 $(BUILD)/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c $(CORE_OBJ) $(PPROF_OBJ)
 	$(call say,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(BGFLAGS) $(SANLDFLAGS) -o $@ $< tests/fuzz/replay.c $(CORE_OBJ) \
-	    $(PPROF_OBJ) $(PPROF_LIBS) $(LDLIBS)
+	    $(PPROF_OBJ) $(PPROF_LIBS) $(LDLIBS) $(JANSSON_LIBS)
 
 $(FUZZ_DIR)/obj/report/pprof/pprof.o: $(BUILD)/gen/profile.pb-c.h
 .SECONDARY: $(FUZZ_OBJ)

@@ -27,20 +27,34 @@ static void set_nb(int fd, int on) {
   fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
 }
 
+/* Both answers are cached for fds created through a tracked call; an fd we did not see
+ * created is probed while it is blocking.  What another process does to a shared
+ * description is seen when a call fails as a blocking fd cannot (EAGAIN); what this
+ * process does, when it does it. */
 static void nonblocking_fds_are_exempt_and_flags_are_probed(void **s) {
   (void)s;
   int p[2];
-  assert_int_equal(pipe(p), 0);
+  assert_int_equal(pipe(p), 0); /* (the core is linked without the shim: not tracked) */
   bg__fd_forget(p[0]);
-  assert_false(bg__fd_nonblock(p[0]));
-  set_nb(p[0], 1); /* behind the cache's back: the probe still sees it */
-  assert_true(bg__fd_nonblock(p[0]));
   errno = 1234;
-  set_nb(p[0], 0); /* behind the cache's back: a stale positive, until told */
-  bg__fd_flags_changed(p[0], 0);
+  assert_false(bg__fd_nonblock(p[0])); /* probed: blocking */
+  assert_int_equal(errno, 1234);       /* probes never touch errno */
+  set_nb(p[0], 1);
+  assert_true(bg__fd_nonblock(p[0])); /* not seen created: probed again, sees it */
+  set_nb(p[0], 0);
+  bg__fd_created(p[0], 0);             /* as the shim's pipe() wrapper says */
+  set_nb(p[0], 1);                     /* as another process sharing it would */
+  assert_false(bg__fd_nonblock(p[0])); /* not seen: no probe per call */
+  bg__fd_failed(p[0], EAGAIN);         /* a read failed as a blocking fd cannot */
+  assert_true(bg__fd_nonblock(p[0]));  /* probed again */
+  set_nb(p[0], 0);
+  bg__fd_flags_changed(p[0], 0); /* this process's own change is followed */
   assert_false(bg__fd_nonblock(p[0]));
-  assert_int_equal(errno, 1234); /* probes never touch errno */
+  bg__fd_failed(p[0], EINTR); /* other failures say nothing */
+  assert_false(bg__fd_nonblock(p[0]));
   close(p[0]);
+  bg__fd_failed(p[0], EBADF); /* a close we did not see: forgotten, the next one probes */
+  assert_true(bg__fd_nonblock(p[0])); /* invalid fd: the call fails at once */
   close(p[1]);
 }
 

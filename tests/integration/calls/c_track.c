@@ -296,6 +296,38 @@ CASE(mq_setattr) {
   mq_close(q);
 }
 
+/* mq_open with O_NONBLOCK: exempt; without: a violation (the flag recorded at creation). */
+CASE(mq_open) {
+  char name[64];
+  snprintf(name, sizeof name, "/bgt.open.%d", (int)getpid());
+  struct mq_attr a = {.mq_maxmsg = 4, .mq_msgsize = 16};
+  mqd_t q = mq_open(name, O_CREAT | O_RDWR | (NB ? O_NONBLOCK : 0), 0600, &a);
+  mq_unlink(name);
+  OUT("open_ok=%d", q >= 0);
+  char buf[16] = {0};
+  if (!NB) mq_send(q, "mq", 2, 0);
+  CALL(mq_receive(q, buf, sizeof buf, NULL));
+  mq_close(q);
+}
+
+/* mq_close: a blocking queue closed, its number reused by a queue the shim did not see
+ * created (the raw system call), O_NONBLOCK in the exempt form: it must be probed, not
+ * taken for the old blocking queue. */
+CASE(mq_close) {
+  char name[64];
+  snprintf(name, sizeof name, "/bgt.close.%d", (int)getpid());
+  struct mq_attr a = {.mq_maxmsg = 4, .mq_msgsize = 16};
+  mqd_t q = mq_open(name, O_CREAT | O_RDWR, 0600, &a);
+  OUT("close=%d", mq_close(q));
+  int q2 = (int)syscall(SYS_mq_open, name + 1, O_RDWR | (NB ? O_NONBLOCK : 0), 0600, &a);
+  mq_unlink(name);
+  OUT("same_number=%d", q2 == q);
+  char buf[16] = {0};
+  if (!NB) mq_send(q2, "mq", 2, 0);
+  CALL(mq_receive(q2, buf, sizeof buf, NULL)); /* exempt form: empty, EAGAIN */
+  close(q2);
+}
+
 /* ---- threads, guarded by name ------------------------------------------------------ */
 CASE_OPTS(pthread_setname_np, "threads=name:bgt-g*")
 CASE_OPTS(prctl, "threads=name:bgt-g*")
