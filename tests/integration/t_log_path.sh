@@ -1,5 +1,5 @@
 # t_log_path.sh - without the CLI, the program's own streams stay its own (issue 10
-# item 3): with the default log_path=auto nothing is written to a child's stderr that
+# item 3): with log_path unset (auto) nothing is written to a child's stderr that
 # is not a terminal - no violations, or violations in report mode; log_path=stderr
 # prints the summary there; log_path=PATH appends to PATH.<pid> (sanitizer style).
 # Errors (bad options) still go to stderr: the program stops with status 2 and must
