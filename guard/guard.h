@@ -309,6 +309,8 @@ void bg__at_core_exit(void (*fn)(void));   /* run (last registered first) at exi
  * after printing a configuration error (treated like a bad option). */
 int bg__http_live_start(void);
 const char *bg__http_live_url(void);       /* URL served by this process, NULL if none */
+/* push= (guard/push.c): starts the push thread; errors are messages, never fatal. */
+void bg__push_start(void);
 /* Set by guard/offload: returns 1 when the call in c will be run by a worker. */
 extern int (*bg__offload_hook)(bg__call_t *c);
 uint64_t bg__now_ns(void);

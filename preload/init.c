@@ -92,6 +92,7 @@ void bg__preload_init(void) {
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   on_exit(on_exit_code, NULL);
   at_quick_exit(at_quick_exit_report);
+  bg__push_start(); /* after the core's fork handlers: a child's thread starts after them */
   bg__self.depth--;
 }
 

@@ -176,6 +176,11 @@ char *bg_render_sarif(const bg_model_t *m);
 char *bg_render_junit(const bg_model_t *m);
 char *bg_render_metrics(const bg_model_t *m); /* Prometheus text exposition (metrics.c) */
 
+/* Around a dlopen of a library loaded on demand (report/dlgate.c): a fork waits for
+ * it to finish, so no child inherits a half-loaded library. */
+void bg_dl_gate_enter(void);
+void bg_dl_gate_leave(void);
+
 /* Writes data to path atomically: a temp file in the same directory created with
  * O_EXCL|O_NOFOLLOW (never follows a planted symlink), fsync'd, renamed over path.
  * mode is the file mode (0600 by default for reports), optionally | BG_WRITE_NOSYNC

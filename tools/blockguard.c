@@ -46,7 +46,10 @@ static void print_option(const char *key, const char *def, const char *help, voi
 }
 
 static void print_option_md(const char *key, const char *def, const char *help, void *arg) {
-  fprintf(arg, "| `%s` | %s%s%s | %s |\n", key, def[0] ? "`" : "—", def, def[0] ? "`" : "", help);
+  fprintf(arg, "| `%s` | %s%s%s | ", key, def[0] ? "`" : "—", def, def[0] ? "`" : "");
+  for (const char *p = help; *p; p++) /* a '|' in the help would end the table cell */
+    fputs(*p == '|' ? "\\|" : (char[]){*p, 0}, arg);
+  fputs(" |\n", arg);
 }
 
 /* ---- can LD_PRELOAD work on this program? ----------------------------------------- */
