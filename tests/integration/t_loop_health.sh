@@ -68,7 +68,7 @@ P
 
 # the summary at exit (verbosity=1) names the program's innermost frame (spin_cpu or
 # the cpu_ns it calls), not libc's or the vDSO's
-under_shim "verbosity=1" "$T/loop_stall" spin >/dev/null 2>"$T/summary.err"
+under_shim "verbosity=1:log_path=stderr" "$T/loop_stall" spin >/dev/null 2>"$T/summary.err"
 expect_grep "stall  *stall  *1 .* \(spin_cpu\|cpu_ns\) .*loop_stall.c:[0-9]" "$T/summary.err"
 expect_grep "event loop 'loop_stall'" "$T/summary.err"
 
