@@ -304,6 +304,11 @@ static inline __attribute__((always_inline)) int bg__unw_backtrace(void **buf, i
   return bt ? bt(buf, n) : -1;
 }
 
+/* ---- the shim's own dl lookups (guard/dl.c) ---------------------------------------- */
+/* dlsym/dlopen that, on failure, leave the thread's dlerror state as "no error". */
+void *bg__dlsym_quiet(void *handle, const char *name);
+void *bg__dlopen_quiet(const char *path, int flags);
+
 /* ---- threads (guard/thread.c) ------------------------------------------------------ */
 void bg__thread_name_changed(const char *name); /* calling thread's name is now `name` */
 void bg__thread_start(void);                    /* a new thread begins (pthread_create) */

@@ -62,8 +62,8 @@ static int find_libpython(struct dl_phdr_info *info, size_t size, void *arg) {
 static void *open_libpython(void) {
   char path[4096] = "";
   if (!dl_iterate_phdr(find_libpython, path) || !path[0]) return NULL;
-  void *h = dlopen(path, RTLD_NOLOAD | RTLD_LAZY);
-  if (h && !dlsym(h, "PyGILState_GetThisThreadState")) {
+  void *h = bg__dlopen_quiet(path, RTLD_NOLOAD | RTLD_LAZY);
+  if (h && !bg__dlsym_quiet(h, "PyGILState_GetThisThreadState")) {
     dlclose(h);
     h = NULL;
   }
@@ -72,11 +72,11 @@ static void *open_libpython(void) {
 
 /* A symbol of the object that holds the runtime (an embedder could hold two). */
 static void *runtime_sym(const char *name) {
-  void *p = dlsym(RTLD_DEFAULT, name);
+  void *p = bg__dlsym_quiet(RTLD_DEFAULT, name);
   uintptr_t off;
   if (p && py.module >= 0 && bg__module_of((uintptr_t)p + 1, &off) == (unsigned)py.module)
     return p;
-  return runtime_handle ? dlsym(runtime_handle, name) : NULL;
+  return runtime_handle ? bg__dlsym_quiet(runtime_handle, name) : NULL;
 }
 
 static int find_range(struct dl_phdr_info *info, size_t size, void *arg) {
@@ -120,9 +120,9 @@ static unsigned runtime_minor(void) {
 static int detect(void) {
   py.this_tstate = NULL;
   bg__py_ranges.neval = 0;
-  void *f = dlsym(RTLD_DEFAULT, "PyGILState_GetThisThreadState");
+  void *f = bg__dlsym_quiet(RTLD_DEFAULT, "PyGILState_GetThisThreadState");
   if (!f && (runtime_handle || (runtime_handle = open_libpython())))
-    f = dlsym(runtime_handle, "PyGILState_GetThisThreadState");
+    f = bg__dlsym_quiet(runtime_handle, "PyGILState_GetThisThreadState");
   if (!f) return 0;
   py.this_tstate = (void *(*)(void))f;
   uintptr_t off;

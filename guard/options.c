@@ -399,6 +399,11 @@ static const bg__optrow_t *find_row(const char *key, size_t n) {
 
 int bg__options_known(const char *key, size_t keylen) { return find_row(key, keylen) != NULL; }
 
+int bg__options_secret(const char *key) {
+  const bg__optrow_t *r = find_row(key, strlen(key));
+  return r && r->kind->render == r_secret;
+}
+
 int bg__options_set(bg__options_t *o, const char *key, size_t keylen, const char *val,
                     size_t vallen, char *err, size_t errlen) {
   const bg__optrow_t *r = find_row(key, keylen);

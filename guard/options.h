@@ -76,6 +76,8 @@ int bg__options_set(bg__options_t *o, const char *key, size_t keylen, const char
                     size_t vallen, char *err, size_t errlen);
 /* Does `key` name an option? */
 int bg__options_known(const char *key, size_t keylen);
+/* 1 for an option whose value is never echoed (rendered "(set)"): tokens, headers. */
+int bg__options_secret(const char *key);
 /* Calls fn(key, default, help) for every row (for --help and docs). */
 void bg__options_each(void (*fn)(const char *key, const char *def, const char *help, void *),
                       void *arg);

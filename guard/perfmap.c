@@ -329,7 +329,7 @@ void bg__perfmap_node_init(void) {
    * that cannot be opened makes V8 log to stdout, /dev/null gets the prefix inserted
    * (/dev/isolate-...-null). */
   void (*set)(const char *) =
-      (void (*)(const char *))dlsym(RTLD_DEFAULT, "_ZN2v82V818SetFlagsFromStringEPKc");
+      (void (*)(const char *))bg__dlsym_quiet(RTLD_DEFAULT, "_ZN2v82V818SetFlagsFromStringEPKc");
   if (!set || user_wants_map()) return;
   bg__self.depth++;
   Dl_info di;

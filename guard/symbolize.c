@@ -232,9 +232,9 @@ static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname
 static int dw_load(void) {
   if (dw_state) return dw_state > 0;
   dw_state = -1;
-  void *h = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
+  void *h = bg__dlopen_quiet("libdw.so.1", RTLD_NOW | RTLD_LOCAL);
   if (!h) return 0;
-#define DW_SYM(f) if (!(dw.f = (__typeof__(f) *)dlsym(h, #f))) return 0;
+#define DW_SYM(f) if (!(dw.f = (__typeof__(f) *)bg__dlsym_quiet(h, #f))) return 0;
   DW_FUNCS(DW_SYM)
 #undef DW_SYM
   callbacks.find_debuginfo = find_debuginfo;
@@ -433,10 +433,10 @@ static cxa_demangle_fn demangler(void) {
   if (st) return st > 0 ? cxa_demangle : NULL;
   pthread_mutex_lock(&cxa_lock);
   if (!cxa_state) {
-    void *f = dlsym(RTLD_DEFAULT, "__cxa_demangle");
+    void *f = bg__dlsym_quiet(RTLD_DEFAULT, "__cxa_demangle");
     if (!f) {
-      void *h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
-      f = h ? dlsym(h, "__cxa_demangle") : NULL;
+      void *h = bg__dlopen_quiet("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL);
+      f = h ? bg__dlsym_quiet(h, "__cxa_demangle") : NULL;
     }
     cxa_demangle = (cxa_demangle_fn)f;
     __atomic_store_n(&cxa_state, f ? 1 : -1, __ATOMIC_RELEASE);

@@ -37,12 +37,12 @@ static void load(void) {
   static const char *names[] = {"libunwind.so.8", "libunwind.so"};
   void *h = NULL;
   for (size_t i = 0; !h && i < sizeof names / sizeof *names; i++)
-    h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+    h = bg__dlopen_quiet(names[i], RTLD_NOW | RTLD_LOCAL);
   if (!h) return;
-  int (*bt)(void **, int) = (int (*)(void **, int))dlsym(h, "unw_backtrace");
+  int (*bt)(void **, int) = (int (*)(void **, int))bg__dlsym_quiet(h, "unw_backtrace");
   int (*policy)(unw_addr_space_t, unw_caching_policy_t) =
-      (int (*)(unw_addr_space_t, unw_caching_policy_t))dlsym(h, "_ULx86_64_set_caching_policy");
-  unw_addr_space_t *local = (unw_addr_space_t *)dlsym(h, "_ULx86_64_local_addr_space");
+      (int (*)(unw_addr_space_t, unw_caching_policy_t))bg__dlsym_quiet(h, "_ULx86_64_set_caching_policy");
+  unw_addr_space_t *local = (unw_addr_space_t *)bg__dlsym_quiet(h, "_ULx86_64_local_addr_space");
   if (!bt || !policy || !local) return;
   /* libunwind's default (global) cache of unwind rules is guarded by a mutex taken with
    * all signals blocked: a fork while another thread unwinds leaves the child stuck on
@@ -50,10 +50,10 @@ static void load(void) {
   bg__unwinding++; /* libunwind initialises here and opens its pipe: guard/unwind_io.c */
   policy(*local, UNW_CACHE_PER_THREAD);
   bg__unwinding--;
-  bg__unw_init_local2_fn = (int (*)(unw_cursor_t *, unw_context_t *, int))dlsym(h, "_ULx86_64_init_local2");
-  bg__unw_get_reg_fn = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))dlsym(h, "_ULx86_64_get_reg");
+  bg__unw_init_local2_fn = (int (*)(unw_cursor_t *, unw_context_t *, int))bg__dlsym_quiet(h, "_ULx86_64_init_local2");
+  bg__unw_get_reg_fn = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))bg__dlsym_quiet(h, "_ULx86_64_get_reg");
   if (bg__unw_init_local2_fn && bg__unw_get_reg_fn) /* set last: it says the three are */
-    __atomic_store_n(&bg__unw_step_fn, (int (*)(unw_cursor_t *))dlsym(h, "_ULx86_64_step"),
+    __atomic_store_n(&bg__unw_step_fn, (int (*)(unw_cursor_t *))bg__dlsym_quiet(h, "_ULx86_64_step"),
                      __ATOMIC_RELEASE);
   __atomic_store_n(&bg__unw_backtrace_fn, bt, __ATOMIC_RELEASE);
 }

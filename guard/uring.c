@@ -82,13 +82,13 @@ static pthread_mutex_t probe_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t ring_ops; /* calls completed through a ring */
 
 static int load_liburing(void) {
-  void *h = dlopen("liburing.so.2", RTLD_NOW | RTLD_LOCAL);
+  void *h = bg__dlopen_quiet("liburing.so.2", RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     snprintf(probe_why, sizeof probe_why, "liburing.so.2 not found");
     return -1;
   }
 #define BG__SYM(field, name)                                                           \
-  if (!(*(void **)&L.field = dlsym(h, #name))) {                                      \
+  if (!(*(void **)&L.field = bg__dlsym_quiet(h, #name))) {                                      \
     snprintf(probe_why, sizeof probe_why, "liburing lacks %s", #name);                \
     return -1;                                                                        \
   }

@@ -109,7 +109,7 @@ BG_EXPORT int __isoc99_fscanf(FILE *fp, const char *fmt, ...) {
   BG_REAL_FN(fopen_fn, name)                                                            \
   BG_EXPORT FILE *name(const char *path, const char *mode) {                            \
     FILE *fp = BG_RUN(name, bg__get_##name()(path, mode), path, mode);                   \
-    if (fp) bg__fd_created(fp->_fileno, 0); /* fopen never sets O_NONBLOCK */           \
+    if (fp) bg__fd_created(bg__stream_fd(fp), 0); /* fopen never sets O_NONBLOCK */           \
     return fp;                                                                          \
   }
 BG_FOPEN(fopen)
@@ -119,10 +119,10 @@ BG_FOPEN(fopen64)
 #define BG_FREOPEN(name)                                                                \
   BG_REAL_FN(freopen_fn, name)                                                          \
   BG_EXPORT FILE *name(const char *path, const char *mode, FILE *fp) {                  \
-    int old = fp ? fp->_fileno : -1;                                                    \
+    int old = bg__stream_fd(fp);                                                    \
     FILE *r = BG_RUN(name, bg__get_##name()(path, mode, fp), path, mode, fp);            \
     if (old >= 0) bg__fd_forget(old);                                                   \
-    if (r) bg__fd_created(r->_fileno, 0);                                               \
+    if (r) bg__fd_created(bg__stream_fd(r), 0);                                               \
     return r;                                                                           \
   }
 BG_FREOPEN(freopen)
@@ -131,7 +131,7 @@ BG_FREOPEN(freopen64)
 /* ---- closing streams ------------------------------------------------------------- */
 BG_REAL_FN(fclose_fn, fclose)
 BG_EXPORT int fclose(FILE *fp) {
-  int fd = fp ? fp->_fileno : -1;
+  int fd = bg__stream_fd(fp);
   int r = BG_RUN(fclose, bg__get_fclose()(fp), fp);
   /* The stream is gone whatever r says (fclose frees it even on error). */
   bg__popen_track(fp, 0);
@@ -143,7 +143,7 @@ BG_REAL_FN(popen_fn, popen)
 BG_EXPORT FILE *popen(const char *command, const char *type) {
   FILE *fp = BG_RUN(popen, bg__get_popen()(command, type), command, type);
   if (fp) {
-    bg__fd_forget(fp->_fileno);
+    bg__fd_forget(bg__stream_fd(fp));
     bg__popen_track(fp, 1);
   }
   return fp;
@@ -151,7 +151,7 @@ BG_EXPORT FILE *popen(const char *command, const char *type) {
 
 BG_REAL_FN(fclose_fn, pclose)
 BG_EXPORT int pclose(FILE *fp) {
-  int fd = fp ? fp->_fileno : -1;
+  int fd = bg__stream_fd(fp);
   int r = BG_RUN(pclose, bg__get_pclose()(fp), fp);
   bg__popen_track(fp, 0);
   if (fd >= 0) bg__fd_forget(fd);

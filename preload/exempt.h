@@ -94,6 +94,14 @@ int bg__syscall_exempt(uintptr_t caller, long nr, long a1, long a2, long a3, lon
                        long a6);
 
 /* ---- stdio (preload/exempt_stdio.c) ------------------------------------------------ */
+/* The fd behind a stream, or -1.  glibc initialises _fileno only for file-backed streams
+ * (_IO_IS_FILEBUF: fopen, fdopen, popen, and fopencookie, which sets -1); an
+ * open_memstream/fmemopen stream leaves it as malloc left it, so reading it there reads
+ * garbage and would make the fd cache forget some unrelated real fd (found by memcheck). */
+#define BG_IO_IS_FILEBUF 0x2000
+static inline int bg__stream_fd(const FILE *fp) {
+  return fp && (fp->_flags & BG_IO_IS_FILEBUF) ? fp->_fileno : -1;
+}
 int bg__file_fd_exempt(FILE *fp, int writing);  /* the stream's fd cannot block */
 int bg__file_rd(FILE *fp, size_t size, size_t nmemb); /* buffer holds size*nmemb bytes */
 int bg__file_gets(FILE *fp, int n);              /* buffer holds a line or n-1 bytes */

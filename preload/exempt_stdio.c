@@ -35,7 +35,7 @@
 
 int bg__file_fd_exempt(FILE *fp, int writing) {
   if (!fp) return 1; /* the real call faults or fails; nothing to wait for */
-  int fd = fp->_fileno;
+  int fd = bg__stream_fd(fp);
   if (fd < 0) return 1; /* memory or cookie stream: its own calls are wrapped */
   if (writing && bg__fd_write_exempt(fd)) return 1;
   return bg__fd_nonblock(fd);
@@ -105,7 +105,7 @@ static int fits(FILE *fp, const char *p, size_t n) {
     if (fp->_flags & IO_UNBUFFERED) return 0;
     size_t room = fp->_IO_buf_base ? (size_t)(fp->_IO_buf_end - fp->_IO_buf_base) : FRESH_MAX;
     if (n >= room) return 0;
-    int line = (fp->_flags & IO_LINE_BUF) || (!fp->_IO_buf_base && bg__fd_is_tty(fp->_fileno));
+    int line = (fp->_flags & IO_LINE_BUF) || (!fp->_IO_buf_base && bg__fd_is_tty(bg__stream_fd(fp)));
     return !line || (p && !memchr(p, '\n', n));
   }
   if ((fp->_flags & IO_LINE_BUF) && (fp->_flags & IO_CURRENTLY_PUTTING)) {
@@ -190,7 +190,7 @@ static int is_popen(FILE *fp) {
 int bg__file_close_exempt(FILE *fp) {
   if (!fp) return 1;
   if (is_popen(fp)) return 0;
-  if (fp->_fileno < 0) return 1;
+  if (bg__stream_fd(fp) < 0) return 1;
   if (bg__file_fd_exempt(fp, 1)) return 1;
   return WITH_LOCK(fp, nothing_pending(fp));
 }

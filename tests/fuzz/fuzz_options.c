@@ -26,7 +26,7 @@ struct ctx {
 static void check_key(const char *key, const char *def, const char *help, void *arg) {
   (void)def, (void)help;
   const bg__options_t *o = ((struct ctx *)arg)->o;
-  if (!strcmp(key, "http_token")) return; /* rendered as "(set)", never echoed */
+  if (bg__options_secret(key)) return; /* rendered as "(set)", never echoed */
   char v1[BG_OPT_STR_MAX + 64], v2[BG_OPT_STR_MAX + 64], err[512];
   bg__options_value(o, key, v1, sizeof v1);
   bg__options_t *copy = malloc(sizeof *copy);

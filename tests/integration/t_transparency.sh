@@ -52,3 +52,11 @@ echo "$bare" | grep -q "read restart=0 guarded=0: ret=-1 errno=EINTR" ||
   fail "bare run: a signal without SA_RESTART must interrupt read (got: $bare)"
 echo "$bare" | grep -q "read restart=1 guarded=0: ret=4 errno=0 buf=late" ||
   fail "bare run: SA_RESTART must restart read (got: $bare)"
+
+# dlerror(): the shim's own failed dlsym/dlopen (Python runtime, V8, optional libraries)
+# leave no error behind for the program (guard/dl.c).
+cc_prog "$T/dlerror_clean" $P/dlerror_clean.c -ldl
+bare=$("$T/dlerror_clean")
+shim=$(env LD_PRELOAD="$BG_PRELOAD" BLOCKGUARD_OPTIONS="threads=main:verbosity=0" "$T/dlerror_clean" 2>/dev/null) ||
+  fail "dlerror_clean under the shim failed"
+expect_eq "$shim" "$bare" "dlerror() after the shim's own lookups"
