@@ -521,7 +521,8 @@ void bg__ledger_calls_sync(void) {
     o += l;
   }
   uint32_t none = 0;
-  h->ncalls = (uint32_t)n; /* several threads may race here: same table, last one wins */
+  /* several threads may race here: same table, last one wins */
+  __atomic_store_n(&h->ncalls, (uint32_t)n, __ATOMIC_RELAXED);
   __atomic_compare_exchange_n(&h->calls, &none, bg__ledger_off(p), 0, __ATOMIC_RELEASE,
                               __ATOMIC_RELAXED);
 }

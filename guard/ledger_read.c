@@ -60,10 +60,26 @@ static int region_ok(uint64_t off, uint64_t len, size_t size) {
   return off % 64 == 0 && off <= size && len <= size - off;
 }
 
+/* The live header's counters grow while we copy it (a thread registering, a site
+ * added), so it is read with relaxed atomic word loads, never a plain memcpy that races
+ * with those stores; the counters are then read again with acquire below. */
+static void copy_live_header(bg__ledger_hdr_t *dst, const void *base) {
+  _Static_assert(sizeof *dst % sizeof(uint32_t) == 0, "ledger header: whole 32-bit words");
+  if ((uintptr_t)base % sizeof(uint32_t)) { /* not a mapping: a buffer handed to us */
+    memcpy(dst, base, sizeof *dst);
+    return;
+  }
+  const uint32_t *src = base;
+  uint32_t words[sizeof *dst / sizeof(uint32_t)];
+  for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+    words[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+  memcpy(dst, words, sizeof words);
+}
+
 int bg__ledger_check(const void *base, size_t size, char *err, size_t errlen) {
   bg__ledger_hdr_t h;
   if (size < sizeof h) return fail(err, errlen, "too small for a ledger");
-  memcpy(&h, base, sizeof h);
+  copy_live_header(&h, base);
   if (memcmp(h.magic, BG_LEDGER_MAGIC, 8)) return fail(err, errlen, "not a blockguard ledger");
   if (h.layout != BG_LEDGER_LAYOUT) {
     snprintf(err, errlen, "ledger layout %u, this blockguard reads layout %u (use the same version "
@@ -98,7 +114,7 @@ static int view_open(view_t *v, const void *base, size_t size, char *err, size_t
   if (bg__ledger_check(base, size, err, errlen) < 0) return -1;
   v->b = base;
   v->size = size;
-  memcpy(&v->h, base, sizeof v->h);
+  copy_live_header(&v->h, base);
   const bg__ledger_hdr_t *live = base;
   v->h.nsites = __atomic_load_n(&live->nsites, __ATOMIC_ACQUIRE);
   v->h.nthreads = __atomic_load_n(&live->nthreads, __ATOMIC_ACQUIRE);
@@ -267,9 +283,12 @@ static uint64_t to_wall(uint64_t mono, uint64_t delta) { return mono ? sane(mono
 
 static void fill_site(const view_t *v, const bg__lread_t *in, bg_rsite_t *r, const bg__site_t *live,
                       uint64_t wall_delta) {
-  /* Everything before the counters is written once, before the site is published. */
+  /* Everything up to `warned` is written once, before the site is published; warned,
+   * announced and threads_more change later (atomic stores), so they are not copied. */
   bg__site_t s;
-  memcpy(&s, live, offsetof(bg__site_t, count));
+  memcpy(&s, live, offsetof(bg__site_t, warned));
+  s.allowed = live->allowed;
+  s.rule = live->rule;
   int nframes = s.key.nframes <= BG_MAX_FRAMES ? s.key.nframes : BG_MAX_FRAMES;
   snprintf(r->id, sizeof r->id, "%016" PRIx64, s.id);
   char num[24];
