@@ -20,10 +20,14 @@
  *     call is on another CPU (inbox->run_cpu).  Two threads on one CPU that spin for
  *     each other only keep each other off it until a spin times out (60 us round trips
  *     measured before this rule);
- *   - a sleeping worker woken for a caller that will sleep too (nothing else to run) is
- *     woken on the caller's CPU (its affinity narrowed to that CPU for the wake-up, and
- *     widened again as soon as it runs): the CPU that is awake does the work, and no
- *     halted vCPU is woken, twice, for one call (80 us round trips before, ~15 us now).
+ *   - the scheduler waiting for a completion yields its CPU to a worker there instead
+ *     of sleeping (sched.c, spin_for_completions);
+ *   - a cold call (the pool idle longer than a worker spins, the caller with nothing
+ *     else to run) wakes its worker on the caller's CPU: its affinity is narrowed to
+ *     that CPU for the wake-up and widened to the process's as soon as it runs (before
+ *     the call: a child it starts inherits the full set).  The CPU that is awake does
+ *     the work and no halted vCPU is woken, twice, for one call; the two affinity calls
+ *     cost ~10 us here, a halted vCPU's wake-up 50 (docs/performance.md).
  *
  * Workers are unguarded for good (bg__self.api = 2) and run at core depth 1, so
  * nothing they do recurses into the guard; they block asynchronous signals (the
