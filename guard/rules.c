@@ -43,14 +43,22 @@ struct tok {
   int col;
 };
 
-static int perr(char *err, size_t errlen, const char *file, int line, int col, const char *fmt, ...)
-    __attribute__((format(printf, 6, 7)));
-static int perr(char *err, size_t errlen, const char *file, int line, int col, const char *fmt, ...) {
-  int k = snprintf(err, errlen, "%s:%d:%d: ", file, line, col);
-  if (k < 0 || (size_t)k >= errlen) return -1;
+/* Where the parser is, for errors naming FILE:LINE:COLUMN. */
+struct at {
+  const char *file;
+  int line;
+  char *err;
+  size_t errlen;
+};
+
+static int perr(const struct at *at, int col, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int perr(const struct at *at, int col, const char *fmt, ...) {
+  int k = snprintf(at->err, at->errlen, "%s:%d:%d: ", at->file, at->line, col);
+  if (k < 0 || (size_t)k >= at->errlen) return -1;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
+  vsnprintf(at->err + k, at->errlen - (size_t)k, fmt, ap);
   va_end(ap);
   return -1;
 }
@@ -107,109 +115,122 @@ static int thread_bit(bg__rules_t *rs, const char *glob) {
   return rs->thread_globs[rs->nthread_globs] ? rs->nthread_globs++ : -1;
 }
 
-/* One line's tokens → a rule.  Returns 1 (rule), 0 (blank/comment) or -1. */
-static int parse_line(bg__rules_t *rs, const char *file, int lineno, const char *line, size_t len,
-                      bg__rule_t *r, char *err, size_t errlen) {
-  struct tok t[MAX_TOKENS];
+/* ---- one line, in phases: tokens, verb, call or category, fields, the rule --------- */
+
+/* Splits a line into blank-separated tokens up to a '#' comment.  '\r' separates too:
+ * a stray CR (an editor's CRLF mixed with trailing blanks) must not end up inside a
+ * glob, invisible in the error message.  Returns the token count, or -1. */
+static int tokenize(const struct at *at, const char *line, size_t len, struct tok *t) {
   int nt = 0;
-  size_t i = 0, end_text = 0, start_text = 0;
+  for (size_t i = 0;;) {
+    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) i++;
+    if (i >= len || line[i] == '#') return nt;
+    size_t b = i;
+    while (i < len && line[i] != ' ' && line[i] != '\t' && line[i] != '\r') i++;
+    if (nt == MAX_TOKENS) return perr(at, (int)b + 1, "too many fields (at most %d)", MAX_TOKENS);
+    t[nt++] = (struct tok){line + b, i - b, (int)b + 1};
+  }
+}
+
+/* `allow` or `deny`. */
+static int parse_verb(const struct at *at, const struct tok *t, bg__rule_t *r) {
+  if (t->n == 5 && !strncmp(t->s, "allow", 5)) return r->allow = 1, 0;
+  if (t->n == 4 && !strncmp(t->s, "deny", 4)) return 0;
+  return perr(at, t->col, "expected 'allow' or 'deny', got '%.*s'", (int)t->n, t->s);
+}
+
+/* The call or category the rule is about (a name of the call table, a category, or a
+ * glob over them).  t[0] is the verb, t[1] the name if there is one. */
+static int parse_what(const struct at *at, const struct tok *t, int nt, bg__rule_t *r) {
+  if (nt < 2)
+    return perr(at, (int)(t[0].col + t[0].n), "missing call or category after '%.*s'",
+                (int)t[0].n, t[0].s);
+  const struct tok *w = &t[1];
+  if (memchr(w->s, ':', w->n))
+    return perr(at, w->col, "expected a call or category before '%.*s' (e.g. 'allow read %.*s')",
+                (int)w->n, w->s, (int)w->n, w->s);
+  if (w->n >= MAX_VALUE) return perr(at, w->col, "name too long");
+  int bb = bad_bracket(w->s, w->n);
+  if (bb >= 0) return perr(at, w->col + bb, "unterminated '[' in glob");
+  if (!known_what(w->s, w->n)) {
+    char cats[256];
+    size_t used = 0;
+    cats[0] = 0;
+    for (int c = 0; c < BG_CAT_COUNT && used < sizeof cats; c++)
+      used += (size_t)snprintf(cats + used, sizeof cats - used, "%s%s", c ? ", " : "",
+                               bg__category_name(c));
+    return perr(at, w->col,
+                "unknown call or category '%.*s' (categories: %s; calls: see docs/calls.md)",
+                (int)w->n, w->s, cats);
+  }
+  r->what = dupn(w->s, w->n);
+  return r->what ? 0 : perr(at, 1, "out of memory");
+}
+
+/* One KEY:VALUE field: fun:, src:, lib:, thread: (globs) or action: (deny rules). */
+static int parse_field(const struct at *at, const struct tok *t, bg__rule_t *r) {
+  const char *colon = memchr(t->s, ':', t->n);
+  size_t kl = colon ? (size_t)(colon - t->s) : 0, vl = colon ? t->n - kl - 1 : 0;
+  const char *v = colon ? colon + 1 : NULL;
+  int vcol = t->col + (int)kl + 1;
+  char **slot = NULL;
+  int is_action = 0;
+  if (!colon)
+    ;
+  else if (kl == 3 && !strncmp(t->s, "fun", 3))
+    slot = &r->fun;
+  else if (kl == 3 && !strncmp(t->s, "src", 3))
+    slot = &r->src;
+  else if (kl == 3 && !strncmp(t->s, "lib", 3))
+    slot = &r->lib;
+  else if (kl == 6 && !strncmp(t->s, "thread", 6))
+    slot = &r->thread;
+  else if (kl == 6 && !strncmp(t->s, "action", 6))
+    is_action = 1;
+  if (!slot && !is_action)
+    return perr(at, t->col,
+                "unknown field '%.*s' (expected fun:GLOB, src:GLOB, lib:GLOB, thread:GLOB or "
+                "action:ACTION)",
+                (int)t->n, t->s);
+  if (vl == 0) return perr(at, vcol, "empty value after '%.*s:'", (int)kl, t->s);
+  if (vl >= MAX_VALUE) return perr(at, vcol, "value too long");
+  if (is_action) {
+    if (r->allow)
+      return perr(at, t->col, "action: applies to deny rules only (allowed calls are never acted on)");
+    if (r->action >= 0) return perr(at, t->col, "duplicate action:");
+    r->action = bg__action_parse(v, vl);
+    if (r->action < 0)
+      return perr(at, vcol, "unknown action '%.*s' (report, warn, raise, abort, offload, off)",
+                  (int)vl, v);
+    return 0;
+  }
+  if (*slot) return perr(at, t->col, "duplicate %.*s: (give each field once)", (int)kl, t->s);
+  int bb = bad_bracket(v, vl);
+  if (bb >= 0) return perr(at, vcol + bb, "unterminated '[' in glob");
+  *slot = dupn(v, vl);
+  return *slot ? 0 : perr(at, 1, "out of memory");
+}
+
+/* One line → a rule.  Returns 1 (rule), 0 (blank/comment) or -1 with the error. */
+static int parse_line(bg__rules_t *rs, const struct at *at, const char *line, size_t len,
+                      bg__rule_t *r) {
+  struct tok t[MAX_TOKENS];
   /* Before any error return: the caller frees whatever r holds (fuzz_rules found a
    * free of uninitialised pointers after "too many fields"). */
   memset(r, 0, sizeof *r);
-  for (;;) {
-    /* '\r' separates too: a stray CR (an editor's CRLF mixed with trailing blanks)
-     * must not end up inside a glob, invisible in the error message. */
-    while (i < len && (line[i] == ' ' || line[i] == '\t' || line[i] == '\r')) i++;
-    if (i >= len || line[i] == '#') break;
-    size_t b = i;
-    while (i < len && line[i] != ' ' && line[i] != '\t' && line[i] != '\r') i++;
-    if (nt == MAX_TOKENS)
-      return perr(err, errlen, file, lineno, (int)b + 1, "too many fields (at most %d)", MAX_TOKENS);
-    if (!nt) start_text = b;
-    t[nt++] = (struct tok){line + b, i - b, (int)b + 1};
-    end_text = i;
-  }
-  if (!nt) return 0;
+  int nt = tokenize(at, line, len, t);
+  if (nt <= 0) return nt;
   r->action = -1;
   r->tbit = -1;
-  r->line = lineno;
-  if (t[0].n == 5 && !strncmp(t[0].s, "allow", 5))
-    r->allow = 1;
-  else if (!(t[0].n == 4 && !strncmp(t[0].s, "deny", 4)))
-    return perr(err, errlen, file, lineno, t[0].col, "expected 'allow' or 'deny', got '%.*s'",
-                (int)t[0].n, t[0].s);
-  if (nt < 2)
-    return perr(err, errlen, file, lineno, (int)(t[0].col + t[0].n),
-                "missing call or category after '%.*s'", (int)t[0].n, t[0].s);
-  if (memchr(t[1].s, ':', t[1].n))
-    return perr(err, errlen, file, lineno, t[1].col,
-                "expected a call or category before '%.*s' (e.g. 'allow read %.*s')", (int)t[1].n,
-                t[1].s, (int)t[1].n, t[1].s);
-  if (t[1].n >= MAX_VALUE) return perr(err, errlen, file, lineno, t[1].col, "name too long");
-  int bb = bad_bracket(t[1].s, t[1].n);
-  if (bb >= 0) return perr(err, errlen, file, lineno, t[1].col + bb, "unterminated '[' in glob");
-  if (!known_what(t[1].s, t[1].n))
-    return perr(err, errlen, file, lineno, t[1].col,
-                "unknown call or category '%.*s' (categories: sleep, io, file, connect, accept, "
-                "wait, dns, proc, sync, disk, stdio; calls: see docs/calls.md)",
-                (int)t[1].n, t[1].s);
-  r->what = dupn(t[1].s, t[1].n);
-  for (int k = 2; k < nt; k++) {
-    const char *colon = memchr(t[k].s, ':', t[k].n);
-    if (!colon)
-      goto bad_field;
-    size_t kl = (size_t)(colon - t[k].s), vl = t[k].n - kl - 1;
-    const char *v = colon + 1;
-    int vcol = t[k].col + (int)kl + 1;
-    char **slot;
-    if (kl == 3 && !strncmp(t[k].s, "fun", 3))
-      slot = &r->fun;
-    else if (kl == 3 && !strncmp(t[k].s, "src", 3))
-      slot = &r->src;
-    else if (kl == 3 && !strncmp(t[k].s, "lib", 3))
-      slot = &r->lib;
-    else if (kl == 6 && !strncmp(t[k].s, "thread", 6))
-      slot = &r->thread;
-    else if (kl == 6 && !strncmp(t[k].s, "action", 6))
-      slot = NULL;
-    else
-      goto bad_field;
-    if (vl == 0)
-      return perr(err, errlen, file, lineno, vcol, "empty value after '%.*s:'", (int)kl, t[k].s);
-    if (vl >= MAX_VALUE) return perr(err, errlen, file, lineno, vcol, "value too long");
-    if (!slot) {
-      if (r->allow)
-        return perr(err, errlen, file, lineno, t[k].col,
-                    "action: applies to deny rules only (allowed calls are never acted on)");
-      if (r->action >= 0) return perr(err, errlen, file, lineno, t[k].col, "duplicate action:");
-      r->action = bg__action_parse(v, vl);
-      if (r->action < 0)
-        return perr(err, errlen, file, lineno, vcol,
-                    "unknown action '%.*s' (report, warn, raise, abort, offload, off)", (int)vl, v);
-      continue;
-    }
-    if (*slot)
-      return perr(err, errlen, file, lineno, t[k].col, "duplicate %.*s: (give each field once)",
-                  (int)kl, t[k].s);
-    bb = bad_bracket(v, vl);
-    if (bb >= 0) return perr(err, errlen, file, lineno, vcol + bb, "unterminated '[' in glob");
-    *slot = dupn(v, vl);
-    continue;
-  bad_field:
-    return perr(err, errlen, file, lineno, t[k].col,
-                "unknown field '%.*s' (expected fun:GLOB, src:GLOB, lib:GLOB, thread:GLOB or "
-                "action:ACTION)",
-                (int)t[k].n, t[k].s);
-  }
-  if (r->thread) {
-    r->tbit = thread_bit(rs, r->thread);
-    if (r->tbit < 0)
-      return perr(err, errlen, file, lineno, 1, "more than %d distinct thread: globs",
-                  BG_RULE_MAX_THREAD_GLOBS);
-  }
-  r->text = dupn(line + start_text, end_text - start_text);
-  if (!r->what || !r->text) return perr(err, errlen, file, lineno, 1, "out of memory");
-  return 1;
+  r->line = at->line;
+  if (parse_verb(at, &t[0], r) < 0 || parse_what(at, t, nt, r) < 0) return -1;
+  for (int k = 2; k < nt; k++)
+    if (parse_field(at, &t[k], r) < 0) return -1;
+  if (r->thread && (r->tbit = thread_bit(rs, r->thread)) < 0)
+    return perr(at, 1, "more than %d distinct thread: globs", BG_RULE_MAX_THREAD_GLOBS);
+  /* The rule as written, first token to last (reports quote it). */
+  r->text = dupn(t[0].s, (size_t)(t[nt - 1].s + t[nt - 1].n - t[0].s));
+  return r->text ? 1 : perr(at, 1, "out of memory");
 }
 
 void bg__rules_free(bg__rules_t *rs) {
@@ -232,9 +253,10 @@ int bg__rules_parse(bg__rules_t *rs, const char *file, const char *text, size_t 
     const char *line = text + pos;
     pos += l + (nl ? 1 : 0);
     if (l && line[l - 1] == '\r') l--;
+    struct at at = {file, lineno, err, errlen};
     if (memchr(line, 0, l)) {
       bg__rules_free(rs);
-      return perr(err, errlen, file, lineno, (int)((const char *)memchr(line, 0, l) - line) + 1,
+      return perr(&at, (int)((const char *)memchr(line, 0, l) - line) + 1,
                   "NUL byte (not a text file?)");
     }
     if (rs->n == cap) {
@@ -242,12 +264,12 @@ int bg__rules_parse(bg__rules_t *rs, const char *file, const char *text, size_t 
       bg__rule_t *nr = realloc(rs->rules, (size_t)cap * sizeof *nr);
       if (!nr) {
         bg__rules_free(rs);
-        return perr(err, errlen, file, lineno, 1, "out of memory");
+        return perr(&at, 1, "out of memory");
       }
       rs->rules = nr;
     }
     bg__rule_t *r = &rs->rules[rs->n];
-    int rc = parse_line(rs, file, lineno, line, l, r, err, errlen);
+    int rc = parse_line(rs, &at, line, l, r);
     if (rc < 0) {
       rule_free(r);
       bg__rules_free(rs);

@@ -4,20 +4,20 @@
  *   blockguard run   [--wait=all|child] [--key=value...] [--] CMD ARGS
  *   blockguard check [--wait=all|child] [--baseline=OLD] [--key=value...] [--] CMD ARGS
  *
- * A run, phase by phase:
- *   1. check the input: every --key=value against the option table the shim uses, the
+ * A run, phase by phase (cmd_run calls one function per phase):
+ *   1. check_input: every --key=value against the option table the shim uses, the
  *      allowlist against the call table (names embedded from preload/calls.def), so a
  *      typo exits 2 here, before anything runs;
- *   2. listen for the tree's ledgers (cmd_run_tree.c), become a subreaper
+ *   2. listen_tree: listen for the tree's ledgers (cmd_run_tree.c), become a subreaper
  *      (PR_SET_CHILD_SUBREAPER: daemonized descendants are adopted, not lost to init);
- *   3. run CMD with the shim preloaded and collect=NAME in BLOCKGUARD_OPTIONS;
- *   4. wait: reap every child (--wait=all, the default, until none is left: a program
+ *   3. start_program: CMD with the shim preloaded and collect=NAME in BLOCKGUARD_OPTIONS;
+ *   4. wait_tree: reap every child (--wait=all, the default, until none is left: a program
  *      that daemonizes is waited for; --wait=child stops when CMD itself exits), take
  *      the ledgers as they arrive, print the tree's messages as they come, forward
  *      SIGTERM/SIGINT/SIGHUP/SIGQUIT sent to us by another process;
- *   5. read every ledger, write report= files for the tree, print one merged summary
- *      and what is missing, by pid and why;
- *   6. the verdict (check): 2 bad input, `exitcode` (66) violations, 67 a report is
+ *   5. report_tree: read every ledger, write report= files for the tree, print one
+ *      merged summary and what is missing, by pid and why;
+ *   6. verdict (check): 2 bad input, `exitcode` (66) violations, 67 a report is
  *      missing or incomplete, else the program's own status (128+N when killed by
  *      signal N, like a shell).  docs/reports.md.
  */
@@ -139,6 +139,10 @@ typedef struct run_args {
   bg__options_t o;          /* as the shim will parse them */
   char opts[8192];          /* BLOCKGUARD_OPTIONS for the program */
   char **cmd;               /* CMD ARGS */
+  bg_model_t base;          /* the baseline's sites (--baseline) */
+  char shim[PATH_MAX];      /* libblockguard.so */
+  const char *unguardable;  /* why CMD cannot be guarded (static, setuid...), or NULL */
+  char why[PATH_MAX + 128];
 } run_args_t;
 
 /* 0, or 2 after printing the problem. */
@@ -189,6 +193,94 @@ static int parse_args(int argc, char **argv, run_args_t *a) {
   return 0;
 }
 
+/* 1. The input, all of it checked before anything runs: options and allowlist
+ * (parse_args), the baseline, the shim, whether CMD can be guarded at all.  0, or 2
+ * after printing the problem. */
+static int check_input(int argc, char **argv, run_args_t *a) {
+  int rc = parse_args(argc, argv, a);
+  if (rc) return rc;
+  if (a->baseline && bg_cli_load(1, (char *const *)&a->baseline, &a->base) < 0) return 2;
+  if (find_shim(a->shim, sizeof a->shim) < 0) {
+    fprintf(stderr, "blockguard: cannot find libblockguard.so (set BLOCKGUARD_LIB)\n");
+    return 2;
+  }
+  a->unguardable = bg_cli_unguardable(a->cmd[0], a->why, sizeof a->why);
+  if (a->unguardable)
+    fprintf(stderr, "blockguard: NOT GUARDED: %s; %s\n", a->unguardable,
+            a->checking ? "check fails" : "running it unguarded");
+  return 0;
+}
+
+/* 2. Listen for the tree's ledgers (collect=NAME goes into the program's options) and
+ * adopt whatever the tree daemonizes.  NULL after printing the problem. */
+static bg_tree_t *listen_tree(run_args_t *a) {
+  char name[128], err[512];
+  bg_tree_opts_t to = {a->o.report[0] ? a->o.report : NULL, a->o.format, stderr};
+  bg_tree_t *t = bg_tree_new(&to, name, sizeof name, err, sizeof err);
+  if (!t) {
+    fprintf(stderr, "blockguard: %s\n", err);
+    return NULL;
+  }
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  size_t used = strlen(a->opts);
+  snprintf(a->opts + used, sizeof a->opts - used, "%scollect=%s", used ? ":" : "", name);
+  return t;
+}
+
+/* ---- 3. running ------------------------------------------------------------------------ */
+typedef struct run_state {
+  pid_t child;
+  int child_done, child_status;
+  int exec_errno;           /* CMD could not be executed */
+  int sfd;                  /* signalfd: SIGCHLD and the signals we forward */
+  sigset_t old_mask;
+} run_state_t;
+
+/* Starts CMD with the shim (after a sanitizer runtime we run under, before the
+ * caller's own LD_PRELOAD) and the options; the signals we wait for come through a
+ * signalfd from here on.  0, or -1 after printing the problem.  A CMD that cannot be
+ * executed is not an error here: r->exec_errno says why (127/126 like a shell). */
+static int start_program(const run_args_t *a, run_state_t *r) {
+  const char *old_preload = getenv("LD_PRELOAD");
+  char preload[PATH_MAX * 3], asan[PATH_MAX];
+  sanitizer_runtime(asan);
+  snprintf(preload, sizeof preload, "%s%s%s%s%s", asan, asan[0] ? ":" : "", a->shim,
+           old_preload && *old_preload ? ":" : "", old_preload ? old_preload : "");
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD), sigaddset(&mask, SIGINT), sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGHUP), sigaddset(&mask, SIGQUIT);
+  sigprocmask(SIG_BLOCK, &mask, &r->old_mask);
+  r->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  int ep[2]; /* the child's exec errno, if exec fails */
+  if (r->sfd < 0 || pipe2(ep, O_CLOEXEC) < 0) {
+    fprintf(stderr, "blockguard: %s\n", strerror(errno));
+    return -1;
+  }
+  r->child = fork();
+  if (r->child < 0) {
+    fprintf(stderr, "blockguard: fork: %s\n", strerror(errno));
+    return -1;
+  }
+  if (r->child == 0) {
+    close(ep[0]);
+    sigprocmask(SIG_SETMASK, &r->old_mask, NULL);
+    setenv("LD_PRELOAD", preload, 1);
+    setenv("BLOCKGUARD_OPTIONS", a->opts, 1);
+    execvp(a->cmd[0], a->cmd);
+    int e = errno;
+    if (write(ep[1], &e, sizeof e) < 0) _exit(127);
+    _exit(e == ENOENT ? 127 : 126);
+  }
+  close(ep[1]);
+  if (read(ep[0], &r->exec_errno, sizeof r->exec_errno) != (ssize_t)sizeof r->exec_errno)
+    r->exec_errno = 0;
+  close(ep[0]);
+  if (r->exec_errno)
+    fprintf(stderr, "blockguard: cannot run %s: %s\n", a->cmd[0], strerror(r->exec_errno));
+  return 0;
+}
+
 /* ---- 4. waiting ------------------------------------------------------------------------- */
 static uint64_t wall_ns(void) {
   struct timespec ts;
@@ -232,12 +324,6 @@ static void forward(const struct signalfd_siginfo *si, pid_t child, int child_do
     kill_children(sig); /* the daemons we adopted */
 }
 
-typedef struct run_state {
-  pid_t child;
-  int child_done, child_status;
-  int exec_errno;           /* CMD could not be executed */
-} run_state_t;
-
 static void reap(bg_tree_t *t, run_state_t *r) {
   for (;;) {
     int st;
@@ -248,160 +334,125 @@ static void reap(bg_tree_t *t, run_state_t *r) {
   }
 }
 
-/* ---- the command ------------------------------------------------------------------------- */
-static int cmd_run(int argc, char **argv, int checking) {
-  run_args_t a;
-  memset(&a, 0, sizeof a);
-  a.checking = checking;
-  int rc = parse_args(argc, argv, &a);
-  if (rc) return rc;
-  bg_model_t base = {0};
-  if (a.baseline && bg_cli_load(1, (char *const *)&a.baseline, &base) < 0) return 2;
-  char shim[PATH_MAX];
-  if (find_shim(shim, sizeof shim) < 0) {
-    fprintf(stderr, "blockguard: cannot find libblockguard.so (set BLOCKGUARD_LIB)\n");
-    return 2;
-  }
-  char why[PATH_MAX + 128];
-  const char *unguardable = bg_cli_unguardable(a.cmd[0], why, sizeof why);
-  if (unguardable)
-    fprintf(stderr, "blockguard: NOT GUARDED: %s; %s\n", unguardable,
-            checking ? "check fails" : "running it unguarded");
-
-  /* 2. listen, adopt */
-  char name[128], err[512];
-  bg_tree_opts_t to = {a.o.report[0] ? a.o.report : NULL, a.o.format, stderr};
-  bg_tree_t *t = bg_tree_new(&to, name, sizeof name, err, sizeof err);
-  if (!t) {
-    fprintf(stderr, "blockguard: %s\n", err);
-    return 2;
-  }
-  prctl(PR_SET_CHILD_SUBREAPER, 1);
-  size_t used = strlen(a.opts);
-  snprintf(a.opts + used, sizeof a.opts - used, "%scollect=%s", used ? ":" : "", name);
-  const char *old_preload = getenv("LD_PRELOAD");
-  char preload[PATH_MAX * 3], asan[PATH_MAX];
-  sanitizer_runtime(asan);
-  snprintf(preload, sizeof preload, "%s%s%s%s%s", asan, asan[0] ? ":" : "", shim,
-           old_preload && *old_preload ? ":" : "", old_preload ? old_preload : "");
-
-  /* 3. run; signals we wait for come through a signalfd */
-  sigset_t mask, old;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGCHLD), sigaddset(&mask, SIGINT), sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGHUP), sigaddset(&mask, SIGQUIT);
-  sigprocmask(SIG_BLOCK, &mask, &old);
-  int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  int ep[2];
-  if (sfd < 0 || pipe2(ep, O_CLOEXEC) < 0) {
-    fprintf(stderr, "blockguard: %s\n", strerror(errno));
-    return 2;
-  }
-  run_state_t r = {0};
-  r.child = fork();
-  if (r.child < 0) {
-    fprintf(stderr, "blockguard: fork: %s\n", strerror(errno));
-    return 2;
-  }
-  if (r.child == 0) {
-    close(ep[0]);
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    setenv("LD_PRELOAD", preload, 1);
-    setenv("BLOCKGUARD_OPTIONS", a.opts, 1);
-    execvp(a.cmd[0], a.cmd);
-    int e = errno;
-    if (write(ep[1], &e, sizeof e) < 0) _exit(127);
-    _exit(e == ENOENT ? 127 : 126);
-  }
-  close(ep[1]);
-  if (read(ep[0], &r.exec_errno, sizeof r.exec_errno) != (ssize_t)sizeof r.exec_errno) r.exec_errno = 0;
-  close(ep[0]);
-  if (r.exec_errno) fprintf(stderr, "blockguard: cannot run %s: %s\n", a.cmd[0], strerror(r.exec_errno));
-
-  /* 4. wait */
+/* Until no child is left (--wait=all: a program that daemonizes is waited for) or CMD
+ * itself has exited (--wait=child): forward signals, take the ledgers as they arrive,
+ * reap, print the tree's messages as they come. */
+static void wait_tree(bg_tree_t *t, run_state_t *r, int wait_child) {
   for (;;) {
-    struct pollfd pf[2] = {{bg_tree_fd(t), POLLIN, 0}, {sfd, POLLIN, 0}};
+    struct pollfd pf[2] = {{bg_tree_fd(t), POLLIN, 0}, {r->sfd, POLLIN, 0}};
     poll(pf, 2, 250);
     struct signalfd_siginfo si;
-    while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si)
-      if (si.ssi_signo != SIGCHLD) forward(&si, r.child, r.child_done);
+    while (read(r->sfd, &si, sizeof si) == (ssize_t)sizeof si)
+      if (si.ssi_signo != SIGCHLD) forward(&si, r->child, r->child_done);
     bg_tree_accept(t);
-    reap(t, &r);
+    reap(t, r);
     bg_tree_poll(t);
-    if (r.child_done && a.wait_child) break;
+    if (r->child_done && wait_child) break;
     siginfo_t info;
     memset(&info, 0, sizeof info);
     if (waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0 && errno == ECHILD) break;
   }
-  close(sfd);
-  sigprocmask(SIG_SETMASK, &old, NULL);
+  close(r->sfd);
+  sigprocmask(SIG_SETMASK, &r->old_mask, NULL);
+}
 
-  /* 5. the tree's reports */
-  bg_tree_finish(t, a.wait_child);
+/* ---- 5. the tree's reports ------------------------------------------------------------- */
+typedef struct run_outcome {
+  uint64_t violations;      /* not allowed, over the whole tree */
+  long new_sites;           /* sites not in the baseline; -1 without --baseline */
+  int problems;             /* processes without a complete report, CMD unguardable */
+} run_outcome_t;
+
+/* Reads every ledger (report= files are written), prints the merged summary, the
+ * baseline gate and what is missing, by pid and why.  0, or 2 when a process of the
+ * tree refused its options. */
+static int report_tree(bg_tree_t *t, run_args_t *a, const run_state_t *r, run_outcome_t *out) {
+  bg_tree_finish(t, a->wait_child);
   const bg_model_t *m = bg_tree_merged(t);
   int problems = 0, invalid = 0, procs = 0;
   for (int i = 0; i < bg_tree_nprocs(t); i++) {
     const bg_tree_proc_t *p = bg_tree_proc(t, i);
     procs += p->ledger;
     if (!p->problem) continue;
-    if (p->pid == r.child && r.exec_errno) continue; /* said above */
+    if (p->pid == r->child && r->exec_errno) continue; /* said above */
     if (p->invalid_options) {
       if (!invalid++) fprintf(stderr, "blockguard: %s (pid %d)\n", p->problem, p->pid);
       continue;
     }
     problems++;
-    const char *cmd = strcmp(p->cmd, "?") ? p->cmd : p->pid == r.child ? a.cmd[0] : "?";
+    const char *cmd = strcmp(p->cmd, "?") ? p->cmd : p->pid == r->child ? a->cmd[0] : "?";
     fprintf(stderr, "blockguard: pid %d (%s): %s\n", p->pid, cmd, p->problem);
   }
-  if (invalid) {
-    bg_tree_free(t);
-    bg_model_free(&base);
-    return 2;
-  }
-  bg_model_t cur;
-  uint64_t violations = 0;
+  if (invalid) return 2;
+  out->violations = 0;
   for (int i = 0; i < m->nsites; i++)
-    if (!m->sites[i].allowed) violations += m->sites[i].count;
+    if (!m->sites[i].allowed) out->violations += m->sites[i].count;
   bg_render_summary_tree(stderr, m, procs);
-  long new_sites = -1;
-  if (a.baseline) { /* same gate as `blockguard report --baseline` */
+  out->new_sites = -1;
+  if (a->baseline) { /* same gate as `blockguard report --baseline` */
+    bg_model_t cur;
     bg_merge_t g;
     bg_merge_init(&g);
     bg_merge_add(&g, m);
     bg_merge_finish(&g, &cur);
-    new_sites = bg_cli_gate(&cur, &base, stderr, "text");
+    out->new_sites = bg_cli_gate(&cur, &a->base, stderr, "text");
     bg_model_free(&cur);
   }
-  bg_model_free(&base);
-  if (unguardable) problems++;
+  if (a->unguardable) problems++;
   if (problems)
     fprintf(stderr, "blockguard: %d process%s %s no complete report (see above)\n", problems,
             problems == 1 ? "" : "es", problems == 1 ? "has" : "have");
-  bg_tree_free(t);
+  out->problems = problems;
+  return 0;
+}
 
-  /* 6. the verdict */
-  int status = r.exec_errno ? (r.exec_errno == ENOENT ? 127 : 126) : 0;
-  if (!r.exec_errno && r.child_done && WIFSIGNALED(r.child_status)) {
-    int sig = WTERMSIG(r.child_status);
-    fprintf(stderr, "blockguard: %s was killed by signal %d (%s)%s\n", a.cmd[0], sig, strsignal(sig),
-            WCOREDUMP(r.child_status) ? ", core dumped" : "");
+/* ---- 6. the verdict -------------------------------------------------------------------- */
+/* run: the program's own status (128+N when killed by signal N, like a shell; 127/126
+ * when it could not be executed).  check: `exitcode` on violations (new sites with
+ * --baseline), else BG_EXIT_INCOMPLETE when a report is missing or incomplete, else
+ * the program's status (docs/reports.md). */
+static int verdict(const run_args_t *a, const run_state_t *r, const run_outcome_t *out) {
+  int status = r->exec_errno ? (r->exec_errno == ENOENT ? 127 : 126) : 0;
+  if (!r->exec_errno && r->child_done && WIFSIGNALED(r->child_status)) {
+    int sig = WTERMSIG(r->child_status);
+    fprintf(stderr, "blockguard: %s was killed by signal %d (%s)%s\n", a->cmd[0], sig, strsignal(sig),
+            WCOREDUMP(r->child_status) ? ", core dumped" : "");
     status = 128 + sig;
-  } else if (!r.exec_errno && r.child_done) {
-    status = WEXITSTATUS(r.child_status);
+  } else if (!r->exec_errno && r->child_done) {
+    status = WEXITSTATUS(r->child_status);
   }
-  if (!checking) return status;
-  int failing = a.baseline ? new_sites != 0 : violations != 0;
+  if (!a->checking) return status;
+  int failing = a->baseline ? out->new_sites != 0 : out->violations != 0;
   if (failing) {
     fprintf(stderr, "blockguard: check failed: blocking calls on guarded threads (exit %d)\n",
-            (int)a.o.exitcode);
-    return (int)a.o.exitcode;
+            (int)a->o.exitcode);
+    return (int)a->o.exitcode;
   }
-  if (problems) {
+  if (out->problems) {
     fprintf(stderr, "blockguard: check failed: a report is missing or incomplete (exit %d)\n",
             BG_EXIT_INCOMPLETE);
     return BG_EXIT_INCOMPLETE;
   }
   return status;
+}
+
+/* ---- the command: the phases of the head comment, in order ---------------------------- */
+static int cmd_run(int argc, char **argv, int checking) {
+  static run_args_t a; /* 26 KiB of paths and options: not on the stack */
+  memset(&a, 0, sizeof a);
+  a.checking = checking;
+  int rc = check_input(argc, argv, &a);                   /* 1 */
+  bg_tree_t *t = rc ? NULL : listen_tree(&a);             /* 2 */
+  run_state_t r = {0};
+  if (!rc && (!t || start_program(&a, &r) < 0)) rc = 2;   /* 3 */
+  run_outcome_t out;
+  if (!rc) {
+    wait_tree(t, &r, a.wait_child);                       /* 4 */
+    rc = report_tree(t, &a, &r, &out);                    /* 5 */
+  }
+  if (t) bg_tree_free(t);
+  bg_model_free(&a.base);
+  return rc ? rc : verdict(&a, &r, &out);                 /* 6 */
 }
 
 int bg_cmd_run(int argc, char **argv) { return cmd_run(argc, argv, 0); }
