@@ -44,7 +44,7 @@ tools/deps.sh trust
 # test_rules are single-threaded and assert gcc-specific stack shapes (noipa).
 # die_after_fork=0: test_workers forks with live workers on purpose.
 tsan_bins=""
-for t in test_concurrency test_http test_workers test_sched test_co_ctx test_verdict \
+for t in test_concurrency test_http test_workers test_sched test_co_ctx test_uring test_verdict \
          test_unwind_io test_options test_merge test_render test_exempt; do
   tsan_bins="$tsan_bins build-tsan/tests/$t"
 done

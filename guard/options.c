@@ -237,6 +237,45 @@ static int p_fdclasses(void *f, const char *key, const char *v, size_t n, uint64
   return 0;
 }
 
+/* push=: an http or https URL without blanks or control characters (libcurl parses
+ * the rest when the first push is made; a bad host is reported then). */
+static int p_url(void *f, const char *key, const char *v, size_t n, uint64_t lo, uint64_t hi,
+                 char *err, size_t errlen) {
+  if (n && strncmp(v, "http://", n < 7 ? n : 7) && strncmp(v, "https://", n < 8 ? n : 8))
+    return fail(err, errlen, "option '%s': expected an http:// or https:// URL, got '%.*s'", key, (int)n, v);
+  if (n && (n < 8 || (v[4] == 's' && n < 9)))
+    return fail(err, errlen, "option '%s': URL '%.*s' has no host", key, (int)n, v);
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)v[i] <= ' ' || v[i] == 0x7f)
+      return fail(err, errlen, "option '%s': blank or control character in the URL", key);
+  return copy_text(f, key, v, n, err, errlen);
+}
+
+/* push_header=: "Name: value" items separated by '|'; the name is an HTTP token, the
+ * value has no line break (it would end the header and start another). */
+static int p_headers(void *f, const char *key, const char *v, size_t n, uint64_t lo, uint64_t hi,
+                     char *err, size_t errlen) {
+  static const char tchar[] = "!#$%&'*+-.^_`~";
+  for (size_t i = 0; i < n;) {
+    size_t j = i;
+    while (j < n && v[j] != '|') j++;
+    size_t k = i;
+    while (k < j && v[k] != ':') k++;
+    if (k == i || k == j)
+      return fail(err, errlen, "option '%s': expected 'Name: value' items separated by '|', got '%.*s'",
+                  key, (int)(j - i), v + i);
+    for (size_t c = i; c < k; c++)
+      if (!((v[c] >= 'a' && v[c] <= 'z') || (v[c] >= 'A' && v[c] <= 'Z') || (v[c] >= '0' && v[c] <= '9') ||
+            strchr(tchar, v[c])))
+        return fail(err, errlen, "option '%s': bad header name '%.*s'", key, (int)(k - i), v + i);
+    for (size_t c = k; c < j; c++)
+      if (v[c] == '\r' || v[c] == '\n' || v[c] == 0)
+        return fail(err, errlen, "option '%s': line break in header '%.*s'", key, (int)(k - i), v + i);
+    i = j + 1;
+  }
+  return copy_text(f, key, v, n, err, errlen);
+}
+
 /* ---- value renderers: field → option text (reports, --help); parses back the same - */
 #define BG__ADD(...) used += (size_t)snprintf(buf + used, used < n ? n - used : 0, __VA_ARGS__)
 
@@ -302,6 +341,8 @@ BG__KIND(TEXT, p_text, r_text)
 BG__KIND(SECRET, p_text, r_secret)
 BG__KIND(REDACT, p_redact, r_redact)
 BG__KIND(FDCLASSES, p_fdclasses, r_fdclasses)
+BG__KIND(URL, p_url, r_text)        /* credentials: redacted with argv (report/redact.c) */
+BG__KIND(HEADERS, p_headers, r_secret)
 #undef BG__KIND
 
 /* kind → name, lo, hi, field type */
@@ -317,6 +358,8 @@ BG__KIND(FDCLASSES, p_fdclasses, r_fdclasses)
 #define BG__KIND_SECRET SECRET, 0, 0, char[BG_OPT_STR_MAX]
 #define BG__KIND_REDACT REDACT, 0, 0, bg_redact_t
 #define BG__KIND_FDCLASSES FDCLASSES, 0, 0, bg__fd_classes_t
+#define BG__KIND_URL URL, 0, 0, char[BG_OPT_STR_MAX]
+#define BG__KIND_HEADERS HEADERS, 0, 0, char[BG_OPT_STR_MAX]
 
 #define BG__FIELD(key) (((bg__options_t *)0)->key)
 #define BG__CHECK(key, kind, lo, hi, type, def, help)                                    \

@@ -44,6 +44,7 @@ typedef struct bg__options {
   uint64_t exitcode;
   uint64_t workers;
   uint64_t verbosity;
+  uint64_t push_interval;
   int io_uring;
   int lang;                    /* read language frames (guard/lang.c) */
   bg__fd_classes_t exempt_fds;
@@ -55,6 +56,9 @@ typedef struct bg__options {
   char http[BG_OPT_STR_MAX];
   char http_token[BG_OPT_STR_MAX];
   char http_hosts[BG_OPT_STR_MAX];
+  char push[BG_OPT_STR_MAX];
+  char push_header[BG_OPT_STR_MAX];
+  char log_path[BG_OPT_STR_MAX];  /* "" (or "auto"): see guard/core.c emit() */
   char collect[BG_OPT_STR_MAX];
   char text[4096];             /* the option string as given, for reports */
 } bg__options_t;

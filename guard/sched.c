@@ -2,11 +2,13 @@
  *
  * One scheduler belongs to the thread that created it; its coroutines run only there,
  * so errno, TLS and the guard's per-thread state stay right.  A tick (bg_sched_tick)
- * is one step: wait in epoll (bounded by the nearest timer and by `timeout_ms`),
- * collect completed offloaded calls from the inbox, fire expired timers, then run
- * every coroutine that was runnable at that point exactly once.  Tests drive ticks by
- * hand with timeout 0 and a fake clock, which makes them deterministic without
- * threads; bg_sched_run just ticks until no coroutine is left.
+ * is one step, in named phases (bg__api_sched_tick): wait for events (bounded by the
+ * nearest timer and by `timeout_ms`), collect completed offloaded calls (the workers'
+ * inbox and the scheduler's io_uring, uring.c), fire expired timers, then run every
+ * coroutine that was runnable at that point exactly once, switching from one to the
+ * next directly (see "switching").  Tests drive ticks by hand with timeout 0 and a fake
+ * clock, which makes them deterministic without threads; bg_sched_run ticks until no
+ * coroutine is left.
  *
  * Each coroutine has its own stack with a guard page below it (an overflow faults
  * instead of corrupting a neighbour) and its control block at the top of the same
@@ -37,6 +39,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -112,6 +116,7 @@ struct bg_sched {
   bg__ctx_t ctx;    /* the thread's own context while a coroutine runs */
   size_t block, stack_len;
   bg__stacks_t stacks;
+  uintptr_t tstack_lo; /* the owner thread's stack ends here (0: unknown) */
   uint64_t (*now)(void *);
   void *now_ud;
 #if defined(__SANITIZE_ADDRESS__)
@@ -310,12 +315,17 @@ static void run_batch(bg_sched_t *s) {
  * below the suspended scheduler's frames (the scheduler is parked in bg__co_switch;
  * nothing lives below its saved stack pointer).  Not while something else runs there
  * (a signal handler that interrupted it runs fn on the stack it is on), and not under
- * sanitizers, which track the stack in use.  fn must not switch coroutines. */
+ * sanitizers, which track the stack in use, nor on a thread whose stack has less than
+ * BG_OFF_STACK_ROOM left there (a program may run its scheduler on a small-stack
+ * thread).  fn must not switch coroutines. */
+#define BG_OFF_STACK_ROOM (256u * 1024u) /* the deep paths need less; a thread with less left
+                                             below its scheduler runs them in place */
 static void on_thread_stack(bg_co_t *co, void (*fn)(void *), void *arg) {
 #if BG_OFF_STACK
-  if (co && !co->off_stack) {
-    /* 256 bytes below the saved frame: the red zone and then some. */
-    void *top = (void *)(((uintptr_t)co->s->ctx.sp - 256) & ~(uintptr_t)15);
+  /* 256 bytes below the saved frame: the red zone and then some. */
+  uintptr_t sp = co ? ((uintptr_t)co->s->ctx.sp - 256) & ~(uintptr_t)15 : 0;
+  if (co && !co->off_stack && sp - co->s->tstack_lo >= BG_OFF_STACK_ROOM) {
+    void *top = (void *)sp;
     co->off_stack = 1;
     bg__co_call_on(top, fn, arg);
     co->off_stack = 0;
@@ -512,6 +522,30 @@ static void interrupt_sleepers(bg_sched_t *s) {
     }
 }
 
+/* Where the calling thread's stack ends, for on_thread_stack (0: far enough not to
+ * matter).  A thread pthread created knows its stack; the main thread grows its own up
+ * to RLIMIT_STACK (glibc would read /proc/self/maps to say more, pulling stdio and
+ * scanf into every scheduler's start): 2 MiB or more is plenty, a smaller limit counts
+ * half of it as what is left. */
+static uintptr_t thread_stack_lo(void) {
+  uintptr_t lo = 0;
+  if (getpid() == (pid_t)syscall(SYS_gettid)) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < 2u * 1024 * 1024)
+      lo = (uintptr_t)__builtin_frame_address(0) - rl.rlim_cur / 2;
+    return lo;
+  }
+  pthread_attr_t attr;
+  if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+    void *base;
+    size_t size;
+    if (pthread_attr_getstack(&attr, &base, &size) == 0) lo = (uintptr_t)base;
+    pthread_attr_destroy(&attr);
+  }
+  return lo;
+}
+
 /* ---- public API --------------------------------------------------------------------- */
 BG_EXPORT bg_sched_t *bg__api_sched_new(size_t stack_size) {
   bg__co_global_init();
@@ -526,6 +560,7 @@ BG_EXPORT bg_sched_t *bg__api_sched_new(size_t stack_size) {
   bg__stacks_init(&s->stacks, maplen, pg);
   s->owner_self = &bg__self;
   s->errp = &errno;
+  s->tstack_lo = thread_stack_lo();
   s->now = real_now;
   s->epfd = -1;
   bg__heap_init(&s->timers);

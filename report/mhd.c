@@ -5,13 +5,14 @@
 #include <stdio.h>
 
 #include "report/mhd.h"
+#include "report/model.h"
 
 static bg_mhd_t table;
 static int loaded;
 static char load_err[256];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static void load(void) {
+static void load_locked(void) {
   /* The runtime package ships the versioned name; the -dev symlink is a fallback. */
   static const char *names[] = {"libmicrohttpd.so.12", "libmicrohttpd.so"};
   void *h = NULL;
@@ -39,6 +40,12 @@ static void load(void) {
   BG__SYM(get_connection_info, MHD_get_connection_info)
 #undef BG__SYM
   loaded = 1;
+}
+
+static void load(void) {
+  bg_dl_gate_enter(); /* no fork while half loaded (report/dlgate.c) */
+  load_locked();
+  bg_dl_gate_leave();
 }
 
 const bg_mhd_t *bg_mhd(char *err, size_t errlen) {

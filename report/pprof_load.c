@@ -28,7 +28,7 @@ static pprof_fn fn;
 static char load_err[8400];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-static void load(void) {
+static void load_locked(void) {
   if (bg__pprof_render) {
     fn = bg__pprof_render;
     return;
@@ -36,7 +36,7 @@ static void load(void) {
   /* next to this object (the shim): build/, or $PREFIX/lib when installed */
   Dl_info di;
   char path[4096];
-  if (!dladdr((void *)&load, &di) || !di.dli_fname) {
+  if (!dladdr((void *)&load_locked, &di) || !di.dli_fname) {
     snprintf(load_err, sizeof load_err, "pprof: cannot locate the shim to find %s", BG_PPROF_OBJECT);
     return;
   }
@@ -50,6 +50,12 @@ static void load(void) {
   }
   if (!(*(void **)&fn = dlsym(h, "bg__pprof_render")))
     snprintf(load_err, sizeof load_err, "pprof: %s has no bg__pprof_render", path);
+}
+
+static void load(void) {
+  bg_dl_gate_enter(); /* no fork while half loaded (report/dlgate.c) */
+  load_locked();
+  bg_dl_gate_leave();
 }
 
 char *bg_render_pprof(const bg_model_t *m, const bg_render_opt_t *o, size_t *len) {

@@ -11,7 +11,9 @@ group=${1:-build}
 # third_party/pprof/profile.proto by protoc-c).
 # liburing-dev: the header the io_uring offload path is built with; the shim dlopens
 # liburing.so.2 (liburing2, which it pulls in) on the first offloaded call only.
-build_pkgs="gcc make pkg-config libunwind-dev uthash-dev libmicrohttpd-dev libjansson-dev libdw-dev protobuf-c-compiler libprotobuf-c-dev zlib1g-dev liburing-dev"
+# libcurl4-gnutls-dev: the header of push= (the shim dlopens libcurl-gnutls on the first
+# push only; libcurl3-gnutls, which it pulls in, is what tests run).
+build_pkgs="gcc make pkg-config libunwind-dev uthash-dev libmicrohttpd-dev libjansson-dev libdw-dev protobuf-c-compiler libprotobuf-c-dev zlib1g-dev liburing-dev libcurl4-gnutls-dev"
 # golang-go (go tool pprof) and protobuf-compiler (protoc --decode): real consumers of
 # the pprof output in t_pprof.sh.
 check_pkgs="libcmocka-dev libst-dev python3 python3-dev g++ nodejs curl python3-jsonschema python3-prometheus-client golang-go protobuf-compiler"

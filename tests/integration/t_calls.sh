@@ -63,7 +63,8 @@ fi
 # to a pipe, where a ring write may return short and write(2) does not.  Needs a kernel
 # that allows io_uring to this process (Linux 6.1+, not disabled by sysctl or seccomp).
 by_design="write __write writev"
-if grep -q "ring=[1-9]" "$T/out/plain.read.offload.err" 2>/dev/null; then
+$CC -o "$T/ringprobe" "$BG_ROOT/tests/integration/offload/ringprobe.c"
+if why=$("$T/ringprobe"); then
   missed=""
   for r in $(grep -x -F -f "$T/uring.rows" "$T/table.rows"); do
     case " $by_design " in *" $r "*) continue ;; esac
@@ -73,5 +74,5 @@ if grep -q "ring=[1-9]" "$T/out/plain.read.offload.err" 2>/dev/null; then
   [ -z "$missed" ] || fail "URING rows that did not use io_uring:$missed"
   echo "calls: $(wc -l <"$T/uring.rows") URING rows, all but [$by_design] through io_uring"
 else
-  echo "SKIP io_uring check: io_uring not usable here ($(uname -r), io_uring_disabled=$(cat /proc/sys/kernel/io_uring_disabled 2>/dev/null || echo n/a)): URING rows ran on workers"
+  echo "SKIP io_uring check: io_uring not usable here ($(uname -r), $why): URING rows ran on workers"
 fi

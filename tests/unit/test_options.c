@@ -107,6 +107,14 @@ static void errors_name_the_problem(void **state) {
   /* a ':' only separates when "key=" follows, so this reads as one odd value */
   expect_error("mode=warn:verbosity", "unknown action 'warn:verbosity'");
   expect_error("exempt_fds=stdin", "unknown fd class");
+  expect_error("push=ftp://h/", "expected an http:// or https:// URL");
+  expect_error("push=http://", "has no host");
+  expect_error("push=http://h/a b", "blank or control character");
+  expect_error("push_header=NoColon", "expected 'Name: value'");
+  expect_error("push_header=Bad Name: x", "bad header name");
+  expect_error("push_header=A: 1\r\nB: 2", "line break in header");
+  expect_error("push_interval=0", "out of range");
+  expect_error("redact=everything", "unknown redaction 'everything'");
 }
 
 static void value_rendering_round_trips(void **state) {
@@ -121,6 +129,16 @@ static void value_rendering_round_trips(void **state) {
   assert_string_equal(buf, "(set)"); /* never echoed into reports */
   bg__options_value(&o, "stack_depth", buf, sizeof buf);
   assert_string_equal(buf, "16");
+  /* push: the URL (its credentials are redacted in reports, docs/http.md), headers
+   * never; several headers, a '|' between them */
+  assert_int_equal(parse("push=https://u:p@pyro.example:4040/?name=app{env=prod}:push_interval=30:"
+                         "push_header=Authorization: Bearer t0k|X-Scope-OrgID: team-1"), 0);
+  assert_string_equal(o.push, "https://u:p@pyro.example:4040/?name=app{env=prod}");
+  assert_int_equal(o.push_interval, 30);
+  bg__options_value(&o, "push_header", buf, sizeof buf);
+  assert_string_equal(buf, "(set)");
+  bg__options_value(&o, "redact", buf, sizeof buf);
+  assert_string_equal(buf, "secrets");
 }
 
 /* Every row of the format table parses and renders back by name: no format can be

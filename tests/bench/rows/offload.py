@@ -135,3 +135,19 @@ def offload(b):
                   target=b.at_most(strss.median if have_st else 45, "MB",
                                    "≤ State Threads (same run)" if have_st else "≤ 45 MB"),
                   key="offload.rss.%dk" % kb)
+            if kb == 0 and have_st and not b.quick:
+                # What one more coroutine costs, apart from the fixed footprint of each
+                # process (the shim's libraries, libunwind's caches): 10,000 -> 20,000.
+                def slope(run10, run20):
+                    return [(r20 - r10) * 1048576.0 / 10000 for r10, r20 in zip(run10, run20)]
+                st20 = [int(b.run([st, "20000", "100000", "0"]).split()[1]) / 1024.0
+                        for _ in range(3)]
+                bg20 = []
+                for out in rep([os.path.join(off, "sleepers"), "20000", "0"], n=3):
+                    f = dict(x.split("=") for x in out.split())
+                    bg20.append(int(f["maxrss_kb"]) / 1024.0)
+                sts = Samples(slope(strss.values, st20), "B")
+                b.add("peak RSS per coroutine (10,000 → 20,000 sleepers)",
+                      Samples(slope(rss, bg20), "B"), bare=sts,
+                      target=b.at_most(sts.median, "B", "≤ State Threads (same run)"),
+                      key="offload.rss_per_co")

@@ -34,14 +34,16 @@ def redis_cpu(port):
         return None
 
 
-def redis_once(b, variant, n, workdir, callgrind_out=None, clients=50):
+def redis_once(b, variant, n, workdir, callgrind_out=None, clients=50, extra_opts=""):
+    """One redis-server run under redis-benchmark; extra_opts: more shim options for
+    the "shim" variant (rows/fleet.py adds push=)."""
     port = free_port()
     cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
            "--appendonly", "no", "--dir", workdir, "--loglevel", "warning",
            "--logfile", os.path.join(workdir, "redis-%s.log" % variant)]
     opts = None
     if variant == "shim":
-        opts = "threads=auto:mode=report:verbosity=0:report=%s/redis-%%p.json" % workdir
+        opts = "threads=auto:mode=report:verbosity=0:report=%s/redis-%%p.json%s" % (workdir, extra_opts)
     elif variant == "strace":
         cmd = ["strace", "-f", "-o", "/dev/null"] + cmd
     if callgrind_out:

@@ -555,6 +555,9 @@ int main(void) {
   bg_allow_begin();
   if (unlink(fpath) < 0 || unlink(w) < 0 || rmdir(dir) < 0) bad++;
   bg_allow_end();
+  struct bg_offload_stats st;
+  bg_offload_stats(&st);
+  printf("through io_uring: %s\n", st.ring_ops ? "yes" : "no");
   printf("%d of %zu cases differ\n", bad, NCASES);
   return bad ? 1 : 0;
 }
