@@ -7,7 +7,8 @@
 #      thread-specific-data destructor (docs/trust.md).
 #   3. make check-fuzz: every libFuzzer harness for CHECK_FUZZ_SECONDS (20) each.
 #   4. valgrind memcheck of programs under the shim and of the CLI.
-#   5. make check-transparency: CPython's own tests with and without the shim.
+#   5. make check-transparency: CPython's own tests with and without the shim; then the
+#      signal/thread/process/asyncio modules with the stall detector ticking every ms.
 #   6. t_lang_stress for 30 s: Python frames read while other threads churn frames.
 # Each stage is bounded by `timeout`; a failing stage does not stop the others.
 # Prints one line per stage and a final "trust: N passed, N failed".
@@ -55,6 +56,7 @@ stage tsan-unit 1200 "make -j2 SANITIZER=thread CC=clang BUILD=build-tsan $tsan_
 stage fuzz 1200 "make -j2 check-fuzz CHECK_FUZZ_SECONDS=${CHECK_FUZZ_SECONDS:-20}"
 stage memcheck 1200 "sh tests/valgrind/memcheck.sh"
 stage transparency 1500 "make check-transparency"
+stage transparency-stall 900 "make check-transparency-stall"
 # Python frames read on every violation while other threads churn frames (issue 11):
 # make check runs it for 10 s per interpreter, here 30.
 stage lang-stress 900 "make -j2 all && BG_LANG_STRESS_S=30 TESTS=t_lang_stress sh tests/integration/run.sh"

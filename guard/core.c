@@ -72,10 +72,16 @@ void bg__set_calltable(const bg__callinfo_t *rows, int n) {
   calltable = rows;
   ncalltable = n;
 }
+/* Stall sites (guard/loop.c) have no wrapped call: they are named "stall", one id past
+ * the table, so the ledger's call names, rules (allow stall ...) and reports need no
+ * special case. */
+static const bg__callinfo_t stall_row = {"stall", BG_CAT_stall, 0, BG_OFF_NEVER};
 const bg__callinfo_t *bg__callinfo(int id) {
+  if (id == ncalltable && calltable) return &stall_row;
   return id >= 0 && id < ncalltable ? &calltable[id] : NULL;
 }
-int bg__ncalls(void) { return ncalltable; }
+int bg__ncalls(void) { return calltable ? ncalltable + 1 : 0; }
+int bg__stall_call_id(void) { return ncalltable; }
 
 /* Where a message goes (docs/design.md "Messages"): under the CLI, into the ledger's
  * ring - the CLI prints it, the program's streams stay untouched.  Without the CLI,
@@ -419,6 +425,38 @@ void bg__core_exec(const char *path, char *const envp[]) {
 void bg__core_exec_failed(void) {
   if (!bg__ledger_mine()) return;
   bg__ledger_exec_failed();
+}
+
+void bg__stall_record(const uintptr_t *pcs, int n, uint64_t ns) {
+  bg__thread_t *t = &bg__self;
+  if (!ready || !(bg__opt.categories & (1u << BG_CAT_stall))) return;
+  int saved = errno;
+  t->depth++;
+  bg__site_t *s = bg__site_get_stack(bg__stall_call_id(), BG_CAT_stall, t->allow > 0,
+                                     bg__opt.mode, pcs, n);
+  int action = s ? s->action : bg__opt.mode;
+  if (s && s->quiet) action = BG_ACT_OFF;
+  if (action != BG_ACT_OFF) {
+    if (!(s && s->allowed)) __atomic_fetch_add(violations, 1, __ATOMIC_RELAXED);
+    char who[256], th[32], d[32];
+    if (s && !s->allowed && (action == BG_ACT_ABORT || action == BG_ACT_WARN) &&
+        (action == BG_ACT_ABORT || !__atomic_exchange_n(&s->warned, 1, __ATOMIC_RELAXED))) {
+      describe_caller(who, sizeof who, n ? pcs[0] : 0);
+      thread_label(th, sizeof th);
+      bg_fmt_ns(d, sizeof d, ns);
+      bg__msg("%sevent loop '%s' stalled %s on CPU in %s%s",
+              action == BG_ACT_WARN ? "warning: " : "", th, d, who,
+              action == BG_ACT_ABORT ? ": aborting (mode=abort)" : "");
+    }
+    if (s) bg__site_add(s, ns, t->slot);
+    if (action == BG_ACT_ABORT && s && !s->allowed) {
+      t->depth--;
+      bg__core_fini();
+      abort();
+    }
+  }
+  t->depth--;
+  errno = saved;
 }
 
 /* The messages of abort, warn and verbosity=2: out of line, so that the verdict path

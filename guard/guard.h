@@ -31,7 +31,7 @@
 /* ---- categories (DESIGN.md vocabulary); order is the bit order in masks ---------- */
 #define BG_CATEGORIES(X)                                                               \
   X(sleep) X(io) X(file) X(connect) X(accept) X(wait) X(dns) X(proc) X(sync) X(disk)   \
-  X(stdio)
+  X(stdio) X(stall)
 enum {
 #define BG__CAT_ENUM(n) BG_CAT_##n,
   BG_CATEGORIES(BG__CAT_ENUM)
@@ -58,7 +58,7 @@ typedef struct bg__thread {
       volatile uint8_t guarded; /* the fast-path flag: nonzero → ask the core */
       volatile uint8_t watch;   /* readiness-wait rows: feed this thread's timed waits to
                                    loop detection; 1 (TLS image) until the thread learns
-                                   that threads=auto is off */
+                                   that mode=off; 2 on a loop thread: all its waits */
     };
     volatile uint16_t ask; /* guarded|watch in one load: the fast path of wait rows */
   };
@@ -75,6 +75,9 @@ typedef struct bg__thread {
   uint8_t loop_marked;      /* a coroutine runtime declared the loop (guard/offload.c):
                                the role does not depend on loop_fd */
   uint8_t loop_foreign;     /* consecutive loop waits on another loop's fd */
+  uint32_t loop_sigs;       /* stall-timer signals handled by this thread (a count) */
+  uint32_t loop_slices;     /* coroutine switches (guard/sched.c): progress for stalls */
+  volatile uint8_t loop_stalled; /* the stall detector caught a coroutine: record it */
   uintptr_t loop_lo, loop_hi; /* waits called from this text (a coroutine runtime
                                  that installed an adapter) are the loop's own */
   struct bg__ledger_thread *rec;  /* this thread's record in the ledger (slot), or NULL */
@@ -120,6 +123,13 @@ typedef struct bg__callinfo {
 void bg__set_calltable(const bg__callinfo_t *rows, int n);
 const bg__callinfo_t *bg__callinfo(int id);
 int bg__ncalls(void);
+/* The "call" of a stall site (category stall, guard/loop.c): one id past the table. */
+int bg__stall_call_id(void);
+/* A stall (an event-loop iteration that ran stall_ms on CPU) whose stack was captured:
+ * finds its site and acts on it as bg__enter acts on a blocking call (rules, allowed,
+ * report/warn/abort; raise and offload have no call to act on: report).  `ns` is how
+ * long the iteration ran. */
+void bg__stall_record(const uintptr_t *pcs, int n, uint64_t ns);
 
 /* Decides what a wrapped call on a guarded thread must do.  `exempt` is the row's
  * argument-based exemption (O_NONBLOCK fd, zero timeout...).  `caller` is the
@@ -148,6 +158,36 @@ enum { BG_WS_poll = 1, BG_WS_select, BG_WS_epoll };
  * Runs on any thread while threads=auto (that is how unguarded loop threads become
  * guarded), and on every guarded thread. */
 int bg__loop_wait_seen(int kind, uintptr_t set, uintptr_t n, uintptr_t caller);
+/* The loop wait bg__loop_wait_seen answered 1 for has returned: an iteration starts
+ * (loop health, guard/loop.c).  Keeps errno. */
+void bg__loop_woke(void);
+/* A loop wait returned -1/EINTR: 1 when the stall timer's signal interrupted it (the
+ * count moved since *snap) - the wrapper then waits again: the program never sees an
+ * EINTR of ours.  *snap is updated. */
+static inline int bg__loop_eintr_ours(int failed, uint32_t *snap) {
+  if (!failed || bg__self.loop_sigs == *snap) return 0;
+  *snap = bg__self.loop_sigs;
+  return 1;
+}
+
+/* ---- stall detector (guard/loop.c; docs/loop-health.md) -------------------------- */
+extern int bg__stall_sig; /* the real-time signal of the stall timers, 0: none */
+/* sigaction on bg__stall_sig by the program: a query answers with the disposition the
+ * program would see without us; setting a handler makes the detector give up first. */
+struct sigaction;
+int bg__stall_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+/* signal()/sysv_signal()/sigset() on it: gives up; *old gets what the program set before
+ * (or SIG_DFL), for the wrapper's return value. */
+void bg__stall_give_up_for(int sig, void (**old)(int));
+void bg__stall_mask_changed(void);  /* pthread_sigmask/sigprocmask returned */
+void bg__loop_stall_disarm(void);   /* this thread's stall timer goes (loop or thread end) */
+/* For a runtime whose loop wait the shim does not see (guard/sched.c): the thread was
+ * declared a loop thread (loop health and the stall detector start), its wait is about
+ * to start (bg__loop_woke when it returns), a coroutine stall caught by the detector is
+ * to be recorded (off the coroutine's stack). */
+void bg__loop_declared(void);
+void bg__loop_runtime_wait(void);
+void bg__loop_slice_stalled(void);
 /* 1 when the loop that made this thread a loop thread has ended since (its fd was
  * closed, possibly by another thread); the role is dropped on the way. */
 int bg__loop_gone(bg__thread_t *t);
@@ -157,7 +197,9 @@ int bg__loop_gone(bg__thread_t *t);
 void bg__loop_fds_closed(unsigned lo, unsigned hi);
 static inline void bg__loop_fd_check(int fd);
 void bg__loops_after_fork(void);
-extern int bg__auto_enabled; /* threads= contains auto */
+/* Readiness waits go to loop detection on every thread (not with mode=off): loop health
+ * covers every event loop, threads=auto decides which loop threads are guarded. */
+extern int bg__loops_watched;
 
 /* ---- fd knowledge (guard/fdcache.c; docs/exemptions.md) --------------------------- */
 /* 1 when a call on fd cannot block: the fd is invalid (the call fails at once), or it

@@ -37,7 +37,7 @@
 #include <stdint.h>
 
 #define BG_LEDGER_MAGIC "BGLEDGR\0"
-#define BG_LEDGER_LAYOUT 2u
+#define BG_LEDGER_LAYOUT 3u
 
 /* How this image ended so far (hdr.status). */
 enum {
@@ -87,9 +87,41 @@ typedef struct bg__ledger_thread {
    * or ended).  Written by the owner when it takes a loop; cleared by whichever thread
    * closes that fd, which is how the owner learns its loop ended. */
   int32_t loop_fd1;
-  uint32_t pad2;
-  uint64_t reserved[5];    /* for per-thread data of other subsystems (loops) */
+  uint32_t loop_stats;     /* arena offset of the thread's bg__ledger_loop_t, 0: none */
+  uint64_t reserved[5];    /* for per-thread data of other subsystems */
 } bg__ledger_thread_t;
+
+/* Loop health of one event-loop thread (guard/loop.c, docs/loop-health.md), a block in
+ * the arena named by its thread record.  An iteration is the time from the loop's wait
+ * returning to the next wait starting (busy); idle is the time inside the wait.
+ * Written only by the loop thread (and its stall signal handler), with relaxed atomic
+ * stores; counters only grow, so a reader racing the writer sees a slightly old value,
+ * never a torn one. */
+#define BG_LOOP_HIST 48   /* hist[i]: iterations busy for [2^(i-1), 2^i) ns */
+#define BG_LOOP_RECENT 64 /* one-second buckets, the last minute (ring by second) */
+#define BG_LOOP_FRAMES 64
+typedef struct bg__ledger_loop {
+  uint64_t iterations;
+  uint64_t busy_ns, idle_ns;
+  uint64_t worst_ns, worst_mono;  /* the longest iteration and when it ended */
+  uint64_t first_mono, last_mono; /* first loop wait, latest iteration boundary */
+  uint64_t stalls;                /* iterations that ran stall_ms on CPU */
+  uint64_t stalls_unsampled;      /* ... of which no stack was taken (rate limit) */
+  uint32_t running, pad0;         /* 1 while the loop exists (its fd open) */
+  uint64_t hist[BG_LOOP_HIST];
+  struct {
+    uint64_t sec;                 /* monotonic second this bucket holds */
+    uint64_t busy_ns;
+    uint32_t iterations, max_us;  /* iterations ended in that second, the longest */
+  } recent[BG_LOOP_RECENT];
+  /* The stall in flight: the signal handler fills pcs and then sets stall_state; the
+   * loop thread records it as a site when the iteration ends, or a reader does, if the
+   * process died first. */
+  volatile uint32_t stall_state;  /* 0: none, 1: stack taken, 2: stalled, no stack */
+  uint32_t stall_n;
+  uint64_t stall_t0;              /* monotonic ns the stalled iteration started */
+  uint64_t stall_pcs[BG_LOOP_FRAMES];
+} bg__ledger_loop_t;
 
 typedef struct bg__ledger_module {
   uint64_t bias, lo, hi;   /* load bias and mapped range when it was seen */

@@ -322,6 +322,52 @@ static void add_in_flight(bg_rsite_t *r, uint64_t blocked) {
 }
 
 /* ---- the model ---------------------------------------------------------------------- */
+/* Loop health (guard/loop.c): one entry per thread record with a stats block. */
+static void fill_loops(const view_t *v, const bg__ledger_thread_t *threads, bg_model_t *m,
+                       int64_t wall_delta) {
+  m->loops = calloc((size_t)v->h.nthreads + 1, sizeof *m->loops);
+  for (uint32_t i = 0; m->loops && i < v->h.nthreads; i++) {
+    const bg__ledger_thread_t *t = &threads[i];
+    if (!__atomic_load_n(&t->published, __ATOMIC_ACQUIRE)) continue;
+    uint32_t off = __atomic_load_n(&t->loop_stats, __ATOMIC_ACQUIRE);
+    if (!off || off % 8 || (uint64_t)off + sizeof(bg__ledger_loop_t) > v->arena_used) continue;
+    const bg__ledger_loop_t *st = (const bg__ledger_loop_t *)(const void *)(v->arena + off);
+    bg_rloop_t *l = &m->loops[m->nloops++];
+    char buf[16];
+    l->pid = m->pid;
+    l->tid = t->tid;
+    l->name = bg_model_strdup(thread_name(v, (int32_t)i, buf));
+#define LD(f) __atomic_load_n(&st->f, __ATOMIC_RELAXED)
+    /* a loop whose fd was closed has ended, whether or not its thread noticed yet */
+    l->running = LD(running) != 0 && __atomic_load_n(&t->loop_fd1, __ATOMIC_RELAXED) != 0;
+    l->iterations = LD(iterations);
+    l->busy_ns = LD(busy_ns);
+    l->idle_ns = LD(idle_ns);
+    l->worst_ns = LD(worst_ns);
+    l->worst_at_ns = to_wall(LD(worst_mono), wall_delta);
+    l->utilization = l->busy_ns + l->idle_ns ? (double)l->busy_ns / (double)(l->busy_ns + l->idle_ns) : 0;
+    l->stalls = LD(stalls);
+    l->stalls_unsampled = LD(stalls_unsampled);
+    for (int j = 0; j < BG_LOOP_HIST && j < BG_MODEL_HIST; j++) {
+      l->hist[j] = LD(hist[j]);
+      if (l->hist[j]) l->nhist = j + 1;
+    }
+    /* the last minute, oldest first, up to the loop's latest boundary */
+    uint64_t last = LD(last_mono) / 1000000000ull;
+    l->recent = calloc(BG_LOOP_RECENT, sizeof *l->recent);
+    for (uint64_t sec = last >= 59 ? last - 59 : 0; l->recent && sec <= last; sec++) {
+      const __typeof__(st->recent[0]) *r = &st->recent[sec % BG_LOOP_RECENT];
+      if (LD(recent[sec % BG_LOOP_RECENT].sec) != sec || !r->iterations) continue;
+      bg_rloop_second_t *o = &l->recent[l->nrecent++];
+      o->t_ns = to_wall(sec * 1000000000ull, wall_delta);
+      o->iterations = LD(recent[sec % BG_LOOP_RECENT].iterations);
+      o->busy_ns = LD(recent[sec % BG_LOOP_RECENT].busy_ns);
+      o->max_ns = (uint64_t)LD(recent[sec % BG_LOOP_RECENT].max_us) * 1000;
+    }
+#undef LD
+  }
+}
+
 static char *dup_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *dup_fmt(const char *fmt, ...) {
   char buf[1024];
@@ -401,6 +447,8 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
     r->guarded = __atomic_load_n(&t->guarded, __ATOMIC_RELAXED) != 0;
     r->why = bg_model_strdup(bg__why_name(__atomic_load_n(&t->why, __ATOMIC_RELAXED)));
   }
+
+  fill_loops(v, threads, m, wall_delta);
 
   /* sites (index i of the ledger → model index, for the calls in flight) */
   const bg__site_t *pool = (const bg__site_t *)(v->b + v->h.region[BG_LR_SITES].off);

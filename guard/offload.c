@@ -188,6 +188,7 @@ void bg__mark_loop_thread(const void *runtime_text) {
     }
   }
   t->loop_marked = 1; /* the role lasts, whatever fd closes (guard/loop.c) */
+  bg__loop_declared(); /* loop health and stalls for the runtime's loop (guard/loop.c) */
   if (!(t->roles & BG_ROLE_LOOP)) {
     t->roles |= BG_ROLE_LOOP;
     bg__thread_refresh(t);

@@ -39,6 +39,7 @@ typedef struct bg__options {
   int format;                  /* BG_FMT_* */
   int strict;
   uint64_t min_us;
+  uint64_t stall_ms;           /* loop stall threshold, CPU ms (guard/loop.c); 0: off */
   uint64_t stack_depth;
   uint64_t max_sites;
   uint64_t exitcode;

@@ -207,6 +207,7 @@ static inline void co_load(bg_sched_t *s, bg_co_t *co) {
   *s->errp = co->err;
   co->state = CO_RUNNING;
   tls_co = co;
+  t->loop_slices++; /* progress, for the stall detector (guard/loop.c) */
 }
 
 static inline void co_save(bg_sched_t *s, bg_co_t *co) {
@@ -298,6 +299,7 @@ static void run_batch(bg_sched_t *s) {
     tls_co = NULL;
     co_save(s, back);
     if (back->state == CO_DONE) reap(s, back);
+    if (BG_UNLIKELY(t->loop_stalled)) bg__loop_slice_stalled(); /* here: not on its stack */
   }
   t->depth = sd;
   t->allow = sa;
@@ -737,7 +739,9 @@ BG_EXPORT int bg__api_sched_tick(bg_sched_t *s, int timeout_ms) {
   if (!s->rq_head) bg__stacks_trim(&s->stacks, (size_t)s->live);
   int64_t timeout = spin_for_completions(s, wait_budget(s, timeout_ms));
   int inbox_ready, ring_ready;
+  bg__loop_runtime_wait(); /* loop health: the tick's wait (guard/loop.c) */
   poll_events(s, timeout, &inbox_ready, &ring_ready);
+  bg__loop_woke();
   collect_completions(s, inbox_ready, ring_ready);
   fire_timers(s);
   t->depth--;

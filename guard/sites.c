@@ -18,6 +18,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#define UNW_LOCAL_ONLY
+#include <libunwind.h> /* types only: libunwind itself is dlopen'ed (guard/unwind_lib.c) */
+
 static void *bg__uthash_alloc(size_t sz);
 static void bg__uthash_free(void *p, size_t sz);
 static int add_failed;
@@ -188,6 +191,30 @@ __attribute__((noinline)) int bg__stack_capture(uintptr_t *pcs, int max) {
   int n = bg__unw_backtrace(raw, want);
   bg__capture_end();
   return bg__capture_keep(raw, n, pcs, max, 2);
+}
+
+/* From a signal handler: the frames of the code the signal interrupted, from its
+ * context (libunwind steps over the signal frame).  Frame 0 is the interrupted
+ * instruction + 1, so that symbolization, which looks up pc - 1 for return addresses,
+ * names the line that was running.  Returns 0 when the thread was already unwinding
+ * (libunwind is not reentrant) or libunwind is not loaded (the caller loaded it, in
+ * ordinary context, before arming the signal): the caller tries again later.
+ * Async-signal-safe as far as libunwind's local unwinding with a per-thread cache is. */
+int bg__stack_capture_uc(void *uc, uintptr_t *pcs, int max) {
+  if (bg__unwinding || !__atomic_load_n(&bg__unw_step_fn, __ATOMIC_ACQUIRE)) return 0;
+  unw_cursor_t c;
+  bg__capture_begin();
+  int out = 0;
+  if (bg__unw_init_local2_fn(&c, (unw_context_t *)uc, UNW_INIT_SIGNAL_FRAME) == 0) {
+    do {
+      unw_word_t ip = 0;
+      if (bg__unw_get_reg_fn(&c, UNW_REG_IP, &ip) < 0 || !ip) break;
+      pcs[out] = (uintptr_t)ip + (out == 0);
+      out++;
+    } while (out < max && bg__unw_step_fn(&c) > 0);
+  }
+  bg__capture_end();
+  return out;
 }
 
 /* Word-wise multiply-xorshift: the key is 8-byte words (header + return addresses),
@@ -398,6 +425,8 @@ __attribute__((noinline)) bg__site_t *bg__site_get(int id, int category, int all
   return bg__site_of(id, category, allowed, default_action, pcs, n);
 }
 
+static bg__site_t *lookup(bg__site_key_t *keyp, int n, int category, int default_action);
+
 bg__site_t *bg__site_of(int id, int category, int allowed, int default_action,
                         const uintptr_t *pcs, int n) {
   bg__site_key_t key;
@@ -406,6 +435,23 @@ bg__site_t *bg__site_of(int id, int category, int allowed, int default_action,
   key.tmask = __atomic_load_n(&bg__rules_thread_globs, __ATOMIC_RELAXED) ? bg__rules_thread_mask() : 0;
   memcpy(key.pcs, pcs, (size_t)n * sizeof pcs[0]);
   n = bg__lang_capture(key.pcs, n, BG_MAX_FRAMES); /* Python frames merged in */
+  return lookup(&key, n, category, default_action);
+}
+
+bg__site_t *bg__site_get_stack(int id, int category, int allowed, int default_action,
+                               const uintptr_t *pcs, int n) {
+  bg__site_key_t key;
+  key.call = (uint16_t)id;
+  key.allowed = (uint8_t)(allowed != 0);
+  key.tmask = __atomic_load_n(&bg__rules_thread_globs, __ATOMIC_RELAXED) ? bg__rules_thread_mask() : 0;
+  if (n > BG_MAX_FRAMES) n = BG_MAX_FRAMES;
+  if (n < 0) n = 0;
+  memcpy(key.pcs, pcs, (size_t)n * sizeof pcs[0]); /* language frames already in */
+  return lookup(&key, n, category, default_action);
+}
+
+static bg__site_t *lookup(bg__site_key_t *keyp, int n, int category, int default_action) {
+  bg__site_key_t key = *keyp;
   key.nframes = (uint8_t)n;
   size_t klen = key_len(n);
   uint64_t h = hash_key(&key, n);

@@ -91,6 +91,10 @@ int bg__capture_keep(void *const *raw, int n, uintptr_t *pcs, int max, int test_
     bg__capture_end();                                                                  \
     (n_out) = bg__capture_keep(bg_raw_, bg_n_, (pcs), (max), (test_skip));              \
   } while (0)
+/* The same for a stack captured earlier with its language frames already merged in (a
+ * stall's, taken in a signal handler: guard/loop.c). */
+bg__site_t *bg__site_get_stack(int id, int category, int allowed, int default_action,
+                               const uintptr_t *pcs, int n);
 /* Adds one call that blocked `ns` to the site (atomics only). */
 void bg__site_add(bg__site_t *s, uint64_t ns, int thread_slot);
 /* The same at a time already read (now: monotonic ns, the end of the call). */
@@ -111,6 +115,14 @@ void bg__sites_drop_index(void);    /* child, before its ledger replaces the par
 void bg__sites_after_fork(void);    /* the child starts with an empty registry */
 void bg__sites_set_own_text(uintptr_t lo, uintptr_t hi); /* frames to skip (the shim) */
 int bg__stack_capture(uintptr_t *pcs, int max); /* return addresses above the shim */
+/* From a signal handler: the interrupted code's frames (sites.c); 0 when it cannot.
+ * libunwind's stepping functions, loaded with it (guard/unwind_lib.c). */
+int bg__stack_capture_uc(void *ucontext, uintptr_t *pcs, int max);
+#ifdef UNW_LOCAL_ONLY
+extern int (*bg__unw_init_local2_fn)(unw_cursor_t *, unw_context_t *, int) BG_HIDDEN;
+extern int (*bg__unw_get_reg_fn)(unw_cursor_t *, unw_regnum_t, unw_word_t *) BG_HIDDEN;
+extern int (*bg__unw_step_fn)(unw_cursor_t *) BG_HIDDEN;
+#endif
 
 /* Hook the allowlist (guard/rules.c) uses to decide a new site once, before it is
  * published: may set s->action and s->allowed, returns the rule index or -1.  Called

@@ -59,7 +59,7 @@ static bg__thread_slot_t *table(uint32_t **n, uint32_t *cap) {
 
 static pthread_key_t exit_key;
 static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
-int bg__auto_enabled;
+int bg__loops_watched;
 
 static void on_thread_exit(void *arg) {
   (void)arg;
@@ -139,7 +139,9 @@ void bg__thread_refresh(bg__thread_t *t) {
 
 void bg__thread_guard_main(void) {
   bg__self.roles |= BG_ROLE_MAIN;
-  bg__auto_enabled = bg__opt.threads.autodetect && bg__opt.mode != BG_ACT_OFF;
+  /* Every thread's event loop is found (loop health covers all of them); threads=auto
+   * decides which are guarded.  mode=off turns everything off. */
+  bg__loops_watched = bg__opt.mode != BG_ACT_OFF;
   if (bg__opt.threads.nglobs) {
     char name[16] = {0};
     prctl(PR_GET_NAME, name, 0, 0, 0);

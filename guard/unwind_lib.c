@@ -27,6 +27,10 @@
 #include "guard/guard.h"
 
 int (*bg__unw_backtrace_fn)(void **, int);
+/* Stepping from a signal context, for the stall detector (guard/loop.c, sites.c). */
+int (*bg__unw_init_local2_fn)(unw_cursor_t *, unw_context_t *, int);
+int (*bg__unw_get_reg_fn)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
+int (*bg__unw_step_fn)(unw_cursor_t *);
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void load(void) {
@@ -46,6 +50,11 @@ static void load(void) {
   bg__unwinding++; /* libunwind initialises here and opens its pipe: guard/unwind_io.c */
   policy(*local, UNW_CACHE_PER_THREAD);
   bg__unwinding--;
+  bg__unw_init_local2_fn = (int (*)(unw_cursor_t *, unw_context_t *, int))dlsym(h, "_ULx86_64_init_local2");
+  bg__unw_get_reg_fn = (int (*)(unw_cursor_t *, unw_regnum_t, unw_word_t *))dlsym(h, "_ULx86_64_get_reg");
+  if (bg__unw_init_local2_fn && bg__unw_get_reg_fn) /* set last: it says the three are */
+    __atomic_store_n(&bg__unw_step_fn, (int (*)(unw_cursor_t *))dlsym(h, "_ULx86_64_step"),
+                     __ATOMIC_RELEASE);
   __atomic_store_n(&bg__unw_backtrace_fn, bt, __ATOMIC_RELEASE);
 }
 

@@ -151,8 +151,16 @@ static __attribute__((noinline)) long slow(long nr, uintptr_t caller, long a1, l
   int ex = bg__syscall_exempt(caller, nr, a1, a2, a3, a4, a5, a6);
   int cat = sys_category(nr, a1);
   bg__self.depth--;
-  if (sys_is_wait(nr) && (!ex || sys_wait_all(nr)) && (bg__self.guarded || bg__auto_enabled))
-    ex |= sys_wait_seen(caller, nr, a1, a2); /* the loop's own wait is never a violation */
+  if (sys_is_wait(nr) && (!ex || sys_wait_all(nr)) && (bg__self.guarded || bg__loops_watched) &&
+      sys_wait_seen(caller, nr, a1, a2)) { /* the loop's own wait is never a violation */
+    uint32_t s = bg__self.loop_sigs;
+    long r;
+    do /* made again if the stall timer interrupted it */
+      r = real(nr, a1, a2, a3, a4, a5, a6);
+    while (bg__loop_eintr_ours(r == -1 && errno == EINTR, &s));
+    bg__loop_woke();
+    return r;
+  }
   if (!bg__self.guarded) return real(nr, a1, a2, a3, a4, a5, a6); /* auto: not a loop yet */
   bg__call_t c;
   switch (bg__enter_any(&c, row, cat, ex, caller)) {
@@ -181,7 +189,7 @@ BG_EXPORT long syscall(long nr, ...) {
       bg__unw_fake_fd((int)a1)) /* an int passed through "...": only the low half is set */
     return nr == SYS_write ? bg__unw_write((int)a1, (const void *)a2, (size_t)a3)
                            : bg__unw_read((int)a1, (void *)a2, (size_t)a3);
-  if (BG_LIKELY(!bg__self.guarded) && !(bg__auto_enabled && sys_is_wait(nr)))
+  if (BG_LIKELY(!bg__self.guarded) && !(bg__loops_watched && sys_is_wait(nr)))
     r = bg__get_syscall()(nr, a1, a2, a3, a4, a5, a6);
   else
     r = slow(nr, (uintptr_t)__builtin_return_address(0), a1, a2, a3, a4, a5, a6);

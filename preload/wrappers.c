@@ -83,12 +83,21 @@ const char *bg__symver(const char *name) {
 #define BG__UNW_HOOK(name)                                                              \
   BG__IF(BG__HAS_UNWIO(name))(if (BG_UNLIKELY(bg__unwinding) && bg__unw_fake_fd(fd))     \
                                   return bg__unw_##name(fd, buf, n);)
+/* -1 from a wait row (they all return int; other rows never get here, but the macro
+ * below is expanded for every row, whatever its return type). */
+static inline int bg__int_failed(const void *r, size_t n) {
+  int v;
+  if (n != sizeof v) return 0;
+  memcpy(&v, r, sizeof v);
+  return v == -1;
+}
+
 /* Unguarded thread (the common case): one TLS load and a branch, then a tail jump to
  * the real function.
  *
  * Readiness-wait rows (WAITSET category: poll, epoll_wait, select...) load guarded and
- * watch together instead: under threads=auto every thread's timed waits must be seen
- * (that is how an event loop is found), so on an unguarded thread the row's exempt
+ * watch together instead: every thread's timed waits must be seen (that is how an
+ * event loop is found, guarded or not), so on an unguarded thread the row's exempt
  * expression (a zero timeout) is tested inline and only a wait that can block (any wait
  * on an epoll set: BG_WAITALL) goes out of line to bg__watch_NAME, which shows it to
  * loop detection (bg__loop_wait_seen;
@@ -96,6 +105,10 @@ const char *bg__symver(const char *name) {
  * wrapper stays frameless: no register saves on the fast path.  No depth++ is needed
  * around the real call: the thread is unguarded, or has just become the loop thread and
  * this wait is its loop wait.  Measured: docs/performance.md.
+ *
+ * A loop thread that is not guarded has watch == 2 (guard/loop.c): its waits miss the
+ * watch-only test and take the slow path, so that every wait of its loop, zero timeouts
+ * included, ends an iteration (loop health) - at no cost to the other threads.
  *
  * Guarded thread: the noinline slow path.  An exempt call leaves at once (the core
  * would answer BG_PASS for it anyway); so does the thread's own loop wait, its yield
@@ -114,11 +127,25 @@ const char *bg__symver(const char *name) {
                                                         BG_PARAMS_TAIL(n, params)) {    \
     BG__UNW_HOOK(name)                                                                  \
     if (bg__self.depth) return bg__real_##name(BG_ARGS(n, params));                      \
-    bg__self.depth++;                                                                   \
-    int bg_ex = (exempt);                                                               \
-    bg__self.depth--;                                                                   \
-    if (BG_ISWAIT(cat) && (!bg_ex || BG_WAITALL(cat)) && BG_WAITSEEN(cat))               \
-      return bg__real_##name(BG_ARGS(n, params)); /* the loop's own wait */             \
+    int bg_ex;                                                                          \
+    if (BG_ISWAIT(cat)) { /* a timeout test: nothing that could re-enter the wrappers */ \
+      bg_ex = (exempt);                                                                 \
+    } else {                                                                            \
+      bg__self.depth++;                                                                 \
+      bg_ex = (exempt);                                                                 \
+      bg__self.depth--;                                                                 \
+    }                                                                                   \
+    if (BG_ISWAIT(cat) && (!bg_ex || BG_WAITALL(cat) || bg__self.loop_fd >= 0) &&       \
+        BG_WAITSEEN(cat)) {                                                             \
+      uint32_t bg_s = bg__self.loop_sigs;                                               \
+      ret bg_r;                                                                         \
+      do /* the loop's own wait, made again if the stall timer interrupted it */       \
+        bg_r = bg__real_##name(BG_ARGS(n, params));                                     \
+      while (bg__loop_eintr_ours(bg__int_failed(&bg_r, sizeof bg_r) && errno == EINTR,  \
+                                 &bg_s));                                               \
+      bg__loop_woke();                                                                  \
+      return bg_r;                                                                      \
+    }                                                                                   \
     if (bg_ex) return bg__real_##name(BG_ARGS(n, params));                              \
     if (!bg__self.guarded) return bg__real_##name(BG_ARGS(n, params));                  \
     bg__self.depth++;                                                                   \
@@ -143,12 +170,19 @@ const char *bg__symver(const char *name) {
   }                                                                                     \
   static __attribute__((noinline, unused)) ret bg__watch_##name(uintptr_t caller       \
                                                                  BG_PARAMS_TAIL(n, params)) { \
-    if (!bg__auto_enabled) {                                                           \
-      /* threads=auto is off: once the options are known, this thread goes back to   \
-       * the one-load fast path for good. */                                           \
+    if (!bg__loops_watched) {                                                          \
+      /* mode=off: once the options are known, this thread goes back to the          \
+       * one-load fast path for good. */                                               \
       if (bg__core_ready()) bg__self.watch = 0;                                         \
-    } else if (!bg__self.depth) { /* the core's own waits are never a program's loop */ \
-      (void)BG_WAITSEEN(cat);                                                           \
+    } else if (!bg__self.depth && BG_WAITSEEN(cat)) { /* never the core's own waits */  \
+      uint32_t bg_s = bg__self.loop_sigs;                                               \
+      ret bg_r;                                                                         \
+      do /* this loop thread's wait */                                                  \
+        bg_r = bg__real_##name(BG_ARGS(n, params));                                     \
+      while (bg__loop_eintr_ours(bg__int_failed(&bg_r, sizeof bg_r) && errno == EINTR,  \
+                                 &bg_s));                                               \
+      bg__loop_woke();                                                                  \
+      return bg_r;                                                                      \
     }                                                                                   \
     return bg__real_##name(BG_ARGS(n, params));                                         \
   }

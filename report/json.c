@@ -105,6 +105,40 @@ static json_t *site_json(const bg_rsite_t *s) {
   return o;
 }
 
+/* "loops": loop health per event-loop thread (docs/report-schema.md). */
+static json_t *loops_json(const bg_model_t *m) {
+  json_t *a = json_array();
+  for (int i = 0; i < m->nloops; i++) {
+    const bg_rloop_t *l = &m->loops[i];
+    json_t *o = json_object(), *hist = json_array(), *recent = json_array();
+    json_object_set_new(o, "pid", json_integer(l->pid));
+    json_object_set_new(o, "tid", json_integer(l->tid));
+    json_object_set_new(o, "name", jstr(l->name));
+    json_object_set_new(o, "running", json_boolean(l->running));
+    json_object_set_new(o, "iterations", jint(l->iterations));
+    json_object_set_new(o, "busy_ns", jint(l->busy_ns));
+    json_object_set_new(o, "idle_ns", jint(l->idle_ns));
+    json_object_set_new(o, "utilization", json_real(l->utilization));
+    json_object_set_new(o, "worst_ns", jint(l->worst_ns));
+    json_object_set_new(o, "worst_at_ns", jint(l->worst_at_ns));
+    for (int j = 0; j < l->nhist; j++) json_array_append_new(hist, jint(l->hist[j]));
+    json_object_set_new(o, "hist_log2_ns", hist);
+    json_object_set_new(o, "stalls", jint(l->stalls));
+    json_object_set_new(o, "stalls_unsampled", jint(l->stalls_unsampled));
+    for (int j = 0; j < l->nrecent; j++) {
+      json_t *r = json_object();
+      json_object_set_new(r, "t_ns", jint(l->recent[j].t_ns));
+      json_object_set_new(r, "iterations", jint(l->recent[j].iterations));
+      json_object_set_new(r, "busy_ns", jint(l->recent[j].busy_ns));
+      json_object_set_new(r, "max_ns", jint(l->recent[j].max_ns));
+      json_array_append_new(recent, r);
+    }
+    json_object_set_new(o, "recent", recent);
+    json_array_append_new(a, o);
+  }
+  return a;
+}
+
 /* {"how": ..., and what that way of ending has: status, signal + name, exec path} */
 static json_t *exit_json(const bg_rexit_t *e) {
   if (!e->how) return json_null();
@@ -149,6 +183,7 @@ static json_t *model_json(const bg_model_t *m) {
     json_array_append_new(threads, t);
   }
   json_object_set_new(o, "threads", threads);
+  json_object_set_new(o, "loops", loops_json(m));
   json_object_set_new(o, "sites", sites);
   json_object_set_new(o, "dropped_sites", jint(m->dropped_sites));
   json_object_set_new(o, "unguarded_reason", m->unguarded_reason ? jstr(m->unguarded_reason) : json_null());
@@ -343,6 +378,48 @@ static json_t *get_array(struct rd *r, json_t *o, const char *key) {
   return v;
 }
 
+static void read_loop(struct rd *r, json_t *js, bg_rloop_t *l) {
+  if (!json_is_object(js)) return rd_fail(r, "loops[]", "expected an object");
+  l->pid = (int)get_uint(r, js, "pid", 0);
+  l->tid = (int)get_uint(r, js, "tid", 1);
+  l->name = get_str(r, js, "name", 1);
+  l->running = json_is_true(json_object_get(js, "running"));
+  l->iterations = get_uint(r, js, "iterations", 1);
+  l->busy_ns = get_uint(r, js, "busy_ns", 1);
+  l->idle_ns = get_uint(r, js, "idle_ns", 0);
+  l->worst_ns = get_uint(r, js, "worst_ns", 1);
+  l->worst_at_ns = get_uint(r, js, "worst_at_ns", 0);
+  json_t *u = json_object_get(js, "utilization");
+  if (!json_is_number(u) || json_number_value(u) < 0 || json_number_value(u) > 1)
+    return rd_fail(r, "utilization", "expected a number from 0 to 1");
+  l->utilization = json_number_value(u);
+  l->stalls = get_uint(r, js, "stalls", 0);
+  l->stalls_unsampled = get_uint(r, js, "stalls_unsampled", 0);
+  json_t *hist = get_array(r, js, "hist_log2_ns"), *v;
+  size_t i;
+  if (hist) json_array_foreach(hist, i, v) {
+      if (i >= BG_MODEL_HIST) break;
+      if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return rd_fail(r, "hist_log2_ns", "expected non-negative integers");
+      l->hist[i] = (uint64_t)json_integer_value(v);
+      l->nhist = (int)i + 1;
+    }
+  json_t *rec = json_object_get(js, "recent");
+  if (rec && !json_is_array(rec)) return rd_fail(r, "recent", "expected an array");
+  if (rec) {
+    l->recent = calloc(json_array_size(rec) + 1, sizeof *l->recent);
+    json_array_foreach(rec, i, v) {
+      if (!l->recent || i >= BG_MODEL_RECENT) break;
+      if (!json_is_object(v)) return rd_fail(r, "recent[]", "expected an object");
+      bg_rloop_second_t *sec = &l->recent[l->nrecent++];
+      sec->t_ns = get_uint(r, v, "t_ns", 1);
+      sec->iterations = get_uint(r, v, "iterations", 1);
+      sec->busy_ns = get_uint(r, v, "busy_ns", 1);
+      sec->max_ns = get_uint(r, v, "max_ns", 1);
+    }
+  }
+}
+
 static void read_site(struct rd *r, json_t *js, bg_rsite_t *s) {
   if (!json_is_object(js)) return rd_fail(r, "sites[]", "expected an object");
   char *id = get_str(r, js, "id", 1);
@@ -507,6 +584,16 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
       t->name = get_str(r, v, "name", 1);
       t->guarded = json_is_true(json_object_get(v, "guarded"));
       t->why = get_str(r, v, "why", 0);
+    }
+  }
+  json_t *lo = json_object_get(o, "loops"); /* schema 2 */
+  if (lo && !json_is_array(lo)) {
+    rd_fail(r, "loops", "expected an array");
+  } else if (lo) {
+    m->loops = calloc(json_array_size(lo) + 1, sizeof *m->loops);
+    json_array_foreach(lo, i, v) {
+      read_loop(r, v, &m->loops[m->nloops++]);
+      if (r->failed) return;
     }
   }
   json_t *um = json_object_get(o, "unmatched_rules"); /* optional: older 0.x reports */

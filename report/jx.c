@@ -52,6 +52,8 @@ json_t *bg_jx_json_stringn(const char *v, size_t n) {
   return ready() ? real.json_stringn(v, n) : NULL;
 }
 json_t *bg_jx_json_integer(json_int_t v) { return ready() ? real.json_integer(v) : NULL; }
+json_t *bg_jx_json_real(double v) { return ready() ? real.json_real(v) : NULL; }
+double bg_jx_json_number_value(const json_t *j) { return ready() ? real.json_number_value(j) : 0; }
 json_t *bg_jx_json_true(void) { return ready() ? real.json_true() : NULL; }
 json_t *bg_jx_json_false(void) { return ready() ? real.json_false() : NULL; }
 json_t *bg_jx_json_null(void) { return ready() ? real.json_null() : NULL; }

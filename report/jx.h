@@ -20,7 +20,8 @@
   X(json_object_size) X(json_object_iter) X(json_object_iter_key)                      \
   X(json_object_iter_value) X(json_object_iter_next) X(json_object_key_to_iter)        \
   X(json_array_append_new) X(json_array_size) X(json_array_get) X(json_string_value)   \
-  X(json_integer_value) X(json_dumps) X(json_dump_callback) X(json_loadb) X(json_delete)
+  X(json_integer_value) X(json_dumps) X(json_dump_callback) X(json_loadb) X(json_delete) \
+  X(json_real) X(json_number_value)
 
 #define json_object bg_jx_json_object
 #define json_array bg_jx_json_array
@@ -47,6 +48,8 @@
 #define json_dump_callback bg_jx_json_dump_callback
 #define json_loadb bg_jx_json_loadb
 #define json_delete bg_jx_json_delete
+#define json_real bg_jx_json_real
+#define json_number_value bg_jx_json_number_value
 #include <jansson.h>
 
 /* Why jansson could not be loaded ("" when it was, or was not tried yet). */

@@ -208,6 +208,23 @@ static int merge_add(bg_merge_t *g, bg_model_t *s, int steal) {
       o->why = dup(s->threads[i].why);
     }
   }
+  if (s->nloops) {
+    bg_rloop_t *l = realloc(d->loops, (size_t)(d->nloops + s->nloops) * sizeof *l);
+    if (!l) return -1;
+    d->loops = l;
+    for (int i = 0; i < s->nloops; i++) {
+      bg_rloop_t *o = &d->loops[d->nloops++];
+      *o = s->loops[i];
+      if (!o->pid) o->pid = s->pid;
+      o->name = dup(s->loops[i].name);
+      o->recent = NULL;
+      if (s->loops[i].nrecent) {
+        o->recent = malloc((size_t)s->loops[i].nrecent * sizeof *o->recent);
+        if (o->recent) memcpy(o->recent, s->loops[i].recent, (size_t)s->loops[i].nrecent * sizeof *o->recent);
+        else o->nrecent = 0;
+      }
+    }
+  }
   for (int i = 0; i < s->nsites; i++) {
     ix_t *e = ix_find(g->sites_ix, s->sites[i].id);
     if (e) {

@@ -11,6 +11,7 @@
  * DESIGN.md's vocabulary: an allowed call is counted but is not a violation.
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,85 @@ static void emit(FILE *f, const row_t *rows, int n, int want, const char *name,
   }
 }
 
+/* Loop health (docs/loop-health.md): one histogram per event-loop thread, its buckets
+ * the log2 buckets of the report (le = 2^i ns, from 1 us; shorter iterations count in
+ * the first), plus utilization, idle time, the worst iteration and stalls. */
+static void loop_labels(FILE *f, const bg_rloop_t *l) {
+  char v[32];
+  snprintf(v, sizeof v, "%d", l->pid);
+  put_label(f, "pid", v, 1);
+  snprintf(v, sizeof v, "%d", l->tid);
+  put_label(f, "tid", v, 0);
+  put_label(f, "thread", l->name, 0);
+}
+
+static void loop_value(FILE *f, const char *name, const bg_rloop_t *l, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void loop_value(FILE *f, const char *name, const bg_rloop_t *l, const char *fmt, ...) {
+  fprintf(f, "%s{", name);
+  loop_labels(f, l);
+  fputs("} ", f);
+  va_list ap;
+  va_start(ap, fmt);
+  vfprintf(f, fmt, ap);
+  va_end(ap);
+  fputc('\n', f);
+}
+
+static void put_seconds(char *buf, size_t n, uint64_t ns) {
+  snprintf(buf, n, "%" PRIu64 ".%09" PRIu64, ns / 1000000000u, ns % 1000000000u);
+}
+
+static void loops(FILE *f, const bg_model_t *m) {
+  if (!m->nloops) return;
+  const char *h = "blockguard_loop_iteration_seconds";
+  family(f, h, "histogram", "Time each event-loop iteration ran between two waits of its loop.");
+  for (int i = 0; i < m->nloops; i++) {
+    const bg_rloop_t *l = &m->loops[i];
+    int top = l->nhist > 31 ? l->nhist : 31; /* up to ~1 s at least */
+    uint64_t cum = 0;
+    for (int b = 0; b <= top && b < BG_MODEL_HIST; b++) {
+      cum += l->hist[b];
+      if (b < 10) continue; /* below 1 us: folded into le=2^10 ns */
+      char le[48];
+      put_seconds(le, sizeof le, 1ull << b);
+      fprintf(f, "%s_bucket{", h);
+      loop_labels(f, l);
+      put_label(f, "le", le, 0);
+      fprintf(f, "} %" PRIu64 "\n", cum);
+    }
+    fprintf(f, "%s_bucket{", h);
+    loop_labels(f, l);
+    fprintf(f, ",le=\"+Inf\"} %" PRIu64 "\n", l->iterations);
+    char sec[48];
+    put_seconds(sec, sizeof sec, l->busy_ns);
+    loop_value(f, "blockguard_loop_iteration_seconds_sum", l, "%s", sec);
+    loop_value(f, "blockguard_loop_iteration_seconds_count", l, "%" PRIu64, l->iterations);
+  }
+  family(f, "blockguard_loop_idle_seconds_total", "counter",
+         "Seconds event loops spent waiting for events (inside their wait).");
+  for (int i = 0; i < m->nloops; i++) {
+    char sec[48];
+    put_seconds(sec, sizeof sec, m->loops[i].idle_ns);
+    loop_value(f, "blockguard_loop_idle_seconds_total", &m->loops[i], "%s", sec);
+  }
+  family(f, "blockguard_loop_utilization", "gauge",
+         "Fraction of its time an event loop spent running (busy / (busy + idle)).");
+  for (int i = 0; i < m->nloops; i++)
+    loop_value(f, "blockguard_loop_utilization", &m->loops[i], "%.6f", m->loops[i].utilization);
+  family(f, "blockguard_loop_worst_iteration_seconds", "gauge",
+         "Longest single event-loop iteration.");
+  for (int i = 0; i < m->nloops; i++) {
+    char sec[48];
+    put_seconds(sec, sizeof sec, m->loops[i].worst_ns);
+    loop_value(f, "blockguard_loop_worst_iteration_seconds", &m->loops[i], "%s", sec);
+  }
+  family(f, "blockguard_loop_stalls_total", "counter",
+         "Event-loop iterations that ran longer than stall_ms on CPU.");
+  for (int i = 0; i < m->nloops; i++)
+    loop_value(f, "blockguard_loop_stalls_total", &m->loops[i], "%" PRIu64, m->loops[i].stalls);
+}
+
 char *bg_render_metrics(const bg_model_t *m) {
   char *buf = NULL;
   size_t len = 0;
@@ -122,6 +202,8 @@ char *bg_render_metrics(const bg_model_t *m) {
   emit(f, rows, n, 1, "blockguard_allowed_blocked_seconds_total", "counter",
        "Seconds guarded threads spent blocked in allowed calls, per site.", 1);
   free(rows);
+
+  loops(f, m);
 
   int guarded = 0;
   for (int i = 0; i < m->nthreads; i++) guarded += m->threads[i].guarded != 0;

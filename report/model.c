@@ -27,6 +27,8 @@ void bg_model_free(bg_model_t *m) {
   free(m->options);
   for (int i = 0; i < m->nthreads; i++) free(m->threads[i].name), free(m->threads[i].why);
   free(m->threads);
+  for (int i = 0; i < m->nloops; i++) free(m->loops[i].name), free(m->loops[i].recent);
+  free(m->loops);
   for (int i = 0; i < m->nsites; i++) bg_rsite_free(&m->sites[i]);
   for (int i = 0; i < m->nunmatched; i++)
     free(m->unmatched_rules[i].file), free(m->unmatched_rules[i].text);

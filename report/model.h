@@ -71,6 +71,28 @@ typedef struct bg_rkv {
   char *key, *value;
 } bg_rkv_t;
 
+/* Loop health of one event-loop thread (schema 2 "loops", docs/loop-health.md).  An
+ * iteration is the time between the loop's wait returning and its next wait (busy);
+ * idle is the time inside the wait. */
+#define BG_MODEL_RECENT 64
+typedef struct bg_rloop_second {
+  uint64_t t_ns;                 /* wall-clock start of the second */
+  uint64_t iterations, busy_ns, max_ns;
+} bg_rloop_second_t;
+typedef struct bg_rloop {
+  int pid, tid;
+  char *name;
+  int running;                   /* the loop still existed when the report was made */
+  uint64_t iterations, busy_ns, idle_ns, worst_ns;
+  uint64_t worst_at_ns;          /* wall clock, when the worst iteration ended */
+  double utilization;            /* busy / (busy + idle), 0..1 */
+  uint64_t hist[BG_MODEL_HIST];  /* iterations busy for [2^(i-1), 2^i) ns */
+  int nhist;
+  uint64_t stalls, stalls_unsampled;
+  bg_rloop_second_t *recent;     /* the last minute, one entry per second, oldest first */
+  int nrecent;
+} bg_rloop_t;
+
 /* How a process image ended (schema 2, docs/report-schema.md). */
 typedef struct bg_rexit {
   char *how;      /* exit, signal, exec, running, vanished; NULL: not said (schema 1) */
@@ -89,6 +111,8 @@ typedef struct bg_model {
   int noptions;
   bg_rthread_t *threads;
   int nthreads;
+  bg_rloop_t *loops;      /* schema 2: one per event-loop thread */
+  int nloops;
   bg_rsite_t *sites;
   int nsites;
   uint64_t dropped_sites;
@@ -167,6 +191,7 @@ int bg_site_culprit(const bg_rsite_t *s);
 int bg_frame_is_lang(const bg_rframe_t *f);
 int bg_site_lang_caller(const bg_rsite_t *s);
 void bg_fmt_ns(char *buf, size_t n, uint64_t ns);
+void bg_fmt_loop(char *buf, size_t n, const bg_rloop_t *l); /* one line of loop health */
 void bg_fmt_frame(char *buf, size_t n, const bg_rframe_t *f); /* fn file:line (mod+0x) */
 void bg_xml_escape(FILE *out, const char *s, int attr);
 /* Renderers of the format table (report/formats.def, report/format.h); malloc'd text. */

@@ -12,6 +12,7 @@
 #include "report/model.h"
 
 #define SUMMARY_ROWS 20
+#define SUMMARY_LOOPS 8
 
 /* The frame named in the caller column: the immediate caller, or on a stack with
  * Python or JavaScript frames the innermost of those (the user's line, not the
@@ -19,6 +20,10 @@
 static const bg_rframe_t *caller(const bg_rsite_t *s) {
   int l = bg_site_lang_caller(s);
   if (l >= 0) return &s->frames[l];
+  /* A stall's first frame is wherever the CPU was (often libc or the vDSO): name the
+   * first frame of the program instead. */
+  if (s->category && !strcmp(s->category, "stall") && (l = bg_site_culprit(s)) >= 0)
+    return &s->frames[l];
   return s->nframes ? &s->frames[0] : NULL;
 }
 
@@ -116,4 +121,10 @@ void bg_render_summary_tree(FILE *out, const bg_model_t *m, int nprocs) {
   }
   if (nrows > SUMMARY_ROWS) fprintf(out, "  ... %d more callers in the report\n", nrows - SUMMARY_ROWS);
   free(rows);
+  for (int i = 0; i < m->nloops && i < SUMMARY_LOOPS; i++) {
+    char line[512];
+    bg_fmt_loop(line, sizeof line, &m->loops[i]);
+    fprintf(out, "  %s\n", line);
+  }
+  if (m->nloops > SUMMARY_LOOPS) fprintf(out, "  ... %d more event loops in the report\n", m->nloops - SUMMARY_LOOPS);
 }

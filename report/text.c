@@ -89,6 +89,12 @@ int bg_render_text_file(const bg_model_t *m, FILE *f) {
               m->unmatched_rules[i].text);
     fprintf(f, "\n");
   }
+  for (int i = 0; i < m->nloops; i++) {
+    char line[512];
+    bg_fmt_loop(line, sizeof line, &m->loops[i]);
+    fprintf(f, "==%d==NOTE: blockguard: %s\n", m->loops[i].pid ? m->loops[i].pid : pid, line);
+  }
+  if (m->nloops) fprintf(f, "\n");
   if (m->dropped_sites)
     fprintf(f, "==%d==WARNING: blockguard: %" PRIu64 " site%s dropped (table full: raise max_sites)\n\n",
             pid, m->dropped_sites, m->dropped_sites == 1 ? "" : "s");

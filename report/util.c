@@ -36,7 +36,7 @@ int bg_frame_is_system(const bg_rframe_t *f) {
   static const char *const prefixes[] = {"libc.so",     "libc-",       "ld-linux",  "ld64.so",
                                          "libpthread.", "libblockguard", "libstdc++", "libgcc_s",
                                          "libm.so",     "librt.so",    "libdl.so",  "libasan",
-                                         "libtsan",     "libubsan"};
+                                         "libtsan",     "libubsan",    "linux-vdso"};
   const char *b = bg_basename(f->module);
   for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
     if (!strncmp(b, prefixes[i], strlen(prefixes[i]))) return 1;
@@ -86,6 +86,18 @@ void bg_fmt_ns(char *buf, size_t n, uint64_t ns) {
     snprintf(buf, n, "%.1fus", ns / 1e3);
   else
     snprintf(buf, n, "%" PRIu64 "ns", ns);
+}
+
+/* One loop thread's health on one line (text report and exit summary). */
+void bg_fmt_loop(char *buf, size_t n, const bg_rloop_t *l) {
+  char worst[32];
+  bg_fmt_ns(worst, sizeof worst, l->worst_ns);
+  snprintf(buf, n,
+           "event loop '%s' (tid %d): %" PRIu64 " iteration%s, utilization %.1f%%, worst %s, "
+           "%" PRIu64 " stall%s%s",
+           l->name ? l->name : "?", l->tid, l->iterations, l->iterations == 1 ? "" : "s",
+           100.0 * l->utilization, worst, l->stalls, l->stalls == 1 ? "" : "s",
+           l->running ? "" : " (ended)");
 }
 
 /* One frame as "fn file:line (module+0xoff)", parts left out when unknown; a language

@@ -8,6 +8,10 @@
 // text and never runs, no CSP violation or page error happens, and when the process
 // exits the page says so.  Screenshots go to $BUILD/ (dashboard*.png).
 //
+// Then tests/integration/progs/lag_demo.c (an event loop with varying iterations and a
+// few 150 ms stalls) in the Loops tab: the loop's figures and its lag chart over time
+// (dashboard-loops.png).
+//
 // Run by `make check-browser` (which installs chromium/node/npm and playwright-core).
 import { chromium } from "playwright-core";
 import { spawn, execFileSync } from "node:child_process";
@@ -170,6 +174,47 @@ try {
   await page.waitForFunction(() => /gone/.test(document.getElementById("statustext").textContent), null, { timeout: 15000 });
   const kept = await page.locator("#sites tbody tr").count();
   check("exit shown, last data kept", kept >= 4);
+
+  // Loops tab: a loop whose iterations vary, watched for several seconds.
+  const lagBin = path.join(outDir, "lag_demo");
+  execFileSync(process.env.CC || "cc", ["-g", "-O0", "-pthread", "-o", lagBin,
+    path.join(root, "tests/integration/progs/lag_demo.c")], { stdio: "inherit" });
+  const lag = spawn(lagBin, ["30"], {
+    env: { ...process.env, LD_PRELOAD: shim, BLOCKGUARD_OPTIONS: "http=127.0.0.1:0" },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let lagErr = "";
+  const lagUrl = await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error("lag_demo printed no URL: " + lagErr)), 10000);
+    lag.stderr.on("data", (b) => {
+      lagErr += b;
+      const m = /dashboard at (http:\/\/\S+)/.exec(lagErr);
+      if (m) { clearTimeout(t); resolve(m[1]); }
+    });
+  });
+  try {
+    await page.goto(lagUrl, { waitUntil: "load" });
+    await page.click('.tab[data-tab="loops"]');
+    await page.waitForSelector("#loops .loop svg.lag path.lagline", { timeout: 10000 });
+    await page.waitForTimeout(7000); /* several polls: the chart grows over time */
+    const name = await page.locator("#loops .loop h3 .mono").first().textContent();
+    check("Loops tab lists the event loop", name === "lag-loop", name);
+    const points = await page.evaluate(() => {
+      const d = document.querySelector("#loops svg.lag path.lagline").getAttribute("d") || "";
+      return (d.match(/[ML]/g) || []).length;
+    });
+    check("lag chart has a point per second (" + points + ")", points >= 5);
+    const stats = await page.locator("#loops .loopstats .v").allTextContents();
+    check("loop figures: iterations, utilization, worst, stalls", stats.length >= 5 &&
+      parseInt(stats[0], 10) > 100 && /%$/.test(stats[1]) && /ms$/.test(stats[2]), stats.join(" | "));
+    const stalls = parseInt(stats[4], 10);
+    check("stalls counted (" + stalls + ")", stalls >= 1);
+    const n = await page.locator("#nloops").textContent();
+    check("the tab shows the number of loops", n === "1", n);
+    await page.screenshot({ path: path.join(build, "dashboard-loops.png") });
+  } finally {
+    lag.kill("SIGTERM");
+  }
 
   const csp = await page.evaluate(() => window.__csp || []);
   check("no CSP violation", csp.length === 0, csp.join("; "));

@@ -36,6 +36,6 @@ check threads=auto syscall 1 0
 check threads=auto closer 1 0     # the main thread closed the looper's epoll fd
 check threads=auto fork 3 1       # reads before and after + waitpid; the child (exits 3 if
                                   # it recorded anything) is not the loop
-check threads=main doorbell 1 0   # auto off: the looper is never watched nor guarded (the
+check threads=main doorbell 1 0   # auto off: the looper is a loop (loop health) but not guarded (the
                                   # one violation is main opening /dev/zero)
 echo ok

@@ -9,6 +9,9 @@
 #     terminal only, never into a child's stderr pipe: docs/design.md "log_path")
 #   make check-transparency TRANSPARENCY_MODULES="test_socket test_os"
 #   make check-transparency-more                  the longer set (TRANSPARENCY_MORE)
+#   make check-transparency-stall                 the signal/thread/process/asyncio modules
+#                                                 with the stall detector ticking every
+#                                                 millisecond of CPU (docs/loop-health.md)
 #
 # Needs CPython's test suite: Debian's python3 ships only its skeleton, the modules
 # are in libpython3.X-testsuite (tools/deps.sh trust installs it).
@@ -31,7 +34,7 @@ $(BUILD)/.deps-trust: tools/deps.sh
 	$(Q)tools/deps.sh trust
 	$(Q)mkdir -p $(@D) && touch $@
 
-.PHONY: check-transparency check-transparency-more
+.PHONY: check-transparency check-transparency-more check-transparency-stall
 check-transparency: all $(BUILD)/.deps-trust
 	$(Q)SHIM=$(BUILD)/libblockguard.so OUT=$(BUILD)/transparency \
 	  MODULES="$(TRANSPARENCY_MODULES)" MODES="$(TRANSPARENCY_MODES)" JOBS=$(TRANSPARENCY_JOBS) \
@@ -43,3 +46,8 @@ check-transparency: all $(BUILD)/.deps-trust
 check-transparency-more:
 	$(Q)$(MAKE) --no-print-directory check-transparency TRANSPARENCY_MODULES="$(TRANSPARENCY_MORE)" \
 	  TRANSPARENCY_DEFAULTS_MODULES=
+
+check-transparency-stall:
+	$(Q)$(MAKE) --no-print-directory check-transparency \
+	  TRANSPARENCY_MODULES="test_signal test_threading test_subprocess test_asyncio" \
+	  TRANSPARENCY_MODES="threads=auto:mode=report:stall_ms=1" TRANSPARENCY_DEFAULTS_MODULES=

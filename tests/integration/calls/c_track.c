@@ -405,6 +405,77 @@ LOOKUP_CASE(dlvsym, dlvsym(h, "usleep", "GLIBC_2.2.5"))
   }
 EXIT_CASE(_exit)
 EXIT_CASE(_Exit)
+
+/* ---- signal dispositions and masks: followed for the stall detector's signal
+ * (docs/loop-health.md).  On any other signal each is exactly the real call: its result
+ * (and the handler it returns) must equal the bare run's; then a blocking read, a
+ * violation when guarded. */
+static void on_usr(int sig) { (void)sig; }
+static const char *handler_name(sighandler_t h) {
+  return h == SIG_DFL ? "dfl" : h == SIG_IGN ? "ign" : h == on_usr ? "usr" : h == SIG_ERR ? "err" : "?";
+}
+static void blocking_read_after(bgt_t *t) {
+  int q[2];
+  raw_pipe(q, "signal");
+  read_out(t, q[0]);
+  close(q[0]), close(q[1]);
+}
+int __sigaction(int, const struct sigaction *, struct sigaction *);
+sighandler_t ssignal(int, sighandler_t);
+sighandler_t bsd_signal(int, sighandler_t);
+sighandler_t __sysv_signal(int, sighandler_t);
+#define SIGACTION_CASE(name)                                                            \
+  CASE(name) {                                                                          \
+    NO_NONBLOCK();                                                                      \
+    struct sigaction sa, old;                                                           \
+    memset(&sa, 0, sizeof sa);                                                          \
+    sa.sa_handler = on_usr;                                                             \
+    OUT("set=%d", name(SIGUSR1, &sa, &old));                                            \
+    OUT("query=%d handler=%s", name(SIGUSR1, NULL, &old), handler_name(old.sa_handler)); \
+    sa.sa_handler = SIG_DFL;                                                            \
+    name(SIGUSR1, &sa, NULL);                                                           \
+    blocking_read_after(t);                                                             \
+  }
+SIGACTION_CASE(sigaction)
+SIGACTION_CASE(__sigaction)
+#define SIGNAL_CASE(name)                                                               \
+  CASE(name) {                                                                          \
+    NO_NONBLOCK();                                                                      \
+    OUT("first=%s", handler_name(name(SIGUSR1, on_usr)));                              \
+    OUT("second=%s", handler_name(name(SIGUSR1, SIG_DFL)));                            \
+    blocking_read_after(t);                                                             \
+  }
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations" /* sigset, siginterrupt: old */
+SIGNAL_CASE(signal)
+SIGNAL_CASE(bsd_signal)
+SIGNAL_CASE(ssignal)
+SIGNAL_CASE(sysv_signal)
+SIGNAL_CASE(__sysv_signal)
+SIGNAL_CASE(sigset)
+
+CASE(siginterrupt) {
+  NO_NONBLOCK();
+  OUT("siginterrupt=%d", siginterrupt(SIGUSR1, 1));
+  siginterrupt(SIGUSR1, 0);
+  blocking_read_after(t);
+}
+#pragma GCC diagnostic pop
+
+#define SIGMASK_CASE(name)                                                              \
+  CASE(name) {                                                                          \
+    NO_NONBLOCK();                                                                      \
+    sigset_t set, old, now;                                                             \
+    sigemptyset(&set);                                                                  \
+    sigaddset(&set, SIGUSR1);                                                           \
+    OUT("block=%d", name(SIG_BLOCK, &set, &old));                                       \
+    name(SIG_SETMASK, NULL, &now);                                                      \
+    OUT("blocked=%d", sigismember(&now, SIGUSR1));                                      \
+    OUT("restore=%d", name(SIG_SETMASK, &old, NULL));                                   \
+    blocking_read_after(t);                                                             \
+  }
+SIGMASK_CASE(pthread_sigmask)
+SIGMASK_CASE(sigprocmask)
 EXIT_CASE(quick_exit)
 
 /* ---- exec: the image is replaced; a failed exec returns exactly what libc says ------ */
