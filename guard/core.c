@@ -14,6 +14,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@
 #include "guard/rules.h"
 #include "guard/sites.h"
 #include "guard/snapshot.h"
+#include "report/jx.h"
 
 static int ready;
 static pid_t self_pid; /* this process, to tell a vfork child from us */
@@ -246,7 +248,55 @@ int bg__core_init(const char *options, const char *source) {
   return 0;
 }
 
-void bg__core_atfork_prepare(void) { bg__sites_atfork_prepare(); }
+/* A fork child that writes its own report names the same frames as its parent (the
+ * sites they share, main, libc's start): without help each child would load libdw,
+ * index libc's symbols and load jansson again - ~1 ms a child, the whole cost of a
+ * pre-forking server's exits.  So a parent with sites not yet symbolized does that
+ * before it forks, once per batch of new sites, and every child inherits the result
+ * (symbolize.c's memo and index, the loaded libraries).  The work would be done at the
+ * parent's own exit anyway; it is moved, not added.
+ *
+ * Never from a signal handler: fork is allowed there, dlopen and malloc are not.  A
+ * handler runs with its signal blocked, so the warm-up is skipped when a blocked
+ * signal has a handler installed, or is a fault signal (a crash handler installed with
+ * SA_RESETHAND has SIG_DFL back by the time it runs; normal code never blocks those).
+ * A fork with such signals blocked just goes without (the child symbolizes itself). */
+static int maybe_in_handler(void) {
+  sigset_t blocked;
+  if (pthread_sigmask(SIG_BLOCK, NULL, &blocked) != 0) return 1;
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sigismember(&blocked, sig) != 1) continue;
+    if (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGABRT ||
+        sig == SIGTRAP || sig == SIGSYS)
+      return 1;
+    struct sigaction sa;
+    if (sigaction(sig, NULL, &sa) != 0) continue; /* glibc's own (SIGCANCEL...): not ours */
+    if (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN) return 1;
+  }
+  return 0;
+}
+
+static int warmed_sites;
+static void warm_for_children(void) {
+  int n = bg__sites_count();
+  if (!ready || bg__self.depth || n <= __atomic_load_n(&warmed_sites, __ATOMIC_RELAXED) ||
+      bg__collect_connected() || (!bg__opt.report[0] && !summary_wanted()))
+    return; /* under the CLI, the CLI symbolizes */
+  bg__self.depth++;
+  if (!maybe_in_handler()) {
+    bg_model_t m;
+    bg__snapshot(&m);
+    bg_model_free(&m);
+    bg_jx_load();
+    __atomic_store_n(&warmed_sites, n, __ATOMIC_RELAXED);
+  }
+  bg__self.depth--;
+}
+
+void bg__core_atfork_prepare(void) {
+  warm_for_children();
+  bg__sites_atfork_prepare();
+}
 void bg__core_atfork_parent(void) { bg__sites_atfork_parent(); }
 
 void bg__core_atfork_child(void) {

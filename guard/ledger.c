@@ -227,7 +227,7 @@ static void *map_new(const bg__ledger_spec_t *s, uint64_t size, int *backing, in
     if (f >= 0) {
       if (ftruncate(f, (off_t)size) == 0 &&
           (p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, f, 0)) != MAP_FAILED &&
-          file_initial(tmpl, path) < 0) {
+          (madvise(p, size, MADV_RANDOM), file_initial(tmpl, path) < 0)) {
         munmap(p, size); /* no room on the disk even for the first chunks */
         p = MAP_FAILED;
       }

@@ -424,7 +424,8 @@ static int decide(bg__site_t *s) {
         continue;
       }
       bg__sym_t sym;
-      bg__sym_pc(s->key.pcs[i], s->mods[i], bg__site_offset(s, i), &sym, active.need_sources);
+      bg__sym_pc(s->key.pcs[i], s->mods[i], bg__site_offset(s, i), &sym,
+                 active.need_sources ? BG_SYM_LINES_ALWAYS : 0);
       bg__sym_demangle(sym.function, fnames[i], sizeof fnames[i]);
       snprintf(rnames[i], sizeof rnames[i], "%s", sym.function);
       snprintf(snames[i], sizeof snames[i], "%s", sym.file);

@@ -52,7 +52,10 @@ int bg__sym_lookup(const char *path, uintptr_t offset, bg__sym_t *out);
 int bg__sym_lookup_id(const char *path, const unsigned char *id, int idlen, uintptr_t offset,
                       bg__sym_t *out, int want_line);
 /* Same for a live pc: module table + lookup, dladdr's dynamic symbol as fallback.
- * want_line=0 skips the line table (rule matching needs function names only). */
+ * want_line=0 skips the line table (rule matching needs function names only); 1 reads
+ * it where that is cheap (not from compressed debug files: see symbolize.c, "what a
+ * line table costs"), BG_SYM_LINES_ALWAYS everywhere. */
+#define BG_SYM_LINES_ALWAYS 2
 int bg__sym_pc(uintptr_t pc, unsigned mod, uintptr_t offset, bg__sym_t *out, int want_line);
 /* C++ names: "_ZN2v82V818SetFlagsFromStringEPKc" → "v8::V8::SetFlagsFromString(char
  * const*)" through libstdc++'s __cxa_demangle (found in the process, else libstdc++.so.6
@@ -61,6 +64,9 @@ int bg__sym_pc(uintptr_t pc, unsigned mod, uintptr_t offset, bg__sym_t *out, int
 int bg__sym_demangle(const char *in, char *out, size_t n);
 /* Is libdw usable (for tests and the report's notes)? */
 int bg__sym_have_dwarf(void);
+/* For tests: function names from the symbol index against libdw's own lookup at
+ * `samples` addresses of the object at path: the number that differ (-1: no symbols). */
+int bg__sym_check_index(const char *path, int samples, char *diff, size_t n);
 /* Child after fork: locks re-initialised (another thread may have held them). */
 void bg__sym_after_fork(void);
 #endif

@@ -42,6 +42,7 @@ static int ready(void) {
 }
 
 const char *bg_jx_error(void) { return load_err; }
+int bg_jx_load(void) { return ready(); }
 
 /* Trampolines: jansson's own prototypes (jx.h renamed them), NULL / -1 / 0 without it. */
 json_t *bg_jx_json_object(void) { return ready() ? real.json_object() : NULL; }

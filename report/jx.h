@@ -54,4 +54,6 @@
 
 /* Why jansson could not be loaded ("" when it was, or was not tried yet). */
 const char *bg_jx_error(void);
+/* Loads libjansson now (a process about to fork children that write reports): 1 loaded. */
+int bg_jx_load(void);
 #endif
