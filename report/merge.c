@@ -282,6 +282,15 @@ void bg_merge_finish(bg_merge_t *g, bg_model_t *out) {
   memset(g, 0, sizeof *g);
 }
 
+int bg_model_copy(bg_model_t *out, const bg_model_t *in) {
+  bg_merge_t g;
+  bg_merge_init(&g);
+  int rc = bg_merge_add(&g, in); /* a merge of one report is its deep copy */
+  bg_merge_finish(&g, out);
+  if (rc < 0) bg_model_free(out);
+  return rc;
+}
+
 /* ---- baseline ---------------------------------------------------------------------- */
 
 void bg_site_signature(const bg_rsite_t *s, char *buf, size_t n) {

@@ -142,6 +142,8 @@ int bg_merge_add(bg_merge_t *g, const bg_model_t *src); /* 0, -1 out of memory *
  * second copy. */
 int bg_merge_add_owned(bg_merge_t *g, bg_model_t *src);
 void bg_merge_finish(bg_merge_t *g, bg_model_t *out);
+/* A deep copy of in (report/merge.c).  0, or -1 out of memory (out then empty). */
+int bg_model_copy(bg_model_t *out, const bg_model_t *in);
 /* Baseline diff: is_new[i] = cur site i is not allowed and not in base (by id, then
  * by signature, one to one).  Returns how many are new, -1 out of memory. */
 int bg_baseline_diff(const bg_model_t *cur, const bg_model_t *base, int *is_new);

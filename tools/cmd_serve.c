@@ -135,16 +135,6 @@ static int build(char **files, int n, bg_model_t *out, char *err, size_t errlen)
   return rc;
 }
 
-/* A deep copy for the server, which frees what it is given. */
-static int copy_model(bg_model_t *out, const bg_model_t *in) {
-  bg_merge_t g;
-  bg_merge_init(&g);
-  int rc = bg_merge_add(&g, in);
-  bg_merge_finish(&g, out);
-  if (rc < 0) bg_model_free(out);
-  return rc;
-}
-
 /* The server's data source: a deep copy of the (refreshed) cached merge. */
 static int serve_snapshot(bg_model_t *out, void *arg, char *err, size_t errlen) {
   serve_src_t *s = arg;
@@ -167,7 +157,7 @@ static int serve_snapshot(bg_model_t *out, void *arg, char *err, size_t errlen) 
     }
   }
   if (rc == 0) {
-    if (copy_model(out, &s->cache) < 0) {
+    if (bg_model_copy(out, &s->cache) < 0) {
       snprintf(err, errlen, "out of memory");
       rc = -1;
     } else {
