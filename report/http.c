@@ -354,11 +354,11 @@ static int route_format(struct MHD_Connection *c, const char *url, bg_render_opt
  * Stopping resumes every waiting request first (libmicrohttpd requires it; they are
  * answered 503), so shutdown is never held up by a window. */
 #define BG_HTTP_MAX_WINDOWS 16
+#define BG_HTTP_MAX_SECONDS 3600
 
 /* The per-request state of an ordinary request: headers checked, answer on the next
  * call.  A window's is its struct pending. */
 static int seen_marker;
-#define BG_HTTP_MAX_SECONDS 3600
 
 struct pending {
   struct MHD_Connection *c;
