@@ -28,7 +28,7 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 V       ?= 0
 SANITIZER ?=
-VERSION := 0.1.0
+VERSION := 0.2.0
 
 comma := ,
 ifeq ($(SANITIZER),)

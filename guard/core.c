@@ -14,6 +14,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,24 +75,64 @@ const bg__callinfo_t *bg__callinfo(int id) {
 }
 int bg__ncalls(void) { return ncalltable; }
 
+/* Where a message goes (docs/design.md "Messages"): under the CLI, into the ledger's
+ * ring - the CLI prints it, the program's streams stay untouched.  Without the CLI,
+ * where log_path says: stderr, or PATH.<pid> appended (sanitizer style); with the
+ * default `auto`, stderr - except the exit summary, which is only printed when stderr
+ * is a terminal (a person watching), never into a pipe or a log file the program's
+ * readers parse.  text has no newline. */
+static void emit(const char *text, size_t len, int summary) {
+  int saved = errno;
+  bg__self.depth++;
+  if (bg__collect_connected()) {
+    bg__ledger_msg(text, len);
+  } else {
+    const char *lp = bg__opt.log_path;
+    int fd = 2, own = 0;
+    if (lp[0] && strcmp(lp, "auto") && strcmp(lp, "stderr")) {
+      char path[BG_OPT_STR_MAX + 32];
+      snprintf(path, sizeof path, "%s.%d", lp, (int)getpid());
+      fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      own = fd >= 0;
+    } else if (summary && (!lp[0] || !strcmp(lp, "auto")) && !isatty(2)) {
+      fd = -1;
+    }
+    for (int k = 0; fd >= 0 && k < 2; k++) {
+      const char *p = k ? "\n" : text;
+      size_t n = k ? (len && text[len - 1] == '\n' ? 0 : 1) : len;
+      for (size_t off = 0; off < n;) {
+        ssize_t w = write(fd, p + off, n - off);
+        if (w <= 0 && errno != EINTR) break;
+        if (w > 0) off += (size_t)w;
+      }
+    }
+    if (own) close(fd);
+  }
+  bg__self.depth--;
+  errno = saved;
+}
+
+/* Would an exit summary be printed?  Asked before building it: a summary is a snapshot
+ * with every frame symbolized (libdw: milliseconds per site), which a process whose
+ * stderr is a pipe would compute only to throw away. */
+static int summary_wanted(void) {
+  if (bg__collect_connected() || bg__opt.verbosity < 1) return 0;
+  const char *lp = bg__opt.log_path;
+  if (bg__opt.verbosity < 2 && (!lp[0] || !strcmp(lp, "auto"))) return isatty(2);
+  return 1;
+}
+
 void bg__msg(const char *fmt, ...) {
   char buf[1024];
   int saved = errno;
-  bg__self.depth++;
   memcpy(buf, "blockguard: ", 12);
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(buf + 12, sizeof buf - 13, fmt, ap);
+  int n = vsnprintf(buf + 12, sizeof buf - 12, fmt, ap);
   va_end(ap);
   if (n < 0) n = 0;
-  size_t len = 12 + ((size_t)n < sizeof buf - 13 ? (size_t)n : sizeof buf - 14);
-  buf[len++] = '\n';
-  for (size_t off = 0; off < len;) {
-    ssize_t w = write(2, buf + off, len - off);
-    if (w <= 0 && errno != EINTR) break;
-    if (w > 0) off += (size_t)w;
-  }
-  bg__self.depth--;
+  size_t len = 12 + ((size_t)n < sizeof buf - 12 ? (size_t)n : sizeof buf - 13);
+  emit(buf, len, 0);
   errno = saved;
 }
 
@@ -126,6 +167,16 @@ static void ledger_argv(bg__ledger_hdr_t *h) {
 static void ledger_start(const char *options, int invalid) {
   bg__ledger_spec_t spec = {BG_LB_ANON, (uint32_t)bg__opt.max_sites,
                             (uint32_t)bg__rules_active_count(), NULL};
+  /* Under the CLI a memfd it gets (collect.c); report= without the CLI: a state file
+   * next to the report (report_file.c). */
+  char prefix[4096];
+  if (bg__ledger_publish) {
+    spec.backing = BG_LB_MEMFD;
+  } else if (!invalid && bg__report_state_prefix(prefix, sizeof prefix) == 0) {
+    spec.backing = BG_LB_FILE;
+    spec.state_path = prefix;
+    bg__ledger_child_path = bg__report_state_prefix;
+  }
   bg__ledger_hdr_t *h = bg__ledger_open(&spec);
   if (!h) return;
   violations = &h->violations;
@@ -136,6 +187,27 @@ static void ledger_start(const char *options, int invalid) {
   char cwd[4096];
   if (getcwd(cwd, sizeof cwd)) h->cwd = bg__ledger_strdup(cwd);
   bg__rules_to_ledger();
+}
+
+/* Options that did not parse: nothing is guarded.  The ledger still says so - under
+ * the CLI (its collect= read from the raw text) it is how `blockguard check` learns
+ * the exact message and exits 2 with it - and the message is printed. */
+static void invalid(const char *options, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void invalid(const char *options, const char *kind, const char *fmt, ...) {
+  static char why[700];
+  char msg[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  snprintf(why, sizeof why, "%s: %s", kind, msg);
+  bg__options_defaults(&bg__opt);
+  bg__opt.mode = BG_ACT_OFF;
+  unguarded_reason = why;
+  bg__collect_setup_raw(options);
+  ledger_start(options, 1);
+  bg__msg("%s", msg);
 }
 
 int bg__core_init(const char *options, const char *source) {
@@ -150,31 +222,21 @@ int bg__core_init(const char *options, const char *source) {
     return 0;
   }
   if (bg__options_parse(&bg__opt, options, err, sizeof err) < 0) {
-    bg__msg("%s: %s", source, err);
-    bg__options_defaults(&bg__opt);
-    bg__opt.mode = BG_ACT_OFF;
-    unguarded_reason = "invalid options";
-    ledger_start(options, 1);
+    invalid(options, "invalid options", "%s: %s", source, err);
     return -1;
   }
   if (bg__rules_install(bg__opt.suppressions, err, sizeof err) < 0) {
     /* A broken allowlist is a bad option: the program must not run half-guarded. */
-    bg__msg("suppressions: %s", err);
-    bg__options_defaults(&bg__opt);
-    bg__opt.mode = BG_ACT_OFF;
-    unguarded_reason = "invalid allowlist (suppressions=)";
-    ledger_start(options, 1);
+    invalid(options, "invalid allowlist", "suppressions: %s", err);
     return -1;
   }
+  if (bg__opt.collect[0]) bg__collect_setup(bg__opt.collect);
   ledger_start(options, 0);
   bg__sites_init();
   bg__lang_init(); /* Python runtime in the process? (guard/lang.c) */
   ready = 1;
   self_pid = getpid();
   bg__thread_guard_main();
-  /* An empty report now, replaced at exit: a process that leaves without running
-   * destructors still shows it was guarded (and had no violations by then). */
-  bg__report_write_initial();
   return 0;
 }
 
@@ -182,6 +244,7 @@ void bg__core_atfork_prepare(void) { bg__sites_atfork_prepare(); }
 void bg__core_atfork_parent(void) { bg__sites_atfork_parent(); }
 
 void bg__core_atfork_child(void) {
+  bg__self.depth++; /* the new ledger's open/fallocate are ours, not the program's */
   self_pid = getpid();
   started_wall_ns = bg__wall_ns();
   bg__sites_drop_index();  /* reads the parent's pool: before it is replaced */
@@ -189,6 +252,7 @@ void bg__core_atfork_child(void) {
   violations = bg__ledger ? &bg__ledger->violations : &viol_fallback;
   *violations = 0;
   bg__sites_after_fork();
+  bg__self.depth--;
   bg__threads_after_fork();
 }
 
@@ -222,26 +286,89 @@ void bg__core_fini(void) {
   if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL)) return;
   bg__self.depth++;
   for (int i = nexit_hooks - 1; i >= 0; i--) bg__exit_hooks[i]();
-  bg__report_write();
-  /* The summary needs a snapshot (symbolization): only when there is something to say */
-  if (ready && bg__opt.verbosity >= 1 && (bg__sites_count() || bg__opt.verbosity >= 2)) {
-    bg_model_t m;
-    bg__snapshot(&m);
-    if (m.nsites || bg__opt.verbosity >= 2) bg_render_summary(stderr, &m);
-    fflush(stderr);
-    bg_model_free(&m);
+  /* Under the CLI the ledger is all: the CLI symbolizes, writes report= files and
+   * prints one summary for the tree.  Nothing to do here but the marks below. */
+  if (!bg__collect_connected()) {
+    bg__report_write();
+    /* The summary needs a snapshot (symbolization): only when there is something to
+     * say - violations, or verbosity=2 */
+    if (ready && summary_wanted() && (bg__violations_total() || bg__opt.verbosity >= 2)) {
+      bg_model_t m;
+      char *text = NULL;
+      size_t len = 0;
+      bg__snapshot_final(&m);
+      FILE *f = open_memstream(&text, &len);
+      if (f) {
+        bg_render_summary(f, &m);
+        fclose(f);
+        if (text && len) emit(text, len, bg__opt.verbosity < 2);
+        free(text);
+      }
+      bg_model_free(&m);
+    }
   }
+  bg__ledger_hdr_t *h = bg__ledger;
+  if (h && __atomic_load_n(&h->status, __ATOMIC_ACQUIRE) == BG_LST_EXITING)
+    bg__ledger_exited(h->exit_code);
   bg__self.depth--;
 }
 
-/* _exit/_Exit skip destructors.  They are also async-signal-safe and used by vfork
- * children, so only a process that recorded sites, in its own address space (not a
- * vfork child sharing the parent's), writes its report here; see docs/design.md. */
-void bg__core_fast_exit(void) {
-  if (!ready || bg__self.depth || getpid() != self_pid) return;
+/* exit(code) was called (on_exit handler, preload/init.c): the code is known before
+ * the destructors run. */
+void bg__core_exiting(int code) { bg__ledger_exiting(code); }
+
+/* _exit/_Exit (and quick_exit's end) skip destructors.  They are also async-signal-safe
+ * and used by vfork children, so only this process, in its own address space (not a
+ * vfork child sharing the parent's), marks its ledger and writes its report here:
+ * the report when report= asks for one, the summary when there is one to print; see
+ * docs/design.md. */
+void bg__core_fast_exit(int code) {
+  if (getpid() != self_pid || bg__self.depth) return;
+  bg__ledger_exiting(code);
+  if (!ready) {
+    bg__ledger_exited(code);
+    return;
+  }
   bg__lang_exit(); /* files the shim made a runtime write (node's perf map) */
-  if (bg__sites_count() == 0 && bg__sites_dropped() == 0) return; /* initial report holds */
-  bg__core_fini();
+  if (!bg__collect_connected() && (bg__opt.report[0] || bg__sites_count() || bg__sites_dropped()))
+    bg__core_fini();
+  bg__ledger_exited(code);
+}
+
+/* An exec replaces this image: the ledger says so (and where to), a state file of an
+ * image that recorded nothing is removed (report_file.c).  Not in a vfork child (its
+ * memory is the parent's).  If exec fails, the process goes on as before. */
+/* What envp passes on: the shim in LD_PRELOAD, and BLOCKGUARD_OPTIONS with our collect=
+ * (the CLI this process reports to), another's, or none. */
+static uint32_t exec_env(char *const envp[]) {
+  const char *pre = NULL, *opts = NULL;
+  for (char *const *e = envp; e && *e; e++) {
+    if (!strncmp(*e, "LD_PRELOAD=", 11)) pre = *e + 11;
+    if (!strncmp(*e, "BLOCKGUARD_OPTIONS=", 19)) opts = *e + 19;
+  }
+  if (!pre || !strstr(pre, "libblockguard")) return BG_LEXEC_NO_PRELOAD;
+  if (!bg__opt.collect[0]) return opts ? BG_LEXEC_SAME : BG_LEXEC_NO_OPTIONS;
+  const char *c = opts ? strstr(opts, "collect=") : NULL;
+  const char *last = NULL;
+  for (; c; c = strstr(c + 1, "collect=")) last = c; /* the last one wins, as when parsed */
+  if (!last) return BG_LEXEC_NO_OPTIONS;
+  size_t n = strlen(bg__opt.collect);
+  last += 8;
+  return !strncmp(last, bg__opt.collect, n) && (last[n] == 0 || last[n] == ':') ? BG_LEXEC_SAME
+                                                                              : BG_LEXEC_OTHER_CLI;
+}
+
+void bg__core_exec(const char *path, char *const envp[]) {
+  if (!bg__ledger_mine()) return;
+  bg__self.depth++;
+  bg__ledger_exec(path, exec_env(envp));
+  bg__report_exec();
+  bg__self.depth--;
+}
+
+void bg__core_exec_failed(void) {
+  if (!bg__ledger_mine()) return;
+  bg__ledger_exec_failed();
 }
 
 /* The messages of abort, warn and verbosity=2: out of line, so that the verdict path
@@ -309,6 +436,7 @@ int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller)
       say(0, id, caller);
       if (c->site) bg__site_add(c->site, 0, t->slot);
       t->depth--;
+      bg__ledger_killing(SIGABRT); /* the report says how it ends */
       bg__core_fini();
       abort();
     case BG_ACT_WARN:

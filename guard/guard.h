@@ -294,10 +294,15 @@ void bg__core_atfork_prepare(void);
 void bg__core_atfork_parent(void);
 void bg__core_atfork_child(void);
 int bg__core_ready(void);
-void bg__report_write(void);
-void bg__report_write_initial(void);       /* empty report at start (see core.c) */
-void bg__core_fast_exit(void);             /* from the _exit/_Exit wrappers */               /* report= file, atomically (guard/report_file.c) */
+void bg__core_exiting(int code);           /* exit(code) called (on_exit) */
+void bg__core_fast_exit(int code);         /* from _exit/_Exit/quick_exit */
+void bg__core_exec(const char *path, char *const envp[]); /* before execve and friends */
+void bg__core_exec_failed(void);           /* ... which returned */
+/* report= file and state file (guard/report_file.c) */
+void bg__report_write(void);               /* final report, atomically */
+void bg__report_exec(void);                /* before exec: drop an empty state file */
 int bg__report_path(const char *pattern, char *out, size_t n); /* %p → pid */
+int bg__report_state_prefix(char *out, size_t n); /* PATH.PID; async-signal-safe */
 uint64_t bg__violations_total(void);       /* violations not allowed, this process */
 void bg__at_core_exit(void (*fn)(void));   /* run (last registered first) at exit */
 /* Live dashboard (guard/http_live.c): starts the server when http= is set.  0, or -1
@@ -315,7 +320,12 @@ uint64_t bg__now_ns(void);
 struct dl_phdr_info;
 void bg__object_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi);
 
-/* Writes a message to stderr with the real write (prefix "blockguard: "). */
+/* A message (prefix "blockguard: "): to the CLI, or where log_path says (core.c). */
 void bg__msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- the CLI (guard/collect.c) ------------------------------------------------------ */
+void bg__collect_setup(const char *collect);     /* collect=NAME: ledgers go to the CLI */
+void bg__collect_setup_raw(const char *options); /* same, from options that did not parse */
+int bg__collect_connected(void);                 /* this process's ledger reached it */
 
 #endif /* BG_GUARD_H */

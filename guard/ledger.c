@@ -8,9 +8,10 @@
  * fork child of a multithreaded program.
  *
  * Sizes: the mapping reserves room for every region at its maximum (max_sites sites,
- * 4096 threads, 1024 modules, 1 MiB of arena) with MAP_NORESERVE; only pages written
- * cost memory.  A file-backed ledger allocates disk blocks per region as it fills
- * (first chunk at creation), so the state file of a typical process is ~100 KiB.
+ * 4096 threads, 1024 modules, 65536 language frames, 8 MiB of arena) with
+ * MAP_NORESERVE; only pages written cost memory.  A file-backed ledger allocates disk
+ * blocks per region as it fills (first chunks at creation), so the state file of a
+ * typical process takes ~250 KiB of disk, however large it looks.
  */
 #define _GNU_SOURCE
 #include "guard/ledger.h"
@@ -581,12 +582,13 @@ void bg__ledger_killing(int sig) {
 
 static uint32_t status_before_exec = BG_LST_RUNNING;
 
-void bg__ledger_exec(const char *path) {
+void bg__ledger_exec(const char *path, uint32_t env) {
   bg__ledger_hdr_t *h = bg__ledger;
   if (!h || !bg__ledger_mine()) return;
   uint32_t st = __atomic_load_n(&h->status, __ATOMIC_ACQUIRE);
   if (st != BG_LST_EXEC) status_before_exec = st;
   bg__ledger_set_str(&h->exec_path, path);
+  h->exec_env = env;
   h->end_wall_ns = clock_ns(CLOCK_REALTIME);
   __atomic_store_n(&h->status, BG_LST_EXEC, __ATOMIC_RELEASE);
 }

@@ -37,7 +37,7 @@
 #include <stdint.h>
 
 #define BG_LEDGER_MAGIC "BGLEDGR\0"
-#define BG_LEDGER_LAYOUT 1u
+#define BG_LEDGER_LAYOUT 2u
 
 /* How this image ended so far (hdr.status). */
 enum {
@@ -45,6 +45,15 @@ enum {
   BG_LST_EXITING,     /* exit() called: exit_code is known, handlers still run */
   BG_LST_EXITED,      /* the shim's last act before the process ends (exit, _exit) */
   BG_LST_EXEC,        /* execve in progress or succeeded: exec_path */
+};
+
+/* The environment an exec passes on (hdr.exec_env): will the new image be guarded, and
+ * report to the same CLI? */
+enum {
+  BG_LEXEC_SAME = 1,     /* LD_PRELOAD with the shim, the same options (collect=) */
+  BG_LEXEC_OTHER_CLI,    /* collect= of another blockguard CLI (a nested run/check) */
+  BG_LEXEC_NO_OPTIONS,   /* BLOCKGUARD_OPTIONS removed or without our collect= */
+  BG_LEXEC_NO_PRELOAD,   /* LD_PRELOAD without the shim */
 };
 
 /* Where the ledger lives (hdr.backing). */
@@ -146,7 +155,9 @@ typedef struct bg__ledger_hdr {
   /* In the header, not the arena: saying why must not need room that may be gone. */
   char incomplete_text[192];
   char final_error[192];   /* why the final report could not be written ("" = none) */
-  uint64_t reserved[8];
+  uint32_t exec_env;       /* BG_LEXEC_*: what the exec'd image's environment says */
+  uint32_t pad2;
+  uint64_t reserved[7];
 } bg__ledger_hdr_t;
 
 /* ---- the process's own ledger ------------------------------------------------------ */
@@ -210,7 +221,7 @@ void bg__ledger_msg(const char *text, size_t len);
 void bg__ledger_exiting(int code);
 void bg__ledger_exited(int code);
 void bg__ledger_killing(int sig);         /* the shim ends the process (mode=abort) */
-void bg__ledger_exec(const char *path);   /* before execve */
+void bg__ledger_exec(const char *path, uint32_t env); /* before execve (BG_LEXEC_*) */
 void bg__ledger_exec_failed(void);        /* execve returned */
 
 /* ---- reading any ledger (guard/ledger_read.c) -------------------------------------- */

@@ -15,13 +15,17 @@
 #define _GNU_SOURCE
 #include "guard/ledger_read.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "guard/guard.h"
 #include "guard/lang.h"
@@ -253,12 +257,16 @@ static const char *thread_name(const view_t *v, int32_t slot, char buf[16]) {
   return buf;
 }
 
-static uint64_t to_wall(uint64_t mono, int64_t delta) {
-  return mono ? (uint64_t)((int64_t)mono + delta) : 0;
-}
+/* Counters past 2^63 exist only in a corrupt ledger; reports carry signed 64-bit
+ * integers (JSON): clamp, so the model still renders and reads back. */
+static uint64_t sane(uint64_t v) { return v > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : v; }
+
+/* wall = mono + delta, modulo 2^64 (delta = wall - mono taken the same way: a
+ * corrupt ledger's clocks wrap instead of overflowing a signed type). */
+static uint64_t to_wall(uint64_t mono, uint64_t delta) { return mono ? sane(mono + delta) : 0; }
 
 static void fill_site(const view_t *v, const bg__lread_t *in, bg_rsite_t *r, const bg__site_t *live,
-                      int64_t wall_delta) {
+                      uint64_t wall_delta) {
   /* Everything before the counters is written once, before the site is published. */
   bg__site_t s;
   memcpy(&s, live, offsetof(bg__site_t, count));
@@ -271,13 +279,13 @@ static void fill_site(const view_t *v, const bg__lread_t *in, bg_rsite_t *r, con
   r->category = bg_model_strdup(bg__category_name(s.category));
   r->allowed = s.allowed != 0;
   r->action = bg_model_strdup(bg__action_name(s.action));
-  r->count = __atomic_load_n(&live->count, __ATOMIC_RELAXED);
-  r->total_ns = __atomic_load_n(&live->total_ns, __ATOMIC_RELAXED);
-  r->max_ns = __atomic_load_n(&live->max_ns, __ATOMIC_RELAXED);
+  r->count = sane(__atomic_load_n(&live->count, __ATOMIC_RELAXED));
+  r->total_ns = sane(__atomic_load_n(&live->total_ns, __ATOMIC_RELAXED));
+  r->max_ns = sane(__atomic_load_n(&live->max_ns, __ATOMIC_RELAXED));
   r->first_ns = to_wall(__atomic_load_n(&live->first_ns, __ATOMIC_RELAXED), wall_delta);
   r->last_ns = to_wall(__atomic_load_n(&live->last_ns, __ATOMIC_RELAXED), wall_delta);
   for (int i = 0; i < BG_HIST_BUCKETS && i < BG_MODEL_HIST; i++) {
-    r->hist[i] = __atomic_load_n(&live->hist[i], __ATOMIC_RELAXED);
+    r->hist[i] = sane(__atomic_load_n(&live->hist[i], __ATOMIC_RELAXED));
     if (r->hist[i]) r->nhist = i + 1;
   }
   r->threads = calloc(BG_SITE_THREADS + 1, sizeof *r->threads);
@@ -302,13 +310,14 @@ static void fill_site(const view_t *v, const bg__lread_t *in, bg_rsite_t *r, con
 /* A call still blocked when the process ended is one more call of its site, blocked
  * from its start until the end. */
 static void add_in_flight(bg_rsite_t *r, uint64_t blocked) {
+  blocked = sane(blocked);
   r->in_flight++;
-  r->count++;
-  r->total_ns += blocked;
+  r->count = sane(r->count + 1);
+  r->total_ns = sane(r->total_ns + blocked);
   if (blocked > r->max_ns) r->max_ns = blocked;
   int b = blocked ? 64 - __builtin_clzll(blocked) : 0;
   if (b >= BG_MODEL_HIST) b = BG_MODEL_HIST - 1;
-  r->hist[b]++;
+  r->hist[b] = sane(r->hist[b] + 1);
   if (b + 1 > r->nhist) r->nhist = b + 1;
 }
 
@@ -329,9 +338,9 @@ static void fill_exit(const view_t *v, const bg__lread_t *in, bg_model_t *m) {
   if (st == BG_LST_EXEC && !in->running) {
     e->how = bg_model_strdup("exec");
     e->exec = bg_model_strdup(vstr(v, v->h.exec_path));
-  } else if (in->ended == 2) {
+  } else if (in->ended == 2 || (!in->ended && v->h.exit_signal > 0 && v->h.exit_signal < 65)) {
     e->how = bg_model_strdup("signal");
-    e->signal = in->signal;
+    e->signal = in->ended == 2 ? in->signal : v->h.exit_signal;
   } else if (in->ended == 1) {
     e->how = bg_model_strdup("exit");
     e->status = in->status;
@@ -357,8 +366,8 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
   m->schema = 2;
   m->tool = bg_model_strdup("blockguard");
   m->version = bg_model_strdup(BG_VERSION);
-  m->pid = v->h.pid;
-  m->image = (int)v->h.image;
+  m->pid = v->h.pid > 0 ? v->h.pid : 0; /* a corrupt ledger must still render */
+  m->image = v->h.image < INT32_MAX ? (int)v->h.image : INT32_MAX;
   /* argv: argc NUL-separated strings */
   if (v->h.argv && v->h.argv < v->arena_used && v->h.argc < 65536) {
     m->argv = calloc((size_t)v->h.argc + 1, sizeof *m->argv);
@@ -371,9 +380,9 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
     }
   }
   int live_clock = in->self || in->running;
-  int64_t wall_delta = live_clock ? (int64_t)clock_ns(CLOCK_REALTIME) - (int64_t)clock_ns(CLOCK_MONOTONIC)
-                                  : (int64_t)v->h.start_wall_ns - (int64_t)v->h.start_mono_ns;
-  m->started_ns = v->h.start_wall_ns;
+  uint64_t wall_delta = live_clock ? clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC)
+                                   : v->h.start_wall_ns - v->h.start_mono_ns;
+  m->started_ns = sane(v->h.start_wall_ns);
   uint64_t end_wall = in->end_wall_ns ? in->end_wall_ns
                       : v->h.end_wall_ns ? v->h.end_wall_ns
                       : live_clock ? clock_ns(CLOCK_REALTIME) : 0;
@@ -387,7 +396,7 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
     if (!__atomic_load_n(&t->published, __ATOMIC_ACQUIRE)) continue; /* being set up */
     bg_rthread_t *r = &m->threads[m->nthreads++];
     char buf[16];
-    r->tid = t->tid;
+    r->tid = t->tid > 0 ? t->tid : 0;
     r->name = bg_model_strdup(thread_name(v, (int32_t)i, buf));
     r->guarded = __atomic_load_n(&t->guarded, __ATOMIC_RELAXED) != 0;
     r->why = bg_model_strdup(bg__why_name(__atomic_load_n(&t->why, __ATOMIC_RELAXED)));
@@ -407,7 +416,7 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
     fill_site(v, in, &m->sites[m->nsites++], &pool[i], wall_delta);
   }
   if (in->inflight && m->sites && at) {
-    uint64_t end_mono = end_wall ? (uint64_t)((int64_t)end_wall - wall_delta) : 0;
+    uint64_t end_mono = end_wall ? end_wall - wall_delta : 0;
     for (uint32_t i = 0; i < v->h.nthreads; i++) {
       const bg__ledger_thread_t *t = &threads[i];
       uint32_t site = __atomic_load_n(&t->inflight_site, __ATOMIC_ACQUIRE);
@@ -424,7 +433,7 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
     }
   }
   free(at);
-  m->ended_ns = end_wall ? end_wall : to_wall(latest_mono, wall_delta);
+  m->ended_ns = end_wall ? sane(end_wall) : to_wall(latest_mono, wall_delta);
 
   /* allowlist rules that matched nothing */
   if (v->h.nrules) {
@@ -437,7 +446,7 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
       u->text = bg_model_strdup(vstr(v, v->rules[i].text));
     }
   }
-  m->dropped_sites = __atomic_load_n(&((const bg__ledger_hdr_t *)v->b)->dropped_sites, __ATOMIC_RELAXED);
+  m->dropped_sites = sane(__atomic_load_n(&((const bg__ledger_hdr_t *)v->b)->dropped_sites, __ATOMIC_RELAXED));
   if (v->h.unguarded) m->unguarded_reason = bg_model_strdup(vstr(v, v->h.unguarded));
   if (v->h.http_url) m->http_url = bg_model_strdup(vstr(v, v->h.http_url));
 
@@ -450,18 +459,14 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
   fill_exit(v, in, m);
   uint32_t inc = __atomic_load_n(&((const bg__ledger_hdr_t *)v->b)->incomplete, __ATOMIC_ACQUIRE);
   uint64_t lost = __atomic_load_n(&((const bg__ledger_hdr_t *)v->b)->lost, __ATOMIC_RELAXED);
-  m->complete = 1;
   if (inc) {
     char text[sizeof v->h.incomplete_text + 1];
     memcpy(text, ((const bg__ledger_hdr_t *)v->b)->incomplete_text, sizeof v->h.incomplete_text);
     text[sizeof v->h.incomplete_text] = 0;
-    m->complete = 0;
     m->incomplete_reason = bg_model_strdup(text[0] ? text : "data missing (reason not recorded)");
   } else if (lost) {
-    m->complete = 0;
     m->incomplete_reason = dup_fmt("%" PRIu64 " ledger allocations refused (arena full)", lost);
   } else if (in->incomplete) {
-    m->complete = 0;
     m->incomplete_reason = bg_model_strdup(in->incomplete);
   }
   bg__self.depth--;
@@ -483,6 +488,8 @@ int bg__ledger_facts(const void *base, size_t size, bg__lfacts_t *f, char *err, 
   f->status = __atomic_load_n(&((const bg__ledger_hdr_t *)base)->status, __ATOMIC_ACQUIRE);
   f->exit_code = v->h.exit_code;
   snprintf(f->exec_path, sizeof f->exec_path, "%s", vstr(v, v->h.exec_path));
+  snprintf(f->cwd, sizeof f->cwd, "%s", vstr(v, v->h.cwd));
+  f->exec_env = v->h.exec_env;
   snprintf(f->unguarded, sizeof f->unguarded, "%s", vstr(v, v->h.unguarded));
   f->options_invalid = (int)v->h.options_invalid;
   f->backing = v->h.backing;
@@ -536,4 +543,128 @@ uint64_t bg__ledger_ring_read(const void *base, size_t size, uint64_t *pos, int 
     *pos += step;
   }
   return lost;
+}
+
+/* ---- state files ---------------------------------------------------------------------- */
+/* Read with pread, not mapped: the file may be truncated under us (a mapped read past
+ * its end would be SIGBUS), and only what the writer committed is read - a state file
+ * is mostly holes. */
+static int pread_all(int fd, void *buf, size_t n, off_t off) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = pread(fd, (char *)buf + got, n - got, off + (off_t)got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  memset((char *)buf + got, 0, n - got); /* past the end: zeros, like a hole */
+  return 0;
+}
+
+int bg__ledger_is_file(const char *path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char magic[8];
+  int yes = pread(fd, magic, 8, 0) == 8 && !memcmp(magic, BG_LEDGER_MAGIC, 8);
+  close(fd);
+  return yes;
+}
+
+int bg__ledger_load(const char *path, void **out, size_t *outsize, char *err, size_t errlen) {
+  *out = NULL;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    return -1;
+  }
+  bg__ledger_hdr_t h;
+  struct stat st;
+  if (fstat(fd, &st) < 0 || pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h ||
+      memcmp(h.magic, BG_LEDGER_MAGIC, 8)) {
+    snprintf(err, errlen, "%s: not a blockguard state file", path);
+    close(fd);
+    return -1;
+  }
+  char why[256];
+  if (h.hdr_size != sizeof h || h.layout != BG_LEDGER_LAYOUT || h.size > ((uint64_t)1 << 40) ||
+      h.size < sizeof h) {
+    snprintf(err, errlen, "%s: state file of another blockguard version (layout %u, this one "
+             "reads %u)", path, h.layout, BG_LEDGER_LAYOUT);
+    close(fd);
+    return -1;
+  }
+  /* calloc of the whole size: untouched pages stay unmapped zeros */
+  char *buf = calloc(1, (size_t)h.size);
+  if (!buf) {
+    snprintf(err, errlen, "%s: out of memory", path);
+    close(fd);
+    return -1;
+  }
+  memcpy(buf, &h, sizeof h);
+  if (bg__ledger_check(buf, (size_t)h.size, why, sizeof why) < 0) {
+    snprintf(err, errlen, "%s: %s", path, why);
+    free(buf);
+    close(fd);
+    return -1;
+  }
+  /* header, rules, modules; then each region as far as it is committed */
+  pread_all(fd, buf, (size_t)h.region[BG_LR_LFRAMES].off, 0);
+  for (int r = 0; r < BG_LR_COUNT; r++) {
+    uint64_t n = h.region[r].committed < h.region[r].size ? h.region[r].committed : h.region[r].size;
+    if (n) pread_all(fd, buf + h.region[r].off, (size_t)n, (off_t)h.region[r].off);
+  }
+  close(fd);
+  *out = buf;
+  *outsize = (size_t)h.size;
+  return 0;
+}
+
+/* When did process `pid` start (wall clock, s), from /proc; 0 when it is not running. */
+static uint64_t proc_started(int pid) {
+  char p[64], buf[1024];
+  snprintf(p, sizeof p, "/proc/%d/stat", pid);
+  FILE *f = fopen(p, "r");
+  if (!f) return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  char *rp = strrchr(buf, ')'); /* comm may contain anything */
+  unsigned long long ticks = 0;
+  char state = 0;
+  if (!rp || sscanf(rp + 2, "%c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+                            "%*d %*d %llu", &state, &ticks) != 2)
+    return 0;
+  if (state == 'Z' || state == 'X') return 0; /* dead, not yet reaped */
+  f = fopen("/proc/stat", "r");
+  if (!f) return 0;
+  unsigned long long btime = 0;
+  char line[256];
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "btime %llu", &btime) == 1) break;
+  fclose(f);
+  long hz = sysconf(_SC_CLK_TCK);
+  return btime + ticks / (unsigned long long)(hz > 0 ? hz : 100);
+}
+
+int bg__ledger_alive(int pid, uint64_t start_wall_ns) {
+  uint64_t s = proc_started(pid), want = start_wall_ns / 1000000000ull;
+  return s && (s > want ? s - want : want - s) <= 2;
+}
+
+int bg__ledger_file_model(const char *path, bg_model_t *m, char *err, size_t errlen) {
+  void *base;
+  size_t size;
+  if (bg__ledger_load(path, &base, &size, err, errlen) < 0) return -1;
+  const bg__ledger_hdr_t *h = base;
+  bg__lread_t in = {.base = base, .size = size, .inflight = 1};
+  in.running = (h->status == BG_LST_RUNNING || h->status == BG_LST_EXITING) &&
+               bg__ledger_alive(h->pid, h->start_wall_ns);
+  int rc = bg__ledger_model(&in, m, err, errlen);
+  if (rc < 0) {
+    char inner[512];
+    snprintf(inner, sizeof inner, "%s", err);
+    snprintf(err, errlen, "%s: %s", path, inner);
+  }
+  free(base);
+  return rc;
 }

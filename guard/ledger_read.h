@@ -34,12 +34,25 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
 uint64_t bg__ledger_ring_read(const void *base, size_t size, uint64_t *pos, int final,
                               void (*fn)(const char *msg, size_t len, void *arg), void *arg);
 
+/* State files (a ledger on disk, PATH.PID.N.bgstate next to a report= path). */
+int bg__ledger_is_file(const char *path); /* starts with the ledger magic */
+/* Reads one into memory (only what its writer committed); *out freed by the caller.
+ * 0, or -1 with err naming the file. */
+int bg__ledger_load(const char *path, void **out, size_t *size, char *err, size_t errlen);
+/* Its report model: calls in flight counted, "running" when the process still runs,
+ * else how its ledger says it ended ("vanished" when it does not say). */
+int bg__ledger_file_model(const char *path, bg_model_t *m, char *err, size_t errlen);
+/* Is process pid, started at start_wall_ns, still running (/proc, 2 s tolerance)? */
+int bg__ledger_alive(int pid, uint64_t start_wall_ns);
+
 /* Header facts a caller needs without building a model. */
 typedef struct bg__lfacts {
   int pid, ppid;
   uint32_t status;      /* BG_LST_* */
   int exit_code;
   char exec_path[4096];
+  char cwd[4096];         /* where it started */
+  uint32_t exec_env;      /* BG_LEXEC_*: what its exec passed on */
   char unguarded[512];
   int options_invalid;
   uint32_t backing;

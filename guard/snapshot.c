@@ -17,11 +17,11 @@
 #include "guard/ledger_read.h"
 #include "guard/snapshot.h"
 
-void bg__snapshot(bg_model_t *m) {
+static void snapshot(bg_model_t *m, int final) {
   bg__self.depth++;
   bg__ledger_hdr_t *h = bg__ledger_get();
   char err[256];
-  bg__lread_t in = {.base = h, .size = h ? h->size : 0, .self = 1, .running = 1};
+  bg__lread_t in = {.base = h, .size = h ? h->size : 0, .self = 1, .running = 1, .inflight = final};
   if (!h || bg__ledger_model(&in, m, err, sizeof err) < 0) {
     /* no ledger (no memory at start-up): an honest empty report */
     memset(m, 0, sizeof *m);
@@ -31,8 +31,10 @@ void bg__snapshot(bg_model_t *m) {
     m->pid = getpid();
     m->started_ns = bg__started_ns();
     m->ended_ns = bg__wall_ns();
-    m->complete = 0;
     m->incomplete_reason = bg_model_strdup("no ledger: nothing could be recorded");
   }
   bg__self.depth--;
 }
+
+void bg__snapshot(bg_model_t *m) { snapshot(m, 0); }
+void bg__snapshot_final(bg_model_t *m) { snapshot(m, 1); }

@@ -3,7 +3,8 @@
 #define BG_SNAPSHOT_H
 #include "report/model.h"
 
-void bg__snapshot(bg_model_t *m);
+void bg__snapshot(bg_model_t *m);       /* live: what was recorded so far */
+void bg__snapshot_final(bg_model_t *m); /* at exit: calls still blocked counted in flight */
 
 /* Process facts the snapshot records (guard/core.c). */
 uint64_t bg__started_ns(void); /* wall clock ns at start */

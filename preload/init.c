@@ -7,9 +7,10 @@
  * main() runs: a CI job must never pass because the guard silently did not start.
  *
  * Exit: the core's fini (summary, report files, HTTP shutdown) runs from a destructor,
- * and from _exit/_Exit (dash, the usual /bin/sh, leaves through _exit) when the core
- * says it is safe: not a vfork child, and only when there is something to write (see
- * bg__core_fast_exit and docs/design.md).  exec needs nothing: LD_PRELOAD and
+ * and from _exit/_Exit (dash, the usual /bin/sh, leaves through _exit) and quick_exit
+ * when the core says it is safe: not a vfork child (see bg__core_fast_exit and
+ * docs/design.md).  The exit code reaches the ledger through on_exit.  exec is marked
+ * in the ledger by the exec wrappers (preload/custom_exec.c); LD_PRELOAD and
  * BLOCKGUARD_OPTIONS are inherited through the environment.
  */
 #define _GNU_SOURCE
@@ -46,6 +47,20 @@ static int find_self(struct dl_phdr_info *info, size_t size, void *arg) {
   return 0;
 }
 
+/* exit(code) and the code main returned go through exit's handlers, not through any
+ * symbol we could wrap (libc calls its own exit): on_exit tells us the code.  Ours is
+ * registered first, so it runs after the program's own handlers (last in, first
+ * out), which may still make blocking calls the destructor then reports. */
+static void on_exit_code(int code, void *arg) {
+  (void)arg;
+  bg__core_exiting(code);
+}
+
+/* quick_exit runs at_quick_exit handlers, then libc's internal _exit, which skips our
+ * wrapper: the report is written from a handler registered first (so it runs last);
+ * the code comes from the quick_exit wrapper (preload/custom_exec.c). */
+static void at_quick_exit_report(void) { bg__core_fast_exit(bg__quick_exit_code); }
+
 static void atfork_prepare(void) { bg__core_atfork_prepare(); }
 static void atfork_parent(void) { bg__core_atfork_parent(); }
 static void atfork_child(void) { bg__core_atfork_child(); }
@@ -75,6 +90,8 @@ void bg__preload_init(void) {
     bg__msg("strict=0: running without the dashboard");
   }
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+  on_exit(on_exit_code, NULL);
+  at_quick_exit(at_quick_exit_report);
   bg__push_start(); /* after the core's fork handlers: a child's thread starts after them */
   bg__self.depth--;
 }
@@ -91,12 +108,12 @@ __attribute__((destructor(101))) static void bg__dtor(void) { bg__core_fini(); }
 /* ---- exits that skip destructors --------------------------------------------------- */
 BG_EXPORT void _exit(int status) {
   exit_fn f = bg__get__exit();
-  bg__core_fast_exit();
+  bg__core_fast_exit(status);
   f(status);
 }
 
 BG_EXPORT void _Exit(int status) {
   exit_fn f = bg__get__Exit();
-  bg__core_fast_exit();
+  bg__core_fast_exit(status);
   f(status);
 }

@@ -63,6 +63,7 @@ void *bg__elf_libc(const char *name, const char *version); /* libc's own definit
 int bg__elf_is_self(const void *p); /* p lies in the shim itself */
 void bg__die_unresolved(const char *name) __attribute__((noreturn));
 void bg__preload_init(void);            /* idempotent; the constructor calls it */
+extern int bg__quick_exit_code;         /* the status quick_exit was called with */
 
 /* BG_REAL_FN(type, name): bg__get_<name>() returns the real function, resolved on
  * first use by the signal-safe lookup of preload/resolve.c (or eagerly by the

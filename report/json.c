@@ -14,10 +14,12 @@
  * a site into the model and freeing its tree at once.  The writer dumps the head, each
  * site and the tail separately, indented exactly as one json_dumps of the whole.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
 #include "report/jx.h"
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -86,6 +88,7 @@ static json_t *site_json(const bg_rsite_t *s) {
   json_object_set_new(o, "threads", threads);
   json_object_set_new(o, "first_ns", jint(s->first_ns));
   json_object_set_new(o, "last_ns", jint(s->last_ns));
+  json_object_set_new(o, "in_flight", jint(s->in_flight));
   for (int i = 0; i < s->nframes; i++) {
     const bg_rframe_t *f = &s->frames[i];
     json_t *jf = json_object();
@@ -102,13 +105,35 @@ static json_t *site_json(const bg_rsite_t *s) {
   return o;
 }
 
+/* {"how": ..., and what that way of ending has: status, signal + name, exec path} */
+static json_t *exit_json(const bg_rexit_t *e) {
+  if (!e->how) return json_null();
+  json_t *o = json_object();
+  json_object_set_new(o, "how", jstr(e->how));
+  if (!strcmp(e->how, "exit")) json_object_set_new(o, "status", json_integer(e->status));
+  if (!strcmp(e->how, "signal")) {
+    char name[32];
+    const char *abbrev = e->signal > 0 && e->signal < 65 ? sigabbrev_np(e->signal) : NULL;
+    if (abbrev)
+      snprintf(name, sizeof name, "SIG%s", abbrev);
+    else
+      snprintf(name, sizeof name, "signal %d", e->signal);
+    json_object_set_new(o, "signal", json_integer(e->signal));
+    json_object_set_new(o, "signal_name", jstr(name));
+  }
+  if (!strcmp(e->how, "exec")) json_object_set_new(o, "exec", jstr(e->exec));
+  return o;
+}
+
 /* The report with "sites": [] (bg_render_json dumps the sites into it one by one). */
 static json_t *model_json(const bg_model_t *m) {
   json_t *o = json_object(), *argv = json_array(), *opts = json_object(), *threads = json_array(),
          *sites = json_array();
   json_object_set_new(o, "tool", jstr(m->tool ? m->tool : "blockguard"));
   json_object_set_new(o, "version", jstr(m->version));
+  json_object_set_new(o, "schema", json_integer(2));
   json_object_set_new(o, "pid", json_integer(m->pid));
+  json_object_set_new(o, "image", json_integer(m->image));
   for (int i = 0; i < m->argc; i++) json_array_append_new(argv, jstr(m->argv[i]));
   json_object_set_new(o, "argv", argv);
   json_object_set_new(o, "started_ns", jint(m->started_ns));
@@ -127,6 +152,10 @@ static json_t *model_json(const bg_model_t *m) {
   json_object_set_new(o, "sites", sites);
   json_object_set_new(o, "dropped_sites", jint(m->dropped_sites));
   json_object_set_new(o, "unguarded_reason", m->unguarded_reason ? jstr(m->unguarded_reason) : json_null());
+  json_object_set_new(o, "complete", json_boolean(!m->incomplete_reason));
+  json_object_set_new(o, "incomplete_reason",
+                      m->incomplete_reason ? jstr(m->incomplete_reason) : json_null());
+  json_object_set_new(o, "exit", exit_json(&m->exit));
   json_t *um = json_array();
   for (int i = 0; i < m->nunmatched; i++) {
     json_t *r = json_object();
@@ -338,6 +367,7 @@ static void read_site(struct rd *r, json_t *js, bg_rsite_t *s) {
   s->max_ns = get_uint(r, js, "max_ns", 1);
   s->first_ns = get_uint(r, js, "first_ns", 0);
   s->last_ns = get_uint(r, js, "last_ns", 0);
+  s->in_flight = get_uint(r, js, "in_flight", 0);
   json_t *hist = get_array(r, js, "hist_log2_ns"), *v;
   size_t i;
   if (hist) json_array_foreach(hist, i, v) {
@@ -377,6 +407,43 @@ static void read_site(struct rd *r, json_t *js, bg_rsite_t *s) {
   }
 }
 
+/* Schema 2 fields; absent in 0.1.0 reports (schema 1), which read as complete with no
+ * word on how the process ended. */
+static void read_schema(struct rd *r, json_t *o, bg_model_t *m) {
+  json_t *v = json_object_get(o, "schema");
+  m->schema = 1;
+  if (v && (!json_is_integer(v) || json_integer_value(v) < 1))
+    return rd_fail(r, "schema", "expected a positive integer");
+  if (v) m->schema = (int)json_integer_value(v);
+  if (m->schema > 2) return rd_fail(r, "schema", "schema newer than this reader (2): upgrade blockguard");
+}
+
+static void read_v2(struct rd *r, json_t *o, bg_model_t *m) {
+  m->image = (int)get_uint(r, o, "image", 0);
+  json_t *c = json_object_get(o, "complete"), *why = json_object_get(o, "incomplete_reason");
+  if (c && !json_is_boolean(c)) return rd_fail(r, "complete", "expected true or false");
+  if (why && !json_is_string(why) && !json_is_null(why))
+    return rd_fail(r, "incomplete_reason", "expected a string or null");
+  if (c && json_is_false(c))
+    m->incomplete_reason = bg_model_strdup(json_is_string(why) && json_string_value(why)[0]
+                                               ? json_string_value(why)
+                                               : "incomplete (no reason given)");
+  json_t *e = json_object_get(o, "exit");
+  if (e && !json_is_object(e) && !json_is_null(e)) return rd_fail(r, "exit", "expected an object or null");
+  if (json_is_object(e)) {
+    m->exit.how = get_str(r, e, "how", 1);
+    static const char *const hows[] = {"exit", "signal", "exec", "running", "vanished"};
+    int known = 0;
+    for (size_t k = 0; k < sizeof hows / sizeof hows[0]; k++) known |= !strcmp(m->exit.how, hows[k]);
+    if (!r->failed && !known)
+      return rd_fail(r, "exit.how", "expected exit, signal, exec, running or vanished");
+    json_t *x;
+    if ((x = json_object_get(e, "status")) && json_is_integer(x)) m->exit.status = (int)json_integer_value(x);
+    if ((x = json_object_get(e, "signal")) && json_is_integer(x)) m->exit.signal = (int)json_integer_value(x);
+    if ((x = json_object_get(e, "exec")) && json_is_string(x)) m->exit.exec = bg_model_strdup(json_string_value(x));
+  }
+}
+
 static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
   if (!json_is_object(o)) return rd_fail(r, "(top)", "expected a JSON object");
   m->tool = get_str(r, o, "tool", 1);
@@ -385,6 +452,8 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
   m->version = get_str(r, o, "version", 1);
   if (strncmp(m->version, "0.", 2))
     return rd_fail(r, "version", "unsupported report version (this reader handles 0.x)");
+  read_schema(r, o, m);
+  if (r->failed) return;
   m->pid = (int)get_uint(r, o, "pid", 1);
   m->started_ns = get_uint(r, o, "started_ns", 1);
   m->ended_ns = get_uint(r, o, "ended_ns", 1);
@@ -410,6 +479,7 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
         return rd_fail(r, "modules[].build_id", "expected lower-case hex");
     }
   }
+  read_v2(r, o, m);
   json_t *a = get_array(r, o, "argv"), *v;
   size_t i;
   if (a) {

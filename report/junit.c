@@ -65,7 +65,7 @@ char *bg_render_junit(const bg_model_t *m) {
   if (!f) return NULL;
   int failures = 0, skipped = 0;
   for (int i = 0; i < m->nsites; i++) m->sites[i].allowed ? skipped++ : failures++;
-  int errors = m->unguarded_reason ? 1 : 0;
+  int errors = (m->unguarded_reason ? 1 : 0) + (m->incomplete_reason ? 1 : 0);
   int extra = (!failures && !errors) ? 1 : 0; /* the passing "no blocking calls" case */
   int tests = m->nsites + errors + extra;
   double secs = m->ended_ns > m->started_ns ? (m->ended_ns - m->started_ns) / 1e9 : 0;
@@ -76,9 +76,14 @@ char *bg_render_junit(const bg_model_t *m) {
   for (int i = 0; i < m->argc && i < 8; i++) fprintf(f, "%s", i ? " " : " "), bg_xml_escape(f, m->argv[i], 1);
   fprintf(f, "\" tests=\"%d\" failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\">\n", tests,
           failures, errors, skipped, secs);
-  if (errors) {
+  if (m->unguarded_reason) {
     fprintf(f, "    <testcase classname=\"blockguard\" name=\"guarded\">\n      <error type=\"not-guarded\" message=\"");
     bg_xml_escape(f, m->unguarded_reason, 1);
+    fprintf(f, "\"/>\n    </testcase>\n");
+  }
+  if (m->incomplete_reason) { /* data may be missing: never a silent pass */
+    fprintf(f, "    <testcase classname=\"blockguard\" name=\"complete\">\n      <error type=\"incomplete\" message=\"");
+    bg_xml_escape(f, m->incomplete_reason, 1);
     fprintf(f, "\"/>\n    </testcase>\n");
   }
   for (int i = 0; i < m->nsites; i++)

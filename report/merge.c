@@ -116,6 +116,7 @@ static void add_thread_name(bg_rsite_t *d, const char *name) {
 
 static void site_merge(bg_rsite_t *d, const bg_rsite_t *s) {
   d->count += s->count;
+  d->in_flight += s->in_flight;
   d->total_ns += s->total_ns;
   if (s->max_ns > d->max_ns) d->max_ns = s->max_ns;
   if (s->first_ns && (!d->first_ns || s->first_ns < d->first_ns)) d->first_ns = s->first_ns;
@@ -146,6 +147,10 @@ static void copy_head(bg_model_t *d, const bg_model_t *s) {
   d->tool = dup(s->tool);
   d->version = dup(s->version);
   d->pid = s->pid;
+  free(d->exit.how), free(d->exit.exec);
+  d->exit = s->exit; /* how the root of the tree ended */
+  d->exit.how = s->exit.how ? dup(s->exit.how) : NULL;
+  d->exit.exec = s->exit.exec ? dup(s->exit.exec) : NULL;
   d->argv = dup_strv(s->argv, s->argc);
   d->argc = d->argv ? s->argc : 0;
   d->options = calloc((size_t)s->noptions + 1, sizeof *d->options);
@@ -171,6 +176,16 @@ static int merge_add(bg_merge_t *g, bg_model_t *s, int steal) {
     snprintf(buf, sizeof buf, "pid %d: %s", s->pid, s->unguarded_reason);
     d->unguarded_reason = bg_model_strdup(buf);
   }
+  /* one incomplete report makes the merge incomplete: the first reason, with its pid */
+  if (s->incomplete_reason && !d->incomplete_reason) {
+    char buf[1200];
+    if (!strncmp(s->incomplete_reason, "pid ", 4)) /* a merged report merged again */
+      snprintf(buf, sizeof buf, "%s", s->incomplete_reason);
+    else
+      snprintf(buf, sizeof buf, "pid %d: %s", s->pid, s->incomplete_reason);
+    d->incomplete_reason = bg_model_strdup(buf);
+  }
+  d->schema = 2;
   for (int i = 0; i < s->nmodules; i++) { /* by path; the first build id seen wins */
     if (!s->modules[i].path || ix_find(g->mods_ix, s->modules[i].path)) continue;
     if ((d->nmodules & (d->nmodules - 1)) == 0) { /* capacity doubles at powers of two */

@@ -98,12 +98,11 @@ typedef struct bg_model {
   char *http_url;         /* live dashboard this process served, NULL: none (docs/http.md) */
   bg_rmodule_t *modules;  /* objects named by frames, with build ids (may be empty) */
   int nmodules;
-  /* schema 2 */
+  /* schema 2 (docs/report-schema.md) */
   int schema;             /* 1 for files without the field */
-  int complete;           /* 0: data may be missing, incomplete_reason says what */
-  char *incomplete_reason;
-  bg_rexit_t exit;
-  int image;              /* 0: the pid's first program, +1 per exec */
+  char *incomplete_reason; /* NULL: complete; else data may be missing, and why */
+  bg_rexit_t exit;        /* how.. NULL: not said */
+  int image;              /* 0: the pid's first program, +1 per exec (state files) */
 } bg_model_t;
 
 void bg_model_free(bg_model_t *m);
@@ -113,6 +112,9 @@ char *bg_model_strdup(const char *s);
 
 /* Renders the one-screen summary printed at exit (stderr by default). */
 void bg_render_summary(FILE *out, const bg_model_t *m);
+/* The same for a merged process tree (blockguard run/check): "N violations at M sites
+ * in P processes"; what is missing or not guarded is the caller's to say. */
+void bg_render_summary_tree(FILE *out, const bg_model_t *m, int nprocs);
 
 /* JSON per the DESIGN.md schema (report/json.c, jansson).  malloc'd, NUL-terminated;
  * NULL on allocation failure. */

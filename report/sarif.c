@@ -174,17 +174,23 @@ char *bg_render_sarif(const bg_model_t *m) {
   json_object_set_new(tool, "driver", driver);
   json_object_set_new(run, "tool", tool);
   json_t *inv = json_object(), *invs = json_array(), *args = json_array();
-  json_object_set_new(inv, "executionSuccessful", json_boolean(!m->unguarded_reason));
+  json_object_set_new(inv, "executionSuccessful",
+                      json_boolean(!m->unguarded_reason && !m->incomplete_reason));
   for (int i = 0; i < m->argc; i++) json_array_append_new(args, jstr(m->argv[i]));
   json_object_set_new(inv, "arguments", args);
-  if (m->unguarded_reason) {
-    json_t *notes = json_array(), *n = json_object(), *msg = json_object();
-    char text[1200];
-    snprintf(text, sizeof text, "NOT GUARDED: %s", m->unguarded_reason);
-    json_object_set_new(msg, "text", jstr(text));
-    json_object_set_new(n, "message", msg);
-    json_object_set_new(n, "level", json_string("error"));
-    json_array_append_new(notes, n);
+  if (m->unguarded_reason || m->incomplete_reason) {
+    json_t *notes = json_array();
+    for (int k = 0; k < 2; k++) {
+      const char *why = k ? m->incomplete_reason : m->unguarded_reason;
+      if (!why) continue;
+      json_t *n = json_object(), *msg = json_object();
+      char text[1200];
+      snprintf(text, sizeof text, "%s: %s", k ? "INCOMPLETE" : "NOT GUARDED", why);
+      json_object_set_new(msg, "text", jstr(text));
+      json_object_set_new(n, "message", msg);
+      json_object_set_new(n, "level", json_string("error"));
+      json_array_append_new(notes, n);
+    }
     json_object_set_new(inv, "toolExecutionNotifications", notes);
   }
   json_array_append_new(invs, inv);

@@ -63,8 +63,10 @@ static int row_by_total_desc(const void *a, const void *b) {
   return x->count < y->count ? 1 : x->count > y->count ? -1 : 0;
 }
 
-void bg_render_summary(FILE *out, const bg_model_t *m) {
-  if (m->unguarded_reason) {
+void bg_render_summary(FILE *out, const bg_model_t *m) { bg_render_summary_tree(out, m, 0); }
+
+void bg_render_summary_tree(FILE *out, const bg_model_t *m, int nprocs) {
+  if (m->unguarded_reason && !nprocs) {
     fprintf(out, "blockguard: NOT GUARDED: %s\n", m->unguarded_reason);
     return;
   }
@@ -89,10 +91,15 @@ void bg_render_summary(FILE *out, const bg_model_t *m) {
     rows[r].sites++;
   }
   qsort(rows, (size_t)nrows, sizeof *rows, row_by_total_desc);
-  fprintf(out, "blockguard: pid %d: %" PRIu64 " violation%s at %d site%s", m->pid, violations,
-          violations == 1 ? "" : "s", nviol, nviol == 1 ? "" : "s");
+  if (nprocs)
+    fprintf(out, "blockguard: %" PRIu64 " violation%s at %d site%s in %d process%s", violations,
+            violations == 1 ? "" : "s", nviol, nviol == 1 ? "" : "s", nprocs, nprocs == 1 ? "" : "es");
+  else
+    fprintf(out, "blockguard: pid %d: %" PRIu64 " violation%s at %d site%s", m->pid, violations,
+            violations == 1 ? "" : "s", nviol, nviol == 1 ? "" : "s");
   if (allowed) fprintf(out, " (%" PRIu64 " allowed calls not counted)", allowed);
   if (m->dropped_sites) fprintf(out, " (%" PRIu64 " sites dropped: raise max_sites)", m->dropped_sites);
+  if (m->incomplete_reason && !nprocs) fprintf(out, " (INCOMPLETE: %s)", m->incomplete_reason);
   fprintf(out, "\n");
   if (nrows) fprintf(out, "  %-16s %-8s %8s %10s %10s  %s\n", "call", "category", "count", "blocked", "max", "caller");
   for (int i = 0; i < nrows && i < SUMMARY_ROWS; i++) {

@@ -67,6 +67,8 @@ char *bg_render_text(const bg_model_t *m) {
 int bg_render_text_file(const bg_model_t *m, FILE *f) {
   int pid = m->pid;
   if (m->unguarded_reason) fprintf(f, "==%d==ERROR: blockguard: NOT GUARDED: %s\n\n", pid, m->unguarded_reason);
+  if (m->incomplete_reason)
+    fprintf(f, "==%d==ERROR: blockguard: INCOMPLETE: %s\n\n", pid, m->incomplete_reason);
   const bg_rsite_t **rows = calloc((size_t)m->nsites + 1, sizeof *rows);
   int nviol = 0, nallowed = 0;
   uint64_t violations = 0, allowed_calls = 0;
@@ -98,6 +100,7 @@ int bg_render_text_file(const bg_model_t *m, FILE *f) {
   fprintf(f, " (pid %d", pid);
   for (int i = 0; i < m->argc && i < 8; i++) fprintf(f, "%s%s", i ? " " : ": ", m->argv[i]);
   if (m->argc > 8) fprintf(f, " ...");
-  fprintf(f, ")%s\n", m->unguarded_reason ? " NOT GUARDED" : "");
+  fprintf(f, ")%s%s\n", m->unguarded_reason ? " NOT GUARDED" : "",
+          m->incomplete_reason ? " INCOMPLETE" : "");
   return ferror(f) ? -1 : 0;
 }

@@ -1,4 +1,5 @@
-/* cli_load.c - read many report files on every CPU and merge them in order.
+/* cli_load.c - read many report files (JSON or state files) on every CPU and merge them
+ * in order.
  *
  * Reading (jansson) costs ~10x merging, and the files of a process tree are
  * independent, so worker threads read ahead while this thread merges - in file order,
@@ -45,7 +46,7 @@ static void *reader(void *arg) {
     pthread_mutex_unlock(&l->mu);
     bg_model_t m;
     char err[1024];
-    int rc = bg_model_read_file(l->files[i], &m, err, sizeof err);
+    int rc = bg_cli_read_report(l->files[i], &m, err, sizeof err);
     pthread_mutex_lock(&l->mu);
     if (rc < 0) {
       memcpy(s->err, err, sizeof err);
@@ -60,7 +61,19 @@ static void *reader(void *arg) {
   return NULL;
 }
 
-int bg_cli_read_merge(char *const *files, int n, bg_merge_t *g, char *err, size_t errlen) {
+/* What a reader should know about one report: data missing, or a process still running
+ * (its state file read while it runs). */
+static void note(FILE *out, const char *path, const bg_model_t *m) {
+  if (!out) return;
+  if (m->incomplete_reason)
+    fprintf(out, "blockguard: INCOMPLETE: pid %d (%s): %s\n", m->pid, m->argc ? m->argv[0] : "?",
+            m->incomplete_reason);
+  else if (m->exit.how && !strcmp(m->exit.how, "running"))
+    fprintf(out, "blockguard: note: pid %d (%s) is still running: %s shows it so far\n", m->pid,
+            m->argc ? m->argv[0] : "?", path);
+}
+
+int bg_cli_read_merge(char *const *files, int n, bg_merge_t *g, FILE *notes, char *err, size_t errlen) {
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   int nthreads = cpus < 1 ? 1 : cpus > BG_LOAD_MAX_THREADS ? BG_LOAD_MAX_THREADS : (int)cpus;
   if (nthreads > n) nthreads = n;
@@ -79,12 +92,16 @@ int bg_cli_read_merge(char *const *files, int n, bg_merge_t *g, char *err, size_
     while (!s->state && started) pthread_cond_wait(&l.cv, &l.mu);
     pthread_mutex_unlock(&l.mu);
     if (!started) { /* no thread could be created: read here */
-      s->state = bg_model_read_file(files[i], &s->m, s->err, sizeof s->err) < 0 ? -1 : 1;
+      s->state = bg_cli_read_report(files[i], &s->m, s->err, sizeof s->err) < 0 ? -1 : 1;
     }
-    if (s->state < 0) {
+    size_t fl = strlen(files[i]);
+    if (s->state < 0 && fl > 8 && !strcmp(files[i] + fl - 8, ".bgstate") && access(files[i], F_OK) < 0) {
+      /* a state file replaced by its report since the directory was listed: that
+       * report is in the list, or was written after it (then the next run reads it) */
+    } else if (s->state < 0) {
       snprintf(err, errlen, "%s", s->err);
       rc = -1;
-    } else if (bg_merge_add_owned(g, &s->m) < 0) {
+    } else if ((note(notes, files[i], &s->m), bg_merge_add_owned(g, &s->m)) < 0) {
       snprintf(err, errlen, "%s: out of memory", files[i]);
       rc = -1;
     }

@@ -3,8 +3,10 @@
  *   blockguard report [--format F] [--baseline OLD] [--suppressions] [--exitcode=N]
  *                     [-o FILE] FILE|DIR...
  *
- * Every FILE is a JSON report; every DIR contributes its *.json files (a process tree
- * run with report=DIR/%p.json).  They are merged by stable site id and rendered in
+ * Every FILE is a JSON report or a state file; every DIR contributes its *.json and
+ * *.bgstate files (a process tree run with report=DIR/%p.json: the state files are
+ * left by processes that did not write their report - killed, exec'd, or the write
+ * failed - and hold everything they recorded).  They are merged by stable site id and rendered in
  * any format of the table (report/formats.def; default text) on stdout, or to -o FILE
  * (written atomically; without --format, FILE's extension picks the format).
  *
@@ -26,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "guard/ledger_read.h"
 #include "report/format.h"
 #include "report/redact.h"
 #include "tools/cli.h"
@@ -47,7 +50,18 @@ static int push(char ***v, int *n, int *cap, char *path) {
   return 0;
 }
 
-/* The *.json files directly in dir, in name order, appended to the list. */
+int bg_cli_is_report_name(const char *name) {
+  size_t l = strlen(name);
+  if (name[0] == '.') return 0; /* temp files of atomic writes */
+  return (l > 5 && !strcmp(name + l - 5, ".json")) || (l > 8 && !strcmp(name + l - 8, ".bgstate"));
+}
+
+int bg_cli_read_report(const char *path, bg_model_t *m, char *err, size_t errlen) {
+  if (bg__ledger_is_file(path)) return bg__ledger_file_model(path, m, err, errlen);
+  return bg_model_read_file(path, m, err, errlen);
+}
+
+/* The *.json and *.bgstate files directly in dir, in name order, appended to the list. */
 static int list_dir(const char *dir, char ***v, int *n, int *cap) {
   DIR *d = opendir(dir);
   if (!d) {
@@ -57,15 +71,14 @@ static int list_dir(const char *dir, char ***v, int *n, int *cap) {
   int first = *n, rc = 0;
   struct dirent *e;
   while (!rc && (e = readdir(d))) {
-    size_t l = strlen(e->d_name);
-    if (l < 6 || strcmp(e->d_name + l - 5, ".json") || e->d_name[0] == '.') continue;
+    if (!bg_cli_is_report_name(e->d_name)) continue;
     char *path = NULL;
     rc = push(v, n, cap, asprintf(&path, "%s/%s", dir, e->d_name) < 0 ? NULL : path);
   }
   closedir(d);
   if (rc) fprintf(stderr, "blockguard: %s: out of memory\n", dir);
   if (!rc && *n == first) {
-    fprintf(stderr, "blockguard: %s: no *.json reports in this directory\n", dir);
+    fprintf(stderr, "blockguard: %s: no *.json reports or *.bgstate files in this directory\n", dir);
     rc = -1;
   }
   if (!rc) qsort(*v + first, (size_t)(*n - first), sizeof **v, by_name);
@@ -89,7 +102,7 @@ int bg_cli_load(int n, char *const *paths, bg_model_t *out) {
   bg_merge_t g;
   bg_merge_init(&g);
   char err[1200];
-  if (!rc && (rc = bg_cli_read_merge(files, nfiles, &g, err, sizeof err)) < 0)
+  if (!rc && (rc = bg_cli_read_merge(files, nfiles, &g, stderr, err, sizeof err)) < 0)
     fprintf(stderr, "blockguard: %s\n", err);
   for (int i = 0; i < nfiles; i++) free(files[i]);
   free(files);
@@ -231,9 +244,16 @@ int bg_cmd_report(int argc, char **argv) {
     int nnew = bg_cli_gate(&cur, &base, NULL, NULL);
     rc = nnew < 0 ? 2 : nnew > 0 ? exitcode : 0;
   }
+  /* A gate never reads "never looked" or "data missing" as "no new sites": a distinct
+   * status (docs/reports.md) when nothing new was found either. */
   if (cur.unguarded_reason) {
     fprintf(stderr, "blockguard: NOT GUARDED: %s\n", cur.unguarded_reason);
-    if (baseline && !rc) rc = exitcode;
+    if (baseline && !rc) rc = BG_EXIT_INCOMPLETE;
+  }
+  if (cur.incomplete_reason && baseline && !rc) {
+    fprintf(stderr, "blockguard: the reports are incomplete (%s): exit %d\n", cur.incomplete_reason,
+            BG_EXIT_INCOMPLETE);
+    rc = BG_EXIT_INCOMPLETE;
   }
   /* Streamed to the file (or stdout): a merged report of 100,000 sites is never held
    * in memory a second time as text. */

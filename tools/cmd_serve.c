@@ -38,11 +38,6 @@ typedef struct serve_src {
   char *sig;   /* "path size mtime\n"... of the inputs the cache was built from */
 } serve_src_t;
 
-static int has_json_suffix(const char *n) {
-  size_t l = strlen(n);
-  return l > 5 && !strcmp(n + l - 5, ".json") && n[0] != '.';
-}
-
 static int cmp_str(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
@@ -73,7 +68,7 @@ static int list_inputs(serve_src_t *s, char ***files, int *nfiles, char **sig, c
       struct dirent *de;
       int nc = 0;
       while ((de = readdir(d))) {
-        if (!has_json_suffix(de->d_name)) continue;
+        if (!bg_cli_is_report_name(de->d_name)) continue;
         if (nn == nc) {
           nc = nc ? nc * 2 : 16;
           char **t = realloc(names, (size_t)nc * sizeof *t);
@@ -85,7 +80,7 @@ static int list_inputs(serve_src_t *s, char ***files, int *nfiles, char **sig, c
       closedir(d);
       if (nn) qsort(names, (size_t)nn, sizeof *names, cmp_str);
       if (!nn) {
-        snprintf(err, errlen, "%s: no report files (*.json) in this directory", s->args[i]);
+        snprintf(err, errlen, "%s: no report files (*.json, *.bgstate) in this directory", s->args[i]);
         rc = -1;
       }
     } else {
@@ -129,7 +124,7 @@ static int list_inputs(serve_src_t *s, char ***files, int *nfiles, char **sig, c
 static int build(char **files, int n, bg_model_t *out, char *err, size_t errlen) {
   bg_merge_t g;
   bg_merge_init(&g);
-  int rc = bg_cli_read_merge(files, n, &g, err, errlen);
+  int rc = bg_cli_read_merge(files, n, &g, NULL, err, errlen);
   bg_merge_finish(&g, out);
   if (rc < 0) bg_model_free(out);
   return rc;
@@ -188,7 +183,7 @@ static void usage(FILE *f) {
   fprintf(f,
           "usage: blockguard serve [--http ADDR:PORT] [--http_token TOKEN] [--http_hosts GLOBS]\n"
           "                        [--redact R] FILE|DIR...\n"
-          "  Serves the dashboard for saved reports (merged).  DIR: every *.json in it.\n"
+          "  Serves the dashboard for saved reports (merged).  DIR: every *.json and *.bgstate in it.\n"
           "  --http ADDR:PORT    where to listen (default 127.0.0.1:0: a free port, printed)\n"
           "  --http_token TOKEN  required for non-loopback addresses; every request must\n"
           "                      carry it (Authorization: Bearer TOKEN or ?token=TOKEN)\n"

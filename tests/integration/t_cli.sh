@@ -52,9 +52,11 @@ expect_grep "main ran" "$T/out"
 # A static program ignores LD_PRELOAD: say so, and check must fail.
 if $CC -static -o "$T/static" "$T/hello.c" 2>/dev/null; then
   rc=0; "$BG_CLI" check -- "$T/static" >"$T/out" 2>"$T/err" || rc=$?
-  expect_eq "$rc" 66 "check fails on a static binary"
+  expect_eq "$rc" 67 "check fails on a static binary: a report is missing (67), not violations"
   expect_grep "NOT GUARDED" "$T/err"
   expect_grep "statically linked" "$T/err"
+  expect_grep "no ledger came from it" "$T/err"
+  expect_grep "a report is missing or incomplete (exit 67)" "$T/err"
   expect_grep "main ran" "$T/out"
 else
   echo "note: no static libc, static case skipped"

@@ -19,7 +19,7 @@ print("ok", hashlib.sha256(b"x").hexdigest()[:8], ssl.OPENSSL_VERSION.split()[0]
 PY
 rc=0
 DEBUGINFOD_URLS=http://127.0.0.1:9/ LD_DEBUG=files \
-  under_shim "threads=auto:verbosity=1:report=$T/r.json" $py "$T/exit.py" >"$T/out" 2>"$T/err" || rc=$?
+  under_shim "threads=auto:verbosity=1:log_path=stderr:report=$T/r.json" $py "$T/exit.py" >"$T/out" 2>"$T/err" || rc=$?
 expect_eq "$rc" 0 "exit status"
 expect_grep "^ok " "$T/out"
 [ -s "$T/r.json" ] || fail "no exit report"

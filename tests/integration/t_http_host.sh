@@ -42,6 +42,8 @@ for f in "$T/live.json" "$T/live.txt"; do
 done
 kill -TERM $DEMO_PID; wait $DEMO_PID 2>/dev/null || true
 trap - EXIT
+# killed: what it recorded is in its state file, which reads (and renders) redacted
+"$BG_CLI" report --format json --redact=none "$T"/r.json.*.bgstate > "$T/r.json"
 expect_no_grep "hunter2" "$T/r.json"
 expect_no_grep "hunter2" "$ERR"
 expect_grep "--db-password=\*\*\*" "$T/r.json"

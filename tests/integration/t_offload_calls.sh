@@ -18,7 +18,7 @@ for how in ring workers refused; do
     workers) run="$T/calls"; o=":io_uring=0" ;;
     refused) run="$T/noring $T/calls"; o="" ;;
   esac
-  under_shim "mode=offload:threads=main:categories=all$o" $run >"$T/out" 2>"$T/err" ||
+  under_shim "mode=offload:threads=main:categories=all:log_path=stderr$o" $run >"$T/out" 2>"$T/err" ||
     { cat "$T/out" "$T/err"; fail "offloaded calls differ from direct calls ($how)"; }
   echo "--- $how"
   cat "$T/out"

@@ -4,8 +4,8 @@
 # shows the test can tell the difference).
 . "$BG_ROOT/tests/integration/lib.sh"
 cc_prog "$T/st" "$BG_ROOT/tests/integration/offload/st.c" -lst
-under_shim "mode=offload" "$T/st" >"$T/off" 2>"$T/off.err" || { cat "$T/off" "$T/off.err"; fail "st program failed"; }
-under_shim "mode=report" "$T/st" >"$T/rep" 2>"$T/rep.err" || { cat "$T/rep" "$T/rep.err"; fail "st program failed"; }
+under_shim "mode=offload:log_path=stderr" "$T/st" >"$T/off" 2>"$T/off.err" || { cat "$T/off" "$T/off.err"; fail "st program failed"; }
+under_shim "mode=report:log_path=stderr" "$T/st" >"$T/rep" 2>"$T/rep.err" || { cat "$T/rep" "$T/rep.err"; fail "st program failed"; }
 cat "$T/off" "$T/rep"
 num() { sed -n "s/.* $1=\([0-9-]*\).*/\1/p" "$2"; }
 expect_grep "adapter=1 sleep_rc=0" "$T/off"

@@ -5,7 +5,7 @@
 # offload/stackuse.c.
 . "$BG_ROOT/tests/integration/lib.sh"
 cc_prog "$T/stackuse" "$BG_ROOT/tests/integration/offload/stackuse.c"
-under_shim "mode=offload:verbosity=1" "$T/stackuse" >"$T/out" 2>"$T/err" ||
+under_shim "mode=offload:verbosity=1:log_path=stderr" "$T/stackuse" >"$T/out" 2>"$T/err" ||
   { cat "$T/out" "$T/err"; fail "stackuse failed"; }
 cat "$T/out"
 expect_grep "coroutines=200 " "$T/out"

@@ -21,13 +21,20 @@ cat "$T/out"
 pid_report=$(ls "$T/reports" | wc -l)
 echo "reports: $pid_report"
 
-python3 - "$T/out" "$T/reports" <<'PY'
-import json, os, sys
+python3 - "$T/out" "$T/reports" "$BG_CLI" <<'PY'
+import json, os, subprocess, sys
 vals = dict(l.strip().split("=") for l in open(sys.argv[1]) if "=" in l)
 vals = {k: int(v) for k, v in vals.items()}
 reports = {}
+states = []
 for f in os.listdir(sys.argv[2]):
-    with open(os.path.join(sys.argv[2], f)) as fh:
+    path = os.path.join(sys.argv[2], f)
+    if f.endswith(".bgstate"):  # an image that exec'd after recording: its state file
+        out = subprocess.run([sys.argv[3], "report", "--format", "json", path], check=True,
+                             stdout=subprocess.PIPE).stdout
+        states.append(json.loads(out))
+        continue
+    with open(path) as fh:
         r = json.load(fh)   # every report must be complete JSON (atomic writes)
     reports[r["pid"]] = r
 # The parent is the report with the most threads.
@@ -55,9 +62,13 @@ if vals["SIG_TOTAL"] < 100: bad("signal storm too weak (%d signals)" % vals["SIG
 # 2-core machine managed one), so at least one must have happened.
 if vals["SCRAPES"] < 1: bad("no /metrics scrape succeeded")
 children = len(reports) - 1
-# forked children exit(0) and write a report; exec'd ones write one from the new image
-# (the pre-exec image writes none: exec does not run destructors).
+# forked children exit(0) and write a report; exec'd ones write one from the new image,
+# and the image before the exec leaves its state file (exit.how "exec").
 if children < vals["FORKS"] + vals["EXECS"]: bad("%d child reports for %d forks + %d execs" % (children, vals["FORKS"], vals["EXECS"]))
+if len(states) != vals["EXECS"]: bad("%d state files for %d execs" % (len(states), vals["EXECS"]))
+for st in states:
+    if not st["exit"] or st["exit"]["how"] != "exec" or not st["sites"]:
+        bad("state file of an exec'd image: %s, %d sites" % (st["exit"], len(st["sites"])))
 for pid, r in reports.items():
     if r is parent: continue
     n = sum(s["count"] for s in r["sites"] if not s["allowed"])

@@ -20,7 +20,9 @@ guarded, fails.
 
 Environment: PYTHON (default: Debian's /usr/bin/python3 when its test suite is
 installed), MODULES (space-separated), MODES (space-separated BLOCKGUARD_OPTIONS
-strings), SHIM (path to libblockguard.so), OUT (work dir), TEST_TIMEOUT (per-module
+strings under LD_PRELOAD; `default` for no options at all; `cli:OPTIONS` or
+`cli:default` to run regrtest under `blockguard run`, which takes every process's
+ledger and writes the reports itself), SHIM (path to libblockguard.so), OUT (work dir), TEST_TIMEOUT (per-module
 regrtest --timeout, s), JOBS (runs side by side, default 2).  Prints
 "transparency: N passed, N failed".
 """
@@ -80,8 +82,8 @@ def outcomes(xml_path):
     return res
 
 
-def regrtest(py, module, xml, log, env, timeout, match=None):
-    cmd = [py, "-m", "test", module, "-v", "--timeout", str(timeout), "--junit-xml", xml]
+def regrtest(py, module, xml, log, env, timeout, match=None, wrap=None):
+    cmd = (wrap or []) + [py, "-m", "test", module, "-v", "--timeout", str(timeout), "--junit-xml", xml]
     for pat in IGNORES:
         cmd += ["-i", pat]
     for m in match or []:
@@ -98,11 +100,36 @@ def regrtest(py, module, xml, log, env, timeout, match=None):
     return rc, time.monotonic() - t0
 
 
-def shim_env(shim, options, reports):
+def is_cli(mode):
+    return mode.startswith("cli:")
+
+
+def mode_options(mode):
+    """The options of a mode: "default" is none at all (what a new user gets)."""
+    opts = mode[4:] if is_cli(mode) else mode
+    return "" if opts == "default" else opts
+
+
+def shim_env(shim, mode, reports):
+    """LD_PRELOAD modes: the environment; `blockguard run` modes: the plain one (the
+    CLI sets LD_PRELOAD and BLOCKGUARD_OPTIONS itself)."""
+    if is_cli(mode):
+        return base_env()
     env = dict(os.environ)
     env["LD_PRELOAD"] = shim + (":" + env["LD_PRELOAD"] if env.get("LD_PRELOAD") else "")
-    env["BLOCKGUARD_OPTIONS"] = options + ":report=" + os.path.join(reports, "%p.json")
+    opts = mode_options(mode)
+    env["BLOCKGUARD_OPTIONS"] = (opts + ":" if opts else "") + "report=" + os.path.join(reports, "%p.json")
     return env
+
+
+def shim_wrap(shim, mode, reports):
+    """`cli:OPTIONS` modes run regrtest under `blockguard run --key=value... --`."""
+    if not is_cli(mode):
+        return None
+    cli = os.path.join(os.path.dirname(shim), "blockguard")
+    opts = mode_options(mode)
+    flags = ["--" + kv for kv in opts.split(":") if kv] if opts else []
+    return [cli, "run"] + flags + ["--report=" + os.path.join(reports, "%p.json"), "--"]
 
 
 def base_env():
@@ -173,7 +200,8 @@ def main():
             subprocess.run(["rm", "-rf", reports])
             os.makedirs(reports)
             sxml, slog = os.path.join(sdir, module + ".xml"), os.path.join(sdir, module + ".log")
-            fut = pool.submit(regrtest, py, module, sxml, slog, shim_env(shim, mode, reports), timeout)
+            fut = pool.submit(regrtest, py, module, sxml, slog, shim_env(shim, mode, reports), timeout,
+                              None, shim_wrap(shim, mode, reports))
             runs.append((mode, sdir, reports, sxml, slog, fut))
         brc, bt = bfut.result()
         base = outcomes(bxml)
@@ -200,7 +228,8 @@ def main():
                     rx = os.path.join(sdir, "%s.rerun%d" % (module, attempt))
                     regrtest(py, module, rx + ".base.xml", rx + ".base.log", base_env(), timeout, pats)
                     regrtest(py, module, rx + ".shim.xml", rx + ".shim.log",
-                             shim_env(shim, mode, reports), timeout, pats)
+                             shim_env(shim, mode, reports), timeout, pats,
+                             shim_wrap(shim, mode, reports))
                     rb, rs = outcomes(rx + ".base.xml") or {}, outcomes(rx + ".shim.xml") or {}
                     for n, a, b in d:
                         # flaky: both sides ran it alone and agreed, every time

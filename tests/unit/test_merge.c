@@ -192,6 +192,54 @@ static void test_corrupt(void **state) {
   assert_non_null(strstr(err, "/nonexistent.json: No such file"));
 }
 
+/* Schema 2: complete/incomplete_reason, exit, in_flight survive a write and a read; a
+ * schema 1 (0.1.0) report reads as complete with no word on how it ended; one
+ * incomplete report makes a merge incomplete. */
+static void test_schema2(void **state) {
+  (void)state;
+  bg_model_t a, b, c = {0};
+  bg_rsite_t as[] = {site("aa", "read", "f", 0x10, 5, 0, "main")};
+  model(&a, 100, 1, 1, as);
+  a.incomplete_reason = strdup("state file could not grow (site table): no space left on the device");
+  a.exit.how = strdup("signal");
+  a.exit.signal = 15;
+  a.sites[0].in_flight = 1;
+  char *json = bg_render_json(&a), err[256];
+  assert_non_null(strstr(json, "\"schema\": 2"));
+  assert_non_null(strstr(json, "\"signal_name\": \"SIGTERM\""));
+  assert_non_null(strstr(json, "\"complete\": false"));
+  assert_int_equal(bg_model_read_json(json, strlen(json), "a.json", &b, err, sizeof err), 0);
+  assert_int_equal(b.schema, 2);
+  assert_string_equal(b.incomplete_reason, a.incomplete_reason);
+  assert_string_equal(b.exit.how, "signal");
+  assert_int_equal(b.exit.signal, 15);
+  assert_int_equal(b.sites[0].in_flight, 1);
+  free(json);
+  const char *v1 = "{\"tool\":\"blockguard\",\"version\":\"0.1.0\",\"pid\":7,\"argv\":[],"
+                   "\"started_ns\":1,\"ended_ns\":2,\"options\":{},\"threads\":[],\"sites\":[],"
+                   "\"dropped_sites\":0,\"unguarded_reason\":null}";
+  assert_int_equal(bg_model_read_json(v1, strlen(v1), "v1.json", &c, err, sizeof err), 0);
+  assert_int_equal(c.schema, 1);
+  assert_null(c.incomplete_reason);
+  assert_null(c.exit.how);
+  bg_merge_t g;
+  bg_merge_init(&g);
+  assert_int_equal(bg_merge_add(&g, &c), 0);
+  assert_int_equal(bg_merge_add(&g, &b), 0);
+  bg_model_t m;
+  bg_merge_finish(&g, &m);
+  assert_non_null(m.incomplete_reason);
+  assert_non_null(strstr(m.incomplete_reason, "pid 100: state file could not grow"));
+  assert_int_equal(m.sites[0].in_flight, 1);
+  const char *future = "{\"tool\":\"blockguard\",\"version\":\"0.9.0\",\"schema\":3}";
+  expect_read_error(future, "upgrade blockguard");
+  const char *bad_how = "{\"tool\":\"blockguard\",\"version\":\"0.2.0\",\"pid\":1,\"argv\":[],"
+                        "\"started_ns\":1,\"ended_ns\":2,\"options\":{},\"threads\":[],\"sites\":[],"
+                        "\"dropped_sites\":0,\"exit\":{\"how\":\"teleported\"}}";
+  expect_read_error(bad_how, "exit.how");
+  bg_model_free(&a), bg_model_free(&b), bg_model_free(&c), bg_model_free(&m);
+}
+
 /* The reader walks the top level and the sites array itself (report/json.c): the JSON
  * rules still hold there - duplicate keys, trailing commas, garbage after the
  * document - and errors point at the right line:column of the whole file. */
@@ -285,6 +333,7 @@ int main(void) {
       cmocka_unit_test(test_merge),
       cmocka_unit_test(test_baseline),
       cmocka_unit_test(test_corrupt),
+      cmocka_unit_test(test_schema2),
   };
   return cmocka_run_group_tests_name("merge", tests, NULL, NULL);
 }

@@ -405,3 +405,40 @@ LOOKUP_CASE(dlvsym, dlvsym(h, "usleep", "GLIBC_2.2.5"))
   }
 EXIT_CASE(_exit)
 EXIT_CASE(_Exit)
+EXIT_CASE(quick_exit)
+
+/* ---- exec: the image is replaced; a failed exec returns exactly what libc says ------ */
+static char *const sh_argv[] = {"sh", "-c", "exit 5", NULL};
+static char *const bad_argv[] = {"bgt-none", NULL};
+extern char **environ;
+#define EXEC_CASE(name, bad, good)                                                      \
+  CASE(name) {                                                                          \
+    NO_NONBLOCK();                                                                      \
+    errno = 0;                                                                          \
+    int bad_r = (bad);                                                                  \
+    OUT("failed=%d errno=%d ", bad_r, errno);                                           \
+    pid_t pid = fork();                                                                 \
+    if (pid == 0) {                                                                     \
+      (good);                                                                           \
+      _exit(99);                                                                        \
+    }                                                                                   \
+    int st = 0;                                                                         \
+    CALLX(waitpid(pid, &st, 0), r_ == pid);                                             \
+    OUT("exited=%d status=%d", WIFEXITED(st), WEXITSTATUS(st));                         \
+  }
+EXEC_CASE(execve, execve("/nonexistent/bgt", bad_argv, environ),
+          execve("/bin/sh", sh_argv, environ))
+EXEC_CASE(execv, execv("/nonexistent/bgt", bad_argv), execv("/bin/sh", sh_argv))
+EXEC_CASE(execvp, execvp("bgt-no-such-command", bad_argv), execvp("sh", sh_argv))
+EXEC_CASE(execvpe, execvpe("bgt-no-such-command", bad_argv, environ),
+          execvpe("sh", sh_argv, environ))
+EXEC_CASE(execl, execl("/nonexistent/bgt", "bgt", (char *)NULL),
+          execl("/bin/sh", "sh", "-c", "exit 5", (char *)NULL))
+EXEC_CASE(execle, execle("/nonexistent/bgt", "bgt", (char *)NULL, environ),
+          execle("/bin/sh", "sh", "-c", "exit 5", (char *)NULL, environ))
+EXEC_CASE(execlp, execlp("bgt-no-such-command", "bgt", (char *)NULL),
+          execlp("sh", "sh", "-c", "exit 5", (char *)NULL))
+EXEC_CASE(fexecve, fexecve(-1, bad_argv, environ),
+          fexecve(open("/bin/sh", O_RDONLY), sh_argv, environ))
+EXEC_CASE(execveat, execveat(AT_FDCWD, "/nonexistent/bgt", bad_argv, environ, 0),
+          execveat(AT_FDCWD, "/bin/sh", sh_argv, environ, 0))
