@@ -20,6 +20,12 @@
  *   6. the verdict (check): 2 bad input, `exitcode` (66) violations, 67 a report is
  *      missing or incomplete, else the program's own status (128+N when killed by
  *      signal N, like a shell).  docs/reports.md.
+ *
+ * --http=ADDR:PORT (with --http_token, --http_hosts) is the CLI's own: one dashboard,
+ * one /metrics, one /debug/pprof/block for the whole tree, served from the images'
+ * ledgers as they are (cmd_run_tree.c, bg_tree_snapshot), with a process filter
+ * (?pid=N); the programs do not serve one each.  An http= in BLOCKGUARD_OPTIONS still
+ * reaches them (each process its own dashboard).  docs/fleet.md.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -43,6 +49,7 @@
 #include "guard/options.h"
 #include "guard/rules.h"
 #include "report/format.h"
+#include "report/http.h"
 #include "tools/cli.h"
 #include "tools/cmd_run_tree.h"
 
@@ -134,6 +141,7 @@ static int add_flag(char *opts, size_t n, bg__options_t *check, const char *flag
 
 typedef struct run_args {
   int checking;
+  const char *http, *http_token, *http_hosts; /* the tree's dashboard (--http=...) */
   int wait_child;           /* --wait=child */
   const char *baseline;     /* --baseline=OLD */
   bg__options_t o;          /* as the shim will parse them */
@@ -162,6 +170,12 @@ static int parse_args(int argc, char **argv, run_args_t *a) {
       a->wait_child = 0;
     } else if (!strcmp(argv[i], "--wait=child")) {
       a->wait_child = 1;
+    } else if (!strncmp(argv[i], "--http=", 7)) { /* the CLI serves the tree: not passed on */
+      a->http = argv[i] + 7;
+    } else if (!strncmp(argv[i], "--http_token=", 13)) {
+      a->http_token = argv[i] + 13;
+    } else if (!strncmp(argv[i], "--http_hosts=", 13)) {
+      a->http_hosts = argv[i] + 13;
     } else if (!strncmp(argv[i], "--wait", 6)) {
       fprintf(stderr, "blockguard: %s: expected --wait=all or --wait=child\n", argv[i]);
       return 2;
@@ -248,6 +262,33 @@ static void reap(bg_tree_t *t, run_state_t *r) {
   }
 }
 
+/* ---- the tree's dashboard ------------------------------------------------------------------- */
+static int tree_snapshot(bg_model_t *m, void *arg, const bg_http_query_t *q, char *err, size_t errlen) {
+  int rc = bg_tree_snapshot(arg, q->pid, m, err, errlen);
+  return rc == 1 ? BG_HTTP_NO_SUCH_PROCESS : rc;
+}
+
+static void dash_log(const char *msg, void *arg) {
+  (void)arg;
+  fprintf(stderr, "blockguard: dashboard: %s\n", msg);
+}
+
+/* Serves the tree on --http (a bad address or a missing token: exit 2, nothing run). */
+static bg_http_t *start_dashboard(const run_args_t *a, bg_tree_t *t) {
+  char err[512];
+  bg_http_config_t cfg = {.addr = a->http, .token = a->http_token, .hosts = a->http_hosts,
+                          .snapshot = tree_snapshot, .arg = t, .mode = "live",
+                          .log = a->o.verbosity >= 2 ? dash_log : NULL};
+  bg_http_t *h = bg_http_start(&cfg, NULL, err, sizeof err);
+  if (!h) {
+    fprintf(stderr, "blockguard: %s\n", err);
+    return NULL;
+  }
+  fprintf(stderr, "blockguard: dashboard at %s (every process of the tree)\n", bg_http_url(h));
+  fflush(stderr);
+  return h;
+}
+
 /* ---- the command ------------------------------------------------------------------------- */
 static int cmd_run(int argc, char **argv, int checking) {
   run_args_t a;
@@ -270,7 +311,7 @@ static int cmd_run(int argc, char **argv, int checking) {
 
   /* 2. listen, adopt */
   char name[128], err[512];
-  bg_tree_opts_t to = {a.o.report[0] ? a.o.report : NULL, a.o.format, stderr};
+  bg_tree_opts_t to = {a.o.report[0] ? a.o.report : NULL, a.o.format, stderr, a.http != NULL};
   bg_tree_t *t = bg_tree_new(&to, name, sizeof name, err, sizeof err);
   if (!t) {
     fprintf(stderr, "blockguard: %s\n", err);
@@ -295,6 +336,11 @@ static int cmd_run(int argc, char **argv, int checking) {
   int ep[2];
   if (sfd < 0 || pipe2(ep, O_CLOEXEC) < 0) {
     fprintf(stderr, "blockguard: %s\n", strerror(errno));
+    return 2;
+  }
+  bg_http_t *dash = NULL; /* after the signal mask: its thread must not take ours */
+  if (a.http && !(dash = start_dashboard(&a, t))) {
+    bg_tree_free(t);
     return 2;
   }
   run_state_t r = {0};
@@ -377,6 +423,7 @@ static int cmd_run(int argc, char **argv, int checking) {
   if (problems)
     fprintf(stderr, "blockguard: %d process%s %s no complete report (see above)\n", problems,
             problems == 1 ? "" : "es", problems == 1 ? "has" : "have");
+  if (dash) bg_http_stop(dash, 1000);
   bg_tree_free(t);
 
   /* 6. the verdict */

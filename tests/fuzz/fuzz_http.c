@@ -44,8 +44,9 @@ static const char report_json[] =
     "\"frames\":[{\"pc\":\"0x10\",\"module\":\"/p\",\"offset\":\"0x10\",\"function\":\"f_" MARKER "\","
     "\"file\":\"a.c\",\"line\":3}]}],\"dropped_sites\":0,\"unguarded_reason\":null}";
 
-static int snapshot(bg_model_t *m, void *arg, char *err, size_t errlen) {
+static int snapshot(bg_model_t *m, void *arg, const bg_http_query_t *q, char *err, size_t errlen) {
   (void)arg;
+  if (q->pid && q->pid != 1) return BG_HTTP_NO_SUCH_PROCESS;
   return bg_model_read_json(report_json, sizeof report_json - 1, "fixture", m, err, errlen);
 }
 
