@@ -157,6 +157,7 @@ check-browser: all
 	$(Q)cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 	$(Q)BUILD=$(BUILD) BG_ROOT=$(CURDIR) CC="$(CC)" node tests/browser/dashboard.test.mjs
 	$(Q)BUILD=$(BUILD) BG_ROOT=$(CURDIR) CC="$(CC)" node tests/browser/speedscope.test.mjs
+	$(Q)BUILD=$(BUILD) BG_ROOT=$(CURDIR) CC="$(CC)" node tests/browser/tree.test.mjs
 
 # /api/report latency with 1,000 live sites (median/p90/max).
 bench-http: all

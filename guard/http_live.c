@@ -36,8 +36,9 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 const char *bg__http_live_url(void) { return url[0] ? url : NULL; }
 
-static int snapshot(bg_model_t *m, void *arg, char *err, size_t errlen) {
+static int snapshot(bg_model_t *m, void *arg, const bg_http_query_t *q, char *err, size_t errlen) {
   (void)arg, (void)err, (void)errlen;
+  if (q->pid && q->pid != (int)getpid()) return BG_HTTP_NO_SUCH_PROCESS; /* one process here */
   bg__snapshot(m);
   return 0;
 }

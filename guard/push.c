@@ -79,24 +79,15 @@ static void abs_deadline(struct timespec *ts, uint64_t at_mono_ms) {
   ts->tv_nsec = (long)(at_mono_ms % 1000) * 1000000L;
 }
 
-/* A deep copy (bg_model_delta changes its first argument; the original stays the
- * baseline of the next window if this push is accepted). */
-static int copy_model(bg_model_t *out, const bg_model_t *in) {
-  bg_merge_t g;
-  bg_merge_init(&g);
-  int rc = bg_merge_add(&g, in);
-  bg_merge_finish(&g, out);
-  if (rc < 0) bg_model_free(out);
-  return rc;
-}
-
 /* One push of the window since *prev; when the server accepts it (or there is
  * nothing to send) *prev becomes now.  timeout_ms bounds the request. */
 static void push_once(bg_model_t *prev, uint64_t *from_wall_ns, long timeout_ms, int *failing, int final) {
   bg_model_t cur, win;
   bg__snapshot(&cur);
   uint64_t now_wall = bg__wall_ns();
-  if (copy_model(&win, &cur) < 0 || bg_model_delta(&win, prev) < 0) {
+  /* the window is a copy: cur stays whole, the baseline of the next one if accepted */
+  if (bg_model_copy(&win, &cur) < 0 || bg_model_delta(&win, prev) < 0) {
+    bg_model_free(&win);
     bg_model_free(&cur);
     return;
   }

@@ -260,12 +260,27 @@ static int valid_id(const char *id) {
   return 1;
 }
 
-/* A fresh model from the data source, or a 503 queued (returns -1, *ret set). */
-static int snapshot(bg_http_t *h, struct MHD_Connection *c, bg_model_t *m, enum MHD_Result *ret) {
+/* The request's ?pid=: 0 none, -1 malformed. */
+static int query_pid(struct MHD_Connection *c) {
+  const char *v = M->lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "pid");
+  if (!v) return 0;
+  char *end;
+  long pid = strtol(v, &end, 10);
+  return (*v >= '1' && *v <= '9' && !*end && pid > 0 && pid <= 0x3fffffff) ? (int)pid : -1;
+}
+
+/* A fresh model from the data source, or an error answer queued (returns -1, *ret set). */
+static int snapshot(bg_http_t *h, struct MHD_Connection *c, const bg_http_query_t *q, bg_model_t *m,
+                    enum MHD_Result *ret) {
   char err[256] = "";
   memset(m, 0, sizeof *m);
-  if (h->snapshot(m, h->arg, err, sizeof err) == 0) return 0;
+  int rc = h->snapshot(m, h->arg, q, err, sizeof err);
+  if (rc == 0) return 0;
   bg_model_free(m);
+  if (rc == BG_HTTP_NO_SUCH_PROCESS) {
+    *ret = send_text(c, MHD_HTTP_NOT_FOUND, "no such process here\n");
+    return -1;
+  }
   char msg[300];
   snprintf(msg, sizeof msg, "no report available: %s\n", err);
   *ret = send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
@@ -306,10 +321,10 @@ static enum MHD_Result answer(struct MHD_Connection *c, bg_model_t *m, int fmt,
 }
 
 static enum MHD_Result serve_data(bg_http_t *h, struct MHD_Connection *c, int fmt,
-                                  const bg_render_opt_t *ro, const char *id) {
+                                  const bg_render_opt_t *ro, const bg_http_query_t *q, const char *id) {
   bg_model_t m;
   enum MHD_Result ret;
-  if (snapshot(h, c, &m, &ret) < 0) return ret;
+  if (snapshot(h, c, q, &m, &ret) < 0) return ret;
   return answer(c, &m, fmt, ro, id);
 }
 
@@ -354,11 +369,11 @@ static int route_format(struct MHD_Connection *c, const char *url, bg_render_opt
  * Stopping resumes every waiting request first (libmicrohttpd requires it; they are
  * answered 503), so shutdown is never held up by a window. */
 #define BG_HTTP_MAX_WINDOWS 16
+#define BG_HTTP_MAX_SECONDS 3600
 
 /* The per-request state of an ordinary request: headers checked, answer on the next
  * call.  A window's is its struct pending. */
 static int seen_marker;
-#define BG_HTTP_MAX_SECONDS 3600
 
 struct pending {
   struct MHD_Connection *c;
@@ -367,6 +382,7 @@ struct pending {
   bg_model_t before;
   int fmt, resumed;
   bg_render_opt_t ro;
+  bg_http_query_t q;
   struct pending *next;
 };
 
@@ -443,11 +459,13 @@ static void *timer_main(void *arg) {
 
 /* A window request: the first snapshot, then suspend until the deadline. */
 static enum MHD_Result start_window(bg_http_t *h, struct MHD_Connection *c, int fmt,
-                                    const bg_render_opt_t *ro, unsigned seconds, void **req) {
+                                    const bg_render_opt_t *ro, const bg_http_query_t *q,
+                                    unsigned seconds, void **req) {
   struct pending *p = calloc(1, sizeof *p);
   if (!p) return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
+  p->q = *q;
   enum MHD_Result ret;
-  if (snapshot(h, c, &p->before, &ret) < 0) {
+  if (snapshot(h, c, q, &p->before, &ret) < 0) {
     free(p);
     return ret;
   }
@@ -491,7 +509,7 @@ static enum MHD_Result finish_window(bg_http_t *h, struct MHD_Connection *c, str
     return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down\n");
   bg_model_t after;
   enum MHD_Result ret;
-  if (snapshot(h, c, &after, &ret) < 0) return ret;
+  if (snapshot(h, c, &p->q, &after, &ret) < 0) return ret;
   if (bg_model_delta(&after, &p->before) < 0) {
     bg_model_free(&after);
     return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory\n");
@@ -547,8 +565,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     return send_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down\n");
   if (!strcmp(url, "/")) return serve_page(h, c);
   if (!strcmp(url, "/healthz")) return send_text(c, MHD_HTTP_OK, "ok\n");
+  bg_http_query_t q = {query_pid(c)};
+  if (q.pid < 0) return send_text(c, MHD_HTTP_BAD_REQUEST, "pid must be a process id\n");
   if (!strncmp(url, "/api/sites/", 11) && valid_id(url + 11))
-    return serve_data(h, c, BG_FMT_json, NULL, url + 11);
+    return serve_data(h, c, BG_FMT_json, NULL, &q, url + 11);
   bg_render_opt_t ro;
   char msg[200];
   int fmt = route_format(c, url, &ro, msg, sizeof msg);
@@ -561,9 +581,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
       snprintf(msg, sizeof msg, "seconds must be a whole number from 1 to %d\n", BG_HTTP_MAX_SECONDS);
       return send_text(c, MHD_HTTP_BAD_REQUEST, msg);
     }
-    return start_window(h, c, fmt, &ro, (unsigned)n, req);
+    return start_window(h, c, fmt, &ro, &q, (unsigned)n, req);
   }
-  if (fmt >= 0) return serve_data(h, c, fmt, &ro, NULL);
+  if (fmt >= 0) return serve_data(h, c, fmt, &ro, &q, NULL);
   return send_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
@@ -657,11 +677,11 @@ bg_http_t *bg_http_start(const bg_http_config_t *cfg, int *why, char *err, size_
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
                    (h->log ? MHD_USE_ERROR_LOG : 0) | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
   h->d = M->start_daemon(flags, 0, NULL, NULL, handler, h,
+                          MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, h, /* first, or MHD says so */
                           MHD_OPTION_LISTEN_SOCKET, fd,
                           MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)BG_HTTP_MEMORY_LIMIT,
                           MHD_OPTION_CONNECTION_LIMIT, (unsigned)BG_HTTP_MAX_CONN,
                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)BG_HTTP_IDLE_S,
-                          MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, h,
                           MHD_OPTION_NOTIFY_COMPLETED, completed, h,
                           MHD_OPTION_END);
   if (!h->d) {

@@ -11,7 +11,8 @@
  *   /api/sites/ID  one site as JSON
  *   /metrics       Prometheus text exposition
  *   /healthz       "ok"
- * and every other path a format names in report/formats.def.
+ * and every other path a format names in report/formats.def; data paths take ?pid=N
+ * (one process of a tree) and ?seconds=N (a window).
  *
  * libmicrohttpd runs in its internal-thread mode: one sidecar thread that polls,
  * accepts and answers.  The caller decides how that thread is treated (the shim marks
@@ -23,9 +24,17 @@
 
 #include "report/model.h"
 
+/* What a request asks of the data: pid > 0 only that process (?pid=N: the process
+ * filter of a tree's dashboard, docs/fleet.md), 0 all. */
+typedef struct bg_http_query {
+  int pid;
+} bg_http_query_t;
+
 /* Fills *m with a fresh model (the server frees it with bg_model_free).  Returns 0,
- * or -1 with a message in err (the request then gets 503). */
-typedef int (*bg_http_snapshot_fn)(bg_model_t *m, void *arg, char *err, size_t errlen);
+ * BG_HTTP_NO_SUCH_PROCESS (404), or -1 with a message in err (503). */
+#define BG_HTTP_NO_SUCH_PROCESS (-2)
+typedef int (*bg_http_snapshot_fn)(bg_model_t *m, void *arg, const bg_http_query_t *q, char *err,
+                                   size_t errlen);
 
 typedef struct bg_http_config {
   const char *addr;             /* "ADDR:PORT" (IPv4, [IPv6] or localhost); port 0 = any */

@@ -210,6 +210,21 @@ static json_t *model_json(const bg_model_t *m) {
     json_array_append_new(mods, mo);
   }
   json_object_set_new(o, "modules", mods);
+  if (m->nprocesses) { /* extension: a process tree's live view (docs/fleet.md) */
+    json_t *ps = json_array();
+    for (int i = 0; i < m->nprocesses; i++) {
+      const bg_rproc_t *p = &m->processes[i];
+      json_t *po = json_object();
+      json_object_set_new(po, "pid", json_integer(p->pid));
+      json_object_set_new(po, "image", json_integer(p->image));
+      json_object_set_new(po, "cmd", jstr(p->cmd));
+      json_object_set_new(po, "state", jstr(p->state));
+      json_object_set_new(po, "violations", jint(p->violations));
+      json_object_set_new(po, "sites", json_integer(p->sites));
+      json_array_append_new(ps, po);
+    }
+    json_object_set_new(o, "processes", ps);
+  }
   return o;
 }
 
@@ -554,6 +569,21 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
       md->build_id = get_str(r, mo, "build_id", 0);
       if (strspn(md->build_id, "0123456789abcdef") != strlen(md->build_id))
         return rd_fail(r, "modules[].build_id", "expected lower-case hex");
+    }
+  }
+  json_t *ps = json_object_get(o, "processes"), *po; /* optional: tree views */
+  if (ps && !json_is_array(ps)) return rd_fail(r, "processes", "expected an array");
+  if (ps) {
+    m->processes = calloc(json_array_size(ps) + 1, sizeof *m->processes);
+    json_array_foreach(ps, mi, po) {
+      if (!json_is_object(po)) return rd_fail(r, "processes[]", "expected an object");
+      bg_rproc_t *p = &m->processes[m->nprocesses++];
+      p->pid = (int)get_uint(r, po, "pid", 1);
+      p->image = (int)get_uint(r, po, "image", 0);
+      p->cmd = get_str(r, po, "cmd", 0);
+      p->state = get_str(r, po, "state", 0);
+      p->violations = get_uint(r, po, "violations", 0);
+      p->sites = (int)get_uint(r, po, "sites", 0);
     }
   }
   read_v2(r, o, m);

@@ -186,6 +186,22 @@ static int merge_add(bg_merge_t *g, bg_model_t *s, int steal) {
     d->incomplete_reason = bg_model_strdup(buf);
   }
   d->schema = 2;
+  if (s->nprocesses) { /* a tree's process list: all of them */
+    bg_rproc_t *np = realloc(d->processes, (size_t)(d->nprocesses + s->nprocesses) * sizeof *np);
+    if (!np) return -1;
+    d->processes = np;
+    for (int i = 0; i < s->nprocesses; i++) {
+      bg_rproc_t *p = &d->processes[d->nprocesses++];
+      *p = s->processes[i];
+      p->cmd = bg_model_strdup(s->processes[i].cmd);
+      p->state = bg_model_strdup(s->processes[i].state);
+    }
+  } else if (g->track_processes) { /* one report, one process (blockguard serve DIR) */
+    bg_rproc_t *np = realloc(d->processes, (size_t)(d->nprocesses + 1) * sizeof *np);
+    if (!np) return -1;
+    d->processes = np;
+    bg_rproc_from_model(&d->processes[d->nprocesses++], s, 0);
+  }
   for (int i = 0; i < s->nmodules; i++) { /* by path; the first build id seen wins */
     if (!s->modules[i].path || ix_find(g->mods_ix, s->modules[i].path)) continue;
     if ((d->nmodules & (d->nmodules - 1)) == 0) { /* capacity doubles at powers of two */
@@ -312,6 +328,44 @@ void bg_merge_finish(bg_merge_t *g, bg_model_t *out) {
   if (!d->version) d->version = bg_model_strdup(BG_VERSION);
   *out = *d;
   memset(g, 0, sizeof *g);
+}
+
+void bg_rproc_from_model(bg_rproc_t *p, const bg_model_t *m, int running) {
+  char cmd[256], state[64];
+  size_t k = 0;
+  cmd[0] = 0;
+  for (int i = 0; i < m->argc && k + 4 < sizeof cmd; i++) {
+    int w = snprintf(cmd + k, sizeof cmd - k, "%s%s", i ? " " : "", m->argv[i]);
+    k += w > 0 ? (size_t)w : 0;
+  }
+  if (k >= sizeof cmd - 4) strcpy(cmd + sizeof cmd - 4, "...");
+  const char *how = m->exit.how ? m->exit.how : "";
+  if (running || !strcmp(how, "running"))
+    snprintf(state, sizeof state, "running");
+  else if (!strcmp(how, "exit"))
+    snprintf(state, sizeof state, "exited %d", m->exit.status);
+  else if (!strcmp(how, "signal"))
+    snprintf(state, sizeof state, "killed by %s", sigabbrev_np(m->exit.signal) ? sigabbrev_np(m->exit.signal) : "signal");
+  else if (!strcmp(how, "exec"))
+    snprintf(state, sizeof state, "exec'd");
+  else
+    snprintf(state, sizeof state, "%s", how[0] ? how : "ended");
+  memset(p, 0, sizeof *p);
+  p->pid = m->pid;
+  p->image = m->image;
+  p->cmd = bg_model_strdup(cmd[0] ? cmd : "?");
+  p->state = bg_model_strdup(state);
+  for (int i = 0; i < m->nsites; i++)
+    if (!m->sites[i].allowed && m->sites[i].count) p->violations += m->sites[i].count, p->sites++;
+}
+
+int bg_model_copy(bg_model_t *out, const bg_model_t *in) {
+  bg_merge_t g;
+  bg_merge_init(&g);
+  int rc = bg_merge_add(&g, in); /* a merge of one report is its deep copy */
+  bg_merge_finish(&g, out);
+  if (rc < 0) bg_model_free(out);
+  return rc;
 }
 
 /* ---- baseline ---------------------------------------------------------------------- */

@@ -38,6 +38,8 @@ void bg_model_free(bg_model_t *m) {
   free(m->http_url);
   for (int i = 0; i < m->nmodules; i++) free(m->modules[i].path), free(m->modules[i].build_id);
   free(m->modules);
+  for (int i = 0; i < m->nprocesses; i++) free(m->processes[i].cmd), free(m->processes[i].state);
+  free(m->processes);
   free(m->incomplete_reason);
   free(m->exit.how);
   free(m->exit.exec);

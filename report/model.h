@@ -67,6 +67,16 @@ typedef struct bg_rmodule {
   char *path, *build_id;
 } bg_rmodule_t;
 
+/* One process image of a tree (`blockguard run --http`, docs/fleet.md): the dashboard's
+ * process list and filter. */
+typedef struct bg_rproc {
+  int pid, image;
+  char *cmd;              /* argv joined, shortened */
+  char *state;            /* "running", "exited 0", "killed by SIGTERM"... */
+  uint64_t violations;    /* not allowed */
+  int sites;              /* with violations */
+} bg_rproc_t;
+
 typedef struct bg_rkv {
   char *key, *value;
 } bg_rkv_t;
@@ -122,6 +132,8 @@ typedef struct bg_model {
   char *http_url;         /* live dashboard this process served, NULL: none (docs/http.md) */
   bg_rmodule_t *modules;  /* objects named by frames, with build ids (may be empty) */
   int nmodules;
+  bg_rproc_t *processes;  /* the processes a tree view covers, none otherwise */
+  int nprocesses;
   /* schema 2 (docs/report-schema.md) */
   int schema;             /* 1 for files without the field */
   char *incomplete_reason; /* NULL: complete; else data may be missing, and why */
@@ -160,6 +172,7 @@ typedef struct bg_merge {
   struct { bg_rrule_t rule; int count; } *um;  /* reports listing a rule unmatched */
   int num;
   struct bg__ix *sites_ix, *um_ix, *mods_ix;      /* by site id, rule "line:file", path */
+  int track_processes; /* set after init: every report added becomes a `processes` entry */
 } bg_merge_t;
 void bg_merge_init(bg_merge_t *g);
 int bg_merge_add(bg_merge_t *g, const bg_model_t *src); /* 0, -1 out of memory */
@@ -168,6 +181,11 @@ int bg_merge_add(bg_merge_t *g, const bg_model_t *src); /* 0, -1 out of memory *
  * second copy. */
 int bg_merge_add_owned(bg_merge_t *g, bg_model_t *src);
 void bg_merge_finish(bg_merge_t *g, bg_model_t *out);
+/* The process record of one report: its pid, command, how it ended ("running" when
+ * running is set), its violations (report/merge.c). */
+void bg_rproc_from_model(bg_rproc_t *p, const bg_model_t *m, int running);
+/* A deep copy of in (report/merge.c).  0, or -1 out of memory (out then empty). */
+int bg_model_copy(bg_model_t *out, const bg_model_t *in);
 /* Baseline diff: is_new[i] = cur site i is not allowed and not in base (by id, then
  * by signature, one to one).  Returns how many are new, -1 out of memory. */
 int bg_baseline_diff(const bg_model_t *cur, const bg_model_t *base, int *is_new);

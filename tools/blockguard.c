@@ -33,7 +33,7 @@
 
 static void usage(FILE *out) {
   fprintf(out,
-          "usage: blockguard run   [--wait=all|child] [--key=value...] [--] CMD [ARGS...]\n"
+          "usage: blockguard run   [--wait=all|child] [--http=ADDR:PORT] [--key=value...] [--] CMD [ARGS...]\n"
           "       blockguard check [--wait=all|child] [--baseline=OLD.json] [--key=value...] [--] CMD [ARGS...]\n"
           "       blockguard report [--format F] [--baseline OLD.json] [--suppressions] FILE|DIR...\n"
           "       blockguard serve [--http ADDR:PORT] FILE|DIR...\n"

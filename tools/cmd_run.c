@@ -20,6 +20,12 @@
  *   6. verdict (check): 2 bad input, `exitcode` (66) violations, 67 a report is
  *      missing or incomplete, else the program's own status (128+N when killed by
  *      signal N, like a shell).  docs/reports.md.
+ *
+ * --http=ADDR:PORT (with --http_token, --http_hosts) is the CLI's own: one dashboard,
+ * one /metrics, one /debug/pprof/block for the whole tree, served from the images'
+ * ledgers as they are (cmd_run_tree.c, bg_tree_snapshot), with a process filter
+ * (?pid=N); the programs do not serve one each.  An http= in BLOCKGUARD_OPTIONS still
+ * reaches them (each process its own dashboard).  docs/fleet.md.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -43,6 +49,7 @@
 #include "guard/options.h"
 #include "guard/rules.h"
 #include "report/format.h"
+#include "report/http.h"
 #include "tools/cli.h"
 #include "tools/cmd_run_tree.h"
 
@@ -134,6 +141,7 @@ static int add_flag(char *opts, size_t n, bg__options_t *check, const char *flag
 
 typedef struct run_args {
   int checking;
+  const char *http, *http_token, *http_hosts; /* the tree's dashboard (--http=...) */
   int wait_child;           /* --wait=child */
   const char *baseline;     /* --baseline=OLD */
   bg__options_t o;          /* as the shim will parse them */
@@ -166,6 +174,12 @@ static int parse_args(int argc, char **argv, run_args_t *a) {
       a->wait_child = 0;
     } else if (!strcmp(argv[i], "--wait=child")) {
       a->wait_child = 1;
+    } else if (!strncmp(argv[i], "--http=", 7)) { /* the CLI serves the tree: not passed on */
+      a->http = argv[i] + 7;
+    } else if (!strncmp(argv[i], "--http_token=", 13)) {
+      a->http_token = argv[i] + 13;
+    } else if (!strncmp(argv[i], "--http_hosts=", 13)) {
+      a->http_hosts = argv[i] + 13;
     } else if (!strncmp(argv[i], "--wait", 6)) {
       fprintf(stderr, "blockguard: %s: expected --wait=all or --wait=child\n", argv[i]);
       return 2;
@@ -215,7 +229,7 @@ static int check_input(int argc, char **argv, run_args_t *a) {
  * adopt whatever the tree daemonizes.  NULL after printing the problem. */
 static bg_tree_t *listen_tree(run_args_t *a) {
   char name[128], err[512];
-  bg_tree_opts_t to = {a->o.report[0] ? a->o.report : NULL, a->o.format, stderr};
+  bg_tree_opts_t to = {a->o.report[0] ? a->o.report : NULL, a->o.format, stderr, a->http != NULL};
   bg_tree_t *t = bg_tree_new(&to, name, sizeof name, err, sizeof err);
   if (!t) {
     fprintf(stderr, "blockguard: %s\n", err);
@@ -227,6 +241,33 @@ static bg_tree_t *listen_tree(run_args_t *a) {
   return t;
 }
 
+/* ---- the tree's dashboard (--http) ------------------------------------------------------ */
+static int tree_snapshot(bg_model_t *m, void *arg, const bg_http_query_t *q, char *err, size_t errlen) {
+  int rc = bg_tree_snapshot(arg, q->pid, m, err, errlen);
+  return rc == 1 ? BG_HTTP_NO_SUCH_PROCESS : rc;
+}
+
+static void dash_log(const char *msg, void *arg) {
+  (void)arg;
+  fprintf(stderr, "blockguard: dashboard: %s\n", msg);
+}
+
+/* Serves the tree on --http (a bad address or a missing token: exit 2, nothing run). */
+static bg_http_t *start_dashboard(const run_args_t *a, bg_tree_t *t) {
+  char err[512];
+  bg_http_config_t cfg = {.addr = a->http, .token = a->http_token, .hosts = a->http_hosts,
+                          .snapshot = tree_snapshot, .arg = t, .mode = "live",
+                          .log = a->o.verbosity >= 2 ? dash_log : NULL};
+  bg_http_t *h = bg_http_start(&cfg, NULL, err, sizeof err);
+  if (!h) {
+    fprintf(stderr, "blockguard: %s\n", err);
+    return NULL;
+  }
+  fprintf(stderr, "blockguard: dashboard at %s (every process of the tree)\n", bg_http_url(h));
+  fflush(stderr);
+  return h;
+}
+
 /* ---- 3. running ------------------------------------------------------------------------ */
 typedef struct run_state {
   pid_t child;
@@ -234,13 +275,14 @@ typedef struct run_state {
   int exec_errno;           /* CMD could not be executed */
   int sfd;                  /* signalfd: SIGCHLD and the signals we forward */
   sigset_t old_mask;
+  bg_http_t *dash;          /* --http: the tree's dashboard */
 } run_state_t;
 
 /* Starts CMD with the shim (after a sanitizer runtime we run under, before the
  * caller's own LD_PRELOAD) and the options; the signals we wait for come through a
  * signalfd from here on.  0, or -1 after printing the problem.  A CMD that cannot be
  * executed is not an error here: r->exec_errno says why (127/126 like a shell). */
-static int start_program(const run_args_t *a, run_state_t *r) {
+static int start_program(const run_args_t *a, bg_tree_t *t, run_state_t *r) {
   const char *old_preload = getenv("LD_PRELOAD");
   char preload[PATH_MAX * 3], asan[PATH_MAX];
   sanitizer_runtime(asan);
@@ -257,6 +299,8 @@ static int start_program(const run_args_t *a, run_state_t *r) {
     fprintf(stderr, "blockguard: %s\n", strerror(errno));
     return -1;
   }
+  /* after the signal mask: the server's threads must not take our signals */
+  if (a->http && !(r->dash = start_dashboard(a, t))) return -1;
   r->child = fork();
   if (r->child < 0) {
     fprintf(stderr, "blockguard: fork: %s\n", strerror(errno));
@@ -444,12 +488,13 @@ static int cmd_run(int argc, char **argv, int checking) {
   int rc = check_input(argc, argv, &a);                   /* 1 */
   bg_tree_t *t = rc ? NULL : listen_tree(&a);             /* 2 */
   run_state_t r = {0};
-  if (!rc && (!t || start_program(&a, &r) < 0)) rc = 2;   /* 3 */
+  if (!rc && (!t || start_program(&a, t, &r) < 0)) rc = 2; /* 3 */
   run_outcome_t out;
   if (!rc) {
     wait_tree(t, &r, a.wait_child);                       /* 4 */
     rc = report_tree(t, &a, &r, &out);                    /* 5 */
   }
+  if (r.dash) bg_http_stop(r.dash, 1000);
   if (t) bg_tree_free(t);
   bg_model_free(&a.base);
   return rc ? rc : verdict(&a, &r, &out);                 /* 6 */

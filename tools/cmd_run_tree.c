@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,15 @@ struct bg_tree {
   int finished;
   bg_tree_proc_t *procs;
   int nprocs, capprocs;
+  /* The live view (bg_tree_snapshot, `run --http`): its server thread reads what the
+   * main loop changes, so every entry point holds mu; ended images' models are kept
+   * (at most BG_TREE_KEEP of them) for its process filter. */
+  pthread_mutex_t mu;
+  bg_model_t *kept;
+  int nkept, capkept;
 };
+
+#define BG_TREE_KEEP 4096
 
 #define GROW(arr, n, cap)                                                                \
   do {                                                                                  \
@@ -91,6 +100,7 @@ bg_tree_t *bg_tree_new(const bg_tree_opts_t *o, char *name, size_t namelen, char
   bg_tree_t *t = calloc(1, sizeof *t);
   if (!t) return snprintf(err, errlen, "out of memory"), NULL;
   t->o = *o;
+  pthread_mutex_init(&t->mu, NULL);
   t->self = getpid();
   t->uid = geteuid();
   bg_merge_init(&t->merge);
@@ -212,7 +222,7 @@ static int receive(bg_tree_t *t, int c) {
   return 1;
 }
 
-void bg_tree_accept(bg_tree_t *t) {
+static void accept_all(bg_tree_t *t) {
   for (;;) {
     int c = accept4(t->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (c < 0) break;
@@ -363,7 +373,12 @@ static void finalize(bg_tree_t *t, entry_t *e, int running, int wait_child) {
       p->problem = strdup(werr);
     }
     bg_merge_add(&t->merge, &m);
-    bg_model_free(&m);
+    if (t->o.keep_models && t->nkept < BG_TREE_KEEP) {
+      GROW(t->kept, t->nkept, t->capkept);
+      t->kept[t->nkept++] = m; /* the live view's process filter */
+    } else {
+      bg_model_free(&m);
+    }
   }
   munmap((void *)e->map, e->size);
   e->map = NULL;
@@ -390,8 +405,8 @@ static void exec_unguarded(bg_tree_t *t, const entry_t *e, const bg__lfacts_t *f
   p->problem = strdup(why);
 }
 
-void bg_tree_reaped(bg_tree_t *t, pid_t pid, int status, uint64_t when) {
-  bg_tree_accept(t); /* a ledger it sent is already queued: take it first */
+static void reaped(bg_tree_t *t, pid_t pid, int status, uint64_t when) {
+  accept_all(t); /* a ledger it sent is already queued: take it first */
   entry_t *last = NULL;
   for (int i = 0; i < t->ne; i++)
     if (t->e[i].pid == pid && (!last || t->e[i].image > last->image)) last = &t->e[i];
@@ -416,8 +431,8 @@ void bg_tree_reaped(bg_tree_t *t, pid_t pid, int status, uint64_t when) {
     if (t->e[i].pid == pid && !t->e[i].done) finalize(t, &t->e[i], 0, 0);
 }
 
-void bg_tree_poll(bg_tree_t *t) {
-  bg_tree_accept(t);
+static void poll_all(bg_tree_t *t) {
+  accept_all(t);
   for (int i = 0; i < t->ne; i++) {
     entry_t *e = &t->e[i];
     if (e->done) continue;
@@ -443,8 +458,8 @@ static int children(pid_t self, int *out, int max) {
   return n;
 }
 
-void bg_tree_finish(bg_tree_t *t, int wait_child) {
-  bg_tree_accept(t);
+static void finish(bg_tree_t *t, int wait_child) {
+  accept_all(t);
   if (wait_child) {
     /* Processes left running may not have sent their ledger yet (a daemon forked a
      * moment before its parent exited): give them a second. */
@@ -455,7 +470,7 @@ void bg_tree_finish(bg_tree_t *t, int wait_child) {
       if (!missing) break;
       struct timespec ms = {0, 10000000};
       nanosleep(&ms, NULL);
-      bg_tree_accept(t);
+      accept_all(t);
     }
     for (int i = 0; i < nk; i++) {
       if (bg_tree_saw(t, kids[i]) || kill(kids[i], 0) < 0) continue;
@@ -466,7 +481,7 @@ void bg_tree_finish(bg_tree_t *t, int wait_child) {
                           "came from it: the shim did not run in it");
     }
   }
-  bg_tree_poll(t);
+  poll_all(t);
   for (int i = 0; i < t->ne; i++) {
     entry_t *e = &t->e[i];
     if (e->done) continue;
@@ -499,6 +514,92 @@ void bg_tree_finish(bg_tree_t *t, int wait_child) {
   t->finished = 1;
 }
 
+/* ---- entry points: the main loop's, and the live view's ------------------------------- */
+void bg_tree_accept(bg_tree_t *t) {
+  pthread_mutex_lock(&t->mu);
+  accept_all(t);
+  pthread_mutex_unlock(&t->mu);
+}
+
+void bg_tree_reaped(bg_tree_t *t, pid_t pid, int status, uint64_t when) {
+  pthread_mutex_lock(&t->mu);
+  reaped(t, pid, status, when);
+  pthread_mutex_unlock(&t->mu);
+}
+
+void bg_tree_poll(bg_tree_t *t) {
+  pthread_mutex_lock(&t->mu);
+  poll_all(t);
+  pthread_mutex_unlock(&t->mu);
+}
+
+void bg_tree_finish(bg_tree_t *t, int wait_child) {
+  pthread_mutex_lock(&t->mu);
+  finish(t, wait_child);
+  pthread_mutex_unlock(&t->mu);
+}
+
+/* Adds one image's model (copied unless owned) and its process record to g. */
+static int add_image(bg_merge_t *g, bg_model_t *m, int owned, int running, bg_rproc_t **procs,
+                     int *nprocs) {
+  bg_rproc_t *np = realloc(*procs, (size_t)(*nprocs + 1) * sizeof *np);
+  if (!np) return -1;
+  *procs = np;
+  bg_rproc_from_model(&np[(*nprocs)++], m, running);
+  return owned ? bg_merge_add_owned(g, m) : bg_merge_add(g, m);
+}
+
+int bg_tree_snapshot(bg_tree_t *t, int pid, bg_model_t *out, char *err, size_t errlen) {
+  bg_merge_t g;
+  bg_merge_init(&g);
+  bg_rproc_t *procs = NULL;
+  int nprocs = 0, rc = 0, found = 0;
+  pthread_mutex_lock(&t->mu);
+  /* ended images: all of them merged so far, or the filtered process's kept models */
+  if (!pid && (t->finished || t->merge.nreports)) /* none ended yet: nothing to add */
+    rc = bg_merge_add(&g, t->finished ? &t->merged : &t->merge.m);
+  for (int i = 0; i < t->nkept && !rc; i++) {
+    if (pid && t->kept[i].pid != pid) continue;
+    found = 1;
+    if (pid) {
+      rc = add_image(&g, &t->kept[i], 0, 0, &procs, &nprocs);
+    } else { /* merged above: only its record */
+      bg_rproc_t *np = realloc(procs, (size_t)(nprocs + 1) * sizeof *np);
+      if (!np) rc = -1;
+      else procs = np, bg_rproc_from_model(&procs[nprocs++], &t->kept[i], 0);
+    }
+  }
+  /* running images: their ledgers as they are now (calls in flight included) */
+  for (int i = 0; i < t->ne && !rc; i++) {
+    entry_t *e = &t->e[i];
+    if (e->done || !e->map || (pid && e->pid != pid)) continue;
+    bg__lread_t in = {.base = e->map, .size = e->size, .inflight = 1, .running = 1};
+    bg_model_t m;
+    char lerr[256];
+    if (bg__ledger_model(&in, &m, lerr, sizeof lerr) < 0) continue; /* half-written: next poll */
+    m.image = e->image;
+    found = 1;
+    rc = add_image(&g, &m, 1, 1, &procs, &nprocs);
+    bg_model_free(&m);
+  }
+  pthread_mutex_unlock(&t->mu);
+  bg_merge_finish(&g, out);
+  if (rc < 0) snprintf(err, errlen, "out of memory");
+  if (pid && !found && !rc) rc = 1;
+  if (rc) {
+    for (int i = 0; i < nprocs; i++) free(procs[i].cmd), free(procs[i].state);
+    free(procs);
+    bg_model_free(out);
+    return rc < 0 ? -1 : 1;
+  }
+  /* the merge's own list (images merged before) is replaced by the full one */
+  for (int i = 0; i < out->nprocesses; i++) free(out->processes[i].cmd), free(out->processes[i].state);
+  free(out->processes);
+  out->processes = procs;
+  out->nprocesses = nprocs;
+  return 0;
+}
+
 const bg_model_t *bg_tree_merged(bg_tree_t *t) { return &t->merged; }
 int bg_tree_nprocs(const bg_tree_t *t) { return t->nprocs; }
 const bg_tree_proc_t *bg_tree_proc(const bg_tree_t *t, int i) { return &t->procs[i]; }
@@ -520,6 +621,9 @@ void bg_tree_free(bg_tree_t *t) {
   free(t->procs);
   free(t->e), free(t->p), free(t->orphans);
   if (t->finished) bg_model_free(&t->merged);
+  for (int i = 0; i < t->nkept; i++) bg_model_free(&t->kept[i]);
+  free(t->kept);
+  pthread_mutex_destroy(&t->mu);
   close(t->lfd);
   free(t);
 }

@@ -29,6 +29,7 @@ typedef struct bg_tree_opts {
   const char *report;   /* report= pattern the CLI writes for each image, or NULL */
   int format;           /* BG_FMT_* of report= */
   FILE *msgs;           /* where the images' messages go (the CLI's stderr) */
+  int keep_models;      /* keep ended images' models: a live view filters by process */
 } bg_tree_opts_t;
 
 typedef struct bg_tree bg_tree_t;
@@ -43,6 +44,10 @@ void bg_tree_poll(bg_tree_t *t);     /* prints new messages, reads the ledgers o
 /* The run is over: everything received is read.  wait_child: processes still running
  * (left behind by --wait=child) are reported as running, their reports incomplete. */
 void bg_tree_finish(bg_tree_t *t, int wait_child);
+/* The live view (`run --http`, another thread): the tree as it is now - ended images
+ * merged, running ones read from their ledgers - with a `processes` list; pid > 0: that
+ * process only.  0, 1 no such process, -1 with err. */
+int bg_tree_snapshot(bg_tree_t *t, int pid, bg_model_t *out, char *err, size_t errlen);
 /* Results after finish. */
 const bg_model_t *bg_tree_merged(bg_tree_t *t);
 int bg_tree_nprocs(const bg_tree_t *t);

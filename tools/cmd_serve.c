@@ -119,35 +119,55 @@ static int list_inputs(serve_src_t *s, char ***files, int *nfiles, char **sig, c
   return rc;
 }
 
-/* Reads and merges the files (report/merge.c: the same merge as `blockguard report`). */
-/* Reads and merges the files (report/merge.c: the same merge as `blockguard report`). */
+/* Reads and merges the files (report/merge.c: the same merge as `blockguard report`),
+ * each listed as a process (the dashboard's process list). */
 static int build(char **files, int n, bg_model_t *out, char *err, size_t errlen) {
   bg_merge_t g;
   bg_merge_init(&g);
+  g.track_processes = 1;
   int rc = bg_cli_read_merge(files, n, &g, NULL, err, errlen);
   bg_merge_finish(&g, out);
   if (rc < 0) bg_model_free(out);
   return rc;
 }
 
-/* A deep copy for the server, which frees what it is given. */
-static int copy_model(bg_model_t *out, const bg_model_t *in) {
+/* ?pid=N: the files of that process only, read again (the cache is the whole merge). */
+static int build_pid(char **files, int n, int pid, bg_model_t *out, char *err, size_t errlen) {
   bg_merge_t g;
   bg_merge_init(&g);
-  int rc = bg_merge_add(&g, in);
+  g.track_processes = 1;
+  int rc = 0, found = 0;
+  for (int i = 0; i < n && !rc; i++) {
+    bg_model_t m;
+    if (bg_model_read_file(files[i], &m, err, errlen) < 0) {
+      rc = -1;
+      break;
+    }
+    if (m.pid == pid) {
+      found = 1;
+      if (bg_merge_add_owned(&g, &m) < 0) rc = -1, snprintf(err, errlen, "out of memory");
+    }
+    bg_model_free(&m);
+  }
   bg_merge_finish(&g, out);
+  if (rc == 0 && !found) rc = BG_HTTP_NO_SUCH_PROCESS;
   if (rc < 0) bg_model_free(out);
   return rc;
 }
 
 /* The server's data source: a deep copy of the (refreshed) cached merge. */
-static int serve_snapshot(bg_model_t *out, void *arg, char *err, size_t errlen) {
+static int serve_snapshot(bg_model_t *out, void *arg, const bg_http_query_t *q, char *err,
+                          size_t errlen) {
   serve_src_t *s = arg;
   char **files = NULL, *sig = NULL;
-  int n = 0, rc = 0;
+  int n = 0, rc = 0, filtered = 0;
   pthread_mutex_lock(&s->mu);
   if (list_inputs(s, &files, &n, &sig, err, errlen) < 0) {
     rc = -1;
+  } else if (q && q->pid) {
+    filtered = 1;
+    rc = build_pid(files, n, q->pid, out, err, errlen);
+    if (rc == 0) bg_model_redact(out, &s->redact);
   } else if (!s->have_cache || !s->sig || !sig || strcmp(s->sig, sig)) {
     bg_model_t fresh;
     if (build(files, n, &fresh, err, errlen) < 0) {
@@ -161,8 +181,8 @@ static int serve_snapshot(bg_model_t *out, void *arg, char *err, size_t errlen) 
       sig = NULL;
     }
   }
-  if (rc == 0) {
-    if (copy_model(out, &s->cache) < 0) {
+  if (rc == 0 && !filtered) {
+    if (bg_model_copy(out, &s->cache) < 0) {
       snprintf(err, errlen, "out of memory");
       rc = -1;
     } else {
@@ -261,7 +281,7 @@ int bg_cmd_serve(int argc, char **argv) {
   pthread_mutex_init(&s.mu, NULL);
   char err[1024];
   bg_model_t probe;
-  if (serve_snapshot(&probe, &s, err, sizeof err) < 0) {
+  if (serve_snapshot(&probe, &s, NULL, err, sizeof err) < 0) {
     fprintf(stderr, "blockguard serve: %s\n", err);
     serve_free(&s);
     return 2;

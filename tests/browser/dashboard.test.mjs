@@ -13,10 +13,9 @@
 // (dashboard-loops.png).
 //
 // Run by `make check-browser` (which installs chromium/node/npm and playwright-core).
-import { chromium } from "playwright-core";
+import { checker, launch } from "./harness.mjs";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, mkdirSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -27,11 +26,7 @@ const shim = path.join(build, "libblockguard.so");
 const outDir = path.join(build, "tests", "browser");
 mkdirSync(outDir, { recursive: true });
 
-let passed = 0, failed = 0;
-function check(name, ok, detail) {
-  if (ok) { passed++; console.log("  ok    " + name); }
-  else { failed++; console.log("  FAIL  " + name + (detail ? ": " + detail : "")); }
-}
+const t = checker(), check = t.check;
 
 // ---- the program under test ---------------------------------------------------------
 const demo = path.join(outDir, "http_demo");
@@ -54,15 +49,7 @@ const url = await new Promise((resolve, reject) => {
 console.log("dashboard: " + url);
 
 // ---- the browser ------------------------------------------------------------------
-const profile = mkdtempSync(path.join(tmpdir(), "bg-chromium-"));
-const ctx = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"],
-  viewport: { width: 1440, height: 900 },
-  colorScheme: "dark",
-});
+const { ctx, profile } = await launch(["--disable-gpu"], { colorScheme: "dark" });
 const problems = [];
 let dialogs = 0;
 try {
@@ -227,5 +214,5 @@ try {
   if (child.exitCode === null) child.kill("SIGKILL");
   rmSync(profile, { recursive: true, force: true });
 }
-console.log("browser: " + passed + " passed, " + failed + " failed");
-process.exit(failed ? 1 : 0);
+console.log("browser: " + t.passed + " passed, " + t.failed + " failed");
+process.exit(t.failed ? 1 : 0);

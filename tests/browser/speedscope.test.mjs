@@ -10,11 +10,10 @@
 // and the functions that made them, with the blocked time blockguard measured.
 //
 // Run by `make check-browser` after dashboard.test.mjs.
-import { chromium } from "playwright-core";
+import { checker, launch } from "./harness.mjs";
 import { spawn, execFileSync } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdtempSync, rmSync, mkdirSync, readFileSync, existsSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync, mkdirSync, readFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -26,11 +25,7 @@ const outDir = path.join(build, "tests", "browser");
 mkdirSync(outDir, { recursive: true });
 const app = path.join(here, "node_modules", "speedscope", "dist", "release");
 
-let passed = 0, failed = 0;
-function check(name, ok, detail) {
-  if (ok) { passed++; console.log("  ok    " + name); }
-  else { failed++; console.log("  FAIL  " + name + (detail ? ": " + detail : "")); }
-}
+const t = checker(), check = t.check;
 
 // ---- the program: http_demo blocks at several sites on three threads ----------------
 const demo = path.join(outDir, "http_demo");
@@ -75,15 +70,7 @@ const server = createServer((req, res) => {
 await new Promise((r) => server.listen(0, "127.0.0.1", r));
 const origin = "http://127.0.0.1:" + server.address().port;
 
-const profile = mkdtempSync(path.join(tmpdir(), "bg-chromium-"));
-const ctx = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: ["--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
-    "--disable-background-networking", "--disable-quic", "--no-first-run",
-    "--disable-component-update", "--disable-sync"],
-  viewport: { width: 1440, height: 900 },
-});
+const { ctx, profile } = await launch(["--use-angle=swiftshader", "--enable-unsafe-swiftshader"]);
 const problems = [];
 try {
   const page = ctx.pages()[0] || (await ctx.newPage());
@@ -120,5 +107,5 @@ try {
   if (child.exitCode === null) child.kill("SIGTERM");
   rmSync(profile, { recursive: true, force: true });
 }
-console.log("speedscope: " + passed + " passed, " + failed + " failed");
-process.exit(failed ? 1 : 0);
+console.log("speedscope: " + t.passed + " passed, " + t.failed + " failed");
+process.exit(t.failed ? 1 : 0);

@@ -44,8 +44,9 @@ static const char report_json[] =
     "\"frames\":[{\"pc\":\"0x10\",\"module\":\"/p\",\"offset\":\"0x10\",\"function\":\"f_" MARKER "\","
     "\"file\":\"a.c\",\"line\":3}]}],\"dropped_sites\":0,\"unguarded_reason\":null}";
 
-static int snapshot(bg_model_t *m, void *arg, char *err, size_t errlen) {
+static int snapshot(bg_model_t *m, void *arg, const bg_http_query_t *q, char *err, size_t errlen) {
   (void)arg;
+  if (q->pid && q->pid != 1) return BG_HTTP_NO_SUCH_PROCESS;
   return bg_model_read_json(report_json, sizeof report_json - 1, "fixture", m, err, errlen);
 }
 
@@ -139,11 +140,14 @@ static void check_alive(void) {
   free(r);
 }
 
-/* Does the request carry exactly one Host header, "attacker.example" (a rebinding
+/* Does the request's head (up to the first blank line: what follows is a body or a
+ * pipelined request) carry exactly one Host header, "attacker.example" (a rebinding
  * domain), with nothing that could extend or repeat it? */
 static int foreign_host_only(const uint8_t *data, size_t size) {
   static const char h[] = "\r\nHost: attacker.example\r\n";
-  const char *d = (const char *)data, *at = memmem(d, size, h, sizeof h - 1);
+  const char *d = (const char *)data, *end = memmem(d, size, "\r\n\r\n", 4);
+  if (end) size = (size_t)(end - d) + 2; /* keep the last header's line break */
+  const char *at = memmem(d, size, h, sizeof h - 1);
   if (!at || memchr(d, 0, size)) return 0;
   const char *after = at + sizeof h - 1;
   if (after < d + size && (*after == ' ' || *after == '\t')) return 0; /* folded */
@@ -177,9 +181,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       fprintf(stderr, "fuzz_http: report data served to a foreign Host\n");
       abort();
     }
+    /* the first response only: pipelined requests may follow with JSON of their own */
     const char *ct = strcasestr(resp, "\r\ncontent-type: text/html");
     const char *body = strstr(resp, "\r\n\r\n");
-    if (ct && body && ct < body && strstr(body, MARKER)) {
+    const char *cl = strcasestr(resp, "\r\ncontent-length: ");
+    size_t blen = body && cl && cl < body ? strtoul(cl + 18, NULL, 10) : 0;
+    if (ct && body && ct < body && blen && memmem(body + 4, blen < n - (size_t)(body + 4 - resp) ? blen : n - (size_t)(body + 4 - resp), MARKER, strlen(MARKER))) {
       fprintf(stderr, "fuzz_http: report strings inside the HTML page\n");
       abort();
     }

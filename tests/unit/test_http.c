@@ -79,7 +79,8 @@ static void fixture(bg_model_t *m, int nsites) {
 static int stuck;   /* >0: the snapshot callback sleeps this many ms (atomic) */
 static int in_snap; /* snapshot callbacks running (atomic): the fixture outlives them */
 
-static int snap(bg_model_t *m, void *arg, char *err, size_t errlen) {
+static int snap(bg_model_t *m, void *arg, const bg_http_query_t *q, char *err, size_t errlen) {
+  (void)q;
   (void)err, (void)errlen;
   __atomic_add_fetch(&in_snap, 1, __ATOMIC_ACQ_REL);
   int ms = __atomic_load_n(&stuck, __ATOMIC_ACQUIRE);
@@ -494,9 +495,9 @@ static void stop_is_bounded_when_handler_stuck(void **state) {
  * stopping with a window waiting is prompt and the client gets 503. */
 static int snaps; /* snapshots taken (atomic) */
 
-static int counting_snap(bg_model_t *m, void *arg, char *err, size_t errlen) {
+static int counting_snap(bg_model_t *m, void *arg, const bg_http_query_t *q, char *err, size_t errlen) {
   int n = __atomic_add_fetch(&snaps, 1, __ATOMIC_ACQ_REL);
-  if (snap(m, arg, err, errlen) < 0) return -1;
+  if (snap(m, arg, q, err, errlen) < 0) return -1;
   for (int i = 0; i < m->nsites; i++) m->sites[i].count = 10 * (uint64_t)n, m->sites[i].total_ns = 1000 * (uint64_t)n;
   return 0;
 }
@@ -560,6 +561,32 @@ static void windows(void **state) {
   free(w.r.raw);
 }
 
+/* ?pid=N reaches the data source; its answer decides 200 or 404; a bad pid is 400. */
+static int pid7_snap(bg_model_t *m, void *arg, const bg_http_query_t *q, char *err, size_t errlen) {
+  if (q->pid && q->pid != 7) return BG_HTTP_NO_SUCH_PROCESS;
+  return snap(m, arg, q, err, errlen);
+}
+
+static void pid_query(void **state) {
+  (void)state;
+  bg_http_config_t cfg = {.addr = "127.0.0.1:0", .snapshot = pid7_snap, .arg = &model, .mode = "live"};
+  char err[256];
+  bg_http_t *h = bg_http_start(&cfg, NULL, err, sizeof err);
+  assert_non_null(h);
+  int port = bg_http_port(h);
+  static const struct { const char *path; int status; } cases[] = {
+      {"/api/report?pid=7", 200}, {"/metrics?pid=7", 200},     {"/api/report?pid=8", 404},
+      {"/api/report?pid=x", 400}, {"/api/report?pid=0", 400},   {"/api/report?pid=-7", 400},
+      {"/api/sites/0000000000abc000?pid=7", 200}, {"/api/sites/0000000000abc000?pid=9", 404},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    resp_t r = get(port, cases[i].path);
+    if (r.status != cases[i].status) fail_msg("%s: %d, want %d", cases[i].path, r.status, cases[i].status);
+    free(r.raw);
+  }
+  assert_int_equal(bg_http_stop(h, 1000), 0);
+}
+
 /* Host on a loopback bind (DNS rebinding): the values a browser or tool may send. */
 static void host_check(void **state) {
   (void)state;
@@ -600,6 +627,7 @@ int main(void) {
       cmocka_unit_test(token_enforced),
       cmocka_unit_test(host_check),
       cmocka_unit_test(windows),
+      cmocka_unit_test(pid_query),
       cmocka_unit_test(start_errors),
       cmocka_unit_test(parse_addr),
       cmocka_unit_test(stop_with_client_mid_request),
