@@ -459,6 +459,28 @@ void bg__stall_record(const uintptr_t *pcs, int n, uint64_t ns) {
   errno = saved;
 }
 
+/* ---- the counting rule ------------------------------------------------------------
+ * bg_violations() (the counter) and the report (the sites' counts) must never
+ * disagree, so every call the guard acts on is counted by these two functions and
+ * bg__leave, under one rule:
+ *   - a call refused before it is made (raise, abort) counts in bg__enter, min_us or
+ *     not: its site gets a 0 ns call;
+ *   - a call that is made (report, warn, offload on a worker or in place) counts when
+ *     it returns, in bg__leave (guard/offload.c ends its calls there too), and only
+ *     when it blocked min_us or more;
+ *   - with min_us=0 every made call is a violation, so the counter moves in bg__enter
+ *     already: a call the process dies inside (in flight, shown in the report by
+ *     guard/ledger_read.c) is counted too.
+ * Allowed calls go to their site, never to the counter. */
+static inline void count_violation(const bg__call_t *c) {
+  if (!c->allowed) __atomic_fetch_add(violations, 1, __ATOMIC_RELAXED);
+}
+
+static void count_refused(bg__call_t *c) {
+  if (bg__opt.min_us) count_violation(c); /* else bg__enter counted it */
+  if (c->site) bg__site_add(c->site, 0, bg__self.slot);
+}
+
 /* The messages of abort, warn and verbosity=2: out of line, so that the verdict path
  * keeps a small frame (no buffers to guard) for the common actions. */
 static __attribute__((noinline, cold)) void say(int what, int id, uintptr_t caller) {
@@ -511,18 +533,15 @@ int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller)
   } else if (c->allowed) {
     c->action = BG_ACT_REPORT; /* allowed calls are counted, never acted on */
   } else {
-    /* With min_us a call that runs is only a violation if it blocked long enough:
-     * bg__leave counts it then.  Calls failed or aborted here count now. */
-    if (!bg__opt.min_us || (c->action != BG_ACT_REPORT && c->action != BG_ACT_WARN))
-      __atomic_fetch_add(violations, 1, __ATOMIC_RELAXED);
+    if (!bg__opt.min_us) count_violation(c); /* see count_violation */
     switch (c->action) {
     case BG_ACT_RAISE:
-      if (c->site) bg__site_add(c->site, 0, t->slot);
+      count_refused(c);
       verdict = BG_RAISE;
       break;
     case BG_ACT_ABORT:
       say(0, id, caller);
-      if (c->site) bg__site_add(c->site, 0, t->slot);
+      count_refused(c);
       t->depth--;
       bg__ledger_killing(SIGABRT); /* the report says how it ends */
       bg__core_fini();
@@ -574,10 +593,9 @@ void bg__leave(bg__call_t *c) {
     __atomic_store_n(&r->inflight_t0, c->prev_t0, __ATOMIC_RELAXED);
     r->inflight_frame = c->prev_frame;
   }
-  uint64_t now = bg__now_ns(), dt = now - c->t0;
-  if (dt < bg__opt.min_us * 1000ull) return;
-  if (bg__opt.min_us && !c->allowed && (c->action == BG_ACT_REPORT || c->action == BG_ACT_WARN))
-    __atomic_fetch_add(violations, 1, __ATOMIC_RELAXED);
   /* Atomics only: no wrapped call, errno untouched (clock_gettime does not fail). */
+  uint64_t now = bg__now_ns(), dt = now - c->t0;
+  if (dt < bg__opt.min_us * 1000ull) return; /* the counting rule: not a violation */
+  if (bg__opt.min_us) count_violation(c);
   if (c->site) bg__site_record(c->site, dt, now, bg__self.slot);
 }
