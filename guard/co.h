@@ -8,8 +8,8 @@
  *   timers.c                  the timer heap sched.c uses
  *   uring.c                   the scheduler's io_uring (URING rows; liburing dlopen'ed)
  *   workers.c                 the worker pool that runs offloaded calls
- *   offload.c                 the verdict hook, the offload call path, inboxes, the
- *                             adapter API
+ *   inbox.c                   inboxes (below) and their fork handling
+ *   offload.c                 the verdict hook, the offload call path, the adapter API
  *
  * An offloaded call is a bg__job_t that lives on the suspended coroutine's stack (no
  * allocation per call): the shim packs the arguments behind the job header, a worker
@@ -80,7 +80,7 @@ struct bg__job {
   uint8_t ring_op;           /* its opcode */
 };
 
-/* ---- inboxes: where completions arrive -------------------------------------------- */
+/* ---- inboxes: where completions arrive (inbox.c) ---------------------------------- */
 struct bg__inbox {
   bg__job_t *head;       /* MPSC stack, pushed by workers under the pool lock */
   int evfd;              /* written when a post must wake the owner (below) */
@@ -122,8 +122,9 @@ int bg__workers_shutdown(uint64_t bound_ns);
 int bg__workers_accepting(void);
 void bg__workers_set_max(unsigned max);     /* tests: override the workers= option */
 void bg__workers_set_stall_ns(uint64_t ns); /* tests: queue stall before overflow */
-void bg__workers_fork_prepare(void);         /* pthread_atfork handlers (offload.c */
-void bg__workers_fork_parent(void);          /* registers them once) */
+/* The pool's steps of the fork handler (offload.c hands them to inbox.c's). */
+void bg__workers_fork_prepare(void);
+void bg__workers_fork_parent(void);
 void bg__workers_fork_child(void);
 
 typedef struct bg__pool_stats {
@@ -190,15 +191,19 @@ int bg__co_sleep(bg_co_t *co, uint64_t ns, int interruptible, uint64_t *left);
 void bg__sched_set_clock(bg_sched_t *s, uint64_t (*now)(void *), void *ud);
 /* Tests: the stack pool's chunks and free stacks. */
 void bg__sched_stack_stats(bg_sched_t *s, size_t *chunks, size_t *free_stacks);
-/* Marks the calling thread an event-loop thread (guarded under threads=auto). */
-void bg__mark_loop_thread(const void *runtime_text);
 
-/* ---- process-wide (offload.c) ------------------------------------------------------ */
+/* ---- process-wide (inbox.c) -------------------------------------------------------- */
 void bg__co_global_init(void);        /* pthread_atfork once */
 extern unsigned bg__fork_gen;          /* bumped in every fork child */
 /* The thread's list of inboxes, for the fork child to refresh their eventfds. */
 void bg__inbox_register(bg__inbox_t *ib);
 void bg__inbox_unregister(bg__inbox_t *ib);
+/* The fork handler's steps of the layer above (offload.c, its constructor): child runs
+ * after bg__fork_gen moved, before the inboxes get their fresh eventfds. */
+typedef struct bg__fork_steps {
+  void (*prepare)(void), (*parent)(void), (*child)(void);
+} bg__fork_steps_t;
+void bg__co_fork_steps(const bg__fork_steps_t *steps);
 /* Called by the shim after bg__enter returned BG_OFFLOAD: runs j on a worker (or as a
  * timer) while the coroutine yields; on return j->err holds the errno to set. */
 void bg__offload_call(bg__call_t *c, bg__job_t *j);

@@ -353,6 +353,10 @@ struct bg__ledger_thread *bg__thread_record(int slot);
 void bg__threads_after_fork(void);
 void bg__thread_guard_main(void);               /* called on the main thread at start */
 int bg__thread_register(void);                  /* ensure bg__self has a table slot */
+/* Marks the calling thread an event-loop thread (guarded under threads=auto) for a
+ * runtime whose loop wait the shim does not see (bg_sched, an adapter); waits called
+ * from the text of the object holding runtime_text (NULL: none) are the loop's own. */
+void bg__mark_loop_thread(const void *runtime_text);
 
 /* Public API implementations (exported; include/blockguard.h resolves them). */
 int bg__api_thread_guard(int on);

@@ -32,12 +32,10 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <link.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
-#include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -46,154 +44,28 @@
 
 #define BG_SHUTDOWN_NS 500000000u /* running calls get this long at exit */
 
-unsigned bg__fork_gen;
-
 typedef struct adapter {
   bg_adapter_t a;
   bg__inbox_t inbox;
   int outstanding; /* offloaded calls not yet delivered */
 } adapter_t;
 
-static __thread bg__inbox_t *tls_inboxes __attribute__((tls_model("initial-exec")));
 static __thread adapter_t *tls_adapter __attribute__((tls_model("initial-exec")));
 
-/* ---- inboxes ---------------------------------------------------------------------------- */
-int bg__inbox_init(bg__inbox_t *ib) {
-  ib->head = NULL;
-  ib->tls_next = NULL;
-  ib->sleeping = ib->always_wake = 0;
-  ib->run_cpu = -1;
-  ib->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  return ib->evfd < 0 ? -1 : 0;
-}
+/* ---- fork: this layer's steps of the fork handler (guard/inbox.c) ----------------- */
+static void fork_prepare(void) { bg__workers_fork_prepare(); }
+static void fork_parent(void) { bg__workers_fork_parent(); }
 
-void bg__inbox_fini(bg__inbox_t *ib) {
-  if (ib->evfd >= 0) close(ib->evfd);
-  ib->evfd = -1;
-}
-
-void bg__inbox_register(bg__inbox_t *ib) {
-  ib->tls_next = tls_inboxes;
-  tls_inboxes = ib;
-}
-
-void bg__inbox_unregister(bg__inbox_t *ib) {
-  for (bg__inbox_t **pp = &tls_inboxes; *pp; pp = &(*pp)->tls_next)
-    if (*pp == ib) {
-      *pp = ib->tls_next;
-      return;
-    }
-}
-
-/* The eventfd costs a write here and a read on the owner's side: it is written only
- * when the owner sleeps on it (it set `sleeping` before its last look at the list:
- * either it sees this job there or we see the flag, both sides use sequentially
- * consistent operations), or when a foreign loop polls it. */
-void bg__inbox_post(bg__job_t *j, int wake) {
-  bg__inbox_t *ib = j->home;
-  __atomic_store_n(&j->state, BG_JOB_DONE, __ATOMIC_RELEASE);
-  bg__job_t *old = __atomic_load_n(&ib->head, __ATOMIC_RELAXED);
-  do {
-    j->next = old;
-  } while (!__atomic_compare_exchange_n(&ib->head, &old, j, 1, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
-  if (!wake) return;
-  if (ib->always_wake ? !old : __atomic_exchange_n(&ib->sleeping, 0, __ATOMIC_SEQ_CST)) {
-    uint64_t one = 1;
-    ssize_t r = write(ib->evfd, &one, sizeof one);
-    (void)r; /* EAGAIN only when the counter is saturated: already readable */
-  }
-}
-
-bg__job_t *bg__inbox_take(bg__inbox_t *ib, int fd_ready) {
-  /* The eventfd is drained before the list is taken: a post that lands in between
-   * writes the fd again, so nothing is ever left behind unsignalled. */
-  if (fd_ready) {
-    uint64_t v;
-    ssize_t r = read(ib->evfd, &v, sizeof v);
-    (void)r;
-  }
-  if (!__atomic_load_n(&ib->head, __ATOMIC_ACQUIRE)) return NULL;
-  bg__job_t *j = __atomic_exchange_n(&ib->head, NULL, __ATOMIC_ACQUIRE), *fifo = NULL;
-  while (j) { /* the list is newest first */
-    bg__job_t *next = j->next;
-    j->next = fifo;
-    fifo = j;
-    j = next;
-  }
-  return fifo;
-}
-
-/* ---- process-wide init and fork ------------------------------------------------------- */
-static void atfork_prepare(void) { bg__workers_fork_prepare(); }
-static void atfork_parent(void) { bg__workers_fork_parent(); }
-
-static void atfork_child(void) {
-  __atomic_fetch_add(&bg__fork_gen, 1, __ATOMIC_RELEASE);
+/* After the fork generation moved and before the inboxes get fresh eventfds. */
+static void fork_child(void) {
   bg__workers_fork_child();
   /* The core's fork handler (registered before this one, so run before it) dropped
    * the event-loop role.  A child forked from inside a coroutine, or on a thread with
    * an adapter, goes on running that loop: it keeps the role. */
   if (bg__co_current() || tls_adapter) bg__mark_loop_thread(NULL);
-  for (bg__inbox_t *ib = tls_inboxes; ib; ib = ib->tls_next) {
-    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (fd >= 0) {
-      dup3(fd, ib->evfd, O_CLOEXEC);
-      close(fd);
-    }
-    if (__atomic_load_n(&ib->head, __ATOMIC_ACQUIRE)) { /* cancelled jobs are waiting */
-      uint64_t one = 1;
-      ssize_t r = write(ib->evfd, &one, sizeof one);
-      (void)r;
-    }
-  }
 }
 
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static void global_init(void) { pthread_atfork(atfork_prepare, atfork_parent, atfork_child); }
-void bg__co_global_init(void) { pthread_once(&global_once, global_init); }
-
-/* ---- loop threads ----------------------------------------------------------------------- */
-struct find_text {
-  uintptr_t addr, lo, hi;
-};
-
-static int find_text_cb(struct dl_phdr_info *info, size_t size, void *arg) {
-  (void)size;
-  struct find_text *f = arg;
-  uintptr_t lo = UINTPTR_MAX, hi = 0;
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
-    uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-    if (a < lo) lo = a;
-    if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
-  }
-  if (f->addr >= lo && f->addr < hi) {
-    f->lo = lo;
-    f->hi = hi;
-    return 1;
-  }
-  return 0;
-}
-
-void bg__mark_loop_thread(const void *runtime_text) {
-  bg__thread_t *t = &bg__self;
-  t->depth++;
-  if (runtime_text) {
-    struct find_text f = {(uintptr_t)runtime_text, 0, 0};
-    if (dl_iterate_phdr(find_text_cb, &f)) {
-      t->loop_lo = f.lo;
-      t->loop_hi = f.hi;
-    }
-  }
-  t->loop_marked = 1; /* the role lasts, whatever fd closes (guard/loop.c) */
-  bg__loop_declared(); /* loop health and stalls for the runtime's loop (guard/loop.c) */
-  if (!(t->roles & BG_ROLE_LOOP)) {
-    t->roles |= BG_ROLE_LOOP;
-    bg__thread_refresh(t);
-  }
-  t->depth--;
-}
+static const bg__fork_steps_t fork_steps = {fork_prepare, fork_parent, fork_child};
 
 /* ---- the verdict hook and the call path ------------------------------------------------- */
 /* ---- never from a signal handler ------------------------------------------------------
@@ -445,5 +317,6 @@ static void offload_exit(void) { bg__workers_shutdown(BG_SHUTDOWN_NS); }
 
 __attribute__((constructor)) static void offload_ctor(void) {
   bg__offload_hook = offload_hook;
+  bg__co_fork_steps(&fork_steps);
   bg__at_core_exit(offload_exit);
 }

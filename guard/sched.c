@@ -471,7 +471,7 @@ int bg__co_ring_call(bg_co_t *co, bg__job_t *j) {
 /* After fork the epoll instance is shared with the parent: a fresh one takes the same
  * fd number (so nothing holding the number is confused), and every fd a coroutine
  * waits on is registered again.  The inbox's eventfd was already replaced by the fork
- * handler (offload.c). */
+ * handler (inbox.c). */
 static void refresh_after_fork(bg_sched_t *s) {
   if (s->ring) ring_drop_in_child(s);
   int fd = epoll_create1(EPOLL_CLOEXEC);
@@ -665,7 +665,7 @@ static void poll_events(bg_sched_t *s, int64_t timeout, int *inbox_ready, int *r
   if (busy && (s->nfdwait == 0 || ++s->unpolled < BG_POLL_EVERY)) return;
   s->unpolled = 0;
   struct epoll_event evs[BG_MAX_EVENTS];
-  /* About to sleep: from here a worker's completion writes the eventfd (offload.c);
+  /* About to sleep: from here a worker's completion writes the eventfd (inbox.c);
    * one that slipped in before is seen now. */
   if (timeout != 0) {
     __atomic_store_n(&s->inbox.sleeping, 1, __ATOMIC_SEQ_CST);
