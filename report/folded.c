@@ -10,7 +10,8 @@
  * is not a blocking call, and its time would count twice.  Allowed sites too: they are
  * not violations.  A frame is its function name (language frames included, C++
  * demangled as the report has it), or module+0xOFFSET when the report could not
- * resolve it; ';' and line breaks inside names become '?' so a line always parses.
+ * resolve it; ';' and line breaks inside names become '?' so a line always parses,
+ * and invalid UTF-8 becomes U+FFFD (the one policy of report/util.c).
  * Lines are sorted, so the output of one report is stable.
  */
 #define _GNU_SOURCE
@@ -33,7 +34,15 @@ struct line {
 };
 
 static void put_frame(FILE *f, const char *s) {
-  for (; *s; s++) fputc(*s == ';' || *s == '\n' || *s == '\r' ? '?' : *s, f);
+  for (size_t i = 0, n = strlen(s), k; i < n; i += k ? k : 1) {
+    k = bg__utf8_seq(s + i, n - i); /* invalid UTF-8: U+FFFD (report/util.c) */
+    if (!k)
+      fputs(BG__UTF8_REPLACEMENT, f);
+    else if (k == 1)
+      fputc(s[i] == ';' || s[i] == '\n' || s[i] == '\r' ? '?' : s[i], f);
+    else
+      fwrite(s + i, 1, k, f);
+  }
 }
 
 /* The stack of s as "root;...;leaf" (malloc'd). */

@@ -38,7 +38,7 @@ extern const bg_format_t bg_formats[BG_FMT_COUNT];
 
 /* Index of the format named s[0..n), or -1. */
 int bg_format_find(const char *s, size_t n);
-/* "json, text, sarif, junit": the names, for messages and usage lines. */
+/* "json, text, sarif, ...": every row's name, for messages and usage lines. */
 const char *bg_format_names(void);
 /* Value names ("blocked", "violations"): index or -1; the name of an index. */
 int bg_value_find(const char *s, size_t n);

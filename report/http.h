@@ -7,7 +7,7 @@
  * dependency arrow guard/ -> report/ and lets both modes share every endpoint:
  *
  *   /              dashboard (HTML + inline JS/CSS, no external resources)
- *   /api/report    the report JSON (DESIGN.md schema); ?format=NAME any other format
+ *   /api/report    the report JSON (docs/report-schema.md); ?format=NAME any other format
  *   /api/sites/ID  one site as JSON
  *   /metrics       Prometheus text exposition
  *   /healthz       "ok"

@@ -1,8 +1,8 @@
-/* json.c - the report model to and from JSON (DESIGN.md schema), with jansson.
+/* json.c - the report model to and from JSON (docs/report-schema.md), with jansson.
  *
  * Writing: program strings (function, file, thread names, argv) are arbitrary bytes;
- * JSON needs UTF-8, so invalid sequences become U+FFFD instead of being dropped or
- * producing a file nobody can parse.  Reading: every field is type-checked and a
+ * JSON needs UTF-8, so invalid bytes become U+FFFD (the one policy of report/util.c)
+ * instead of being dropped or producing a file nobody can parse.  Reading: every field is type-checked and a
  * report from another tool, an incompatible major version, or a corrupt file gets an
  * error naming the file and the field - never a crash, never a silent zero.
  *
@@ -27,41 +27,20 @@
 
 /* ---- writing ------------------------------------------------------------------------ */
 
-/* Length of a valid UTF-8 sequence at p (max n bytes), 0 when invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n) {
-  if (p[0] < 0x80) return 1;
-  size_t len = (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3 : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
-  if (!len || len > n || (len == 2 && p[0] < 0xC2)) return 0;
-  for (size_t i = 1; i < len; i++)
-    if ((p[i] & 0xC0) != 0x80) return 0;
-  if (len == 3 && p[0] == 0xE0 && p[1] < 0xA0) return 0;  /* overlong */
-  if (len == 3 && p[0] == 0xED && p[1] >= 0xA0) return 0; /* surrogates */
-  if (len == 4 && ((p[0] == 0xF0 && p[1] < 0x90) || p[0] > 0xF4 || (p[0] == 0xF4 && p[1] >= 0x90)))
-    return 0;
-  return len;
-}
-
-static json_t *jstr(const char *s) {
+/* A program string as a JSON string, invalid UTF-8 replaced by the one policy
+ * (bg__utf8_clean, report/util.c); sarif.c uses it too. */
+json_t *bg__json_str(const char *s) {
   if (!s) s = "";
-  size_t n = strlen(s);
-  json_t *j = json_stringn(s, n);
+  json_t *j = json_stringn(s, strlen(s));
   if (j) return j;
-  /* invalid UTF-8: replace each bad byte with U+FFFD */
-  char *buf = malloc(n * 3 + 1), *o = buf;
+  size_t n;
+  char *buf = bg__utf8_clean(s, &n);
   if (!buf) return json_string("");
-  const unsigned char *p = (const unsigned char *)s;
-  for (size_t i = 0; i < n;) {
-    size_t k = utf8_seq(p + i, n - i);
-    if (k) {
-      memcpy(o, p + i, k), o += k, i += k;
-    } else {
-      memcpy(o, "\xEF\xBF\xBD", 3), o += 3, i++;
-    }
-  }
-  j = json_stringn(buf, (size_t)(o - buf));
+  j = json_stringn(buf, n);
   free(buf);
   return j;
 }
+#define jstr bg__json_str
 
 static json_t *jint(uint64_t v) { return json_integer((json_int_t)v); }
 
@@ -345,17 +324,33 @@ static void rd_fail(struct rd *r, const char *field, const char *what) {
   snprintf(r->err, r->errlen, "%s: field '%s': %s", r->name, field, what);
 }
 
+/* Allocation failures are errors like any other ("FILE: field 'X': out of memory"):
+ * the reader stops at the first one, and bg_model_read_json frees what was built. */
+static char *rd_strdup(struct rd *r, const char *field, const char *s) {
+  char *d = bg_model_strdup(s);
+  if (!d) rd_fail(r, field, "out of memory");
+  return d;
+}
+
+/* n elements plus a terminating zeroed one, NULL (and r failed) out of memory. */
+static void *rd_calloc(struct rd *r, const char *field, size_t n, size_t size) {
+  void *p = calloc(n + 1, size);
+  if (!p) rd_fail(r, field, "out of memory");
+  return p;
+}
+
+/* NULL only out of memory (r failed); "" for a missing or mistyped field. */
 static char *get_str(struct rd *r, json_t *o, const char *key, int required) {
   json_t *v = json_object_get(o, key);
   if (!v) {
     if (required) rd_fail(r, key, "missing");
-    return bg_model_strdup("");
+    return rd_strdup(r, key, "");
   }
   if (!json_is_string(v)) {
     rd_fail(r, key, "expected a string");
-    return bg_model_strdup("");
+    return rd_strdup(r, key, "");
   }
-  return bg_model_strdup(json_string_value(v));
+  return rd_strdup(r, key, json_string_value(v));
 }
 
 static uint64_t get_uint(struct rd *r, json_t *o, const char *key, int required) {
@@ -422,9 +417,9 @@ static void read_loop(struct rd *r, json_t *js, bg_rloop_t *l) {
   json_t *rec = json_object_get(js, "recent");
   if (rec && !json_is_array(rec)) return rd_fail(r, "recent", "expected an array");
   if (rec) {
-    l->recent = calloc(json_array_size(rec) + 1, sizeof *l->recent);
+    if (!(l->recent = rd_calloc(r, "recent", json_array_size(rec), sizeof *l->recent))) return;
     json_array_foreach(rec, i, v) {
-      if (!l->recent || i >= BG_MODEL_RECENT) break;
+      if (i >= BG_MODEL_RECENT) break;
       if (!json_is_object(v)) return rd_fail(r, "recent[]", "expected an object");
       bg_rloop_second_t *sec = &l->recent[l->nrecent++];
       sec->t_ns = get_uint(r, v, "t_ns", 1);
@@ -438,6 +433,7 @@ static void read_loop(struct rd *r, json_t *js, bg_rloop_t *l) {
 static void read_site(struct rd *r, json_t *js, bg_rsite_t *s) {
   if (!json_is_object(js)) return rd_fail(r, "sites[]", "expected an object");
   char *id = get_str(r, js, "id", 1);
+  if (!id) return;
   size_t idlen = strlen(id);
   if (!r->failed && (idlen == 0 || idlen >= sizeof s->id || strspn(id, "0123456789abcdefABCDEF") != idlen))
     rd_fail(r, "id", "expected a hex string of at most 31 digits");
@@ -448,7 +444,7 @@ static void read_site(struct rd *r, json_t *js, bg_rsite_t *s) {
   s->action = get_str(r, js, "action", 1);
   json_t *rule = json_object_get(js, "rule");
   if (json_is_string(rule))
-    s->rule = bg_model_strdup(json_string_value(rule));
+    s->rule = rd_strdup(r, "rule", json_string_value(rule));
   else if (rule && !json_is_null(rule))
     rd_fail(r, "rule", "expected a string or null");
   json_t *al = json_object_get(js, "allowed");
@@ -471,15 +467,16 @@ static void read_site(struct rd *r, json_t *js, bg_rsite_t *s) {
     }
   json_t *th = get_array(r, js, "threads");
   if (th) {
-    s->threads = calloc(json_array_size(th) + 1, sizeof *s->threads);
+    if (!(s->threads = rd_calloc(r, "threads", json_array_size(th), sizeof *s->threads))) return;
     json_array_foreach(th, i, v) {
       if (!json_is_string(v)) return rd_fail(r, "threads", "expected strings");
-      s->threads[s->nthreads++] = bg_model_strdup(json_string_value(v));
+      if (!(s->threads[s->nthreads] = rd_strdup(r, "threads", json_string_value(v)))) return;
+      s->nthreads++;
     }
   }
   json_t *fr = get_array(r, js, "frames");
   if (fr) {
-    s->frames = calloc(json_array_size(fr) + 1, sizeof *s->frames);
+    if (!(s->frames = rd_calloc(r, "frames", json_array_size(fr), sizeof *s->frames))) return;
     json_array_foreach(fr, i, v) {
       if (!json_is_object(v)) return rd_fail(r, "frames[]", "expected an object");
       bg_rframe_t *f = &s->frames[s->nframes++];
@@ -517,13 +514,14 @@ static void read_v2(struct rd *r, json_t *o, bg_model_t *m) {
   if (why && !json_is_string(why) && !json_is_null(why))
     return rd_fail(r, "incomplete_reason", "expected a string or null");
   if (c && json_is_false(c))
-    m->incomplete_reason = bg_model_strdup(json_is_string(why) && json_string_value(why)[0]
+    m->incomplete_reason = rd_strdup(r, "incomplete_reason", json_is_string(why) && json_string_value(why)[0]
                                                ? json_string_value(why)
                                                : "incomplete (no reason given)");
   json_t *e = json_object_get(o, "exit");
   if (e && !json_is_object(e) && !json_is_null(e)) return rd_fail(r, "exit", "expected an object or null");
   if (json_is_object(e)) {
     m->exit.how = get_str(r, e, "how", 1);
+    if (!m->exit.how) return;
     static const char *const hows[] = {"exit", "signal", "exec", "running", "vanished"};
     int known = 0;
     for (size_t k = 0; k < sizeof hows / sizeof hows[0]; k++) known |= !strcmp(m->exit.how, hows[k]);
@@ -532,7 +530,7 @@ static void read_v2(struct rd *r, json_t *o, bg_model_t *m) {
     json_t *x;
     if ((x = json_object_get(e, "status")) && json_is_integer(x)) m->exit.status = (int)json_integer_value(x);
     if ((x = json_object_get(e, "signal")) && json_is_integer(x)) m->exit.signal = (int)json_integer_value(x);
-    if ((x = json_object_get(e, "exec")) && json_is_string(x)) m->exit.exec = bg_model_strdup(json_string_value(x));
+    if ((x = json_object_get(e, "exec")) && json_is_string(x)) m->exit.exec = rd_strdup(r, "exit.exec", json_string_value(x));
   }
 }
 
@@ -542,6 +540,7 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
   if (r->failed) return;
   if (strcmp(m->tool, "blockguard")) return rd_fail(r, "tool", "not a blockguard report");
   m->version = get_str(r, o, "version", 1);
+  if (r->failed) return;
   if (strncmp(m->version, "0.", 2))
     return rd_fail(r, "version", "unsupported report version (this reader handles 0.x)");
   read_schema(r, o, m);
@@ -552,21 +551,22 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
   m->dropped_sites = get_uint(r, o, "dropped_sites", 1);
   json_t *ur = json_object_get(o, "unguarded_reason");
   if (json_is_string(ur))
-    m->unguarded_reason = bg_model_strdup(json_string_value(ur));
+    m->unguarded_reason = rd_strdup(r, "unguarded_reason", json_string_value(ur));
   else if (ur && !json_is_null(ur))
     rd_fail(r, "unguarded_reason", "expected a string or null");
   json_t *hu = json_object_get(o, "http_url");
-  if (json_is_string(hu)) m->http_url = bg_model_strdup(json_string_value(hu));
+  if (json_is_string(hu)) m->http_url = rd_strdup(r, "http_url", json_string_value(hu));
   json_t *mods = json_object_get(o, "modules"), *mo; /* optional: schema 2 */
   size_t mi;
   if (mods && !json_is_array(mods)) return rd_fail(r, "modules", "expected an array");
   if (mods) {
-    m->modules = calloc(json_array_size(mods) + 1, sizeof *m->modules);
+    if (!(m->modules = rd_calloc(r, "modules", json_array_size(mods), sizeof *m->modules))) return;
     json_array_foreach(mods, mi, mo) {
       if (!json_is_object(mo)) return rd_fail(r, "modules[]", "expected an object");
       bg_rmodule_t *md = &m->modules[m->nmodules++];
       md->path = get_str(r, mo, "path", 1);
       md->build_id = get_str(r, mo, "build_id", 0);
+      if (r->failed) return;
       if (strspn(md->build_id, "0123456789abcdef") != strlen(md->build_id))
         return rd_fail(r, "modules[].build_id", "expected lower-case hex");
     }
@@ -574,7 +574,7 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
   json_t *ps = json_object_get(o, "processes"), *po; /* optional: tree views */
   if (ps && !json_is_array(ps)) return rd_fail(r, "processes", "expected an array");
   if (ps) {
-    m->processes = calloc(json_array_size(ps) + 1, sizeof *m->processes);
+    if (!(m->processes = rd_calloc(r, "processes", json_array_size(ps), sizeof *m->processes))) return;
     json_array_foreach(ps, mi, po) {
       if (!json_is_object(po)) return rd_fail(r, "processes[]", "expected an object");
       bg_rproc_t *p = &m->processes[m->nprocesses++];
@@ -590,23 +590,28 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
   json_t *a = get_array(r, o, "argv"), *v;
   size_t i;
   if (a) {
-    m->argv = calloc(json_array_size(a) + 1, sizeof *m->argv);
-    json_array_foreach(a, i, v) m->argv[m->argc++] = bg_model_strdup(json_string_value(v));
+    if (!(m->argv = rd_calloc(r, "argv", json_array_size(a), sizeof *m->argv))) return;
+    json_array_foreach(a, i, v) {
+      if (!(m->argv[m->argc] = rd_strdup(r, "argv", json_string_value(v)))) return;
+      m->argc++;
+    }
   }
   json_t *opts = json_object_get(o, "options");
   if (json_is_object(opts)) {
     const char *k;
-    m->options = calloc(json_object_size(opts) + 1, sizeof *m->options);
+    if (!(m->options = rd_calloc(r, "options", json_object_size(opts), sizeof *m->options))) return;
     json_object_foreach(opts, k, v) {
-      m->options[m->noptions].key = bg_model_strdup(k);
-      m->options[m->noptions++].value = bg_model_strdup(json_is_string(v) ? json_string_value(v) : "");
+      bg_rkv_t *kv = &m->options[m->noptions++];
+      kv->key = rd_strdup(r, "options", k);
+      kv->value = rd_strdup(r, "options", json_is_string(v) ? json_string_value(v) : "");
+      if (r->failed) return;
     }
   } else {
     rd_fail(r, "options", "expected an object");
   }
   json_t *th = get_array(r, o, "threads");
   if (th) {
-    m->threads = calloc(json_array_size(th) + 1, sizeof *m->threads);
+    if (!(m->threads = rd_calloc(r, "threads", json_array_size(th), sizeof *m->threads))) return;
     json_array_foreach(th, i, v) {
       if (!json_is_object(v)) return rd_fail(r, "threads[]", "expected an object");
       bg_rthread_t *t = &m->threads[m->nthreads++];
@@ -620,7 +625,7 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
   if (lo && !json_is_array(lo)) {
     rd_fail(r, "loops", "expected an array");
   } else if (lo) {
-    m->loops = calloc(json_array_size(lo) + 1, sizeof *m->loops);
+    if (!(m->loops = rd_calloc(r, "loops", json_array_size(lo), sizeof *m->loops))) return;
     json_array_foreach(lo, i, v) {
       read_loop(r, v, &m->loops[m->nloops++]);
       if (r->failed) return;
@@ -630,7 +635,8 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
   if (um && !json_is_array(um)) {
     rd_fail(r, "unmatched_rules", "expected an array");
   } else if (um) {
-    m->unmatched_rules = calloc(json_array_size(um) + 1, sizeof *m->unmatched_rules);
+    if (!(m->unmatched_rules = rd_calloc(r, "unmatched_rules", json_array_size(um), sizeof *m->unmatched_rules)))
+      return;
     json_array_foreach(um, i, v) {
       if (!json_is_object(v)) return rd_fail(r, "unmatched_rules[]", "expected an object");
       bg_rrule_t *ru = &m->unmatched_rules[m->nunmatched++];
@@ -641,7 +647,7 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
   }
   json_t *sites = r->sites_streamed ? NULL : get_array(r, o, "sites");
   if (sites) {
-    m->sites = calloc(json_array_size(sites) + 1, sizeof *m->sites);
+    if (!(m->sites = rd_calloc(r, "sites", json_array_size(sites), sizeof *m->sites))) return;
     json_array_foreach(sites, i, v) {
       read_site(r, v, &m->sites[m->nsites++]);
       if (r->failed) return;
@@ -686,7 +692,7 @@ static void stream_sites(struct rd *r, const char *text, size_t len, size_t *pos
   size_t i = skip_blanks(text, len, *pos + 1), cap = 0; /* past '[' */
   if (i < len && text[i] == ']') {
     *pos = i + 1;
-    m->sites = calloc(1, sizeof *m->sites);
+    m->sites = rd_calloc(r, "sites", 0, sizeof *m->sites);
     return;
   }
   for (;;) {
@@ -824,7 +830,7 @@ int bg_model_read_file(const char *path, bg_model_t *m, char *err, size_t errlen
   fclose(f);
   if (!buf || rerr) {
     free(buf);
-    snprintf(err, errlen, "%s: read error", path);
+    snprintf(err, errlen, "%s: %s", path, rerr ? "read error" : "out of memory");
     return -1;
   }
   int rc = bg_model_read_json(buf, len, path, m, err, errlen);

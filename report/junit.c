@@ -4,7 +4,9 @@
  * name "CALL() in FUNCTION FILE:LINE [site id]", the stack in the failure body);
  * allowed sites are skipped testcases, so they stay visible.  A run without any
  * violation still has one passing testcase, and a run that was not guarded has one
- * erroring testcase: CI must never show "0 tests" for "never looked".
+ * erroring testcase: CI must never show "0 tests" for "never looked".  Program strings
+ * go through bg_xml_escape (report/util.c): invalid UTF-8 becomes U+FFFD as in every
+ * format, and so do the control characters XML 1.0 cannot carry.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -44,7 +46,7 @@ static void testcase(FILE *f, const bg_rsite_t *s) {
     bg_xml_escape(f, msg, 1);
     fprintf(f, "\">");
     bg_xml_escape(f, msg, 0);
-    fprintf(f, " (action %s, threads:", s->action);
+    fprintf(f, " (action "), bg_xml_escape(f, s->action, 0), fprintf(f, ", threads:");
     for (int i = 0; i < s->nthreads; i++) fprintf(f, " "), bg_xml_escape(f, s->threads[i], 0);
     fprintf(f, ")\n");
     for (int i = 0; i < s->nframes; i++) {
@@ -93,6 +95,10 @@ char *bg_render_junit(const bg_model_t *m) {
   if (extra)
     fprintf(f, "    <testcase classname=\"blockguard\" name=\"no blocking calls on guarded threads\"/>\n");
   fprintf(f, "  </testsuite>\n</testsuites>\n");
-  fclose(f);
+  /* A failed write or close means a torn document: no report rather than half of one. */
+  if (ferror(f) | fclose(f)) {
+    free(buf);
+    return NULL;
+  }
   return buf;
 }

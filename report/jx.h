@@ -52,6 +52,10 @@
 #define json_number_value bg_jx_json_number_value
 #include <jansson.h>
 
+/* A program string as a JSON string; invalid UTF-8 becomes U+FFFD per byte, the one
+ * policy of report/util.c (report/json.c, used by sarif.c). */
+json_t *bg__json_str(const char *s);
+
 /* Why jansson could not be loaded ("" when it was, or was not tried yet). */
 const char *bg_jx_error(void);
 /* Loads libjansson now (a process about to fork children that write reports): 1 loaded. */

@@ -2,13 +2,14 @@
  *
  * Served at /metrics by the dashboard server so a running service's blocking calls can
  * be scraped and alerted on like any other counter.  Every family has HELP and TYPE
- * lines, label values are escaped (backslash, double quote, newline) because function
- * and call names come from the program, and a label set never appears twice in a
+ * lines, label values are escaped (backslash, double quote, newline; invalid UTF-8
+ * becomes U+FFFD, report/util.c) because function and call names come from the
+ * program, and a label set never appears twice in a
  * family (Prometheus rejects duplicate series): sites that share call, category and
  * id (the allowed and the unallowed variant of one stack) are summed.
  *
  * Violations (calls outside any allow) and allowed calls are separate families, as in
- * DESIGN.md's vocabulary: an allowed call is counted but is not a violation.
+ * docs/report-schema.md's vocabulary: an allowed call is counted but is not a violation.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -20,15 +21,19 @@
 
 static void put_label(FILE *f, const char *name, const char *v, int first) {
   fprintf(f, "%s%s=\"", first ? "" : ",", name);
-  for (const char *p = v ? v : ""; *p; p++) {
-    if (*p == '\\')
+  if (!v) v = "";
+  for (size_t i = 0, n = strlen(v), k; i < n; i += k ? k : 1) {
+    k = bg__utf8_seq(v + i, n - i); /* label values are UTF-8: report/util.c's policy */
+    if (!k)
+      fputs(BG__UTF8_REPLACEMENT, f);
+    else if (v[i] == '\\')
       fputs("\\\\", f);
-    else if (*p == '"')
+    else if (v[i] == '"')
       fputs("\\\"", f);
-    else if (*p == '\n')
+    else if (v[i] == '\n')
       fputs("\\n", f);
     else
-      fputc(*p, f);
+      fwrite(v + i, 1, k, f);
   }
   fputc('"', f);
 }

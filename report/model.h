@@ -1,6 +1,6 @@
 /* model.h - the report data model: what every renderer and the HTTP server consume.
  *
- * It mirrors the JSON schema in DESIGN.md one to one.  guard/ builds a model from a
+ * It mirrors the JSON schema (docs/report-schema.md) one to one.  guard/ builds a model from a
  * ledger (guard/ledger_read.c: the process's own for the live snapshot and the report
  * at exit, another process's for the CLI), the CLI also from report files
  * (bg_model_read_json in report/json.c), and the renderers (report/formats.def) and
@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "report/utf8.h"
 
 #define BG_MODEL_HIST 48
 
@@ -152,7 +154,7 @@ void bg_render_summary(FILE *out, const bg_model_t *m);
  * in P processes"; what is missing or not guarded is the caller's to say. */
 void bg_render_summary_tree(FILE *out, const bg_model_t *m, int nprocs);
 
-/* JSON per the DESIGN.md schema (report/json.c, jansson).  malloc'd, NUL-terminated;
+/* JSON per docs/report-schema.md (report/json.c, jansson).  malloc'd, NUL-terminated;
  * NULL on allocation failure. */
 char *bg_render_json(const bg_model_t *m);
 int bg_render_json_file(const bg_model_t *m, FILE *f); /* streamed: 0, -1 write error */
@@ -212,6 +214,8 @@ void bg_fmt_ns(char *buf, size_t n, uint64_t ns);
 void bg_fmt_loop(char *buf, size_t n, const bg_rloop_t *l); /* one line of loop health */
 void bg_fmt_frame(char *buf, size_t n, const bg_rframe_t *f); /* fn file:line (mod+0x) */
 void bg_xml_escape(FILE *out, const char *s, int attr);
+/* fputs with invalid UTF-8 replaced: the one policy of report/utf8.h. */
+void bg__utf8_fputs(const char *s, FILE *out);
 /* Renderers of the format table (report/formats.def, report/format.h); malloc'd text. */
 char *bg_render_text(const bg_model_t *m);
 int bg_render_text_file(const bg_model_t *m, FILE *f); /* streamed: 0, -1 write error */

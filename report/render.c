@@ -1,7 +1,12 @@
 /* render.c - the format table (report/formats.def) expanded, and one entry point for
- * every format: the shim (report= at exit), `blockguard report`, `blockguard serve`
- * and the HTTP server all render through bg_render_n (a buffer) or bg_render_file (a
- * stream: STREAM rows write a big merged report without holding it).
+ * every format.  The shim (report= at exit, guard/report_file.c; pushes, guard/push.c),
+ * the CLI (`blockguard report`, tools/cmd_report.c; `blockguard run`'s tree report,
+ * tools/cmd_run_tree.c) and the HTTP server (report/http.c, also behind `blockguard
+ * serve`) all render through bg_render_n (a buffer) or bg_render_file (a stream:
+ * STREAM rows write a big merged report without holding it).  Each row's renderer has
+ * one of three signatures (TEXT, FULL, STREAM: formats.def says which); the BG__FMT_*
+ * adapters below give every row the FULL one, so bg_formats[] is uniform.  Why a
+ * render failed is kept per thread (bg_render_fail / bg_render_error).
  */
 #define _GNU_SOURCE /* open_memstream */
 #include <stdarg.h>

@@ -5,8 +5,9 @@
  * shim); without source info it points into the module by offset.  The whole stack
  * goes into result.stacks, the stable site id into partialFingerprints so a viewer
  * tracks the same site across runs.  Rules are one per category
- * ("blocking-call/io"...).  Program strings go through jansson (valid UTF-8 JSON);
- * file paths become URIs with percent-encoding.  tests/unit/test_render.c checks the
+ * ("blocking-call/io"...).  Program strings go through bg__json_str (invalid UTF-8
+ * becomes U+FFFD, the one policy of report/util.c); file paths become URIs with
+ * percent-encoding.  tests/unit/test_render.c checks the
  * output against the official 2.1.0 schema when python3-jsonschema is installed.
  */
 #include <inttypes.h>
@@ -17,19 +18,7 @@
 
 #include "report/model.h"
 
-static json_t *jstr(const char *s) {
-  json_t *j = json_string(s ? s : "");
-  if (j) return j;
-  /* invalid UTF-8 in a program string: keep the ASCII, mark the rest */
-  size_t n = strlen(s);
-  char *c = malloc(n + 1);
-  if (!c) return json_string("");
-  for (size_t i = 0; i < n; i++) c[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
-  c[n] = 0;
-  j = json_string(c);
-  free(c);
-  return j;
-}
+#define jstr bg__json_str /* report/json.c: invalid UTF-8 per report/util.c */
 
 /* RFC 3986: absolute paths become file:// URIs, relative ones stay relative
  * references; everything but unreserved characters and '/' is percent-encoded. */
@@ -83,13 +72,18 @@ static int rule_index(json_t *rules, const char *category) {
   snprintf(id, sizeof id, "blocking-call/%s", category);
   size_t i;
   json_t *r;
-  json_array_foreach(rules, i, r) if (!strcmp(json_string_value(json_object_get(r, "id")), id)) return (int)i;
+  json_t *jid = jstr(id); /* compared as stored: after the UTF-8 policy */
+  const char *want = jid ? json_string_value(jid) : "";
+  json_array_foreach(rules, i, r) {
+    const char *have = json_string_value(json_object_get(r, "id"));
+    if (have && !strcmp(have, want)) return json_decref(jid), (int)i;
+  }
   json_t *nr = json_object(), *sd = json_object(), *fd = json_object(), *cfg = json_object();
-  json_object_set_new(nr, "id", json_string(id));
+  json_object_set_new(nr, "id", jid);
   json_object_set_new(nr, "name", json_string("BlockingCallOnGuardedThread"));
   char text[512];
   snprintf(text, sizeof text, "Blocking '%s' call on a thread that must not block", category);
-  json_object_set_new(sd, "text", json_string(text));
+  json_object_set_new(sd, "text", jstr(text));
   json_object_set_new(nr, "shortDescription", sd);
   json_object_set_new(fd, "text",
                       json_string("A wrapped libc call that can block was made on a guarded thread "
@@ -106,7 +100,7 @@ static json_t *site_result(const bg_rsite_t *s, json_t *rules) {
   json_t *res = json_object();
   char id[128];
   snprintf(id, sizeof id, "blocking-call/%s", s->category);
-  json_object_set_new(res, "ruleId", json_string(id));
+  json_object_set_new(res, "ruleId", jstr(id));
   json_object_set_new(res, "ruleIndex", json_integer(rule_index(rules, s->category)));
   json_object_set_new(res, "level", json_string("error"));
   char total[32], max[32], where[2048] = "", msg[4096];

@@ -1,5 +1,6 @@
 /* util.c - small helpers every renderer shares: which frame a person should look at,
- * durations for humans, and escaping arbitrary program bytes for XML.
+ * durations for humans, program strings written under the one invalid-UTF-8 policy
+ * (report/utf8.h), and escaped for XML.
  *
  * The "culprit" frame is the first one with source information outside the C
  * library, the dynamic loader and blockguard itself: a blocking read() is reported
@@ -121,22 +122,26 @@ void bg_fmt_frame(char *buf, size_t n, const bg_rframe_t *f) {
     snprintf(buf, n, "%s (%s+0x%" PRIx64 ")", fn, mod[0] ? mod : "?", f->offset);
 }
 
-/* Length of a valid UTF-8 sequence at p (max n bytes), 0 when invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n) {
-  if (p[0] < 0x80) return 1;
-  size_t len = (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3 : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
-  if (!len || len > n || (len == 2 && p[0] < 0xC2)) return 0;
-  for (size_t i = 1; i < len; i++)
-    if ((p[i] & 0xC0) != 0x80) return 0;
-  if (len == 3 && p[0] == 0xE0 && p[1] < 0xA0) return 0;
-  if (len == 3 && p[0] == 0xED && p[1] >= 0xA0) return 0;
-  if (len == 4 && ((p[0] == 0xF0 && p[1] < 0x90) || p[0] > 0xF4 || (p[0] == 0xF4 && p[1] >= 0x90)))
-    return 0;
-  return len;
+/* fputs under the one invalid-UTF-8 policy (report/utf8.h). */
+void bg__utf8_fputs(const char *s, FILE *out) {
+  if (!s) return;
+  size_t n = strlen(s);
+  for (size_t i = 0; i < n;) {
+    size_t k = bg__utf8_seq(s + i, n - i);
+    if (k) {
+      size_t run = k; /* write the valid run in one go */
+      while (i + run < n && (k = bg__utf8_seq(s + i + run, n - i - run))) run += k;
+      fwrite(s + i, 1, run, out);
+      i += run;
+    } else {
+      fputs(BG__UTF8_REPLACEMENT, out), i++;
+    }
+  }
 }
 
-/* XML 1.0 text (attr=0) or attribute (attr=1) escaping.  Bytes XML cannot carry at all (most control
- * characters, invalid UTF-8) become U+FFFD rather than producing a file CI rejects. */
+/* XML 1.0 text (attr=0) or attribute (attr=1) escaping.  Invalid UTF-8 follows the one
+ * policy above; characters XML 1.0 cannot carry even as references (most control
+ * characters, U+FFFE, U+FFFF) become U+FFFD too, rather than producing a file CI rejects. */
 void bg_xml_escape(FILE *out, const char *s, int attr) {
   const unsigned char *p = (const unsigned char *)(s ? s : "");
   size_t n = strlen((const char *)p);
@@ -154,13 +159,13 @@ void bg_xml_escape(FILE *out, const char *s, int attr) {
     default: break;
     }
     if (c < 0x20) {
-      fputs("\xEF\xBF\xBD", out), i++;
+      fputs(BG__UTF8_REPLACEMENT, out), i++;
       continue;
     }
-    size_t k = utf8_len(p + i, n - i);
+    size_t k = bg__utf8_seq((const char *)p + i, n - i);
     /* U+FFFE/U+FFFF are not XML characters either */
     if (!k || (k == 3 && p[i] == 0xEF && p[i + 1] == 0xBF && p[i + 2] >= 0xBE)) {
-      fputs("\xEF\xBF\xBD", out), i++;
+      fputs(BG__UTF8_REPLACEMENT, out), i++;
       continue;
     }
     fwrite(p + i, 1, k, out);

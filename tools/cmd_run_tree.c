@@ -229,14 +229,19 @@ static void accept_all(bg_tree_t *t) {
     GROW(t->p, t->np, t->capp);
     t->p[t->np++].fd = c;
   }
-  for (int i = 0; i < t->np;) {
-    if (receive(t, t->p[i].fd)) {
+  /* In accept order, and kept in that order: an image's ledger is sent before it
+   * exec's, so its connection was accepted before the next image's; taking them in
+   * that order is what numbers a pid's images right.  (A swap-remove here let a
+   * pending pre-exec ledger be taken after the new image's: the new image counted as
+   * the first, and `sort` in `seq | sort` was reported as "ran without the shim".) */
+  int kept = 0;
+  for (int i = 0; i < t->np; i++) {
+    if (receive(t, t->p[i].fd))
       close(t->p[i].fd);
-      t->p[i] = t->p[--t->np];
-    } else {
-      i++;
-    }
+    else
+      t->p[kept++] = t->p[i];
   }
+  t->np = kept;
 }
 
 /* ---- messages ------------------------------------------------------------------------- */

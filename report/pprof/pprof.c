@@ -29,7 +29,9 @@
  *   period         blocked/nanoseconds, 1; time_nanos/duration_nanos: the report's
  *                  start and length
  * Interning (strings, functions, mappings, locations) uses uthash; every message comes
- * from one arena freed at the end.  Cost: make bench ("pprof render").
+ * from one arena freed at the end; a string with invalid UTF-8 is interned as
+ * report/utf8.h's policy makes it (U+FFFD per bad byte).  Cost: make bench ("pprof
+ * render").
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -157,8 +159,11 @@ static struct ent *intern(struct pp *p, struct ent **head, const void *key, size
 
 static int64_t str(struct pp *p, const char *s) {
   if (!s) s = "";
+  char *clean = NULL; /* invalid UTF-8: U+FFFD, the one policy of report/utf8.h */
+  if (!bg__utf8_valid(s) && !(s = clean = bg__utf8_clean(s, NULL))) return p->failed = 1, 0;
   int fresh;
   struct ent *e = intern(p, &p->strs, s, strlen(s), &fresh);
+  free(clean);
   if (!e) return 0;
   if (fresh) {
     e->idx = (int64_t)p->nstr;
