@@ -85,6 +85,8 @@ static void publish(int fd) {
     }
     close(s);
   }
+  /* Messages go to the CLI's ledger ring from now on (guard/base.c), or no longer. */
+  bg__msg_sink(connected ? bg__ledger_msg : NULL);
   bg__self.depth--;
   errno = saved;
 }

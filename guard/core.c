@@ -32,93 +32,15 @@
 #include "guard/snapshot.h"
 #include "report/jx.h"
 
-static int ready;
 static pid_t self_pid; /* this process, to tell a vfork child from us */
 static const char *unguarded_reason;
-static uint64_t started_wall_ns;
 static uint64_t viol_fallback;              /* when there is no ledger */
 static uint64_t *violations = &viol_fallback; /* not allowed, counted: the ledger's */
 static int argc0;
 static char **argv0;
-static const bg__callinfo_t *calltable;
-static int ncalltable;
 
-/* Hooks later layers register (offload, report writers, HTTP) without guard/core.c
- * knowing them at compile time. */
+/* Set by guard/offload.c: the core does not know it at compile time. */
 int (*bg__offload_hook)(bg__call_t *c);
-void (*bg__exit_hooks[8])(void);
-static int nexit_hooks;
-
-void bg__at_core_exit(void (*fn)(void)) {
-  if (nexit_hooks < 8) bg__exit_hooks[nexit_hooks++] = fn;
-}
-
-uint64_t bg__now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t bg__wall_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-uint64_t bg__started_ns(void) { return started_wall_ns; }
-int bg__core_ready(void) { return ready; }
-
-void bg__set_calltable(const bg__callinfo_t *rows, int n) {
-  calltable = rows;
-  ncalltable = n;
-}
-/* Stall sites (guard/loop.c) have no wrapped call: they are named "stall", one id past
- * the table, so the ledger's call names, rules (allow stall ...) and reports need no
- * special case. */
-static const bg__callinfo_t stall_row = {"stall", BG_CAT_stall, 0, BG_OFF_NEVER};
-const bg__callinfo_t *bg__callinfo(int id) {
-  if (id == ncalltable && calltable) return &stall_row;
-  return id >= 0 && id < ncalltable ? &calltable[id] : NULL;
-}
-int bg__ncalls(void) { return calltable ? ncalltable + 1 : 0; }
-int bg__stall_call_id(void) { return ncalltable; }
-
-/* Where a message goes (docs/design.md "Messages"): under the CLI, into the ledger's
- * ring - the CLI prints it, the program's streams stay untouched.  Without the CLI,
- * where log_path says: stderr, or PATH.<pid> appended (sanitizer style); with the
- * default `auto`, stderr - except the exit summary, which is only printed when stderr
- * is a terminal (a person watching), never into a pipe or a log file the program's
- * readers parse.  text has no newline. */
-static void emit(const char *text, size_t len, int summary) {
-  int saved = errno;
-  bg__self.depth++;
-  if (bg__collect_connected()) {
-    bg__ledger_msg(text, len);
-  } else {
-    const char *lp = bg__opt.log_path;
-    int fd = 2, own = 0;
-    if (lp[0] && strcmp(lp, "auto") && strcmp(lp, "stderr")) {
-      char path[BG_OPT_STR_MAX + 32];
-      snprintf(path, sizeof path, "%s.%d", lp, (int)getpid());
-      fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-      own = fd >= 0;
-    } else if (summary && (!lp[0] || !strcmp(lp, "auto")) && !isatty(2)) {
-      fd = -1;
-    }
-    for (int k = 0; fd >= 0 && k < 2; k++) {
-      const char *p = k ? "\n" : text;
-      size_t n = k ? (len && text[len - 1] == '\n' ? 0 : 1) : len;
-      for (size_t off = 0; off < n;) {
-        ssize_t w = write(fd, p + off, n - off);
-        if (w <= 0 && errno != EINTR) break;
-        if (w > 0) off += (size_t)w;
-      }
-    }
-    if (own) close(fd);
-  }
-  bg__self.depth--;
-  errno = saved;
-}
 
 /* Would an exit summary be printed?  Asked before building it: a summary is a snapshot
  * with every frame symbolized (libdw: milliseconds per site), which a process whose
@@ -128,20 +50,6 @@ static int summary_wanted(void) {
   const char *lp = bg__opt.log_path;
   if (bg__opt.verbosity < 2 && (!lp[0] || !strcmp(lp, "auto"))) return isatty(2);
   return 1;
-}
-
-void bg__msg(const char *fmt, ...) {
-  char buf[1024];
-  int saved = errno;
-  memcpy(buf, "blockguard: ", 12);
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(buf + 12, sizeof buf - 12, fmt, ap);
-  va_end(ap);
-  if (n < 0) n = 0;
-  size_t len = 12 + ((size_t)n < sizeof buf - 12 ? (size_t)n : sizeof buf - 13);
-  emit(buf, len, 0);
-  errno = saved;
 }
 
 void bg__core_set_argv(int argc, char **argv) {
@@ -218,9 +126,12 @@ static void invalid(const char *options, const char *kind, const char *fmt, ...)
   bg__msg("%s", msg);
 }
 
+static void stall_record(const uintptr_t *pcs, int n, uint64_t ns);
+
 int bg__core_init(const char *options, const char *source) {
   char err[512];
-  started_wall_ns = bg__wall_ns();
+  bg__stall_record = stall_record;
+  bg__started_wall = bg__wall_ns();
   if (getauxval(AT_SECURE)) {
     /* setuid/setgid: nothing from the environment is trusted, so we do not guard. */
     bg__options_defaults(&bg__opt);
@@ -242,7 +153,7 @@ int bg__core_init(const char *options, const char *source) {
   ledger_start(options, 0);
   bg__sites_init();
   bg__lang_init(); /* Python runtime in the process? (guard/lang.c) */
-  ready = 1;
+  bg__ready = 1;
   self_pid = getpid();
   bg__thread_guard_main();
   return 0;
@@ -279,7 +190,7 @@ static int maybe_in_handler(void) {
 static int warmed_sites;
 static void warm_for_children(void) {
   int n = bg__sites_count();
-  if (!ready || bg__self.depth || n <= __atomic_load_n(&warmed_sites, __ATOMIC_RELAXED) ||
+  if (!bg__ready || bg__self.depth || n <= __atomic_load_n(&warmed_sites, __ATOMIC_RELAXED) ||
       bg__collect_connected() || (!bg__opt.report[0] && !summary_wanted()))
     return; /* under the CLI, the CLI symbolizes */
   bg__self.depth++;
@@ -302,7 +213,7 @@ void bg__core_atfork_parent(void) { bg__sites_atfork_parent(); }
 void bg__core_atfork_child(void) {
   bg__self.depth++; /* the new ledger's open/fallocate are ours, not the program's */
   self_pid = getpid();
-  started_wall_ns = bg__wall_ns();
+  bg__started_wall = bg__wall_ns();
   bg__sites_drop_index();  /* reads the parent's pool: before it is replaced */
   bg__ledger_after_fork(); /* then everything below points into the child's ledger */
   violations = bg__ledger ? &bg__ledger->violations : &viol_fallback;
@@ -341,14 +252,14 @@ void bg__core_fini(void) {
   static int done;
   if (__atomic_exchange_n(&done, 1, __ATOMIC_ACQ_REL)) return;
   bg__self.depth++;
-  for (int i = nexit_hooks - 1; i >= 0; i--) bg__exit_hooks[i]();
+  bg__run_exit_hooks();
   /* Under the CLI the ledger is all: the CLI symbolizes, writes report= files and
    * prints one summary for the tree.  Nothing to do here but the marks below. */
   if (!bg__collect_connected()) {
     bg__report_write();
     /* The summary needs a snapshot (symbolization): only when there is something to
      * say - violations, or verbosity=2 */
-    if (ready && summary_wanted() && (bg__violations_total() || bg__opt.verbosity >= 2)) {
+    if (bg__ready && summary_wanted() && (bg__violations_total() || bg__opt.verbosity >= 2)) {
       bg_model_t m;
       char *text = NULL;
       size_t len = 0;
@@ -357,7 +268,7 @@ void bg__core_fini(void) {
       if (f) {
         bg_render_summary(f, &m);
         fclose(f);
-        if (text && len) emit(text, len, bg__opt.verbosity < 2);
+        if (text && len) bg__emit(text, len, bg__opt.verbosity < 2);
         free(text);
       }
       bg_model_free(&m);
@@ -381,7 +292,7 @@ void bg__core_exiting(int code) { bg__ledger_exiting(code); }
 void bg__core_fast_exit(int code) {
   if (getpid() != self_pid || bg__self.depth) return;
   bg__ledger_exiting(code);
-  if (!ready) {
+  if (!bg__ready) {
     bg__ledger_exited(code);
     return;
   }
@@ -427,9 +338,9 @@ void bg__core_exec_failed(void) {
   bg__ledger_exec_failed();
 }
 
-void bg__stall_record(const uintptr_t *pcs, int n, uint64_t ns) {
+static void stall_record(const uintptr_t *pcs, int n, uint64_t ns) {
   bg__thread_t *t = &bg__self;
-  if (!ready || !(bg__opt.categories & (1u << BG_CAT_stall))) return;
+  if (!bg__ready || !(bg__opt.categories & (1u << BG_CAT_stall))) return;
   int saved = errno;
   t->depth++;
   bg__site_t *s = bg__site_get_stack(bg__stall_call_id(), BG_CAT_stall, t->allow > 0,
@@ -555,7 +466,7 @@ static inline void inflight_pop(bg__ledger_thread_t *r, const bg__call_t *c) {
  * registry, whose rules decide the action); the action; the call in flight. */
 int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller) {
   bg__thread_t *t = &bg__self;
-  if (t->depth || !ready || exempt) return BG_PASS;
+  if (t->depth || !bg__ready || exempt) return BG_PASS;
   /* The loop that guarded this thread ended (its fd closed, maybe on another thread). */
   if (BG_UNLIKELY(t->loop_fd >= 0) && bg__loop_gone(t) && !t->guarded) return BG_PASS;
   if (!(bg__opt.categories & (1u << category))) return BG_PASS;

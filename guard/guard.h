@@ -127,8 +127,9 @@ int bg__stall_call_id(void);
 /* A stall (an event-loop iteration that ran stall_ms on CPU) whose stack was captured:
  * finds its site and acts on it as bg__enter acts on a blocking call (rules, allowed,
  * report/warn/abort; raise and offload have no call to act on: report).  `ns` is how
- * long the iteration ran. */
-void bg__stall_record(const uintptr_t *pcs, int n, uint64_t ns);
+ * long the iteration ran.  Set by guard/core.c at init (guard/loop.c, which calls it,
+ * sits below the core); NULL before. */
+extern void (*bg__stall_record)(const uintptr_t *pcs, int n, uint64_t ns);
 
 /* Decides what a wrapped call on a guarded thread must do.  `exempt` is the row's
  * argument-based exemption (O_NONBLOCK fd, zero timeout...).  `caller` is the
@@ -393,14 +394,26 @@ const char *bg__http_live_url(void);       /* URL served by this process, NULL i
 void bg__push_start(void);
 /* Set by guard/offload: returns 1 when the call in c will be run by a worker. */
 extern int (*bg__offload_hook)(bg__call_t *c);
-uint64_t bg__now_ns(void);
+
+/* ---- base (guard/base.c): depends on nothing else in guard/ ------------------------- */
+uint64_t bg__now_ns(void);                 /* CLOCK_MONOTONIC */
+uint64_t bg__wall_ns(void);                /* CLOCK_REALTIME */
+uint64_t bg__started_ns(void);             /* wall clock at bg__core_init */
+extern int bg__ready BG_HIDDEN;            /* bg__core_init is done (set by core.c) */
+extern uint64_t bg__started_wall BG_HIDDEN; /* (set by core.c) */
+void bg__run_exit_hooks(void);             /* bg__at_core_exit's, last registered first */
+/* Messages go to sink (the CLI's ledger ring: guard/collect.c) while it is set. */
+void bg__msg_sink(void (*sink)(const char *text, size_t len));
+/* Writes a message where bg__msg would; summary: the exit summary (only to a
+ * terminal when log_path is auto).  text has no newline. */
+void bg__emit(const char *text, size_t len, int summary);
 
 /* Address range [lo, hi) covered by the PT_LOAD segments of a loaded object
  * (guard/names.c); info is a struct dl_phdr_info from dl_iterate_phdr. */
 struct dl_phdr_info;
 void bg__object_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi);
 
-/* A message (prefix "blockguard: "): to the CLI, or where log_path says (core.c). */
+/* A message (prefix "blockguard: "): to the CLI, or where log_path says (base.c). */
 void bg__msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- the CLI (guard/collect.c) ------------------------------------------------------ */

@@ -55,6 +55,8 @@
 #include "guard/options.h"
 #include "guard/sites.h"
 
+void (*bg__stall_record)(const uintptr_t *pcs, int n, uint64_t ns);
+
 #define BG_LOOP_ADOPT 8
 
 uint8_t bg__loop_fdbits[BG_FD_TABLE / 8];
@@ -346,7 +348,8 @@ static void stall_end(bg__ledger_loop_t *st, uint64_t busy) {
     uintptr_t pcs[BG_LOOP_FRAMES];
     uint32_t n = st->stall_n < BG_LOOP_FRAMES ? st->stall_n : BG_LOOP_FRAMES;
     for (uint32_t i = 0; i < n; i++) pcs[i] = (uintptr_t)st->stall_pcs[i];
-    bg__stall_record(pcs, (int)n, busy);
+    void (*record)(const uintptr_t *, int, uint64_t) = bg__stall_record;
+    if (record) record(pcs, (int)n, busy); /* the core, set at its init */
   } else {
     STORE(st->stalls_unsampled, st->stalls_unsampled + 1);
   }

@@ -25,8 +25,7 @@
 #include "guard/ledger.h"
 #include "guard/options.h"
 
-__thread bg__thread_t bg__self __attribute__((tls_model("initial-exec"))) = {
-    .watch = 1, .slot = -1, .loop_fd = -1};
+/* bg__self, the thread's state, is defined in guard/base.c. */
 
 /* Slots live in the ledger (guard/ledger.h) and are read by report snapshots on other
  * threads - and by other processes - while their owner renames or re-guards itself:
