@@ -219,7 +219,9 @@ void bg__core_atfork_child(void) {
   violations = bg__ledger ? &bg__ledger->violations : &viol_fallback;
   *violations = 0;
   bg__sites_after_fork();
+  bg__rules_after_fork();
   bg__self.depth--;
+  bg__loops_after_fork(); /* then the thread drops its loop role */
   bg__threads_after_fork();
 }
 

@@ -84,6 +84,9 @@ typedef struct bg__thread {
 
 extern __thread bg__thread_t bg__self __attribute__((tls_model("initial-exec")));
 
+/* Frames of a captured stack (a site's key, a language merge). */
+#define BG_MAX_FRAMES 64
+
 /* ---- verdicts --------------------------------------------------------------------- */
 enum { BG_PASS, BG_GO, BG_RAISE, BG_OFFLOAD };
 
@@ -216,6 +219,12 @@ void bg__loop_stall_disarm(void);   /* this thread's stall timer goes (loop or t
  * to start (bg__loop_woke when it returns), a coroutine stall caught by the detector is
  * to be recorded (off the coroutine's stack). */
 void bg__loop_declared(void);
+/* Marks the calling thread an event-loop thread (guarded under threads=auto) for such a
+ * runtime (bg_sched, an adapter), and declares its loop (bg__loop_declared); waits
+ * called from the text of the object holding runtime_text (NULL: none) are the loop's
+ * own.  Here, not in thread.c: it starts the loop's health, and thread.c stays below
+ * loop.c. */
+void bg__mark_loop_thread(const void *runtime_text);
 void bg__loop_runtime_wait(void);
 void bg__loop_slice_stalled(void);
 /* 1 when the loop that made this thread a loop thread has ended since (its fd was
@@ -354,10 +363,6 @@ struct bg__ledger_thread *bg__thread_record(int slot);
 void bg__threads_after_fork(void);
 void bg__thread_guard_main(void);               /* called on the main thread at start */
 int bg__thread_register(void);                  /* ensure bg__self has a table slot */
-/* Marks the calling thread an event-loop thread (guarded under threads=auto) for a
- * runtime whose loop wait the shim does not see (bg_sched, an adapter); waits called
- * from the text of the object holding runtime_text (NULL: none) are the loop's own. */
-void bg__mark_loop_thread(const void *runtime_text);
 
 /* Public API implementations (exported; include/blockguard.h resolves them). */
 int bg__api_thread_guard(int on);

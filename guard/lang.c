@@ -20,7 +20,6 @@
 #include "guard/ledger.h"
 #include "guard/options.h"
 #include "guard/perfmap.h"
-#include "guard/sites.h"
 #include "guard/symbolize.h"
 
 /* ---- interned frames ---------------------------------------------------------------- */
@@ -150,7 +149,9 @@ uint64_t bg__lang_dropped(void) { return __atomic_load_n(&t.dropped, __ATOMIC_RE
 /* At exit, with the summary: say when language frames could not be named, so stacks of
  * native interpreter frames are not taken for all there is. */
 static void exit_note(void) {
-  if (bg__opt.verbosity < 1 || bg__sites_count() == 0) return;
+  /* no site recorded (the registry's count, published in the ledger): nothing to say */
+  if (bg__opt.verbosity < 1 || !bg__ledger || !__atomic_load_n(&bg__ledger->nsites, __ATOMIC_ACQUIRE))
+    return;
   if (bg__py_unusable()) bg__msg("Python frames not read: %s (docs/languages.md)", bg__py_status());
   uint64_t d = bg__lang_dropped();
   if (d) bg__msg("%llu language frames not named: frame table full", (unsigned long long)d);

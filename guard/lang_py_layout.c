@@ -13,9 +13,10 @@
  * debuggers.  The grouping itself changes between minor versions (it is stable only
  * within one), so where each offset sits in it is known here per minor version.
  */
+#include <stdint.h>
 #include <string.h>
 
-#include "guard/lang_py.h"
+#include "guard/lang_py_layout.h"
 
 /* Unicode state bits (kind:3 at bit 2, compact at 5, ascii at 6) and the bytes/str
  * headers are the same in every version we read; only the struct sizes move. */

@@ -36,6 +36,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -701,4 +702,47 @@ void bg__loops_after_fork(void) {
   memset(bg__loop_fdbits, 0, sizeof bg__loop_fdbits);
   bg__loop_fd_high = 0;
   loop_fd_max = 0;
+}
+
+/* ---- runtime loops (bg_sched, adapters: guard/sched.c, guard/offload.c) ------------ */
+struct find_text {
+  uintptr_t addr, lo, hi;
+};
+
+static int find_text_cb(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  struct find_text *f = arg;
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+    uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+    if (a < lo) lo = a;
+    if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
+  }
+  if (f->addr >= lo && f->addr < hi) {
+    f->lo = lo;
+    f->hi = hi;
+    return 1;
+  }
+  return 0;
+}
+
+void bg__mark_loop_thread(const void *runtime_text) {
+  bg__thread_t *t = &bg__self;
+  t->depth++;
+  if (runtime_text) {
+    struct find_text f = {(uintptr_t)runtime_text, 0, 0};
+    if (dl_iterate_phdr(find_text_cb, &f)) {
+      t->loop_lo = f.lo;
+      t->loop_hi = f.hi;
+    }
+  }
+  t->loop_marked = 1; /* the role lasts, whatever fd closes (guard/loop.c) */
+  bg__loop_declared(); /* loop health and stalls for the runtime's loop (guard/loop.c) */
+  if (!(t->roles & BG_ROLE_LOOP)) {
+    t->roles |= BG_ROLE_LOOP;
+    bg__thread_refresh(t);
+  }
+  t->depth--;
 }

@@ -452,6 +452,8 @@ int bg__rules_install(const char *path, char *err, size_t errlen) {
   bg__rules_free(&active);
   active = rs;
   bg__rules_thread_globs = active.nthread_globs;
+  __atomic_store_n(&bg__site_thread_mask, active.nthread_globs ? bg__rules_thread_mask : NULL,
+                   __ATOMIC_RELEASE);
   __atomic_fetch_add(&active_gen, 1, __ATOMIC_RELEASE);
   bg__site_decide = decide;
   return 0;

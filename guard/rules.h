@@ -13,7 +13,7 @@
  *
  * The decision is made once per site, when the site is created (bg__site_decide), and
  * cached in it.  thread: rules split sites by thread class instead of deciding by
- * whichever thread came first: see bg__rules_thread_mask in sites.h and docs/rules.md.
+ * whichever thread came first: see bg__rules_thread_mask below and docs/rules.md.
  */
 #ifndef BG_RULES_H
 #define BG_RULES_H
@@ -78,4 +78,8 @@ int bg__rules_active_count(void);  /* rules of the process's allowlist (0: none)
  * for bg__rules_active_count() rules; match counts are kept there from now on. */
 void bg__rules_to_ledger(void);
 void bg__rules_after_fork(void); /* the child's sites are new: match counts restart */
+/* Thread-name class of the calling thread for thread: rules; 0 when no rule uses
+ * thread:.  Installed as the registry's bg__site_thread_mask hook (guard/sites.h). */
+uint32_t bg__rules_thread_mask(void);
+extern int bg__rules_thread_globs; /* 0: no rule uses thread: */
 #endif

@@ -33,7 +33,6 @@ static int add_failed;
 #include "guard/lang_py.h"
 #include "guard/ledger.h"
 #include "guard/options.h"
-#include "guard/rules.h"
 #include "guard/sites.h"
 #include "guard/symbolize.h"
 
@@ -65,6 +64,13 @@ static int32_t *id_index;       /* see find_id_locked */
 static size_t id_slots;
 
 int (*bg__site_decide)(bg__site_t *s);
+uint32_t (*bg__site_thread_mask)(void);
+
+/* The thread part of a site key: 0 unless the allowlist has thread: rules. */
+static inline uint32_t site_thread_mask(void) {
+  uint32_t (*mask)(void) = __atomic_load_n(&bg__site_thread_mask, __ATOMIC_ACQUIRE);
+  return mask ? mask() : 0;
+}
 
 static void *bg__uthash_alloc(size_t sz) {
   void *p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -432,7 +438,7 @@ bg__site_t *bg__site_of(int id, int category, int allowed, int default_action,
   bg__site_key_t key;
   key.call = (uint16_t)id;
   key.allowed = (uint8_t)(allowed != 0);
-  key.tmask = __atomic_load_n(&bg__rules_thread_globs, __ATOMIC_RELAXED) ? bg__rules_thread_mask() : 0;
+  key.tmask = site_thread_mask();
   memcpy(key.pcs, pcs, (size_t)n * sizeof pcs[0]);
   n = bg__lang_capture(key.pcs, n, BG_MAX_FRAMES); /* Python frames merged in */
   return lookup(&key, n, category, default_action);
@@ -443,7 +449,7 @@ bg__site_t *bg__site_get_stack(int id, int category, int allowed, int default_ac
   bg__site_key_t key;
   key.call = (uint16_t)id;
   key.allowed = (uint8_t)(allowed != 0);
-  key.tmask = __atomic_load_n(&bg__rules_thread_globs, __ATOMIC_RELAXED) ? bg__rules_thread_mask() : 0;
+  key.tmask = site_thread_mask();
   if (n > BG_MAX_FRAMES) n = BG_MAX_FRAMES;
   if (n < 0) n = 0;
   memcpy(key.pcs, pcs, (size_t)n * sizeof pcs[0]); /* language frames already in */
@@ -554,6 +560,5 @@ void bg__sites_after_fork(void) {
   if (dropped_p) *dropped_p = 0;
   __atomic_fetch_add(&generation, 1, __ATOMIC_RELAXED);
   bg__sym_after_fork();
-  bg__rules_after_fork();
   bg__lang_after_fork();
 }

@@ -31,7 +31,6 @@
 
 #include "guard/guard.h"
 
-#define BG_MAX_FRAMES 64
 #define BG_HIST_BUCKETS 48
 #define BG_SITE_THREADS 4
 
@@ -128,9 +127,9 @@ extern int (*bg__unw_step_fn)(unw_cursor_t *) BG_HIDDEN;
  * published: may set s->action and s->allowed, returns the rule index or -1.  Called
  * without the registry lock.  NULL: the global mode. */
 extern int (*bg__site_decide)(bg__site_t *s);
-/* Thread-name class of the calling thread for thread: rules (guard/rules.c); 0 when
- * no rule uses thread:.  Part of the site key, so a site hit from threads that rules
- * treat differently is two sites, each decided correctly. */
-uint32_t bg__rules_thread_mask(void);
-extern int bg__rules_thread_globs BG_HIDDEN; /* 0: no rule uses thread: (mask 0, inline) */
+/* Hook the allowlist sets when some rule uses thread: (guard/rules.c), NULL
+ * otherwise: the thread-name class of the calling thread.  Part of the site key, so a
+ * site hit from threads that rules treat differently is two sites, each decided
+ * correctly. */
+extern uint32_t (*bg__site_thread_mask)(void);
 #endif

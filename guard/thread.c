@@ -14,7 +14,6 @@
  * the thread exits so nobody touches its TLS afterwards.
  */
 #define _GNU_SOURCE
-#include <link.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -236,7 +235,7 @@ void bg__threads_after_fork(void) {
   t->roles = (uint8_t)((t->roles | BG_ROLE_MAIN) & ~BG_ROLE_LOOP);
   t->loop_fd = -1;
   t->loop_closed = t->loop_marked = t->loop_foreign = 0;
-  bg__loops_after_fork();
+  /* the loop table was reset before (bg__loops_after_fork, guard/core.c) */
   bg__thread_refresh(t);
 }
 
@@ -259,47 +258,4 @@ BG_EXPORT void bg__api_allow_begin(void) { bg__self.allow++; }
 
 BG_EXPORT void bg__api_allow_end(void) {
   if (bg__self.allow) bg__self.allow--;
-}
-
-/* ---- runtime loops (bg_sched, adapters: guard/sched.c, guard/offload.c) ------------ */
-struct find_text {
-  uintptr_t addr, lo, hi;
-};
-
-static int find_text_cb(struct dl_phdr_info *info, size_t size, void *arg) {
-  (void)size;
-  struct find_text *f = arg;
-  uintptr_t lo = UINTPTR_MAX, hi = 0;
-  for (int i = 0; i < info->dlpi_phnum; i++) {
-    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-    if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
-    uintptr_t a = info->dlpi_addr + ph->p_vaddr;
-    if (a < lo) lo = a;
-    if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
-  }
-  if (f->addr >= lo && f->addr < hi) {
-    f->lo = lo;
-    f->hi = hi;
-    return 1;
-  }
-  return 0;
-}
-
-void bg__mark_loop_thread(const void *runtime_text) {
-  bg__thread_t *t = &bg__self;
-  t->depth++;
-  if (runtime_text) {
-    struct find_text f = {(uintptr_t)runtime_text, 0, 0};
-    if (dl_iterate_phdr(find_text_cb, &f)) {
-      t->loop_lo = f.lo;
-      t->loop_hi = f.hi;
-    }
-  }
-  t->loop_marked = 1; /* the role lasts, whatever fd closes (guard/loop.c) */
-  bg__loop_declared(); /* loop health and stalls for the runtime's loop (guard/loop.c) */
-  if (!(t->roles & BG_ROLE_LOOP)) {
-    t->roles |= BG_ROLE_LOOP;
-    bg__thread_refresh(t);
-  }
-  t->depth--;
 }
