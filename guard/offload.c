@@ -25,9 +25,11 @@
  * (resume is never called from a worker).  include/blockguard_st.h is the adapter for
  * State Threads built on exactly this API.
  *
- * Inboxes and fork: a fork child shares eventfds and epoll instances with its parent,
- * so the child handler re-creates every inbox eventfd of the forking thread under the
- * same fd number (dup3), and schedulers re-create their epoll at their next tick.
+ * Inboxes and fork live in guard/inbox.c, below this file: a fork child shares
+ * eventfds and epoll instances with its parent, so the child handler re-creates every
+ * inbox eventfd of the forking thread under the same fd number (dup3), and schedulers
+ * re-create their epoll at their next tick.  This file adds its steps to that handler
+ * (fork_steps: the pool's lock, the loop role of a child forked inside a coroutine).
  */
 #define _GNU_SOURCE
 #include <errno.h>
