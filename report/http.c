@@ -485,6 +485,8 @@ static enum MHD_Result start_window(bg_http_t *h, struct MHD_Connection *c, int 
     busy = "shutting down\n";
   else if (h->npending >= BG_HTTP_MAX_WINDOWS)
     busy = "too many ?seconds= requests waiting; try again later\n";
+  /* Created on the server thread, a sidecar: under the shim the timer is a sidecar too,
+   * never guarded, its poll passing through (docs/design.md "Sidecars"). */
   else if (!h->timer_started && ((h->wake[0] < 0 && pipe2(h->wake, O_CLOEXEC | O_NONBLOCK) < 0) ||
                                  pthread_create(&h->timer, NULL, timer_main, h) != 0))
     busy = "cannot start the window timer\n";
@@ -729,6 +731,8 @@ int bg_http_stop(bg_http_t *h, int timeout_ms) {
     close(lfd);
     h->listen_fd = -1;
   }
+  /* guard/http_live.c calls us with the core depth raised, so under the shim the
+   * stopper is a sidecar, never guarded (docs/design.md "Sidecars"). */
   pthread_t t;
   if (pthread_create(&t, NULL, stopper, h) != 0) {
     stopper(h); /* no thread to spare: stop inline (bounded by the handler in flight) */
