@@ -459,6 +459,28 @@ void bg__stall_record(const uintptr_t *pcs, int n, uint64_t ns) {
   errno = saved;
 }
 
+/* ---- the counting rule ------------------------------------------------------------
+ * bg_violations() (the counter) and the report (the sites' counts) must never
+ * disagree, so every call the guard acts on is counted by these two functions and
+ * bg__leave, under one rule:
+ *   - a call refused before it is made (raise, abort) counts in bg__enter, min_us or
+ *     not: its site gets a 0 ns call;
+ *   - a call that is made (report, warn, offload on a worker or in place) counts when
+ *     it returns, in bg__leave (guard/offload.c ends its calls there too), and only
+ *     when it blocked min_us or more;
+ *   - with min_us=0 every made call is a violation, so the counter moves in bg__enter
+ *     already: a call the process dies inside (in flight, shown in the report by
+ *     guard/ledger_read.c) is counted too.
+ * Allowed calls go to their site, never to the counter. */
+static inline void count_violation(const bg__call_t *c) {
+  if (!c->allowed) __atomic_fetch_add(violations, 1, __ATOMIC_RELAXED);
+}
+
+static void count_refused(bg__call_t *c) {
+  if (bg__opt.min_us) count_violation(c); /* else bg__enter counted it */
+  if (c->site) bg__site_add(c->site, 0, bg__self.slot);
+}
+
 /* The messages of abort, warn and verbosity=2: out of line, so that the verdict path
  * keeps a small frame (no buffers to guard) for the common actions. */
 static __attribute__((noinline, cold)) void say(int what, int id, uintptr_t caller) {
@@ -476,6 +498,61 @@ static __attribute__((noinline, cold)) void say(int what, int id, uintptr_t call
     bg__msg("warning: blocking call %s() on guarded thread '%s' from %s", call_name(id), th, who);
 }
 
+/* The action of a call that is a violation (not allowed, action not off): counts a
+ * refused call, prints what warn and abort print, asks the offload hook.  Returns the
+ * verdict; abort does not return. */
+static int act(bg__thread_t *t, bg__call_t *c, int id, uintptr_t caller) {
+  if (!bg__opt.min_us) count_violation(c); /* see the counting rule */
+  switch (c->action) {
+  case BG_ACT_RAISE:
+    count_refused(c);
+    return BG_RAISE;
+  case BG_ACT_ABORT:
+    say(0, id, caller);
+    count_refused(c);
+    t->depth--;
+    bg__ledger_killing(SIGABRT); /* the report says how it ends */
+    bg__core_fini();
+    abort();
+  case BG_ACT_WARN:
+    if (c->site && !__atomic_exchange_n(&c->site->warned, 1, __ATOMIC_RELAXED)) say(1, id, caller);
+    return BG_GO;
+  case BG_ACT_OFFLOAD:
+    return bg__offload_hook && bg__offload_hook(c) ? BG_OFFLOAD : BG_GO;
+  default:
+    return BG_GO;
+  }
+}
+
+/* The call about to run is in flight, for a reader of the ledger when the process dies
+ * inside it; the thread's previous call in flight (a signal handler's call nests inside
+ * another) is kept in c for inflight_pop.  t0 before the site (release): a reader that
+ * sees the site sees its t0. */
+static inline void inflight_push(bg__ledger_thread_t *r, bg__call_t *c, int id) {
+  c->prev_site = r->inflight_site;
+  c->prev_call = r->inflight_call;
+  c->prev_t0 = r->inflight_t0;
+  /* A call in flight whose frame is not above ours was abandoned (a signal handler
+   * longjmp'ed out of it), not interrupted: forget it. */
+  if ((c->prev_site || c->prev_call) && r->inflight_frame <= (uintptr_t)c)
+    c->prev_site = c->prev_call = 0, c->prev_t0 = 0;
+  uint64_t prev_frame = r->inflight_frame;
+  r->inflight_frame = (uintptr_t)c;
+  c->prev_frame = (c->prev_site || c->prev_call) ? prev_frame : 0;
+  __atomic_store_n(&r->inflight_t0, c->t0, __ATOMIC_RELAXED);
+  __atomic_store_n(&r->inflight_call, (uint32_t)id + 1, __ATOMIC_RELAXED);
+  __atomic_store_n(&r->inflight_site, c->site ? bg__site_index(c->site) + 1 : 0, __ATOMIC_RELEASE);
+}
+
+static inline void inflight_pop(bg__ledger_thread_t *r, const bg__call_t *c) {
+  __atomic_store_n(&r->inflight_site, c->prev_site, __ATOMIC_RELEASE);
+  __atomic_store_n(&r->inflight_call, c->prev_call, __ATOMIC_RELAXED);
+  __atomic_store_n(&r->inflight_t0, c->prev_t0, __ATOMIC_RELAXED);
+  r->inflight_frame = c->prev_frame;
+}
+
+/* The verdict, in phases: what cannot be a violation passes; the site (stack +
+ * registry, whose rules decide the action); the action; the call in flight. */
 int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller) {
   bg__thread_t *t = &bg__self;
   if (t->depth || !ready || exempt) return BG_PASS;
@@ -505,37 +582,14 @@ int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller)
     c->action = c->site->action;
     c->allowed = c->site->allowed;
   }
-  int verdict = BG_GO;
+  int verdict;
   if (c->action == BG_ACT_OFF) {
     verdict = BG_PASS;
   } else if (c->allowed) {
     c->action = BG_ACT_REPORT; /* allowed calls are counted, never acted on */
+    verdict = BG_GO;
   } else {
-    /* With min_us a call that runs is only a violation if it blocked long enough:
-     * bg__leave counts it then.  Calls failed or aborted here count now. */
-    if (!bg__opt.min_us || (c->action != BG_ACT_REPORT && c->action != BG_ACT_WARN))
-      __atomic_fetch_add(violations, 1, __ATOMIC_RELAXED);
-    switch (c->action) {
-    case BG_ACT_RAISE:
-      if (c->site) bg__site_add(c->site, 0, t->slot);
-      verdict = BG_RAISE;
-      break;
-    case BG_ACT_ABORT:
-      say(0, id, caller);
-      if (c->site) bg__site_add(c->site, 0, t->slot);
-      t->depth--;
-      bg__ledger_killing(SIGABRT); /* the report says how it ends */
-      bg__core_fini();
-      abort();
-    case BG_ACT_WARN:
-      if (c->site && !__atomic_exchange_n(&c->site->warned, 1, __ATOMIC_RELAXED)) say(1, id, caller);
-      break;
-    case BG_ACT_OFFLOAD:
-      if (bg__offload_hook && bg__offload_hook(c)) verdict = BG_OFFLOAD;
-      break;
-    default:
-      break;
-    }
+    verdict = act(t, c, id, caller);
   }
   if (bg__opt.verbosity >= 2 && c->site && verdict != BG_PASS && c->action != BG_ACT_WARN &&
       !__atomic_exchange_n(&c->site->announced, 1, __ATOMIC_RELAXED))
@@ -543,41 +597,19 @@ int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller)
   t->depth--;
   *errp = saved;
   c->t0 = verdict == BG_GO ? bg__now_ns() : 0;
-  if (verdict == BG_GO && t->rec) {
-    /* In flight, for a reader of the ledger when the process dies inside the call.
-     * t0 before the site (release): a reader that sees the site sees its t0. */
-    bg__ledger_thread_t *r = t->rec;
-    c->prev_site = r->inflight_site;
-    c->prev_call = r->inflight_call;
-    c->prev_t0 = r->inflight_t0;
-    /* A call in flight whose frame is not above ours was abandoned (a signal handler
-     * longjmp'ed out of it), not interrupted: forget it. */
-    if ((c->prev_site || c->prev_call) && r->inflight_frame <= (uintptr_t)c)
-      c->prev_site = c->prev_call = 0, c->prev_t0 = 0;
-    uint64_t prev_frame = r->inflight_frame;
-    r->inflight_frame = (uintptr_t)c;
-    c->prev_frame = (c->prev_site || c->prev_call) ? prev_frame : 0;
-    __atomic_store_n(&r->inflight_t0, c->t0, __ATOMIC_RELAXED);
-    __atomic_store_n(&r->inflight_call, (uint32_t)id + 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&r->inflight_site, c->site ? bg__site_index(c->site) + 1 : 0, __ATOMIC_RELEASE);
-  } else {
+  if (verdict == BG_GO && t->rec)
+    inflight_push(t->rec, c, id);
+  else
     c->prev_t0 = UINT64_MAX; /* nothing to restore */
-  }
   return verdict;
 }
 
 void bg__leave(bg__call_t *c) {
   bg__ledger_thread_t *r = bg__self.rec;
-  if (r && c->prev_t0 != UINT64_MAX) {
-    __atomic_store_n(&r->inflight_site, c->prev_site, __ATOMIC_RELEASE);
-    __atomic_store_n(&r->inflight_call, c->prev_call, __ATOMIC_RELAXED);
-    __atomic_store_n(&r->inflight_t0, c->prev_t0, __ATOMIC_RELAXED);
-    r->inflight_frame = c->prev_frame;
-  }
-  uint64_t now = bg__now_ns(), dt = now - c->t0;
-  if (dt < bg__opt.min_us * 1000ull) return;
-  if (bg__opt.min_us && !c->allowed && (c->action == BG_ACT_REPORT || c->action == BG_ACT_WARN))
-    __atomic_fetch_add(violations, 1, __ATOMIC_RELAXED);
+  if (r && c->prev_t0 != UINT64_MAX) inflight_pop(r, c);
   /* Atomics only: no wrapped call, errno untouched (clock_gettime does not fail). */
+  uint64_t now = bg__now_ns(), dt = now - c->t0;
+  if (dt < bg__opt.min_us * 1000ull) return; /* the counting rule: not a violation */
+  if (bg__opt.min_us) count_violation(c);
   if (c->site) bg__site_record(c->site, dt, now, bg__self.slot);
 }

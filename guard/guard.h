@@ -2,15 +2,14 @@
  *
  * The shim's wrappers are mechanism only: on the fast path they load one TLS byte
  * (bg__self.guarded) and call the real function.  Only on a guarded thread do they ask
- * the core for a verdict (preload/wrappers.c; `make expand` shows every wrapper):
+ * the core for a verdict and act on it through one macro, BG_VERDICT (below; every
+ * wrapper: preload/wrappers.c, preload/preload.h's BG_RUN, syscall(); `make expand`
+ * shows them expanded):
  *
  *     bg__call_t c;
- *     switch (bg__enter_any(&c, id, category, exempt, caller)) {
- *       case BG_PASS:    return real(...);                  // not a violation
- *       case BG_RAISE:   errno = EDEADLK; return fail;      // call not made
- *       case BG_OFFLOAD: return bg__off_NAME(&c, ...);      // a worker makes it
- *       default:         r = real(...); bg__leave(&c); return r;  // BG_GO: measured
- *     }
+ *     int v = bg__enter_any(&c, id, category, exempt, caller);
+ *     BG_VERDICT(v, &c, r = real(...), r = fail, r = bg__off_NAME(&c, ...); break;);
+ *     return r;
  *
  * bg__enter and bg__leave never change errno.  While the core runs, bg__self.depth > 0
  * so that anything the core itself calls (stdio for a warning, a report written at
@@ -135,7 +134,8 @@ void bg__stall_record(const uintptr_t *pcs, int n, uint64_t ns);
  * argument-based exemption (O_NONBLOCK fd, zero timeout...).  `caller` is the
  * wrapper's return address (for loop detection and the summary). */
 int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller);
-/* Records the blocked time of a call that bg__enter answered BG_GO. */
+/* A call bg__enter answered BG_GO for (or offloaded: guard/offload.c) has returned:
+ * counts it by the counting rule (guard/core.c) and records its blocked time. */
 void bg__leave(bg__call_t *c);
 /* bg__enter as the wrappers call it: for a call made by a bg coroutine the verdict is
  * made on the scheduler thread's stack (guard/sched.c), so the stack capture and the
@@ -147,6 +147,35 @@ static inline int bg__enter_any(bg__call_t *c, int id, int category, int exempt,
   if (BG_UNLIKELY(bg__co_tls != NULL)) return bg__enter_off_stack(c, id, category, exempt, caller);
   return bg__enter(c, id, category, exempt, caller);
 }
+/* The one verdict path: what each answer of bg__enter means for a wrapper, written
+ * once for every wrapper (as musl funnels every cancellable call through
+ * __syscall_cp_c).  `make` is a statement making the real call (and keeping its
+ * value), `fail` the statement that gives the row's failure value.
+ *   BG_PASS     not a violation: the call is made, unmeasured;
+ *   BG_RAISE    not made: errno = EDEADLK, then `fail`;
+ *   BG_OFFLOAD  `offload`, statements ending in break or return: a worker (or the
+ *               scheduler) makes the call and sets errno.  Empty for rows that have
+ *               no offload branch (the core never offloads them: their offload
+ *               column is never), which then fall through to BG_GO;
+ *   BG_GO       the call is made and measured: bg__leave counts it (guard/core.c,
+ *               the counting rule) and keeps errno. */
+#define BG_VERDICT(verdict, c, make, fail, offload)                                      \
+  switch (verdict) {                                                                     \
+  case BG_PASS:                                                                          \
+    make;                                                                                \
+    break;                                                                               \
+  case BG_RAISE:                                                                         \
+    errno = EDEADLK;                                                                     \
+    fail;                                                                                \
+    break;                                                                               \
+  case BG_OFFLOAD:                                                                       \
+    offload                                                                              \
+  default:                                                                               \
+    make;                                                                                \
+    bg__leave(c);                                                                        \
+    break;                                                                               \
+  }
+
 /* ---- event loops (guard/loop.c; docs/design.md "Event loops") -------------------- */
 /* What a readiness wait waits on: the WAITSET(kind, set, n) category column of
  * preload/calls.def names it.  poll: set = struct pollfd *, n = nfds; select: set =

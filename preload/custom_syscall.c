@@ -163,18 +163,10 @@ static __attribute__((noinline)) long slow(long nr, uintptr_t caller, long a1, l
   }
   if (!bg__self.guarded) return real(nr, a1, a2, a3, a4, a5, a6); /* auto: not a loop yet */
   bg__call_t c;
-  switch (bg__enter_any(&c, row, cat, ex, caller)) {
-  case BG_PASS:
-    return real(nr, a1, a2, a3, a4, a5, a6);
-  case BG_RAISE:
-    errno = EDEADLK;
-    return -1;
-  default: {
-    long r = real(nr, a1, a2, a3, a4, a5, a6);
-    bg__leave(&c);
-    return r;
-  }
-  }
+  long r;
+  int v = bg__enter_any(&c, row, cat, ex, caller);
+  BG_VERDICT(v, &c, r = real(nr, a1, a2, a3, a4, a5, a6), r = -1, /* never offloaded */)
+  return r;
 }
 
 BG_EXPORT long syscall(long nr, ...) {

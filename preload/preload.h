@@ -101,23 +101,11 @@ extern int bg__quick_exit_code;         /* the status quick_exit was called with
       bg_r_ = (call);                                                                   \
     } else {                                                                            \
       bg__call_t bg_c_;                                                                 \
-      switch (bg__run_enter(&bg_c_, BG_ID_##row, (uintptr_t)__builtin_return_address(0), \
-                            bg__cx_##row, bg__cc_##row, ##__VA_ARGS__)) {               \
-      case BG_PASS:                                                                     \
-        bg_r_ = (call);                                                                 \
-        break;                                                                          \
-      case BG_RAISE:                                                                    \
-        errno = EDEADLK;                                                                \
-        bg_r_ = bg__cf_##row(__VA_ARGS__);                                              \
-        break;                                                                          \
-      case BG_OFFLOAD: /* only rows with a thunk get it: preload/offload_custom.c */    \
-        BG__RUN_OFFLOAD(row, &bg_c_, &bg_r_, ##__VA_ARGS__);                            \
-        break;                                                                          \
-      default:                                                                          \
-        bg_r_ = (call);                                                                 \
-        bg__leave(&bg_c_);                                                              \
-        break;                                                                          \
-      }                                                                                 \
+      int bg_v_ = bg__run_enter(&bg_c_, BG_ID_##row, (uintptr_t)__builtin_return_address(0), \
+                                bg__cx_##row, bg__cc_##row, ##__VA_ARGS__);             \
+      /* BG_OFFLOAD: only rows with a thunk get it (preload/offload_custom.c) */        \
+      BG_VERDICT(bg_v_, &bg_c_, bg_r_ = (call), bg_r_ = bg__cf_##row(__VA_ARGS__),      \
+                 BG__RUN_OFFLOAD(row, &bg_c_, &bg_r_, ##__VA_ARGS__); break;)           \
     }                                                                                   \
     bg_r_;                                                                              \
   })
@@ -130,19 +118,9 @@ extern int bg__quick_exit_code;         /* the status quick_exit was called with
       break;                                                                            \
     }                                                                                   \
     bg__call_t bg_c_;                                                                   \
-    switch (bg__run_enter(&bg_c_, BG_ID_##row, (uintptr_t)__builtin_return_address(0), \
-                          bg__cx_##row, bg__cc_##row)) {                                \
-    case BG_PASS:                                                                       \
-      call;                                                                             \
-      break;                                                                            \
-    case BG_RAISE:                                                                      \
-      errno = EDEADLK;                                                                  \
-      break;                                                                            \
-    default:                                                                            \
-      call;                                                                             \
-      bg__leave(&bg_c_);                                                                \
-      break;                                                                            \
-    }                                                                                   \
+    int bg_v_ = bg__run_enter(&bg_c_, BG_ID_##row, (uintptr_t)__builtin_return_address(0), \
+                              bg__cx_##row, bg__cc_##row);                              \
+    BG_VERDICT(bg_v_, &bg_c_, call, (void)0, /* no offload: made in place */)            \
   } while (0)
 
 /* Evaluates the row's exempt and category with depth raised (their probes must not

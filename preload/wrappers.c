@@ -152,21 +152,14 @@ static inline int bg__int_failed(const void *r, size_t n) {
     int bg_cat = BG_CATEXPR(cat);                                                       \
     bg__self.depth--;                                                                   \
     bg__call_t bg_c;                                                                    \
-    switch (bg__enter_any(&bg_c, BG_ID_##name, bg_cat, 0, caller)) {                    \
-    case BG_PASS:                                                                       \
-      return bg__real_##name(BG_ARGS(n, params));                                       \
-    case BG_RAISE:                                                                      \
-      errno = EDEADLK;                                                                  \
-      return fail;                                                                      \
-    BG_OFF_IF_WORKER(off)(case BG_OFFLOAD:                                              \
-                          return bg__off_##name(&bg_c BG_ARGS_TAIL(n, params));)        \
-    default: {                                                                          \
-      ret bg_r = bg__real_##name(BG_ARGS(n, params));                                   \
+    ret bg_r;                                                                           \
+    int bg_v = bg__enter_any(&bg_c, BG_ID_##name, bg_cat, 0, caller);                   \
+    BG_VERDICT(bg_v, &bg_c, bg_r = bg__real_##name(BG_ARGS(n, params)), bg_r = (fail),  \
+               BG_OFF_IF_WORKER(off)(return bg__off_##name(&bg_c BG_ARGS_TAIL(n, params));)) \
+    if (bg_v == BG_GO) {                                                                \
       BG__FD_FAILED(cat) /* EAGAIN: the fd was not blocking after all */                \
-      bg__leave(&bg_c);                                                                 \
-      return bg_r;                                                                      \
     }                                                                                   \
-    }                                                                                   \
+    return bg_r;                                                                        \
   }                                                                                     \
   static __attribute__((noinline, unused)) ret bg__watch_##name(uintptr_t caller       \
                                                                  BG_PARAMS_TAIL(n, params)) { \

@@ -26,11 +26,18 @@
 static const bg__callinfo_t rows[] = {{"read", BG_CAT_io, BG_F_FD, BG_OFF_NEVER},
                                       {"usleep", BG_CAT_sleep, 0, BG_OFF_NEVER},
                                       {"pthread_join", BG_CAT_sync, 0, BG_OFF_NEVER},
-                                      {"poll", BG_CAT_wait, BG_F_LOOP, BG_OFF_NEVER}};
-enum { READ, USLEEP, JOIN, POLL };
+                                      {"poll", BG_CAT_wait, BG_F_LOOP, BG_OFF_NEVER},
+                                      /* one per case of min_us_counter_and_report_agree:
+                                         a site keeps the action it was made with */
+                                      {"sleep_a", BG_CAT_sleep, 0, BG_OFF_THREAD},
+                                      {"sleep_b", BG_CAT_sleep, 0, BG_OFF_THREAD},
+                                      {"sleep_c", BG_CAT_sleep, 0, BG_OFF_THREAD},
+                                      {"sleep_d", BG_CAT_sleep, 0, BG_OFF_THREAD},
+                                      {"sleep_e", BG_CAT_sleep, 0, BG_OFF_THREAD}};
+enum { READ, USLEEP, JOIN, POLL, SLEEP_A, NROWS = SLEEP_A + 5 };
 
 static void init(const char *opts) {
-  bg__set_calltable(rows, 4);
+  bg__set_calltable(rows, NROWS);
   memset(&bg__self, 0, sizeof bg__self);
   bg__self.slot = -1;
   bg__self.loop_fd = -1;
@@ -289,6 +296,59 @@ static void sites_dedupe_by_stack(void **s) {
   assert_int_equal(b->count, 1);
 }
 
+/* What the report counts as violations: the calls of the sites not allowed. */
+static uint64_t report_violations(void) {
+  uint64_t n = 0;
+  for (int i = 0; i < bg__sites_count(); i++) {
+    bg__site_t *st = bg__site_at(i);
+    if (st && !st->allowed) n += __atomic_load_n(&st->count, __ATOMIC_RELAXED);
+  }
+  return n;
+}
+
+/* A wrapper's call whose real call blocks `us` microseconds. */
+static int call_blocking(int id, int cat, unsigned us) {
+  bg__call_t c;
+  int v = bg__enter(&c, id, cat, 0, (uintptr_t)__builtin_return_address(0));
+  if (v == BG_GO) {
+    if (us) usleep(us);
+    bg__leave(&c);
+  }
+  return v;
+}
+
+/* The counting rule (guard/core.c): with min_us, bg_violations() and the report's
+ * counts agree whatever the action - a made call shorter than min_us is neither, a
+ * refused one (raise) is both, an allowed one is on its site only. */
+static void min_us_counter_and_report_agree(void **s) {
+  (void)s;
+  static const struct {
+    const char *opts;
+    uint64_t expect; /* violations of the three calls below */
+  } cases[] = {
+      {"threads=main:verbosity=0:min_us=2000:mode=report", 1},
+      {"threads=main:verbosity=0:min_us=2000:mode=warn", 1},
+      {"threads=main:verbosity=0:min_us=2000:mode=offload", 1}, /* not in a coroutine */
+      {"threads=main:verbosity=0:min_us=2000:mode=raise", 2},
+      {"threads=main:verbosity=0:mode=offload", 2},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    init(cases[i].opts);
+    int id = SLEEP_A + (int)i;
+    uint64_t counter = bg__violations_total(), report = report_violations();
+    call_blocking(id, BG_CAT_sleep, 0);     /* shorter than min_us */
+    call_blocking(id, BG_CAT_sleep, 10000); /* longer */
+    bg__api_allow_begin();
+    call_blocking(id, BG_CAT_sleep, 10000); /* allowed: never a violation */
+    bg__api_allow_end();
+    uint64_t dc = bg__violations_total() - counter, dr = report_violations() - report;
+    print_message("%s: counter +%llu, report +%llu\n", cases[i].opts, (unsigned long long)dc,
+                  (unsigned long long)dr);
+    assert_int_equal(dc, dr);
+    assert_int_equal(dc, cases[i].expect);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(main_thread_guarded_with_threads_main),
@@ -307,6 +367,7 @@ int main(void) {
       cmocka_unit_test(loop_role_without_auto_does_not_guard),
       cmocka_unit_test(new_threads_start_unguarded_unless_all),
       cmocka_unit_test(sites_dedupe_by_stack),
+      cmocka_unit_test(min_us_counter_and_report_agree),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
