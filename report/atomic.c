@@ -44,7 +44,8 @@ int bg_write_atomic_fn(const char *path, int mode, int (*fill)(FILE *f, void *ar
   for (int attempt = 0; attempt < 16 && fd < 0; attempt++) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    unsigned long r = (unsigned long)ts.tv_nsec ^ ((unsigned long)getpid() << 16) ^ (unsigned long)attempt * 2654435761u;
+    unsigned long r = (unsigned long)ts.tv_nsec ^ ((unsigned long)getpid() << 16) ^
+                      (unsigned long)attempt * 2654435761u;
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%lx", path, r) >= (int)sizeof tmp) {
       snprintf(err, errlen, "%s: path too long", path);
       return -1;

@@ -18,13 +18,14 @@ static void load_locked(void) {
   for (size_t i = 0; !h && i < sizeof names / sizeof *names; i++)
     if ((h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL))) table.library = names[i];
   if (!h) {
-    snprintf(load_err, sizeof load_err, "cannot load libcurl (libcurl3-gnutls or libcurl4): %s", dlerror());
+    snprintf(load_err, sizeof load_err, "cannot load libcurl (libcurl3-gnutls or libcurl4): %s",
+             dlerror());
     return;
   }
-#define BG__SYM(field, name)                                                          \
-  if (!(*(void **)&table.field = dlsym(h, #name))) {                                 \
+#define BG__SYM(field, name)                                                             \
+  if (!(*(void **)&table.field = dlsym(h, #name))) {                                     \
     snprintf(load_err, sizeof load_err, "%s lacks %s (too old?)", table.library, #name); \
-    return;                                                                          \
+    return;                                                                              \
   }
   BG__SYM(global_init, curl_global_init)
   BG__SYM(easy_init, curl_easy_init)

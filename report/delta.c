@@ -46,7 +46,8 @@ int bg_model_delta(bg_model_t *after, const bg_model_t *before) {
       const bg_rsite_t *b = e->s;
       s->count = minus(s->count, b->count);
       s->total_ns = minus(s->total_ns, b->total_ns);
-      for (int k = 0; k < s->nhist && k < BG_MODEL_HIST; k++) s->hist[k] = minus(s->hist[k], k < b->nhist ? b->hist[k] : 0);
+      for (int k = 0; k < s->nhist && k < BG_MODEL_HIST; k++)
+        s->hist[k] = minus(s->hist[k], k < b->nhist ? b->hist[k] : 0);
       while (s->nhist && !s->hist[s->nhist - 1]) s->nhist--;
       if (b->last_ns >= s->first_ns) s->first_ns = 0; /* not known for the window */
     }
@@ -60,6 +61,7 @@ int bg_model_delta(bg_model_t *after, const bg_model_t *before) {
   if (!rc) after->nsites = keep;
   HASH_ITER(hh, idx, e, tmp) HASH_DEL(idx, e);
   free(ents);
-  if (!rc && before->ended_ns && before->ended_ns < after->ended_ns) after->started_ns = before->ended_ns;
+  if (!rc && before->ended_ns && before->ended_ns < after->ended_ns)
+    after->started_ns = before->ended_ns;
   return rc;
 }

@@ -11,7 +11,7 @@
  * not violations.  A frame is its function name (language frames included, C++
  * demangled as the report has it), or module+0xOFFSET when the report could not
  * resolve it; ';' and line breaks inside names become '?' so a line always parses,
- * and invalid UTF-8 becomes U+FFFD (the one policy of report/util.c).
+ * and invalid UTF-8 becomes U+FFFD (the one policy of report/utf8.h).
  * Lines are sorted, so the output of one report is stable.
  */
 #define _GNU_SOURCE
@@ -35,7 +35,7 @@ struct line {
 
 static void put_frame(FILE *f, const char *s) {
   for (size_t i = 0, n = strlen(s), k; i < n; i += k ? k : 1) {
-    k = bg__utf8_seq(s + i, n - i); /* invalid UTF-8: U+FFFD (report/util.c) */
+    k = bg__utf8_seq(s + i, n - i); /* invalid UTF-8: U+FFFD (report/utf8.h) */
     if (!k)
       fputs(BG__UTF8_REPLACEMENT, f);
     else if (k == 1)

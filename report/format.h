@@ -24,7 +24,7 @@ enum {
 enum { BG_VALUE_BLOCKED, BG_VALUE_VIOLATIONS, BG_VALUE_COUNT };
 
 typedef struct bg_render_opt {
-  int value;            /* BG_VALUE_* */
+  int value; /* BG_VALUE_* */
 } bg_render_opt_t;
 
 typedef struct bg_format {

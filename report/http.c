@@ -64,12 +64,12 @@ static const bg_mhd_t *M; /* set by the first successful bg_http_start */
 
 struct bg_http {
   struct MHD_Daemon *d;
-  int listen_fd;     /* ours until quiesced, -1 after */
+  int listen_fd; /* ours until quiesced, -1 after */
   int port;
   char url[96];
-  char *token;       /* NULL: no token */
-  char *hosts;       /* http_hosts globs, lower case, comma separated; NULL: none */
-  int check_host;    /* loopback bind, or http_hosts given */
+  char *token;    /* NULL: no token */
+  char *hosts;    /* http_hosts globs, lower case, comma separated; NULL: none */
+  int check_host; /* loopback bind, or http_hosts given */
   bg_http_snapshot_fn snapshot;
   void *arg;
   const char *mode;
@@ -84,7 +84,7 @@ struct bg_http {
   int npending;
   pthread_t timer;
   int timer_started, timer_quit;
-  int wake[2];              /* pipe: wakes the timer thread's poll */
+  int wake[2]; /* pipe: wakes the timer thread's poll */
 };
 
 static void logf_(bg_http_t *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -111,8 +111,8 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap) {
 /* ---- responses -------------------------------------------------------------------- */
 static enum MHD_Result send_owned(struct MHD_Connection *c, unsigned status, const char *ctype,
                                   char *body, size_t len, const char *csp, const char *disp) {
-  struct MHD_Response *r =
-      M->create_response_from_buffer(len, body, body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+  struct MHD_Response *r = M->create_response_from_buffer(
+      len, body, body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
   if (!r) {
     free(body);
     return MHD_NO;
@@ -124,7 +124,8 @@ static enum MHD_Result send_owned(struct MHD_Connection *c, unsigned status, con
   M->add_response_header(r, "X-Frame-Options", "DENY");
   if (csp) M->add_response_header(r, "Content-Security-Policy", csp);
   if (disp) M->add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
-  if (status == MHD_HTTP_METHOD_NOT_ALLOWED) M->add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+  if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+    M->add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
   if (status == MHD_HTTP_UNAUTHORIZED)
     M->add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"blockguard\"");
   enum MHD_Result ret = M->queue_response(c, status, r);
@@ -254,7 +255,7 @@ static enum MHD_Result serve_page(bg_http_t *h, struct MHD_Connection *c) {
  * one site as JSON. */
 static int valid_id(const char *id) {
   size_t n = strlen(id);
-  if (n == 0 || n >= sizeof ((bg_rsite_t *)0)->id) return 0;
+  if (n == 0 || n >= sizeof((bg_rsite_t *)0)->id) return 0;
   for (size_t i = 0; i < n; i++)
     if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f'))) return 0;
   return 1;
@@ -321,7 +322,8 @@ static enum MHD_Result answer(struct MHD_Connection *c, bg_model_t *m, int fmt,
 }
 
 static enum MHD_Result serve_data(bg_http_t *h, struct MHD_Connection *c, int fmt,
-                                  const bg_render_opt_t *ro, const bg_http_query_t *q, const char *id) {
+                                  const bg_render_opt_t *ro, const bg_http_query_t *q,
+                                  const char *id) {
   bg_model_t m;
   enum MHD_Result ret;
   if (snapshot(h, c, q, &m, &ret) < 0) return ret;
@@ -330,8 +332,8 @@ static enum MHD_Result serve_data(bg_http_t *h, struct MHD_Connection *c, int fm
 
 /* The format a path serves (its row's path, or /api/report?format=NAME), with the
  * render options from the query; -1 not a format path, -2 bad query (msg says why). */
-static int route_format(struct MHD_Connection *c, const char *url, bg_render_opt_t *ro,
-                        char *msg, size_t n) {
+static int route_format(struct MHD_Connection *c, const char *url, bg_render_opt_t *ro, char *msg,
+                        size_t n) {
   int fmt = -1;
   for (int f = 0; f < BG_FMT_COUNT && fmt < 0; f++)
     if (bg_formats[f].path[0] && !strcmp(url, bg_formats[f].path)) fmt = f;
@@ -436,7 +438,8 @@ static void *timer_main(void *arg) {
     int n = 0, timeout = -1;
     fds[n++] = (struct pollfd){.fd = h->wake[0], .events = POLLIN};
     for (struct pending *p = h->pending; p && n <= BG_HTTP_MAX_WINDOWS; p = p->next) {
-      long ms = (p->deadline.tv_sec - now.tv_sec) * 1000 + (p->deadline.tv_nsec - now.tv_nsec) / 1000000 + 1;
+      long ms = (p->deadline.tv_sec - now.tv_sec) * 1000 +
+                (p->deadline.tv_nsec - now.tv_nsec) / 1000000 + 1;
       if (timeout < 0 || ms < timeout) timeout = ms < 0 ? 0 : (int)ms;
       if (p->fd >= 0) fds[n++] = (struct pollfd){.fd = p->fd, .events = POLLRDHUP};
     }
@@ -482,8 +485,10 @@ static enum MHD_Result start_window(bg_http_t *h, struct MHD_Connection *c, int 
     busy = "shutting down\n";
   else if (h->npending >= BG_HTTP_MAX_WINDOWS)
     busy = "too many ?seconds= requests waiting; try again later\n";
+  /* Created on the server thread, a sidecar: under the shim the timer is a sidecar too,
+   * never guarded, its poll passing through (docs/design.md "Sidecars"). */
   else if (!h->timer_started && ((h->wake[0] < 0 && pipe2(h->wake, O_CLOEXEC | O_NONBLOCK) < 0) ||
-                                  pthread_create(&h->timer, NULL, timer_main, h) != 0))
+                                 pthread_create(&h->timer, NULL, timer_main, h) != 0))
     busy = "cannot start the window timer\n";
   if (!busy) {
     h->timer_started = 1;
@@ -549,7 +554,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (strcmp(method, MHD_HTTP_METHOD_GET) && strcmp(method, MHD_HTTP_METHOD_HEAD))
       return send_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed (GET, HEAD)\n");
     const char *cl = M->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    const char *te = M->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *te =
+        M->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if ((cl && strcmp(cl, "0")) || te)
       return send_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "request bodies are not accepted\n");
     if (!host_allowed(h, M->lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST)))
@@ -557,7 +563,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                        "Host not allowed: this dashboard answers localhost, IP addresses and the "
                        "names in http_hosts= (DNS rebinding protection)\n");
     if (!authorized(h, c))
-      return send_text(c, MHD_HTTP_UNAUTHORIZED, "token required (Authorization: Bearer TOKEN or ?token=TOKEN)\n");
+      return send_text(c, MHD_HTTP_UNAUTHORIZED,
+                       "token required (Authorization: Bearer TOKEN or ?token=TOKEN)\n");
     return MHD_YES;
   }
   if (*req != &seen_marker) return finish_window(h, c, *req); /* resumed */
@@ -573,12 +580,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
   char msg[200];
   int fmt = route_format(c, url, &ro, msg, sizeof msg);
   if (fmt == -2) return send_text(c, MHD_HTTP_BAD_REQUEST, msg);
-  const char *secs = fmt >= 0 ? M->lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "seconds") : NULL;
+  const char *secs =
+      fmt >= 0 ? M->lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "seconds") : NULL;
   if (secs) {
     char *end;
     unsigned long n = strtoul(secs, &end, 10);
     if (!*secs || *end || n < 1 || n > BG_HTTP_MAX_SECONDS || secs[0] == '-' || secs[0] == '+') {
-      snprintf(msg, sizeof msg, "seconds must be a whole number from 1 to %d\n", BG_HTTP_MAX_SECONDS);
+      snprintf(msg, sizeof msg, "seconds must be a whole number from 1 to %d\n",
+               BG_HTTP_MAX_SECONDS);
       return send_text(c, MHD_HTTP_BAD_REQUEST, msg);
     }
     return start_window(h, c, fmt, &ro, &q, (unsigned)n, req);
@@ -674,16 +683,16 @@ bg_http_t *bg_http_start(const bg_http_config_t *cfg, int *why, char *err, size_
    * and holds the connection until the idle timeout - 64 such connections locked the
    * dashboard out for 10 s (found by tests/fuzz/fuzz_http.c).  64 connections at most:
    * poll costs nothing here. */
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
-                   (h->log ? MHD_USE_ERROR_LOG : 0) | (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
-  h->d = M->start_daemon(flags, 0, NULL, NULL, handler, h,
-                          MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, h, /* first, or MHD says so */
-                          MHD_OPTION_LISTEN_SOCKET, fd,
-                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)BG_HTTP_MEMORY_LIMIT,
-                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)BG_HTTP_MAX_CONN,
-                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)BG_HTTP_IDLE_S,
-                          MHD_OPTION_NOTIFY_COMPLETED, completed, h,
-                          MHD_OPTION_END);
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC | MHD_USE_POLL |
+                   MHD_ALLOW_SUSPEND_RESUME | (h->log ? MHD_USE_ERROR_LOG : 0) |
+                   (ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+  h->d = M->start_daemon(flags, 0, NULL, NULL, handler, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger,
+                         h, /* first, or MHD says so */
+                         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                         (size_t)BG_HTTP_MEMORY_LIMIT, MHD_OPTION_CONNECTION_LIMIT,
+                         (unsigned)BG_HTTP_MAX_CONN, MHD_OPTION_CONNECTION_TIMEOUT,
+                         (unsigned)BG_HTTP_IDLE_S, MHD_OPTION_NOTIFY_COMPLETED, completed, h,
+                         MHD_OPTION_END);
   if (!h->d) {
     snprintf(err, errlen, "http: cannot start the server on %s (libmicrohttpd failed)", cfg->addr);
     free_handle(h);
@@ -722,6 +731,8 @@ int bg_http_stop(bg_http_t *h, int timeout_ms) {
     close(lfd);
     h->listen_fd = -1;
   }
+  /* guard/http_live.c calls us with the core depth raised, so under the shim the
+   * stopper is a sidecar, never guarded (docs/design.md "Sidecars"). */
   pthread_t t;
   if (pthread_create(&t, NULL, stopper, h) != 0) {
     stopper(h); /* no thread to spare: stop inline (bounded by the handler in flight) */

@@ -42,7 +42,7 @@ typedef struct bg_http_config {
   const char *hosts;            /* extra Host names (comma list of globs), see http.c */
   bg_http_snapshot_fn snapshot; /* called on the server thread for each data request */
   void *arg;
-  const char *mode;             /* "live" or "serve": shown by the dashboard */
+  const char *mode; /* "live" or "serve": shown by the dashboard */
   /* Diagnostics from the server (client errors, libmicrohttpd messages); NULL = quiet. */
   void (*log)(const char *msg, void *arg);
 } bg_http_config_t;

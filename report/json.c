@@ -1,10 +1,10 @@
 /* json.c - the report model to and from JSON (docs/report-schema.md), with jansson.
  *
  * Writing: program strings (function, file, thread names, argv) are arbitrary bytes;
- * JSON needs UTF-8, so invalid bytes become U+FFFD (the one policy of report/util.c)
- * instead of being dropped or producing a file nobody can parse.  Reading: every field is type-checked and a
- * report from another tool, an incompatible major version, or a corrupt file gets an
- * error naming the file and the field - never a crash, never a silent zero.
+ * JSON needs UTF-8, so invalid bytes become U+FFFD (the one policy of report/utf8.h)
+ * instead of being dropped or producing a file nobody can parse.  Reading: every field is
+ * type-checked and a report from another tool, an incompatible major version, or a corrupt file
+ * gets an error naming the file and the field - never a crash, never a silent zero.
  *
  * Size.  A merged report can hold 100,000 sites (hundreds of MB).  jansson's tree of a
  * whole document takes ~6x the text, so neither side builds one for the sites array:
@@ -28,7 +28,7 @@
 /* ---- writing ------------------------------------------------------------------------ */
 
 /* A program string as a JSON string, invalid UTF-8 replaced by the one policy
- * (bg__utf8_clean, report/util.c); sarif.c uses it too. */
+ * (bg__utf8_clean, report/utf8.h); sarif.c uses it too. */
 json_t *bg__json_str(const char *s) {
   if (!s) s = "";
   json_t *j = json_stringn(s, strlen(s));
@@ -151,7 +151,8 @@ static json_t *model_json(const bg_model_t *m) {
   json_object_set_new(o, "argv", argv);
   json_object_set_new(o, "started_ns", jint(m->started_ns));
   json_object_set_new(o, "ended_ns", jint(m->ended_ns));
-  for (int i = 0; i < m->noptions; i++) json_object_set_new(opts, m->options[i].key, jstr(m->options[i].value));
+  for (int i = 0; i < m->noptions; i++)
+    json_object_set_new(opts, m->options[i].key, jstr(m->options[i].value));
   json_object_set_new(o, "options", opts);
   for (int i = 0; i < m->nthreads; i++) {
     json_t *t = json_object();
@@ -165,7 +166,8 @@ static json_t *model_json(const bg_model_t *m) {
   json_object_set_new(o, "loops", loops_json(m));
   json_object_set_new(o, "sites", sites);
   json_object_set_new(o, "dropped_sites", jint(m->dropped_sites));
-  json_object_set_new(o, "unguarded_reason", m->unguarded_reason ? jstr(m->unguarded_reason) : json_null());
+  json_object_set_new(o, "unguarded_reason",
+                      m->unguarded_reason ? jstr(m->unguarded_reason) : json_null());
   json_object_set_new(o, "complete", json_boolean(!m->incomplete_reason));
   json_object_set_new(o, "incomplete_reason",
                       m->incomplete_reason ? jstr(m->incomplete_reason) : json_null());
@@ -435,7 +437,8 @@ static void read_site(struct rd *r, json_t *js, bg_rsite_t *s) {
   char *id = get_str(r, js, "id", 1);
   if (!id) return;
   size_t idlen = strlen(id);
-  if (!r->failed && (idlen == 0 || idlen >= sizeof s->id || strspn(id, "0123456789abcdefABCDEF") != idlen))
+  if (!r->failed &&
+      (idlen == 0 || idlen >= sizeof s->id || strspn(id, "0123456789abcdefABCDEF") != idlen))
     rd_fail(r, "id", "expected a hex string of at most 31 digits");
   snprintf(s->id, sizeof s->id, "%s", id);
   free(id);
@@ -504,7 +507,8 @@ static void read_schema(struct rd *r, json_t *o, bg_model_t *m) {
   if (v && (!json_is_integer(v) || json_integer_value(v) < 1))
     return rd_fail(r, "schema", "expected a positive integer");
   if (v) m->schema = (int)json_integer_value(v);
-  if (m->schema > 2) return rd_fail(r, "schema", "schema newer than this reader (2): upgrade blockguard");
+  if (m->schema > 2)
+    return rd_fail(r, "schema", "schema newer than this reader (2): upgrade blockguard");
 }
 
 static void read_v2(struct rd *r, json_t *o, bg_model_t *m) {
@@ -514,23 +518,29 @@ static void read_v2(struct rd *r, json_t *o, bg_model_t *m) {
   if (why && !json_is_string(why) && !json_is_null(why))
     return rd_fail(r, "incomplete_reason", "expected a string or null");
   if (c && json_is_false(c))
-    m->incomplete_reason = rd_strdup(r, "incomplete_reason", json_is_string(why) && json_string_value(why)[0]
-                                               ? json_string_value(why)
-                                               : "incomplete (no reason given)");
+    m->incomplete_reason = rd_strdup(r, "incomplete_reason",
+                                     json_is_string(why) && json_string_value(why)[0]
+                                         ? json_string_value(why)
+                                         : "incomplete (no reason given)");
   json_t *e = json_object_get(o, "exit");
-  if (e && !json_is_object(e) && !json_is_null(e)) return rd_fail(r, "exit", "expected an object or null");
+  if (e && !json_is_object(e) && !json_is_null(e))
+    return rd_fail(r, "exit", "expected an object or null");
   if (json_is_object(e)) {
     m->exit.how = get_str(r, e, "how", 1);
     if (!m->exit.how) return;
     static const char *const hows[] = {"exit", "signal", "exec", "running", "vanished"};
     int known = 0;
-    for (size_t k = 0; k < sizeof hows / sizeof hows[0]; k++) known |= !strcmp(m->exit.how, hows[k]);
+    for (size_t k = 0; k < sizeof hows / sizeof hows[0]; k++)
+      known |= !strcmp(m->exit.how, hows[k]);
     if (!r->failed && !known)
       return rd_fail(r, "exit.how", "expected exit, signal, exec, running or vanished");
     json_t *x;
-    if ((x = json_object_get(e, "status")) && json_is_integer(x)) m->exit.status = (int)json_integer_value(x);
-    if ((x = json_object_get(e, "signal")) && json_is_integer(x)) m->exit.signal = (int)json_integer_value(x);
-    if ((x = json_object_get(e, "exec")) && json_is_string(x)) m->exit.exec = rd_strdup(r, "exit.exec", json_string_value(x));
+    if ((x = json_object_get(e, "status")) && json_is_integer(x))
+      m->exit.status = (int)json_integer_value(x);
+    if ((x = json_object_get(e, "signal")) && json_is_integer(x))
+      m->exit.signal = (int)json_integer_value(x);
+    if ((x = json_object_get(e, "exec")) && json_is_string(x))
+      m->exit.exec = rd_strdup(r, "exit.exec", json_string_value(x));
   }
 }
 
@@ -574,7 +584,8 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
   json_t *ps = json_object_get(o, "processes"), *po; /* optional: tree views */
   if (ps && !json_is_array(ps)) return rd_fail(r, "processes", "expected an array");
   if (ps) {
-    if (!(m->processes = rd_calloc(r, "processes", json_array_size(ps), sizeof *m->processes))) return;
+    if (!(m->processes = rd_calloc(r, "processes", json_array_size(ps), sizeof *m->processes)))
+      return;
     json_array_foreach(ps, mi, po) {
       if (!json_is_object(po)) return rd_fail(r, "processes[]", "expected an object");
       bg_rproc_t *p = &m->processes[m->nprocesses++];
@@ -635,7 +646,8 @@ static void read_model(struct rd *r, json_t *o, bg_model_t *m) {
   if (um && !json_is_array(um)) {
     rd_fail(r, "unmatched_rules", "expected an array");
   } else if (um) {
-    if (!(m->unmatched_rules = rd_calloc(r, "unmatched_rules", json_array_size(um), sizeof *m->unmatched_rules)))
+    if (!(m->unmatched_rules =
+              rd_calloc(r, "unmatched_rules", json_array_size(um), sizeof *m->unmatched_rules)))
       return;
     json_array_foreach(um, i, v) {
       if (!json_is_object(v)) return rd_fail(r, "unmatched_rules[]", "expected an object");

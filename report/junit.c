@@ -6,7 +6,7 @@
  * violation still has one passing testcase, and a run that was not guarded has one
  * erroring testcase: CI must never show "0 tests" for "never looked".  Program strings
  * go through bg_xml_escape (report/util.c): invalid UTF-8 becomes U+FFFD as in every
- * format, and so do the control characters XML 1.0 cannot carry.
+ * format (report/utf8.h), and so do the control characters XML 1.0 cannot carry.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -20,10 +20,11 @@ static void testcase(FILE *f, const bg_rsite_t *s) {
   if (c >= 0) {
     const bg_rframe_t *cf = &s->frames[c];
     if (cf->file && cf->file[0] && cf->line > 0)
-      snprintf(where, sizeof where, " in %s %s:%d", cf->function[0] ? cf->function : "??", cf->file, cf->line);
+      snprintf(where, sizeof where, " in %s %s:%d", cf->function[0] ? cf->function : "??", cf->file,
+               cf->line);
     else
-      snprintf(where, sizeof where, " in %s (%s+0x%" PRIx64 ")", cf->function[0] ? cf->function : "??",
-               bg_basename(cf->module), cf->offset);
+      snprintf(where, sizeof where, " in %s (%s+0x%" PRIx64 ")",
+               cf->function[0] ? cf->function : "??", bg_basename(cf->module), cf->offset);
   }
   bg_fmt_ns(total, sizeof total, s->total_ns);
   bg_fmt_ns(max, sizeof max, s->max_ns);
@@ -40,7 +41,8 @@ static void testcase(FILE *f, const bg_rsite_t *s) {
     fprintf(f, "\"/>\n");
   } else {
     char msg[4096];
-    snprintf(msg, sizeof msg, "blocking call %s() on a guarded thread: %" PRIu64 " call%s, %s blocked, %s max",
+    snprintf(msg, sizeof msg,
+             "blocking call %s() on a guarded thread: %" PRIu64 " call%s, %s blocked, %s max",
              s->call, s->count, s->count == 1 ? "" : "s", total, max);
     fprintf(f, "      <failure type=\"blocking-call\" message=\"");
     bg_xml_escape(f, msg, 1);
@@ -72,19 +74,26 @@ char *bg_render_junit(const bg_model_t *m) {
   int tests = m->nsites + errors + extra;
   double secs = m->ended_ns > m->started_ns ? (m->ended_ns - m->started_ns) / 1e9 : 0;
   fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-  fprintf(f, "<testsuites name=\"blockguard\" tests=\"%d\" failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\">\n",
-          tests, failures, errors, skipped, secs);
+  fprintf(
+      f,
+      "<testsuites name=\"blockguard\" tests=\"%d\" failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\">\n",
+      tests, failures, errors, skipped, secs);
   fprintf(f, "  <testsuite name=\"blockguard: pid %d", m->pid);
-  for (int i = 0; i < m->argc && i < 8; i++) fprintf(f, "%s", i ? " " : " "), bg_xml_escape(f, m->argv[i], 1);
+  for (int i = 0; i < m->argc && i < 8; i++)
+    fprintf(f, "%s", i ? " " : " "), bg_xml_escape(f, m->argv[i], 1);
   fprintf(f, "\" tests=\"%d\" failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\">\n", tests,
           failures, errors, skipped, secs);
   if (m->unguarded_reason) {
-    fprintf(f, "    <testcase classname=\"blockguard\" name=\"guarded\">\n      <error type=\"not-guarded\" message=\"");
+    fprintf(
+        f,
+        "    <testcase classname=\"blockguard\" name=\"guarded\">\n      <error type=\"not-guarded\" message=\"");
     bg_xml_escape(f, m->unguarded_reason, 1);
     fprintf(f, "\"/>\n    </testcase>\n");
   }
   if (m->incomplete_reason) { /* data may be missing: never a silent pass */
-    fprintf(f, "    <testcase classname=\"blockguard\" name=\"complete\">\n      <error type=\"incomplete\" message=\"");
+    fprintf(
+        f,
+        "    <testcase classname=\"blockguard\" name=\"complete\">\n      <error type=\"incomplete\" message=\"");
     bg_xml_escape(f, m->incomplete_reason, 1);
     fprintf(f, "\"/>\n    </testcase>\n");
   }
@@ -93,7 +102,9 @@ char *bg_render_junit(const bg_model_t *m) {
   for (int i = 0; i < m->nsites; i++)
     if (m->sites[i].allowed) testcase(f, &m->sites[i]);
   if (extra)
-    fprintf(f, "    <testcase classname=\"blockguard\" name=\"no blocking calls on guarded threads\"/>\n");
+    fprintf(
+        f,
+        "    <testcase classname=\"blockguard\" name=\"no blocking calls on guarded threads\"/>\n");
   fprintf(f, "  </testsuite>\n</testsuites>\n");
   /* A failed write or close means a torn document: no report rather than half of one. */
   if (ferror(f) | fclose(f)) {

@@ -26,10 +26,10 @@ static void load(void) {
     snprintf(load_err, sizeof load_err, "cannot load libjansson (%s)", dlerror());
     return;
   }
-#define JX_SYM(f)                                                                      \
-  if (!(*(void **)&real.f = dlsym(h, #f))) {                                           \
-    snprintf(load_err, sizeof load_err, "libjansson lacks %s (too old?)", #f);         \
-    return;                                                                            \
+#define JX_SYM(f)                                                              \
+  if (!(*(void **)&real.f = dlsym(h, #f))) {                                   \
+    snprintf(load_err, sizeof load_err, "libjansson lacks %s (too old?)", #f); \
+    return;                                                                    \
   }
   BG_JX_FUNCS(JX_SYM)
 #undef JX_SYM

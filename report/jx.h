@@ -14,6 +14,8 @@
 #ifndef BG_REPORT_JX_H
 #define BG_REPORT_JX_H
 
+/* One X per jansson function, packed: clang-format would stair-step the list. */
+/* clang-format off */
 #define BG_JX_FUNCS(X)                                                                  \
   X(json_object) X(json_array) X(json_string) X(json_stringn) X(json_integer)          \
   X(json_true) X(json_false) X(json_null) X(json_object_set_new) X(json_object_get)    \
@@ -22,6 +24,7 @@
   X(json_array_append_new) X(json_array_size) X(json_array_get) X(json_string_value)   \
   X(json_integer_value) X(json_dumps) X(json_dump_callback) X(json_loadb) X(json_delete) \
   X(json_real) X(json_number_value)
+/* clang-format on */
 
 #define json_object bg_jx_json_object
 #define json_array bg_jx_json_array
@@ -53,7 +56,7 @@
 #include <jansson.h>
 
 /* A program string as a JSON string; invalid UTF-8 becomes U+FFFD per byte, the one
- * policy of report/util.c (report/json.c, used by sarif.c). */
+ * policy of report/utf8.h (report/json.c, used by sarif.c). */
 json_t *bg__json_str(const char *s);
 
 /* Why jansson could not be loaded ("" when it was, or was not tried yet). */

@@ -36,10 +36,10 @@ static __thread int oom; /* set by uthash when an insert could not allocate */
 
 /* Index entry: a string key (site id, "file:line", signature, rule) → position. */
 typedef struct bg__ix {
-  int at;           /* index in the array the table indexes */
-  struct bg__ix *same;  /* further entries with the same key (baseline: ids may repeat) */
+  int at;              /* index in the array the table indexes */
+  struct bg__ix *same; /* further entries with the same key (baseline: ids may repeat) */
   UT_hash_handle hh;
-  char key[];       /* NUL-terminated */
+  char key[]; /* NUL-terminated */
 } ix_t;
 
 static ix_t *ix_find(ix_t *head, const char *key) {
@@ -167,7 +167,8 @@ void bg_merge_init(bg_merge_t *g) { memset(g, 0, sizeof *g); }
 static int merge_add(bg_merge_t *g, bg_model_t *s, int steal) {
   bg_model_t *d = &g->m;
   if (!g->nreports || (s->started_ns && s->started_ns < d->started_ns)) copy_head(d, s);
-  if (!g->nreports || (s->started_ns && s->started_ns < d->started_ns)) d->started_ns = s->started_ns;
+  if (!g->nreports || (s->started_ns && s->started_ns < d->started_ns))
+    d->started_ns = s->started_ns;
   if (s->ended_ns > d->ended_ns) d->ended_ns = s->ended_ns;
   g->nreports++;
   d->dropped_sites += s->dropped_sites;
@@ -205,7 +206,8 @@ static int merge_add(bg_merge_t *g, bg_model_t *s, int steal) {
   for (int i = 0; i < s->nmodules; i++) { /* by path; the first build id seen wins */
     if (!s->modules[i].path || ix_find(g->mods_ix, s->modules[i].path)) continue;
     if ((d->nmodules & (d->nmodules - 1)) == 0) { /* capacity doubles at powers of two */
-      bg_rmodule_t *nm = realloc(d->modules, (size_t)(d->nmodules ? 2 * d->nmodules : 1) * sizeof *nm);
+      bg_rmodule_t *nm =
+          realloc(d->modules, (size_t)(d->nmodules ? 2 * d->nmodules : 1) * sizeof *nm);
       if (!nm) return -1;
       d->modules = nm;
     }
@@ -236,8 +238,10 @@ static int merge_add(bg_merge_t *g, bg_model_t *s, int steal) {
       o->recent = NULL;
       if (s->loops[i].nrecent) {
         o->recent = malloc((size_t)s->loops[i].nrecent * sizeof *o->recent);
-        if (o->recent) memcpy(o->recent, s->loops[i].recent, (size_t)s->loops[i].nrecent * sizeof *o->recent);
-        else o->nrecent = 0;
+        if (o->recent)
+          memcpy(o->recent, s->loops[i].recent, (size_t)s->loops[i].nrecent * sizeof *o->recent);
+        else
+          o->nrecent = 0;
       }
     }
   }
@@ -345,7 +349,8 @@ void bg_rproc_from_model(bg_rproc_t *p, const bg_model_t *m, int running) {
   else if (!strcmp(how, "exit"))
     snprintf(state, sizeof state, "exited %d", m->exit.status);
   else if (!strcmp(how, "signal"))
-    snprintf(state, sizeof state, "killed by %s", sigabbrev_np(m->exit.signal) ? sigabbrev_np(m->exit.signal) : "signal");
+    snprintf(state, sizeof state, "killed by %s",
+             sigabbrev_np(m->exit.signal) ? sigabbrev_np(m->exit.signal) : "signal");
   else if (!strcmp(how, "exec"))
     snprintf(state, sizeof state, "exec'd");
   else
@@ -445,8 +450,9 @@ char *bg_render_suppressions(const bg_model_t *m) {
   size_t len = 0;
   FILE *f = open_memstream(&buf, &len);
   if (!f) return NULL;
-  fprintf(f, "# blockguard allowlist suggestions: one rule per site that is not allowed.\n"
-             "# Review each: an allow rule hides every matching call, now and later.\n");
+  fprintf(f,
+          "# blockguard allowlist suggestions: one rule per site that is not allowed.\n"
+          "# Review each: an allow rule hides every matching call, now and later.\n");
   ix_t *seen = NULL;
   for (int i = 0; i < m->nsites; i++) {
     const bg_rsite_t *s = &m->sites[i];
@@ -478,8 +484,9 @@ char *bg_render_suppressions(const bg_model_t *m) {
     }
     if (c >= 0) bg_fmt_frame(where, sizeof where, &s->frames[c]);
     bg_fmt_ns(total, sizeof total, s->total_ns);
-    snprintf(comment, sizeof comment, "# %s() [%s] %" PRIu64 " call%s, %s blocked, site %s%s%s", s->call,
-             s->category, s->count, s->count == 1 ? "" : "s", total, s->id, where[0] ? ": " : "", where);
+    snprintf(comment, sizeof comment, "# %s() [%s] %" PRIu64 " call%s, %s blocked, site %s%s%s",
+             s->call, s->category, s->count, s->count == 1 ? "" : "s", total, s->id,
+             where[0] ? ": " : "", where);
     for (char *p = comment; *p; p++)
       if ((unsigned char)*p < 0x20) *p = '?';
     fprintf(f, "%s\n", comment);

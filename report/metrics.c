@@ -3,7 +3,7 @@
  * Served at /metrics by the dashboard server so a running service's blocking calls can
  * be scraped and alerted on like any other counter.  Every family has HELP and TYPE
  * lines, label values are escaped (backslash, double quote, newline; invalid UTF-8
- * becomes U+FFFD, report/util.c) because function and call names come from the
+ * becomes U+FFFD, report/utf8.h) because function and call names come from the
  * program, and a label set never appears twice in a
  * family (Prometheus rejects duplicate series): sites that share call, category and
  * id (the allowed and the unallowed variant of one stack) are summed.
@@ -23,7 +23,7 @@ static void put_label(FILE *f, const char *name, const char *v, int first) {
   fprintf(f, "%s%s=\"", first ? "" : ",", name);
   if (!v) v = "";
   for (size_t i = 0, n = strlen(v), k; i < n; i += k ? k : 1) {
-    k = bg__utf8_seq(v + i, n - i); /* label values are UTF-8: report/util.c's policy */
+    k = bg__utf8_seq(v + i, n - i); /* label values are UTF-8: report/utf8.h's policy */
     if (!k)
       fputs(BG__UTF8_REPLACEMENT, f);
     else if (v[i] == '\\')
@@ -72,8 +72,8 @@ static void series(FILE *f, const char *name, const row_t *r) {
 }
 
 /* One family over the rows with allowed == want; what: 0 count, 1 seconds, 2 max. */
-static void emit(FILE *f, const row_t *rows, int n, int want, const char *name,
-                 const char *type, const char *help, int what) {
+static void emit(FILE *f, const row_t *rows, int n, int want, const char *name, const char *type,
+                 const char *help, int what) {
   family(f, name, type, help);
   for (int i = 0; i < n; i++) {
     if (rows[i].allowed != want) continue;
@@ -181,8 +181,13 @@ char *bg_render_metrics(const bg_model_t *m) {
   }
   for (int i = 0; i < m->nsites; i++) {
     const bg_rsite_t *s = &m->sites[i];
-    rows[n++] = (row_t){s->call ? s->call : "", s->category ? s->category : "", s->id,
-                        s->allowed != 0, s->count, s->total_ns, s->max_ns};
+    rows[n++] = (row_t){s->call ? s->call : "",
+                        s->category ? s->category : "",
+                        s->id,
+                        s->allowed != 0,
+                        s->count,
+                        s->total_ns,
+                        s->max_ns};
   }
   qsort(rows, (size_t)n, sizeof *rows, row_cmp);
   int k = 0; /* fold duplicate series into one */

@@ -22,10 +22,10 @@ static void load_locked(void) {
     snprintf(load_err, sizeof load_err, "cannot load libmicrohttpd (%s)", dlerror());
     return;
   }
-#define BG__SYM(field, name)                                                           \
-  if (!(*(void **)&table.field = dlsym(h, #name))) {                                  \
-    snprintf(load_err, sizeof load_err, "libmicrohttpd lacks %s (too old?)", #name);  \
-    return;                                                                           \
+#define BG__SYM(field, name)                                                         \
+  if (!(*(void **)&table.field = dlsym(h, #name))) {                                 \
+    snprintf(load_err, sizeof load_err, "libmicrohttpd lacks %s (too old?)", #name); \
+    return;                                                                          \
   }
   BG__SYM(start_daemon, MHD_start_daemon)
   BG__SYM(stop_daemon, MHD_stop_daemon)

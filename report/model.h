@@ -24,28 +24,28 @@ int bg_lang_parse(const char *s);   /* -1 when unknown */
 
 typedef struct bg_rframe {
   uint64_t pc;
-  char *module;   /* path or basename of the object, "" when unknown */
+  char *module;    /* path or basename of the object, "" when unknown */
   uint64_t offset; /* pc - module load base */
-  char *function; /* "" when unknown */
-  char *file;     /* "" when unknown */
-  int line;       /* 0 when unknown */
-  int lang;       /* BG_LANG_*: c (native code of an object), python, js, jit */
+  char *function;  /* "" when unknown */
+  char *file;      /* "" when unknown */
+  int line;        /* 0 when unknown */
+  int lang;        /* BG_LANG_*: c (native code of an object), python, js, jit */
 } bg_rframe_t;
 
 typedef struct bg_rsite {
-  char id[32];    /* hex */
+  char id[32]; /* hex */
   char *call;
   char *category;
   int allowed;
   char *action;
   uint64_t count, total_ns, max_ns, first_ns, last_ns;
   uint64_t hist[BG_MODEL_HIST];
-  int nhist;      /* buckets present (trailing zeros trimmed) */
+  int nhist; /* buckets present (trailing zeros trimmed) */
   char **threads;
   int nthreads;
   bg_rframe_t *frames;
   int nframes;
-  char *rule;     /* allowlist rule that decided, "FILE:LINE"; NULL: none (extension) */
+  char *rule;         /* allowlist rule that decided, "FILE:LINE"; NULL: none (extension) */
   uint64_t in_flight; /* of count: calls still blocked when the process ended (schema 2) */
 } bg_rsite_t;
 
@@ -73,10 +73,10 @@ typedef struct bg_rmodule {
  * process list and filter. */
 typedef struct bg_rproc {
   int pid, image;
-  char *cmd;              /* argv joined, shortened */
-  char *state;            /* "running", "exited 0", "killed by SIGTERM"... */
-  uint64_t violations;    /* not allowed */
-  int sites;              /* with violations */
+  char *cmd;           /* argv joined, shortened */
+  char *state;         /* "running", "exited 0", "killed by SIGTERM"... */
+  uint64_t violations; /* not allowed */
+  int sites;           /* with violations */
 } bg_rproc_t;
 
 typedef struct bg_rkv {
@@ -88,29 +88,29 @@ typedef struct bg_rkv {
  * idle is the time inside the wait. */
 #define BG_MODEL_RECENT 64
 typedef struct bg_rloop_second {
-  uint64_t t_ns;                 /* wall-clock start of the second */
+  uint64_t t_ns; /* wall-clock start of the second */
   uint64_t iterations, busy_ns, max_ns;
 } bg_rloop_second_t;
 typedef struct bg_rloop {
   int pid, tid;
   char *name;
-  int running;                   /* the loop still existed when the report was made */
+  int running; /* the loop still existed when the report was made */
   uint64_t iterations, busy_ns, idle_ns, worst_ns;
-  uint64_t worst_at_ns;          /* wall clock, when the worst iteration ended */
-  double utilization;            /* busy / (busy + idle), 0..1 */
-  uint64_t hist[BG_MODEL_HIST];  /* iterations busy for [2^(i-1), 2^i) ns */
+  uint64_t worst_at_ns;         /* wall clock, when the worst iteration ended */
+  double utilization;           /* busy / (busy + idle), 0..1 */
+  uint64_t hist[BG_MODEL_HIST]; /* iterations busy for [2^(i-1), 2^i) ns */
   int nhist;
   uint64_t stalls, stalls_unsampled;
-  bg_rloop_second_t *recent;     /* the last minute, one entry per second, oldest first */
+  bg_rloop_second_t *recent; /* the last minute, one entry per second, oldest first */
   int nrecent;
 } bg_rloop_t;
 
 /* How a process image ended (schema 2, docs/report-schema.md). */
 typedef struct bg_rexit {
-  char *how;      /* exit, signal, exec, running, vanished; NULL: not said (schema 1) */
-  int status;     /* exit: the status */
-  int signal;     /* signal: the number */
-  char *exec;     /* exec: the path it exec'd */
+  char *how;  /* exit, signal, exec, running, vanished; NULL: not said (schema 1) */
+  int status; /* exit: the status */
+  int signal; /* signal: the number */
+  char *exec; /* exec: the path it exec'd */
 } bg_rexit_t;
 
 typedef struct bg_model {
@@ -123,24 +123,24 @@ typedef struct bg_model {
   int noptions;
   bg_rthread_t *threads;
   int nthreads;
-  bg_rloop_t *loops;      /* schema 2: one per event-loop thread */
+  bg_rloop_t *loops; /* schema 2: one per event-loop thread */
   int nloops;
   bg_rsite_t *sites;
   int nsites;
   uint64_t dropped_sites;
-  char *unguarded_reason; /* NULL: guarded */
+  char *unguarded_reason;      /* NULL: guarded */
   bg_rrule_t *unmatched_rules; /* allowlist rules that never matched (extension) */
   int nunmatched;
-  char *http_url;         /* live dashboard this process served, NULL: none (docs/http.md) */
-  bg_rmodule_t *modules;  /* objects named by frames, with build ids (may be empty) */
+  char *http_url;        /* live dashboard this process served, NULL: none (docs/http.md) */
+  bg_rmodule_t *modules; /* objects named by frames, with build ids (may be empty) */
   int nmodules;
-  bg_rproc_t *processes;  /* the processes a tree view covers, none otherwise */
+  bg_rproc_t *processes; /* the processes a tree view covers, none otherwise */
   int nprocesses;
   /* schema 2 (docs/report-schema.md) */
-  int schema;             /* 1 for files without the field */
+  int schema;              /* 1 for files without the field */
   char *incomplete_reason; /* NULL: complete; else data may be missing, and why */
-  bg_rexit_t exit;        /* how.. NULL: not said */
-  int image;              /* 0: the pid's first program, +1 per exec (state files) */
+  bg_rexit_t exit;         /* how.. NULL: not said */
+  int image;               /* 0: the pid's first program, +1 per exec (state files) */
 } bg_model_t;
 
 void bg_model_free(bg_model_t *m);
@@ -169,11 +169,17 @@ int bg_model_read_json(const char *text, size_t len, const char *name, bg_model_
 typedef struct bg_merge {
   bg_model_t m;
   int nreports, cap_sites;
-  struct { char *file; int count; } *uses;      /* reports per allowlist file */
+  struct {
+    char *file;
+    int count;
+  } * uses; /* reports per allowlist file */
   int nuses;
-  struct { bg_rrule_t rule; int count; } *um;  /* reports listing a rule unmatched */
+  struct {
+    bg_rrule_t rule;
+    int count;
+  } * um; /* reports listing a rule unmatched */
   int num;
-  struct bg__ix *sites_ix, *um_ix, *mods_ix;      /* by site id, rule "line:file", path */
+  struct bg__ix *sites_ix, *um_ix, *mods_ix; /* by site id, rule "line:file", path */
   int track_processes; /* set after init: every report added becomes a `processes` entry */
 } bg_merge_t;
 void bg_merge_init(bg_merge_t *g);
@@ -211,7 +217,7 @@ int bg_site_culprit(const bg_rsite_t *s);
 int bg_frame_is_lang(const bg_rframe_t *f);
 int bg_site_lang_caller(const bg_rsite_t *s);
 void bg_fmt_ns(char *buf, size_t n, uint64_t ns);
-void bg_fmt_loop(char *buf, size_t n, const bg_rloop_t *l); /* one line of loop health */
+void bg_fmt_loop(char *buf, size_t n, const bg_rloop_t *l);   /* one line of loop health */
 void bg_fmt_frame(char *buf, size_t n, const bg_rframe_t *f); /* fn file:line (mod+0x) */
 void bg_xml_escape(FILE *out, const char *s, int attr);
 /* fputs with invalid UTF-8 replaced: the one policy of report/utf8.h. */

@@ -37,7 +37,8 @@ static void load_locked(void) {
   Dl_info di;
   char path[4096];
   if (!dladdr((void *)&load_locked, &di) || !di.dli_fname) {
-    snprintf(load_err, sizeof load_err, "pprof: cannot locate the shim to find %s", BG_PPROF_OBJECT);
+    snprintf(load_err, sizeof load_err, "pprof: cannot locate the shim to find %s",
+             BG_PPROF_OBJECT);
     return;
   }
   const char *slash = strrchr(di.dli_fname, '/');

@@ -37,10 +37,10 @@ struct bg_pyro {
   int socks[4];       /* the connections' sockets, -1 free (libcurl keeps one per host) */
   int aborting;
   struct curl_slist *headers;
-  char *ingest;   /* scheme://host[:port][/prefix]/ingest */
-  char *query;    /* the URL's other query parameters ("" or "a=b&") */
-  char *app;      /* application name, labels apart */
-  char *labels;   /* "k=v,k=v" from the URL's name, "" for none */
+  char *ingest; /* scheme://host[:port][/prefix]/ingest */
+  char *query;  /* the URL's other query parameters ("" or "a=b&") */
+  char *app;    /* application name, labels apart */
+  char *labels; /* "k=v,k=v" from the URL's name, "" for none */
 };
 
 /* Sockets are made and closed here so another thread can shut the live one down
@@ -98,7 +98,8 @@ static char *unescape(const char *s, size_t n) {
   char *o = malloc(n + 1), *w = o;
   if (!o) return NULL;
   for (size_t i = 0; i < n; i++) {
-    if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) && isxdigit((unsigned char)s[i + 2])) {
+    if (s[i] == '%' && i + 2 < n && isxdigit((unsigned char)s[i + 1]) &&
+        isxdigit((unsigned char)s[i + 2])) {
       char hex[3] = {s[i + 1], s[i + 2], 0};
       *w++ = (char)strtol(hex, NULL, 16);
       i += 2;
@@ -140,7 +141,8 @@ static int parse_url(bg_pyro_t *p, const char *url, const char *default_app) {
   if (brace) {
     const char *end = strrchr(brace, '}');
     free(p->labels);
-    p->labels = strndup(brace + 1, end && end > brace ? (size_t)(end - brace - 1) : strlen(brace + 1));
+    p->labels =
+        strndup(brace + 1, end && end > brace ? (size_t)(end - brace - 1) : strlen(brace + 1));
   }
   free(name);
   return p->app && p->labels ? 0 : -1;
@@ -195,14 +197,15 @@ int bg_pyro_push(bg_pyro_t *p, const char *labels, uint64_t from_s, uint64_t unt
   char *name = NULL, *url = NULL, *esc = NULL;
   curl_mime *form = NULL;
   int status = 0;
-  if (asprintf(&name, "%s{%s%s%s}", p->app, p->labels, p->labels[0] && labels[0] ? "," : "", labels) < 0) {
+  if (asprintf(&name, "%s{%s%s%s}", p->app, p->labels, p->labels[0] && labels[0] ? "," : "",
+               labels) < 0) {
     snprintf(err, errlen, "out of memory");
     return 0;
   }
   esc = c->easy_escape(p->easy, name, 0);
-  if (!esc || asprintf(&url, "%s?%sname=%s&from=%llu&until=%llu&format=pprof&spyName=blockguard",
-                       p->ingest, p->query, esc, (unsigned long long)from_s,
-                       (unsigned long long)until_s) < 0) {
+  if (!esc ||
+      asprintf(&url, "%s?%sname=%s&from=%llu&until=%llu&format=pprof&spyName=blockguard", p->ingest,
+               p->query, esc, (unsigned long long)from_s, (unsigned long long)until_s) < 0) {
     url = NULL;
     snprintf(err, errlen, "out of memory");
     goto out;

@@ -45,11 +45,11 @@ static void normalise(const char *name, size_t n, char *out) {
 }
 
 static int is_secret_name(const bg_redact_t *r, const char *name, size_t n) {
-  static const char *const parts[] = {"password", "passwd", "passphrase", "secret", "token",
-                                      "apikey", "credential", "privatekey", "cookie"};
-  static const char *const words[] = {"pass", "pwd", "pw", "key", "auth", "authorization",
-                                      "session", "bearer", "dsn", "otp", "signature",
-                                      "private", "creds"};
+  static const char *const parts[] = {"password", "passwd",     "passphrase", "secret", "token",
+                                      "apikey",   "credential", "privatekey", "cookie"};
+  static const char *const words[] = {"pass",          "pwd",     "pw",     "key", "auth",
+                                      "authorization", "session", "bearer", "dsn", "otp",
+                                      "signature",     "private", "creds"};
   char k[128];
   normalise(name, n, k);
   if (!k[0]) return 0;
@@ -207,7 +207,8 @@ int bg_redact_parse(bg_redact_t *r, const char *s, size_t n, char *err, size_t e
       memcpy(t.keys[t.nkeys++], raw, len - 3);
       t.secrets = 1; /* a key: list is about secret names */
     } else {
-      snprintf(err, errlen, "unknown redaction '%.*s' (secrets, argv, key:GLOB, none)", (int)len, w);
+      snprintf(err, errlen, "unknown redaction '%.*s' (secrets, argv, key:GLOB, none)", (int)len,
+               w);
       return -1;
     }
   }

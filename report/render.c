@@ -17,29 +17,29 @@
 #include "report/format.h"
 
 /* Each row gets an adapter with the full signature, so the table is uniform. */
-#define BG__FMT_TEXT(name, render)                                                     \
+#define BG__FMT_TEXT(name, render)                                                      \
   static char *fmt_##name(const bg_model_t *m, const bg_render_opt_t *o, size_t *len) { \
-    (void)o;                                                                           \
-    char *s = render(m);                                                               \
-    if (s) *len = strlen(s);                                                           \
-    return s;                                                                          \
+    (void)o;                                                                            \
+    char *s = render(m);                                                                \
+    if (s) *len = strlen(s);                                                            \
+    return s;                                                                           \
   }
-#define BG__FMT_FULL(name, render)                                                     \
+#define BG__FMT_FULL(name, render)                                                      \
   static char *fmt_##name(const bg_model_t *m, const bg_render_opt_t *o, size_t *len) { \
-    return render(m, o, len);                                                          \
+    return render(m, o, len);                                                           \
   }
-#define BG__FMT_STREAM(name, render)                                                   \
-  static int file_##name(const bg_model_t *m, const bg_render_opt_t *o, FILE *f) {     \
-    (void)o;                                                                           \
-    return render(m, f);                                                               \
-  }                                                                                    \
+#define BG__FMT_STREAM(name, render)                                                    \
+  static int file_##name(const bg_model_t *m, const bg_render_opt_t *o, FILE *f) {      \
+    (void)o;                                                                            \
+    return render(m, f);                                                                \
+  }                                                                                     \
   static char *fmt_##name(const bg_model_t *m, const bg_render_opt_t *o, size_t *len) { \
-    char *buf = NULL;                                                                  \
-    FILE *f = open_memstream(&buf, len);                                               \
-    if (!f) return NULL;                                                               \
-    int bad = file_##name(m, o, f);                                                    \
-    if (fclose(f) != 0 || bad) return free(buf), (char *)NULL;                         \
-    return buf;                                                                        \
+    char *buf = NULL;                                                                   \
+    FILE *f = open_memstream(&buf, len);                                                \
+    if (!f) return NULL;                                                                \
+    int bad = file_##name(m, o, f);                                                     \
+    if (fclose(f) != 0 || bad) return free(buf), (char *)NULL;                          \
+    return buf;                                                                         \
   }
 #define BG_FORMAT(name, kind, render, ctype, ext, path, help) BG__FMT_##kind(name, render)
 #include "report/formats.def"

@@ -6,7 +6,7 @@
  * goes into result.stacks, the stable site id into partialFingerprints so a viewer
  * tracks the same site across runs.  Rules are one per category
  * ("blocking-call/io"...).  Program strings go through bg__json_str (invalid UTF-8
- * becomes U+FFFD, the one policy of report/util.c); file paths become URIs with
+ * becomes U+FFFD, the one policy of report/utf8.h); file paths become URIs with
  * percent-encoding.  tests/unit/test_render.c checks the
  * output against the official 2.1.0 schema when python3-jsonschema is installed.
  */
@@ -18,7 +18,7 @@
 
 #include "report/model.h"
 
-#define jstr bg__json_str /* report/json.c: invalid UTF-8 per report/util.c */
+#define jstr bg__json_str /* report/json.c: invalid UTF-8 per report/utf8.h */
 
 /* RFC 3986: absolute paths become file:// URIs, relative ones stay relative
  * references; everything but unreserved characters and '/' is percent-encoded. */
@@ -109,7 +109,8 @@ static json_t *site_result(const bg_rsite_t *s, json_t *rules) {
   int c = bg_site_culprit(s);
   if (c >= 0) bg_fmt_frame(where, sizeof where, &s->frames[c]);
   snprintf(msg, sizeof msg,
-           "Blocking call %s() [%s] on a guarded thread%s%s: %" PRIu64 " call%s, %s blocked in total, "
+           "Blocking call %s() [%s] on a guarded thread%s%s: %" PRIu64
+           " call%s, %s blocked in total, "
            "%s at most (action %s).",
            s->call, s->category, where[0] ? " in " : "", where, s->count, s->count == 1 ? "" : "s",
            total, max, s->action);

@@ -98,15 +98,19 @@ void bg_render_summary_tree(FILE *out, const bg_model_t *m, int nprocs) {
   qsort(rows, (size_t)nrows, sizeof *rows, row_by_total_desc);
   if (nprocs)
     fprintf(out, "blockguard: %" PRIu64 " violation%s at %d site%s in %d process%s", violations,
-            violations == 1 ? "" : "s", nviol, nviol == 1 ? "" : "s", nprocs, nprocs == 1 ? "" : "es");
+            violations == 1 ? "" : "s", nviol, nviol == 1 ? "" : "s", nprocs,
+            nprocs == 1 ? "" : "es");
   else
     fprintf(out, "blockguard: pid %d: %" PRIu64 " violation%s at %d site%s", m->pid, violations,
             violations == 1 ? "" : "s", nviol, nviol == 1 ? "" : "s");
   if (allowed) fprintf(out, " (%" PRIu64 " allowed calls not counted)", allowed);
-  if (m->dropped_sites) fprintf(out, " (%" PRIu64 " sites dropped: raise max_sites)", m->dropped_sites);
+  if (m->dropped_sites)
+    fprintf(out, " (%" PRIu64 " sites dropped: raise max_sites)", m->dropped_sites);
   if (m->incomplete_reason && !nprocs) fprintf(out, " (INCOMPLETE: %s)", m->incomplete_reason);
   fprintf(out, "\n");
-  if (nrows) fprintf(out, "  %-16s %-8s %8s %10s %10s  %s\n", "call", "category", "count", "blocked", "max", "caller");
+  if (nrows)
+    fprintf(out, "  %-16s %-8s %8s %10s %10s  %s\n", "call", "category", "count", "blocked", "max",
+            "caller");
   for (int i = 0; i < nrows && i < SUMMARY_ROWS; i++) {
     const row_t *r = &rows[i];
     char total[32], max[32], caller[512];
@@ -119,12 +123,14 @@ void bg_render_summary_tree(FILE *out, const bg_model_t *m, int nprocs) {
     if (strcmp(r->first->action, "report")) fprintf(out, "  [%s]", r->first->action);
     fprintf(out, "\n");
   }
-  if (nrows > SUMMARY_ROWS) fprintf(out, "  ... %d more callers in the report\n", nrows - SUMMARY_ROWS);
+  if (nrows > SUMMARY_ROWS)
+    fprintf(out, "  ... %d more callers in the report\n", nrows - SUMMARY_ROWS);
   free(rows);
   for (int i = 0; i < m->nloops && i < SUMMARY_LOOPS; i++) {
     char line[512];
     bg_fmt_loop(line, sizeof line, &m->loops[i]);
     fprintf(out, "  %s\n", line);
   }
-  if (m->nloops > SUMMARY_LOOPS) fprintf(out, "  ... %d more event loops in the report\n", m->nloops - SUMMARY_LOOPS);
+  if (m->nloops > SUMMARY_LOOPS)
+    fprintf(out, "  ... %d more event loops in the report\n", m->nloops - SUMMARY_LOOPS);
 }

@@ -8,7 +8,7 @@
  * Violations first, worst (most blocked time) on top; allowed sites after them, so
  * the allowlist can be audited; then allowlist rules that matched nothing, and a
  * one-line SUMMARY that CI logs can grep.  Program strings follow the one invalid-UTF-8
- * policy of report/util.c (a bad byte prints as U+FFFD), as in every other format.
+ * policy of report/utf8.h (a bad byte prints as U+FFFD), as in every other format.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -23,7 +23,7 @@ static int by_total_desc(const void *a, const void *b) {
   return strcmp(x->id, y->id);
 }
 
-/* Program strings: invalid UTF-8 becomes U+FFFD, the one policy of report/util.c. */
+/* Program strings: invalid UTF-8 becomes U+FFFD, the one policy of report/utf8.h. */
 static void put(FILE *f, const char *s) { bg__utf8_fputs(s, f); }
 
 static void print_site(FILE *f, int pid, const bg_rsite_t *s) {
@@ -38,7 +38,8 @@ static void print_site(FILE *f, int pid, const bg_rsite_t *s) {
   put(f, s->call), fputs("() [", f), put(f, s->category), fputs("]", f);
   if (s->nthreads) {
     fprintf(f, " on guarded thread%s ", s->nthreads > 1 ? "s" : "");
-    for (int i = 0; i < s->nthreads; i++) fputs(i ? ", '" : "'", f), put(f, s->threads[i]), fputc('\'', f);
+    for (int i = 0; i < s->nthreads; i++)
+      fputs(i ? ", '" : "'", f), put(f, s->threads[i]), fputc('\'', f);
   }
   fprintf(f, "\n    %" PRIu64 " call%s, blocked %s total, %s max, action ", s->count,
           s->count == 1 ? "" : "s", total, max);
@@ -73,9 +74,11 @@ char *bg_render_text(const bg_model_t *m) {
 int bg_render_text_file(const bg_model_t *m, FILE *f) {
   int pid = m->pid;
   if (m->unguarded_reason)
-    fprintf(f, "==%d==ERROR: blockguard: NOT GUARDED: ", pid), put(f, m->unguarded_reason), fputs("\n\n", f);
+    fprintf(f, "==%d==ERROR: blockguard: NOT GUARDED: ", pid), put(f, m->unguarded_reason),
+        fputs("\n\n", f);
   if (m->incomplete_reason)
-    fprintf(f, "==%d==ERROR: blockguard: INCOMPLETE: ", pid), put(f, m->incomplete_reason), fputs("\n\n", f);
+    fprintf(f, "==%d==ERROR: blockguard: INCOMPLETE: ", pid), put(f, m->incomplete_reason),
+        fputs("\n\n", f);
   const bg_rsite_t **rows = calloc((size_t)m->nsites + 1, sizeof *rows);
   int nviol = 0, nallowed = 0;
   uint64_t violations = 0, allowed_calls = 0;
@@ -84,7 +87,8 @@ int bg_render_text_file(const bg_model_t *m, FILE *f) {
   if (rows) qsort(rows, (size_t)nviol, sizeof *rows, by_total_desc);
   for (int i = 0; i < nviol; i++) print_site(f, pid, rows[i]);
   for (int i = 0; rows && i < m->nsites; i++)
-    if (m->sites[i].allowed) rows[nviol + nallowed++] = &m->sites[i], allowed_calls += m->sites[i].count;
+    if (m->sites[i].allowed)
+      rows[nviol + nallowed++] = &m->sites[i], allowed_calls += m->sites[i].count;
   if (rows) qsort(rows + nviol, (size_t)nallowed, sizeof *rows, by_total_desc);
   for (int i = 0; i < nallowed; i++) print_site(f, pid, rows[nviol + i]);
   free(rows);
@@ -93,24 +97,28 @@ int bg_render_text_file(const bg_model_t *m, FILE *f) {
             m->nunmatched, m->nunmatched == 1 ? "" : "s");
     for (int i = 0; i < m->nunmatched; i++) {
       fputs("    ", f), put(f, m->unmatched_rules[i].file);
-      fprintf(f, ":%d: ", m->unmatched_rules[i].line), put(f, m->unmatched_rules[i].text), fputc('\n', f);
+      fprintf(f, ":%d: ", m->unmatched_rules[i].line), put(f, m->unmatched_rules[i].text),
+          fputc('\n', f);
     }
     fprintf(f, "\n");
   }
   for (int i = 0; i < m->nloops; i++) {
     char line[512];
     bg_fmt_loop(line, sizeof line, &m->loops[i]);
-    fprintf(f, "==%d==NOTE: blockguard: ", m->loops[i].pid ? m->loops[i].pid : pid), put(f, line), fputc('\n', f);
+    fprintf(f, "==%d==NOTE: blockguard: ", m->loops[i].pid ? m->loops[i].pid : pid), put(f, line),
+        fputc('\n', f);
   }
   if (m->nloops) fprintf(f, "\n");
   if (m->dropped_sites)
-    fprintf(f, "==%d==WARNING: blockguard: %" PRIu64 " site%s dropped (table full: raise max_sites)\n\n",
+    fprintf(f,
+            "==%d==WARNING: blockguard: %" PRIu64
+            " site%s dropped (table full: raise max_sites)\n\n",
             pid, m->dropped_sites, m->dropped_sites == 1 ? "" : "s");
   fprintf(f, "SUMMARY: blockguard: %" PRIu64 " violation%s at %d site%s", violations,
           violations == 1 ? "" : "s", nviol, nviol == 1 ? "" : "s");
   if (nallowed)
-    fprintf(f, "; %" PRIu64 " allowed call%s at %d site%s", allowed_calls, allowed_calls == 1 ? "" : "s",
-            nallowed, nallowed == 1 ? "" : "s");
+    fprintf(f, "; %" PRIu64 " allowed call%s at %d site%s", allowed_calls,
+            allowed_calls == 1 ? "" : "s", nallowed, nallowed == 1 ? "" : "s");
   fprintf(f, " (pid %d", pid);
   for (int i = 0; i < m->argc && i < 8; i++) fputs(i ? " " : ": ", f), put(f, m->argv[i]);
   if (m->argc > 8) fprintf(f, " ...");

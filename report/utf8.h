@@ -28,7 +28,10 @@ static inline size_t bg__utf8_seq(const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s;
   if (!n) return 0;
   if (p[0] < 0x80) return 1;
-  size_t len = (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3 : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
+  size_t len = (p[0] & 0xE0) == 0xC0   ? 2
+               : (p[0] & 0xF0) == 0xE0 ? 3
+               : (p[0] & 0xF8) == 0xF0 ? 4
+                                       : 0;
   if (!len || len > n || (len == 2 && p[0] < 0xC2)) return 0;
   for (size_t i = 1; i < len; i++)
     if ((p[i] & 0xC0) != 0x80) return 0;

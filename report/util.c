@@ -34,10 +34,10 @@ int bg_lang_parse(const char *s) {
 
 /* Objects whose frames are never the culprit. */
 int bg_frame_is_system(const bg_rframe_t *f) {
-  static const char *const prefixes[] = {"libc.so",     "libc-",       "ld-linux",  "ld64.so",
+  static const char *const prefixes[] = {"libc.so",     "libc-",         "ld-linux",  "ld64.so",
                                          "libpthread.", "libblockguard", "libstdc++", "libgcc_s",
-                                         "libm.so",     "librt.so",    "libdl.so",  "libasan",
-                                         "libtsan",     "libubsan",    "linux-vdso"};
+                                         "libm.so",     "librt.so",      "libdl.so",  "libasan",
+                                         "libtsan",     "libubsan",      "linux-vdso"};
   const char *b = bg_basename(f->module);
   for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
     if (!strncmp(b, prefixes[i], strlen(prefixes[i]))) return 1;
@@ -94,7 +94,8 @@ void bg_fmt_loop(char *buf, size_t n, const bg_rloop_t *l) {
   char worst[32];
   bg_fmt_ns(worst, sizeof worst, l->worst_ns);
   snprintf(buf, n,
-           "event loop '%s' (tid %d): %" PRIu64 " iteration%s, utilization %.1f%%, worst %s, "
+           "event loop '%s' (tid %d): %" PRIu64
+           " iteration%s, utilization %.1f%%, worst %s, "
            "%" PRIu64 " stall%s%s",
            l->name ? l->name : "?", l->tid, l->iterations, l->iterations == 1 ? "" : "s",
            100.0 * l->utilization, worst, l->stalls, l->stalls == 1 ? "" : "s",
@@ -148,15 +149,32 @@ void bg_xml_escape(FILE *out, const char *s, int attr) {
   for (size_t i = 0; i < n;) {
     unsigned char c = p[i];
     switch (c) {
-    case '&': fputs("&amp;", out), i++; continue;
-    case '<': fputs("&lt;", out), i++; continue;
-    case '>': fputs("&gt;", out), i++; continue;
-    case '"': fputs("&quot;", out), i++; continue;
-    case '\'': fputs("&apos;", out), i++; continue;
-    case '\n': fputs(attr ? "&#10;" : "\n", out), i++; continue;
-    case '\t': fputs(attr ? "&#9;" : "\t", out), i++; continue;
-    case '\r': fputs("&#13;", out), i++; continue;
-    default: break;
+      case '&':
+        fputs("&amp;", out), i++;
+        continue;
+      case '<':
+        fputs("&lt;", out), i++;
+        continue;
+      case '>':
+        fputs("&gt;", out), i++;
+        continue;
+      case '"':
+        fputs("&quot;", out), i++;
+        continue;
+      case '\'':
+        fputs("&apos;", out), i++;
+        continue;
+      case '\n':
+        fputs(attr ? "&#10;" : "\n", out), i++;
+        continue;
+      case '\t':
+        fputs(attr ? "&#9;" : "\t", out), i++;
+        continue;
+      case '\r':
+        fputs("&#13;", out), i++;
+        continue;
+      default:
+        break;
     }
     if (c < 0x20) {
       fputs(BG__UTF8_REPLACEMENT, out), i++;

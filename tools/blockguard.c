@@ -32,13 +32,14 @@
 #include "tools/cli.h"
 
 static void usage(FILE *out) {
-  fprintf(out,
-          "usage: blockguard run   [--wait=all|child] [--http=ADDR:PORT] [--key=value...] [--] CMD [ARGS...]\n"
-          "       blockguard check [--wait=all|child] [--baseline=OLD.json] [--key=value...] [--] CMD [ARGS...]\n"
-          "       blockguard report [--format F] [--baseline OLD.json] [--suppressions] FILE|DIR...\n"
-          "       blockguard serve [--http ADDR:PORT] FILE|DIR...\n"
-          "       blockguard --help | --version\n\n"
-          "Options (--key=value, or BLOCKGUARD_OPTIONS=\"key=value:key=value\"):\n");
+  fprintf(
+      out,
+      "usage: blockguard run   [--wait=all|child] [--http=ADDR:PORT] [--key=value...] [--] CMD [ARGS...]\n"
+      "       blockguard check [--wait=all|child] [--baseline=OLD.json] [--key=value...] [--] CMD [ARGS...]\n"
+      "       blockguard report [--format F] [--baseline OLD.json] [--suppressions] FILE|DIR...\n"
+      "       blockguard serve [--http ADDR:PORT] FILE|DIR...\n"
+      "       blockguard --help | --version\n\n"
+      "Options (--key=value, or BLOCKGUARD_OPTIONS=\"key=value:key=value\"):\n");
 }
 
 static void print_option(const char *key, const char *def, const char *help, void *arg) {
@@ -114,7 +115,9 @@ const char *bg_cli_unguardable(const char *cmd, char *why, size_t n) {
     fd = open(path, O_RDONLY | O_CLOEXEC);
     for (int i = 0; fd >= 0 && i < eh->e_phnum; i++) {
       Elf64_Phdr ph;
-      if (pread(fd, &ph, sizeof ph, (off_t)(eh->e_phoff + (uint64_t)i * eh->e_phentsize)) != sizeof ph) break;
+      if (pread(fd, &ph, sizeof ph, (off_t)(eh->e_phoff + (uint64_t)i * eh->e_phentsize)) !=
+          sizeof ph)
+        break;
       if (ph.p_type == PT_INTERP) has_interp = 1;
     }
     if (fd >= 0) close(fd);
@@ -135,13 +138,11 @@ const char *bg_cli_unguardable(const char *cmd, char *why, size_t n) {
 static const struct {
   const char *name;
   int (*fn)(int, char **);
-} commands[] = {
-    BG_CLI_RUN_COMMANDS
-    BG_CLI_EXTRA_COMMANDS
-};
+} commands[] = {BG_CLI_RUN_COMMANDS BG_CLI_EXTRA_COMMANDS};
 
 int main(int argc, char **argv) {
-  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+      !strcmp(argv[1], "help")) {
     FILE *out = argc < 2 ? stderr : stdout;
     usage(out);
     bg__options_each(print_option, out);
@@ -151,11 +152,12 @@ int main(int argc, char **argv) {
     return argc < 2 ? 2 : 0;
   }
   if (!strcmp(argv[1], "--help=formats")) { /* docs/formats.md, via make docs */
-    printf("# Formats\n\nGenerated from `report/formats.def` by `make docs`; do not edit.\n\n"
-           "Every format is available as the report file format (`format=NAME`), from "
-           "`blockguard report --format NAME` (or `-o FILE.EXT`), and over HTTP as "
-           "`/api/report?format=NAME` (live dashboard and `blockguard serve`).\n\n"
-           "| name | extension | content type | also served at | what |\n|---|---|---|---|---|\n");
+    printf(
+        "# Formats\n\nGenerated from `report/formats.def` by `make docs`; do not edit.\n\n"
+        "Every format is available as the report file format (`format=NAME`), from "
+        "`blockguard report --format NAME` (or `-o FILE.EXT`), and over HTTP as "
+        "`/api/report?format=NAME` (live dashboard and `blockguard serve`).\n\n"
+        "| name | extension | content type | also served at | what |\n|---|---|---|---|---|\n");
     for (int f = 0; f < BG_FMT_COUNT; f++)
       printf("| `%s` | `.%s` | `%s` | %s%s%s | %s |\n", bg_formats[f].name, bg_formats[f].ext,
              bg_formats[f].content_type, bg_formats[f].path[0] ? "`" : "—", bg_formats[f].path,
@@ -163,10 +165,11 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (!strcmp(argv[1], "--help=markdown")) { /* docs/options.md, via make docs */
-    printf("# Options\n\nGenerated from `guard/options.def` by `make docs`; do not edit.\n\n"
-           "Set them as `BLOCKGUARD_OPTIONS=\"key=value:key=value\"` or `blockguard run "
-           "--key=value`.\nA `:` inside a value (`http=127.0.0.1:8080`, `threads=name:io-*`) "
-           "is kept: only `:key=` starts a new option.\n\n| key | default | meaning |\n|---|---|---|\n");
+    printf(
+        "# Options\n\nGenerated from `guard/options.def` by `make docs`; do not edit.\n\n"
+        "Set them as `BLOCKGUARD_OPTIONS=\"key=value:key=value\"` or `blockguard run "
+        "--key=value`.\nA `:` inside a value (`http=127.0.0.1:8080`, `threads=name:io-*`) "
+        "is kept: only `:key=` starts a new option.\n\n| key | default | meaning |\n|---|---|---|\n");
     bg__options_each(print_option_md, stdout);
     return 0;
   }
@@ -176,6 +179,7 @@ int main(int argc, char **argv) {
   }
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-  fprintf(stderr, "blockguard: unknown command '%s' (run, check, report, serve; see --help)\n", argv[1]);
+  fprintf(stderr, "blockguard: unknown command '%s' (run, check, report, serve; see --help)\n",
+          argv[1]);
   return 2;
 }

@@ -73,7 +73,8 @@ static void note(FILE *out, const char *path, const bg_model_t *m) {
             m->argc ? m->argv[0] : "?", path);
 }
 
-int bg_cli_read_merge(char *const *files, int n, bg_merge_t *g, FILE *notes, char *err, size_t errlen) {
+int bg_cli_read_merge(char *const *files, int n, bg_merge_t *g, FILE *notes, char *err,
+                      size_t errlen) {
   long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   int nthreads = cpus < 1 ? 1 : cpus > BG_LOAD_MAX_THREADS ? BG_LOAD_MAX_THREADS : (int)cpus;
   if (nthreads > n) nthreads = n;
@@ -95,7 +96,8 @@ int bg_cli_read_merge(char *const *files, int n, bg_merge_t *g, FILE *notes, cha
       s->state = bg_cli_read_report(files[i], &s->m, s->err, sizeof s->err) < 0 ? -1 : 1;
     }
     size_t fl = strlen(files[i]);
-    if (s->state < 0 && fl > 8 && !strcmp(files[i] + fl - 8, ".bgstate") && access(files[i], F_OK) < 0) {
+    if (s->state < 0 && fl > 8 && !strcmp(files[i] + fl - 8, ".bgstate") &&
+        access(files[i], F_OK) < 0) {
       /* a state file replaced by its report since the directory was listed: that
        * report is in the list, or was written after it (then the next run reads it) */
     } else if (s->state < 0) {

@@ -78,7 +78,8 @@ static int list_dir(const char *dir, char ***v, int *n, int *cap) {
   closedir(d);
   if (rc) fprintf(stderr, "blockguard: %s: out of memory\n", dir);
   if (!rc && *n == first) {
-    fprintf(stderr, "blockguard: %s: no *.json reports or *.bgstate files in this directory\n", dir);
+    fprintf(stderr, "blockguard: %s: no *.json reports or *.bgstate files in this directory\n",
+            dir);
     rc = -1;
   }
   if (!rc) qsort(*v + first, (size_t)(*n - first), sizeof **v, by_name);
@@ -208,7 +209,8 @@ int bg_cmd_report(int argc, char **argv) {
         return usage_error(rerr, v);
     } else if ((v = flag_value(argc, argv, &i, "--baseline"))) {
       baseline = v;
-    } else if ((v = flag_value(argc, argv, &i, "--output")) || (v = flag_value(argc, argv, &i, "-o"))) {
+    } else if ((v = flag_value(argc, argv, &i, "--output")) ||
+               (v = flag_value(argc, argv, &i, "-o"))) {
       output = v;
     } else if ((v = flag_value(argc, argv, &i, "--exitcode"))) {
       char *end;
@@ -238,7 +240,8 @@ int bg_cmd_report(int argc, char **argv) {
     bg_model_free(&base);
     return 2;
   }
-  bg_model_redact(&cur, &redact); /* a report written with redact=none stays as it was only on request */
+  bg_model_redact(&cur,
+                  &redact); /* a report written with redact=none stays as it was only on request */
   int rc = 0;
   if (baseline) {
     int nnew = bg_cli_gate(&cur, &base, NULL, NULL);

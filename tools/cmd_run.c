@@ -142,14 +142,14 @@ static int add_flag(char *opts, size_t n, bg__options_t *check, const char *flag
 typedef struct run_args {
   int checking;
   const char *http, *http_token, *http_hosts; /* the tree's dashboard (--http=...) */
-  int wait_child;           /* --wait=child */
-  const char *baseline;     /* --baseline=OLD */
-  bg__options_t o;          /* as the shim will parse them */
-  char opts[8192];          /* BLOCKGUARD_OPTIONS for the program */
-  char **cmd;               /* CMD ARGS */
-  bg_model_t base;          /* the baseline's sites (--baseline) */
-  char shim[PATH_MAX];      /* libblockguard.so */
-  const char *unguardable;  /* why CMD cannot be guarded (static, setuid...), or NULL */
+  int wait_child;                             /* --wait=child */
+  const char *baseline;                       /* --baseline=OLD */
+  bg__options_t o;                            /* as the shim will parse them */
+  char opts[8192];                            /* BLOCKGUARD_OPTIONS for the program */
+  char **cmd;                                 /* CMD ARGS */
+  bg_model_t base;                            /* the baseline's sites (--baseline) */
+  char shim[PATH_MAX];                        /* libblockguard.so */
+  const char *unguardable; /* why CMD cannot be guarded (static, setuid...), or NULL */
   char why[PATH_MAX + 128];
 } run_args_t;
 
@@ -242,7 +242,8 @@ static bg_tree_t *listen_tree(run_args_t *a) {
 }
 
 /* ---- the tree's dashboard (--http) ------------------------------------------------------ */
-static int tree_snapshot(bg_model_t *m, void *arg, const bg_http_query_t *q, char *err, size_t errlen) {
+static int tree_snapshot(bg_model_t *m, void *arg, const bg_http_query_t *q, char *err,
+                         size_t errlen) {
   int rc = bg_tree_snapshot(arg, q->pid, m, err, errlen);
   return rc == 1 ? BG_HTTP_NO_SUCH_PROCESS : rc;
 }
@@ -255,8 +256,12 @@ static void dash_log(const char *msg, void *arg) {
 /* Serves the tree on --http (a bad address or a missing token: exit 2, nothing run). */
 static bg_http_t *start_dashboard(const run_args_t *a, bg_tree_t *t) {
   char err[512];
-  bg_http_config_t cfg = {.addr = a->http, .token = a->http_token, .hosts = a->http_hosts,
-                          .snapshot = tree_snapshot, .arg = t, .mode = "live",
+  bg_http_config_t cfg = {.addr = a->http,
+                          .token = a->http_token,
+                          .hosts = a->http_hosts,
+                          .snapshot = tree_snapshot,
+                          .arg = t,
+                          .mode = "live",
                           .log = a->o.verbosity >= 2 ? dash_log : NULL};
   bg_http_t *h = bg_http_start(&cfg, NULL, err, sizeof err);
   if (!h) {
@@ -272,10 +277,10 @@ static bg_http_t *start_dashboard(const run_args_t *a, bg_tree_t *t) {
 typedef struct run_state {
   pid_t child;
   int child_done, child_status;
-  int exec_errno;           /* CMD could not be executed */
-  int sfd;                  /* signalfd: SIGCHLD and the signals we forward */
+  int exec_errno; /* CMD could not be executed */
+  int sfd;        /* signalfd: SIGCHLD and the signals we forward */
   sigset_t old_mask;
-  bg_http_t *dash;          /* --http: the tree's dashboard */
+  bg_http_t *dash; /* --http: the tree's dashboard */
 } run_state_t;
 
 /* Starts CMD with the shim (after a sanitizer runtime we run under, before the
@@ -402,9 +407,9 @@ static void wait_tree(bg_tree_t *t, run_state_t *r, int wait_child) {
 
 /* ---- 5. the tree's reports ------------------------------------------------------------- */
 typedef struct run_outcome {
-  uint64_t violations;      /* not allowed, over the whole tree */
-  long new_sites;           /* sites not in the baseline; -1 without --baseline */
-  int problems;             /* processes without a complete report, CMD unguardable */
+  uint64_t violations; /* not allowed, over the whole tree */
+  long new_sites;      /* sites not in the baseline; -1 without --baseline */
+  int problems;        /* processes without a complete report, CMD unguardable */
 } run_outcome_t;
 
 /* Reads every ledger (report= files are written), prints the merged summary, the
@@ -459,8 +464,8 @@ static int verdict(const run_args_t *a, const run_state_t *r, const run_outcome_
   int status = r->exec_errno ? (r->exec_errno == ENOENT ? 127 : 126) : 0;
   if (!r->exec_errno && r->child_done && WIFSIGNALED(r->child_status)) {
     int sig = WTERMSIG(r->child_status);
-    fprintf(stderr, "blockguard: %s was killed by signal %d (%s)%s\n", a->cmd[0], sig, strsignal(sig),
-            WCOREDUMP(r->child_status) ? ", core dumped" : "");
+    fprintf(stderr, "blockguard: %s was killed by signal %d (%s)%s\n", a->cmd[0], sig,
+            strsignal(sig), WCOREDUMP(r->child_status) ? ", core dumped" : "");
     status = 128 + sig;
   } else if (!r->exec_errno && r->child_done) {
     status = WEXITSTATUS(r->child_status);
@@ -485,19 +490,19 @@ static int cmd_run(int argc, char **argv, int checking) {
   static run_args_t a; /* 26 KiB of paths and options: not on the stack */
   memset(&a, 0, sizeof a);
   a.checking = checking;
-  int rc = check_input(argc, argv, &a);                   /* 1 */
-  bg_tree_t *t = rc ? NULL : listen_tree(&a);             /* 2 */
+  int rc = check_input(argc, argv, &a);       /* 1 */
+  bg_tree_t *t = rc ? NULL : listen_tree(&a); /* 2 */
   run_state_t r = {0};
   if (!rc && (!t || start_program(&a, t, &r) < 0)) rc = 2; /* 3 */
   run_outcome_t out;
   if (!rc) {
-    wait_tree(t, &r, a.wait_child);                       /* 4 */
-    rc = report_tree(t, &a, &r, &out);                    /* 5 */
+    wait_tree(t, &r, a.wait_child);    /* 4 */
+    rc = report_tree(t, &a, &r, &out); /* 5 */
   }
   if (r.dash) bg_http_stop(r.dash, 1000);
   if (t) bg_tree_free(t);
   bg_model_free(&a.base);
-  return rc ? rc : verdict(&a, &r, &out);                 /* 6 */
+  return rc ? rc : verdict(&a, &r, &out); /* 6 */
 }
 
 int bg_cmd_run(int argc, char **argv) { return cmd_run(argc, argv, 0); }

@@ -1,4 +1,5 @@
-/* cmd_run_tree.c - `blockguard run/check` collects the ledgers of a whole process tree (cmd_run_tree.h).
+/* cmd_run_tree.c - `blockguard run/check` collects the ledgers of a whole process tree
+ * (cmd_run_tree.h).
  *
  * Receiving: an abstract SOCK_SEQPACKET socket named by a random 128-bit name.  Each
  * image connects, sends one message with its ledger's memfd attached and hangs up.
@@ -47,12 +48,12 @@
 #include "tools/cli.h"
 
 typedef struct entry {
-  int pid, image;       /* image: order of arrival among this pid's ledgers */
+  int pid, image; /* image: order of arrival among this pid's ledgers */
   const char *map;
   size_t size;
   uint64_t ring_pos;
   int done;
-  int reaped, status;   /* waitpid status when we reaped it */
+  int reaped, status; /* waitpid status when we reaped it */
   uint64_t end_wall;
 } entry_t;
 
@@ -69,7 +70,10 @@ struct bg_tree {
   int ne, cape;
   pending_t *p;
   int np, capp;
-  struct { int pid, status; uint64_t when; } *orphans; /* reaped, no ledger of theirs */
+  struct {
+    int pid, status;
+    uint64_t when;
+  } * orphans; /* reaped, no ledger of theirs */
   int norph, caporph;
   bg_merge_t merge;
   bg_model_t merged;
@@ -86,17 +90,18 @@ struct bg_tree {
 
 #define BG_TREE_KEEP 4096
 
-#define GROW(arr, n, cap)                                                                \
-  do {                                                                                  \
-    if ((n) == (cap)) {                                                                 \
-      int nc_ = (cap) ? (cap) * 2 : 16;                                                 \
-      void *na_ = realloc((arr), (size_t)nc_ * sizeof *(arr));                          \
-      if (!na_) abort(); /* the CLI, not the program: out of memory is fatal here */    \
-      (arr) = na_, (cap) = nc_;                                                         \
-    }                                                                                   \
+#define GROW(arr, n, cap)                                                            \
+  do {                                                                               \
+    if ((n) == (cap)) {                                                              \
+      int nc_ = (cap) ? (cap)*2 : 16;                                                \
+      void *na_ = realloc((arr), (size_t)nc_ * sizeof *(arr));                       \
+      if (!na_) abort(); /* the CLI, not the program: out of memory is fatal here */ \
+      (arr) = na_, (cap) = nc_;                                                      \
+    }                                                                                \
   } while (0)
 
-bg_tree_t *bg_tree_new(const bg_tree_opts_t *o, char *name, size_t namelen, char *err, size_t errlen) {
+bg_tree_t *bg_tree_new(const bg_tree_opts_t *o, char *name, size_t namelen, char *err,
+                       size_t errlen) {
   bg_tree_t *t = calloc(1, sizeof *t);
   if (!t) return snprintf(err, errlen, "out of memory"), NULL;
   t->o = *o;
@@ -111,7 +116,8 @@ bg_tree_t *bg_tree_new(const bg_tree_opts_t *o, char *name, size_t namelen, char
     return NULL;
   }
   int k = snprintf(name, namelen, "blockguard-%d-", (int)t->self);
-  for (size_t i = 0; i < sizeof rnd && k + 2 < (int)namelen; i++) k += snprintf(name + k, namelen - (size_t)k, "%02x", rnd[i]);
+  for (size_t i = 0; i < sizeof rnd && k + 2 < (int)namelen; i++)
+    k += snprintf(name + k, namelen - (size_t)k, "%02x", rnd[i]);
   t->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   struct sockaddr_un a;
   memset(&a, 0, sizeof a);
@@ -165,13 +171,14 @@ static int receive(bg_tree_t *t, int c) {
     char buf[CMSG_SPACE(sizeof(int))];
     struct cmsghdr align;
   } ctl;
-  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                       .msg_controllen = sizeof ctl.buf};
+  struct msghdr msg = {
+      .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
   ssize_t n = recvmsg(c, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
   int fd = -1;
   for (struct cmsghdr *h = CMSG_FIRSTHDR(&msg); n > 0 && h; h = CMSG_NXTHDR(&msg, h))
-    if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS && h->cmsg_len == CMSG_LEN(sizeof(int)))
+    if (h->cmsg_level == SOL_SOCKET && h->cmsg_type == SCM_RIGHTS &&
+        h->cmsg_len == CMSG_LEN(sizeof(int)))
       memcpy(&fd, CMSG_DATA(h), sizeof fd);
   struct ucred cred;
   socklen_t cl = sizeof cred;
@@ -261,7 +268,8 @@ static void drain_ring(bg_tree_t *t, entry_t *e, int final) {
   struct msg_ctx c = {t, e->pid};
   uint64_t lost = bg__ledger_ring_read(e->map, e->size, &e->ring_pos, final, print_msg, &c);
   if (lost)
-    fprintf(t->o.msgs, "blockguard: [pid %d] (%" PRIu64 " bytes of messages lost: the ring was full)\n",
+    fprintf(t->o.msgs,
+            "blockguard: [pid %d] (%" PRIu64 " bytes of messages lost: the ring was full)\n",
             e->pid, lost);
   fflush(t->o.msgs);
 }
@@ -301,14 +309,18 @@ static int write_report(bg_tree_t *t, const entry_t *e, const bg_model_t *m, int
   char path[4096], expanded[4096];
   size_t o = 0;
   for (const char *p = t->o.report; *p && o + 16 < sizeof expanded; p++) {
-    if (p[0] == '%' && p[1] == 'p') o += (size_t)snprintf(expanded + o, sizeof expanded - o, "%d", e->pid), p++;
-    else if (p[0] == '%' && p[1] == '%') expanded[o++] = '%', p++;
-    else expanded[o++] = *p;
+    if (p[0] == '%' && p[1] == 'p')
+      o += (size_t)snprintf(expanded + o, sizeof expanded - o, "%d", e->pid), p++;
+    else if (p[0] == '%' && p[1] == '%')
+      expanded[o++] = '%', p++;
+    else
+      expanded[o++] = *p;
   }
   expanded[o] = 0;
   static bg__lfacts_t f; /* 8 KiB */
   char err[256];
-  if (expanded[0] != '/' && bg__ledger_facts(e->map, e->size, &f, err, sizeof err) == 0 && f.cwd[0] == '/')
+  if (expanded[0] != '/' && bg__ledger_facts(e->map, e->size, &f, err, sizeof err) == 0 &&
+      f.cwd[0] == '/')
     snprintf(path, sizeof path, "%.2000s/%.2000s", f.cwd, expanded);
   else
     snprintf(path, sizeof path, "%.4000s", expanded);
@@ -401,8 +413,10 @@ static void exec_unguarded(bg_tree_t *t, const entry_t *e, const bg__lfacts_t *f
         : f->exec_env == BG_LEXEC_NO_OPTIONS
             ? "BLOCKGUARD_OPTIONS removed from its environment, or set without this run's collect="
             : "the shim did not start in it";
-  snprintf(why, sizeof why, "exec'd %.1000s, which ran without the shim (%s): its blocking calls "
-           "were not seen", path[0] ? path : "?", r);
+  snprintf(why, sizeof why,
+           "exec'd %.1000s, which ran without the shim (%s): its blocking calls "
+           "were not seen",
+           path[0] ? path : "?", r);
   bg_tree_proc_t *p = new_proc(t);
   p->pid = e->pid;
   p->image = e->image + 1;
@@ -429,7 +443,8 @@ static void reaped(bg_tree_t *t, pid_t pid, int status, uint64_t when) {
   /* its last ledger says it exec'd, and the new image sent nothing (taken above) */
   bg__lfacts_t *f = malloc(sizeof *f);
   char err[128];
-  if (f && bg__ledger_facts(last->map, last->size, f, err, sizeof err) == 0 && f->status == BG_LST_EXEC)
+  if (f && bg__ledger_facts(last->map, last->size, f, err, sizeof err) == 0 &&
+      f->status == BG_LST_EXEC)
     exec_unguarded(t, last, f);
   free(f);
   for (int i = 0; i < t->ne; i++) /* its earlier images (exec'd) end with it */
@@ -482,8 +497,9 @@ static void finish(bg_tree_t *t, int wait_child) {
       bg_tree_proc_t *p = new_proc(t);
       p->pid = kids[i];
       p->cmd = strdup("?");
-      p->problem = strdup("still running when the program exited (--wait=child), and no ledger "
-                          "came from it: the shim did not run in it");
+      p->problem = strdup(
+          "still running when the program exited (--wait=child), and no ledger "
+          "came from it: the shim did not run in it");
     }
   }
   poll_all(t);
@@ -507,9 +523,11 @@ static void finish(bg_tree_t *t, int wait_child) {
     bg_tree_proc_t *p = new_proc(t);
     char why[300];
     int s = t->orphans[i].status;
-    snprintf(why, sizeof why, "no ledger came from it (%s %d): the shim did not run in it - a "
+    snprintf(why, sizeof why,
+             "no ledger came from it (%s %d): the shim did not run in it - a "
              "static or setuid program, LD_PRELOAD removed from its environment, or another "
-             "network namespace", WIFSIGNALED(s) ? "killed by signal" : "exit status",
+             "network namespace",
+             WIFSIGNALED(s) ? "killed by signal" : "exit status",
              WIFSIGNALED(s) ? WTERMSIG(s) : WEXITSTATUS(s));
     p->pid = t->orphans[i].pid;
     p->cmd = strdup("?");
@@ -570,8 +588,10 @@ int bg_tree_snapshot(bg_tree_t *t, int pid, bg_model_t *out, char *err, size_t e
       rc = add_image(&g, &t->kept[i], 0, 0, &procs, &nprocs);
     } else { /* merged above: only its record */
       bg_rproc_t *np = realloc(procs, (size_t)(nprocs + 1) * sizeof *np);
-      if (!np) rc = -1;
-      else procs = np, bg_rproc_from_model(&procs[nprocs++], &t->kept[i], 0);
+      if (!np)
+        rc = -1;
+      else
+        procs = np, bg_rproc_from_model(&procs[nprocs++], &t->kept[i], 0);
     }
   }
   /* running images: their ledgers as they are now (calls in flight included) */
@@ -598,7 +618,8 @@ int bg_tree_snapshot(bg_tree_t *t, int pid, bg_model_t *out, char *err, size_t e
     return rc < 0 ? -1 : 1;
   }
   /* the merge's own list (images merged before) is replaced by the full one */
-  for (int i = 0; i < out->nprocesses; i++) free(out->processes[i].cmd), free(out->processes[i].state);
+  for (int i = 0; i < out->nprocesses; i++)
+    free(out->processes[i].cmd), free(out->processes[i].state);
   free(out->processes);
   out->processes = procs;
   out->nprocesses = nprocs;

@@ -17,30 +17,31 @@
 /* One image of the tree, after it ended (or at the end of the run). */
 typedef struct bg_tree_proc {
   int pid, image;
-  char *cmd;            /* argv joined, shortened */
-  uint64_t violations;  /* not allowed */
-  int sites;            /* with violations */
-  char *problem;        /* why its report is missing or incomplete, NULL: none */
-  int invalid_options;  /* the shim refused its options (problem says how) */
-  int ledger;           /* its ledger was read (0: known only by its pid) */
+  char *cmd;           /* argv joined, shortened */
+  uint64_t violations; /* not allowed */
+  int sites;           /* with violations */
+  char *problem;       /* why its report is missing or incomplete, NULL: none */
+  int invalid_options; /* the shim refused its options (problem says how) */
+  int ledger;          /* its ledger was read (0: known only by its pid) */
 } bg_tree_proc_t;
 
 typedef struct bg_tree_opts {
-  const char *report;   /* report= pattern the CLI writes for each image, or NULL */
-  int format;           /* BG_FMT_* of report= */
-  FILE *msgs;           /* where the images' messages go (the CLI's stderr) */
-  int keep_models;      /* keep ended images' models: a live view filters by process */
+  const char *report; /* report= pattern the CLI writes for each image, or NULL */
+  int format;         /* BG_FMT_* of report= */
+  FILE *msgs;         /* where the images' messages go (the CLI's stderr) */
+  int keep_models;    /* keep ended images' models: a live view filters by process */
 } bg_tree_opts_t;
 
 typedef struct bg_tree bg_tree_t;
 
 /* Binds the socket; *name gets the collect= value.  NULL with err. */
-bg_tree_t *bg_tree_new(const bg_tree_opts_t *o, char *name, size_t namelen, char *err, size_t errlen);
-int bg_tree_fd(const bg_tree_t *t);  /* readable: a ledger is arriving */
-void bg_tree_accept(bg_tree_t *t);   /* takes every ledger sent so far */
+bg_tree_t *bg_tree_new(const bg_tree_opts_t *o, char *name, size_t namelen, char *err,
+                       size_t errlen);
+int bg_tree_fd(const bg_tree_t *t); /* readable: a ledger is arriving */
+void bg_tree_accept(bg_tree_t *t);  /* takes every ledger sent so far */
 /* A process this CLI reaped (waitpid status), at wall-clock ns `when`. */
 void bg_tree_reaped(bg_tree_t *t, pid_t pid, int status, uint64_t when);
-void bg_tree_poll(bg_tree_t *t);     /* prints new messages, reads the ledgers of ended images */
+void bg_tree_poll(bg_tree_t *t); /* prints new messages, reads the ledgers of ended images */
 /* The run is over: everything received is read.  wait_child: processes still running
  * (left behind by --wait=child) are reported as running, their reports incomplete. */
 void bg_tree_finish(bg_tree_t *t, int wait_child);

@@ -35,7 +35,7 @@ typedef struct serve_src {
   pthread_mutex_t mu;
   bg_model_t cache;
   int have_cache;
-  char *sig;   /* "path size mtime\n"... of the inputs the cache was built from */
+  char *sig; /* "path size mtime\n"... of the inputs the cache was built from */
 } serve_src_t;
 
 static int cmp_str(const void *a, const void *b) {
@@ -80,7 +80,8 @@ static int list_inputs(serve_src_t *s, char ***files, int *nfiles, char **sig, c
       closedir(d);
       if (nn) qsort(names, (size_t)nn, sizeof *names, cmp_str);
       if (!nn) {
-        snprintf(err, errlen, "%s: no report files (*.json, *.bgstate) in this directory", s->args[i]);
+        snprintf(err, errlen, "%s: no report files (*.json, *.bgstate) in this directory",
+                 s->args[i]);
         rc = -1;
       }
     } else {
@@ -210,16 +211,17 @@ static void serve_log(const char *msg, void *arg) {
 }
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: blockguard serve [--http ADDR:PORT] [--http_token TOKEN] [--http_hosts GLOBS]\n"
-          "                        [--redact R] FILE|DIR...\n"
-          "  Serves the dashboard for saved reports (merged).  DIR: every *.json and *.bgstate in it.\n"
-          "  --http ADDR:PORT    where to listen (default 127.0.0.1:0: a free port, printed)\n"
-          "  --http_token TOKEN  required for non-loopback addresses; every request must\n"
-          "                      carry it (Authorization: Bearer TOKEN or ?token=TOKEN)\n"
-          "  --http_hosts GLOBS  more Host names to answer (default: localhost, IP literals)\n"
-          "  --redact R          secrets (default), argv, key:GLOB, none (see --help)\n"
-          "  Also read: BLOCKGUARD_HTTP_TOKEN.  Stops on SIGINT/SIGTERM.\n");
+  fprintf(
+      f,
+      "usage: blockguard serve [--http ADDR:PORT] [--http_token TOKEN] [--http_hosts GLOBS]\n"
+      "                        [--redact R] FILE|DIR...\n"
+      "  Serves the dashboard for saved reports (merged).  DIR: every *.json and *.bgstate in it.\n"
+      "  --http ADDR:PORT    where to listen (default 127.0.0.1:0: a free port, printed)\n"
+      "  --http_token TOKEN  required for non-loopback addresses; every request must\n"
+      "                      carry it (Authorization: Bearer TOKEN or ?token=TOKEN)\n"
+      "  --http_hosts GLOBS  more Host names to answer (default: localhost, IP literals)\n"
+      "  --redact R          secrets (default), argv, key:GLOB, none (see --help)\n"
+      "  Also read: BLOCKGUARD_HTTP_TOKEN.  Stops on SIGINT/SIGTERM.\n");
 }
 
 /* --key VALUE or --key=VALUE; returns the value and advances *i, NULL if not key. */
@@ -296,8 +298,13 @@ int bg_cmd_serve(int argc, char **argv) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
-  bg_http_config_t cfg = {.addr = addr, .token = token, .hosts = hosts, .snapshot = serve_snapshot,
-                          .arg = &s, .mode = "serve", .log = serve_log};
+  bg_http_config_t cfg = {.addr = addr,
+                          .token = token,
+                          .hosts = hosts,
+                          .snapshot = serve_snapshot,
+                          .arg = &s,
+                          .mode = "serve",
+                          .log = serve_log};
   int why;
   bg_http_t *h = bg_http_start(&cfg, &why, err, sizeof err);
   if (!h) {

@@ -35,6 +35,8 @@ struct row {
 };
 
 static const struct row rows[] = {
+/* One initializer per row kind, columns as in struct row. */
+/* clang-format off */
 #define BG_CALL(name, cat, flags, off, ret, fail, n, params, exempt)                     \
   {K_CALL, #name, BG__BASECAT_##cat, #ret, #fail, #params, #exempt, BG__OFFDOC_##off, flags, \
    BG__LOOPSET_##cat},
@@ -44,6 +46,7 @@ static const struct row rows[] = {
 #define BG_TRACK(name, what) {K_TRACK, #name, "-", "", "", "", what, "never", 0, NULL},
 #define BG_SYSCALL(name, cat, flags, exempt)                                            \
   {K_SYS, #name, BG__BASECAT_##cat, "long", "-1", "", #exempt, "never", flags, BG__LOOPSET_##cat},
+/* clang-format on */
 #include "preload/calls.def"
 #include "preload/syscalls.def"
 };
@@ -75,19 +78,26 @@ static void code(const char *s) {
     }
     if (space) putchar(' ');
     space = 0;
-    if (*p == '|') printf("\\|");
-    else putchar(*p);
+    if (*p == '|')
+      printf("\\|");
+    else
+      putchar(*p);
   }
   putchar('`');
 }
 
 /* The offload column as the docs say it. */
 static void print_offload_path(const char *col) {
-  if (!strcmp(col, "thread")) printf("worker");
-  else if (!strcmp(col, "timer")) printf("timer");
-  else if (!strcmp(col, "never")) printf("in place");
-  else if (!strncmp(col, "uring:", 6)) printf("io_uring `%s`", col + 6);
-  else printf("%s", col);
+  if (!strcmp(col, "thread"))
+    printf("worker");
+  else if (!strcmp(col, "timer"))
+    printf("timer");
+  else if (!strcmp(col, "never"))
+    printf("in place");
+  else if (!strncmp(col, "uring:", 6))
+    printf("io_uring `%s`", col + 6);
+  else
+    printf("%s", col);
 }
 
 static int count(int kind) {
@@ -99,33 +109,41 @@ static int count(int kind) {
 static void markdown(void) {
   int nblock = count(K_CALL) + count(K_CUSTOM), ntrack = count(K_TRACK);
   printf("# Wrapped calls\n\n");
-  printf("Generated from `preload/calls.def` and `preload/syscalls.def` by `make docs`; do "
-         "not edit.\n\n");
-  printf("%d wrapped entry points: %d that can block (and so can be violations) and %d that "
-         "only keep the shim's state right; `syscall()` dispatches %d numbers.\n\n",
-         nblock + ntrack, nblock, ntrack, count(K_SYS));
-  printf("*Category* `X/file` means `X`, or `file` when the fd is a regular file or block\n"
-         "device. *Exempt when* is the expression over the arguments with which the call\n"
-         "cannot block: such calls are never violations (docs/exemptions.md explains the\n"
-         "helpers). *On raise* is what the call returns, with errno EDEADLK, when the\n"
-         "action is `raise` and the call is not made. *Offload* is where the call runs\n"
-         "when the action is `offload` inside a coroutine (docs/offload.md): `worker` (a\n"
-         "thread of the pool), `timer` (the coroutine's scheduler; a worker for arguments a\n"
-         "timer cannot take), `io_uring SHAPE` (the scheduler's io_uring, as the SQE\n"
-         "`bg__ur_SHAPE` in preload/offload_uring.h builds it; a worker where the kernel or\n"
-         "the arguments do not allow it), `in place` (the call depends on the calling\n"
-         "thread; recorded as `report`).\n\n");
-  printf("| call | category | exempt when | on raise | offload | notes |\n"
-         "|---|---|---|---|---|---|\n");
+  printf(
+      "Generated from `preload/calls.def` and `preload/syscalls.def` by `make docs`; do "
+      "not edit.\n\n");
+  printf(
+      "%d wrapped entry points: %d that can block (and so can be violations) and %d that "
+      "only keep the shim's state right; `syscall()` dispatches %d numbers.\n\n",
+      nblock + ntrack, nblock, ntrack, count(K_SYS));
+  printf(
+      "*Category* `X/file` means `X`, or `file` when the fd is a regular file or block\n"
+      "device. *Exempt when* is the expression over the arguments with which the call\n"
+      "cannot block: such calls are never violations (docs/exemptions.md explains the\n"
+      "helpers). *On raise* is what the call returns, with errno EDEADLK, when the\n"
+      "action is `raise` and the call is not made. *Offload* is where the call runs\n"
+      "when the action is `offload` inside a coroutine (docs/offload.md): `worker` (a\n"
+      "thread of the pool), `timer` (the coroutine's scheduler; a worker for arguments a\n"
+      "timer cannot take), `io_uring SHAPE` (the scheduler's io_uring, as the SQE\n"
+      "`bg__ur_SHAPE` in preload/offload_uring.h builds it; a worker where the kernel or\n"
+      "the arguments do not allow it), `in place` (the call depends on the calling\n"
+      "thread; recorded as `report`).\n\n");
+  printf(
+      "| call | category | exempt when | on raise | offload | notes |\n"
+      "|---|---|---|---|---|---|\n");
   for (int i = 0; i < NROWS; i++) {
     const struct row *r = &rows[i];
     if (r->kind != K_CALL && r->kind != K_CUSTOM) continue;
     printf("| `%s` | %s | ", r->name, r->category);
-    if (!strcmp(r->exempt, "0")) printf("never");
-    else code(r->exempt);
+    if (!strcmp(r->exempt, "0"))
+      printf("never");
+    else
+      code(r->exempt);
     printf(" | ");
-    if (!strcmp(r->ret, "void")) printf("(not called)");
-    else code(r->fail);
+    if (!strcmp(r->ret, "void"))
+      printf("(not called)");
+    else
+      code(r->fail);
     printf(" | ");
     print_offload_path(r->offload);
     printf(" | %s", r->kind == K_CUSTOM ? "hand-written; " : "");
@@ -135,20 +153,24 @@ static void markdown(void) {
     printf("%s |\n", (r->flags & BG_F_WRITE) ? "write (exempt_fds applies)" : "");
   }
   printf("\n## syscall() numbers\n\n");
-  printf("`syscall(SYS_x, ...)` is reported as the call `syscall(x)`. The real `syscall()`\n"
-         "always receives the number and all six argument words; numbers not listed here\n"
-         "pass straight through (futex included). Arguments are the kernel's (`a1`..`a6`).\n\n");
+  printf(
+      "`syscall(SYS_x, ...)` is reported as the call `syscall(x)`. The real `syscall()`\n"
+      "always receives the number and all six argument words; numbers not listed here\n"
+      "pass straight through (futex included). Arguments are the kernel's (`a1`..`a6`).\n\n");
   printf("| number | category | exempt when |\n|---|---|---|\n");
   for (int i = 0; i < NROWS; i++) {
     const struct row *r = &rows[i];
     if (r->kind != K_SYS) continue;
     printf("| `SYS_%s` | %s | ", r->name, r->category);
-    if (!strcmp(r->exempt, "0")) printf("never");
-    else code(r->exempt);
+    if (!strcmp(r->exempt, "0"))
+      printf("never");
+    else
+      code(r->exempt);
     printf(" |\n");
   }
-  printf("\n## State tracking only\n\nThese never block and never report; they keep the "
-         "O_NONBLOCK cache and the thread roles right, on every thread.\n\n");
+  printf(
+      "\n## State tracking only\n\nThese never block and never report; they keep the "
+      "O_NONBLOCK cache and the thread roles right, on every thread.\n\n");
   printf("| call | what it records |\n|---|---|\n");
   for (int i = 0; i < NROWS; i++)
     if (rows[i].kind == K_TRACK) printf("| `%s` | %s |\n", rows[i].name, rows[i].exempt);
@@ -164,7 +186,9 @@ int main(int argc, char **argv) {
       printf("%s %s %s %u %s %s\n", kind_names[rows[i].kind], rows[i].name,
              rows[i].kind == K_TRACK ? "-" : rows[i].category,
              rows[i].flags | (rows[i].loopset ? BG_F_LOOP : 0u),
-             rows[i].kind == K_TRACK ? "-" : !strcmp(rows[i].exempt, "0") ? "never" : "args",
+             rows[i].kind == K_TRACK        ? "-"
+             : !strcmp(rows[i].exempt, "0") ? "never"
+                                            : "args",
              rows[i].offload);
     return 0;
   }

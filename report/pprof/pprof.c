@@ -139,7 +139,8 @@ static int push(struct pp *p, void ***v, size_t *n, size_t *cap, void *x) {
 }
 
 /* The entry for key in *head, created (msg NULL, idx -1) when new; NULL on failure. */
-static struct ent *intern(struct pp *p, struct ent **head, const void *key, size_t keylen, int *fresh) {
+static struct ent *intern(struct pp *p, struct ent **head, const void *key, size_t keylen,
+                          int *fresh) {
   struct ent *e = NULL;
   unsigned hv;
   HASH_VALUE(key, keylen, hv); /* once, for the lookup and the insert */
@@ -243,7 +244,8 @@ static Mapping *mapping(struct pp *p, const bg_model_t *m, const bg_rframe_t *f)
 }
 
 /* A location for (mapping, address, function, line); returns its id. */
-static uint64_t location(struct pp *p, uint64_t map_id, uint64_t addr, uint64_t func, int64_t line) {
+static uint64_t location(struct pp *p, uint64_t map_id, uint64_t addr, uint64_t func,
+                         int64_t line) {
   uint64_t key[4] = {map_id, addr, func, (uint64_t)line};
   int fresh;
   struct ent *e = intern(p, &p->locs, key, sizeof key, &fresh);
@@ -346,7 +348,8 @@ static Sample *sample(struct pp *p, const bg_model_t *m, const bg_rsite_t *s, in
   char threads[1024] = "";
   size_t used = 0;
   for (int i = 0; i < s->nthreads && used < sizeof threads; i++)
-    used += (size_t)snprintf(threads + used, sizeof threads - used, "%s%s", i ? "," : "", s->threads[i]);
+    used += (size_t)snprintf(threads + used, sizeof threads - used, "%s%s", i ? "," : "",
+                             s->threads[i]);
   size_t nl = 0;
   if (threads[0]) labels[nl++] = label(p, 0, threads);
   labels[nl++] = label(p, 1, s->call);
@@ -362,7 +365,8 @@ static Sample *sample(struct pp *p, const bg_model_t *m, const bg_rsite_t *s, in
 static char *gzip(const uint8_t *data, size_t n, size_t *len) {
   z_stream z;
   memset(&z, 0, sizeof z);
-  if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return NULL;
+  if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    return NULL;
   size_t cap = deflateBound(&z, n) + 1;
   char *out = malloc(cap);
   if (!out) {
@@ -420,7 +424,8 @@ BG_EXPORT char *bg__pprof_render(const bg_model_t *m, const bg_render_opt_t *o, 
   prof.period = 1;
   prof.time_nanos = (int64_t)m->started_ns;
   prof.duration_nanos = m->ended_ns > m->started_ns ? (int64_t)(m->ended_ns - m->started_ns) : 0;
-  prof.default_sample_type = str(p, o && o->value == BG_VALUE_VIOLATIONS ? "violations" : "blocked");
+  prof.default_sample_type =
+      str(p, o && o->value == BG_VALUE_VIOLATIONS ? "violations" : "blocked");
   char comment[256];
   snprintf(comment, sizeof comment, "blockguard %s: blocking calls on guarded threads, pid %d",
            m->version ? m->version : "", m->pid);

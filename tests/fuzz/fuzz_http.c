@@ -37,11 +37,14 @@
 static const char report_json[] =
     "{\"tool\":\"blockguard\",\"version\":\"0.1.0\",\"pid\":1,\"argv\":[\"prog\"],"
     "\"started_ns\":1,\"ended_ns\":2,\"options\":{\"mode\":\"report\"},"
-    "\"threads\":[{\"tid\":1,\"name\":\"<script>" MARKER "</script>\",\"guarded\":true,\"why\":\"main\"}],"
+    "\"threads\":[{\"tid\":1,\"name\":\"<script>" MARKER
+    "</script>\",\"guarded\":true,\"why\":\"main\"}],"
     "\"sites\":[{\"id\":\"00000000000000ab\",\"call\":\"read\",\"category\":\"io\",\"count\":3,"
     "\"allowed\":false,\"action\":\"report\",\"total_ns\":30,\"max_ns\":10,\"hist_log2_ns\":[0,3],"
-    "\"threads\":[\"<b>" MARKER "</b>\"],\"first_ns\":1,\"last_ns\":2,"
-    "\"frames\":[{\"pc\":\"0x10\",\"module\":\"/p\",\"offset\":\"0x10\",\"function\":\"f_" MARKER "\","
+    "\"threads\":[\"<b>" MARKER
+    "</b>\"],\"first_ns\":1,\"last_ns\":2,"
+    "\"frames\":[{\"pc\":\"0x10\",\"module\":\"/p\",\"offset\":\"0x10\",\"function\":\"f_" MARKER
+    "\","
     "\"file\":\"a.c\",\"line\":3}]}],\"dropped_sites\":0,\"unguarded_reason\":null}";
 
 static int snapshot(bg_model_t *m, void *arg, const bg_http_query_t *q, char *err, size_t errlen) {
@@ -55,7 +58,8 @@ static struct sockaddr_in addr;
 static unsigned long inputs;
 
 static void start(void) {
-  bg_http_config_t cfg = {.addr = "127.0.0.1:0", .token = TOKEN, .snapshot = snapshot, .mode = "live"};
+  bg_http_config_t cfg = {
+      .addr = "127.0.0.1:0", .token = TOKEN, .snapshot = snapshot, .mode = "live"};
   char err[256];
   srv = bg_http_start(&cfg, NULL, err, sizeof err);
   if (!srv) {
@@ -128,8 +132,9 @@ static int status_of(const char *resp) {
 }
 
 static void check_alive(void) {
-  static const char ok[] = "GET /api/report HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TOKEN
-                           "\r\nConnection: close\r\n\r\n";
+  static const char ok[] =
+      "GET /api/report HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " TOKEN
+      "\r\nConnection: close\r\n\r\n";
   size_t n;
   char *r = exchange(ok, sizeof ok - 1, &n, 5);
   if (!r || status_of(r) != 200 || !strstr(r, MARKER)) {
@@ -186,7 +191,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *body = strstr(resp, "\r\n\r\n");
     const char *cl = strcasestr(resp, "\r\ncontent-length: ");
     size_t blen = body && cl && cl < body ? strtoul(cl + 18, NULL, 10) : 0;
-    if (ct && body && ct < body && blen && memmem(body + 4, blen < n - (size_t)(body + 4 - resp) ? blen : n - (size_t)(body + 4 - resp), MARKER, strlen(MARKER))) {
+    if (ct && body && ct < body && blen &&
+        memmem(body + 4,
+               blen < n - (size_t)(body + 4 - resp) ? blen : n - (size_t)(body + 4 - resp), MARKER,
+               strlen(MARKER))) {
       fprintf(stderr, "fuzz_http: report strings inside the HTML page\n");
       abort();
     }

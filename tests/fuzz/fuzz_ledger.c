@@ -70,7 +70,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n) {
   memcpy(copy, tmpl, size);
   const bg__ledger_hdr_t *h = (const bg__ledger_hdr_t *)tmpl;
   /* where a patch may land: [start, start+len) of each region as the template uses it */
-  const struct { uint64_t off, len; } where[] = {
+  const struct {
+    uint64_t off, len;
+  } where[] = {
       {0, sizeof *h},
       {h->rules_off, h->modules_off - h->rules_off},
       {h->modules_off, (uint64_t)(h->nmodules + 1) * sizeof(bg__ledger_module_t)},

@@ -68,7 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (int i = 0; i < o->threads.nglobs; i++) {
       (void)bg__glob(o->threads.globs[i], "");
       (void)bg__glob(o->threads.globs[i], s);
-      if (!bg__glob(o->threads.globs[i], o->threads.globs[i]) && !strpbrk(o->threads.globs[i], "*?["))
+      if (!bg__glob(o->threads.globs[i], o->threads.globs[i]) &&
+          !strpbrk(o->threads.globs[i], "*?["))
         abort(); /* a glob without metacharacters must match itself */
     }
   }

@@ -71,8 +71,10 @@ static void check_metrics(const char *text) {
             p++;
           }
           p++;
-          if (*p == ',') p++;
-          else if (*p != '}') goto bad;
+          if (*p == ',')
+            p++;
+          else if (*p != '}')
+            goto bad;
         }
         p++;
       }
@@ -112,7 +114,8 @@ static void check_pprof(const char *gz, size_t len) {
   for (size_t i = 0; i < p->n_sample; i++) {
     if (p->sample[i]->n_value != p->n_sample_type) abort();
     for (size_t k = 0; k < p->sample[i]->n_location_id; k++)
-      if (p->sample[i]->location_id[k] == 0 || p->sample[i]->location_id[k] > p->n_location) abort();
+      if (p->sample[i]->location_id[k] == 0 || p->sample[i]->location_id[k] > p->n_location)
+        abort();
     for (size_t k = 0; k < p->sample[i]->n_label; k++)
       if ((size_t)p->sample[i]->label[k]->str >= p->n_string_table) abort();
   }
@@ -201,7 +204,8 @@ static void check_suppressions(const bg_model_t *m) {
     abort();
   }
   if (rs.n != lines) {
-    fprintf(stderr, "suggested allowlist: %d rules parsed from %d rule lines\n%s\n", rs.n, lines, supp);
+    fprintf(stderr, "suggested allowlist: %d rules parsed from %d rule lines\n%s\n", rs.n, lines,
+            supp);
     abort();
   }
   for (int i = 0; i < rs.n; i++)
@@ -235,7 +239,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (bg_model_read_json(j2, strlen(j2), "render2", &m3, err, sizeof err) < 0) abort();
   char *j3 = bg_render_json(&m3);
   if (!j3 || strcmp(j2, j3)) {
-    fprintf(stderr, "render/read cycle is not stable:\n--- 2\n%s\n--- 3\n%s\n", j2, j3 ? j3 : "(null)");
+    fprintf(stderr, "render/read cycle is not stable:\n--- 2\n%s\n--- 3\n%s\n", j2,
+            j3 ? j3 : "(null)");
     abort();
   }
   check_formats(&m);

@@ -39,32 +39,32 @@
 #define bg__ctx_tramp uc_tramp
 #include "guard/co_ctx.h"
 
-#define PINGPONG(T, make, sw)                                                              \
-  static T main_##T, co_##T;                                                               \
-  static volatile int seq_##T[8], nseq_##T;                                                \
-  static void body_##T(void *arg) {                                                        \
-    long k = (long)(intptr_t)arg;                                                          \
-    for (int i = 0; i < 3; i++) {                                                          \
-      seq_##T[nseq_##T++] = (int)(k + i);                                                  \
-      sw(&co_##T, &main_##T);                                                              \
-    }                                                                                      \
-    for (;;) sw(&co_##T, &main_##T);                                                       \
-  }                                                                                        \
-  static void run_##T(void) {                                                              \
+#define PINGPONG(T, make, sw)                                                                  \
+  static T main_##T, co_##T;                                                                   \
+  static volatile int seq_##T[8], nseq_##T;                                                    \
+  static void body_##T(void *arg) {                                                            \
+    long k = (long)(intptr_t)arg;                                                              \
+    for (int i = 0; i < 3; i++) {                                                              \
+      seq_##T[nseq_##T++] = (int)(k + i);                                                      \
+      sw(&co_##T, &main_##T);                                                                  \
+    }                                                                                          \
+    for (;;) sw(&co_##T, &main_##T);                                                           \
+  }                                                                                            \
+  static void run_##T(void) {                                                                  \
     void *stk = mmap(NULL, STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); \
-    assert_true(stk != MAP_FAILED);                                                        \
-    make(&co_##T, stk, STACK, body_##T, (void *)(intptr_t)100);                            \
-    register long keep = 12345; /* a callee-saved value held across switches */           \
-    for (int i = 0; i < 3; i++) {                                                          \
-      seq_##T[nseq_##T++] = i;                                                             \
-      sw(&main_##T, &co_##T);                                                              \
-      __asm__ volatile("" : "+r"(keep));                                                   \
-    }                                                                                      \
-    assert_int_equal(keep, 12345);                                                         \
-    int want[] = {0, 100, 1, 101, 2, 102};                                                 \
-    assert_int_equal(nseq_##T, 6);                                                         \
-    for (int i = 0; i < 6; i++) assert_int_equal(seq_##T[i], want[i]);                     \
-    munmap(stk, STACK);                                                                    \
+    assert_true(stk != MAP_FAILED);                                                            \
+    make(&co_##T, stk, STACK, body_##T, (void *)(intptr_t)100);                                \
+    register long keep = 12345; /* a callee-saved value held across switches */                \
+    for (int i = 0; i < 3; i++) {                                                              \
+      seq_##T[nseq_##T++] = i;                                                                 \
+      sw(&main_##T, &co_##T);                                                                  \
+      __asm__ volatile("" : "+r"(keep));                                                       \
+    }                                                                                          \
+    assert_int_equal(keep, 12345);                                                             \
+    int want[] = {0, 100, 1, 101, 2, 102};                                                     \
+    assert_int_equal(nseq_##T, 6);                                                             \
+    for (int i = 0; i < 6; i++) assert_int_equal(seq_##T[i], want[i]);                         \
+    munmap(stk, STACK);                                                                        \
   }
 
 PINGPONG(asm_ctx_t, asm_make, asm_switch)

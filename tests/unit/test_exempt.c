@@ -53,7 +53,7 @@ static void nonblocking_fds_are_exempt_and_flags_are_probed(void **s) {
   bg__fd_failed(p[0], EINTR); /* other failures say nothing */
   assert_false(bg__fd_nonblock(p[0]));
   close(p[0]);
-  bg__fd_failed(p[0], EBADF); /* a close we did not see: forgotten, the next one probes */
+  bg__fd_failed(p[0], EBADF);         /* a close we did not see: forgotten, the next one probes */
   assert_true(bg__fd_nonblock(p[0])); /* invalid fd: the call fails at once */
   close(p[1]);
 }
@@ -178,18 +178,18 @@ static void stdio_reads_served_by_the_buffer(void **s) {
   (void)s;
   FILE *fp = reader("ab\ncdef");
   assert_false(bg__file_rd(fp, 1, 1)); /* empty buffer: read(2) */
-  assert_int_equal(fgetc(fp), 'a');     /* fills the buffer with "b\ncdef" */
+  assert_int_equal(fgetc(fp), 'a');    /* fills the buffer with "b\ncdef" */
   assert_true(bg__file_rd(fp, 1, 6));
   assert_false(bg__file_rd(fp, 1, 7));
   assert_true(bg__file_gets(fp, 100)); /* a newline is buffered */
   assert_true(bg__file_delim(fp, 'f'));
   assert_false(bg__file_delim(fp, 'z'));
   char line[8];
-  fgets(line, sizeof line, fp); /* "b\n" */
+  fgets(line, sizeof line, fp);         /* "b\n" */
   assert_false(bg__file_gets(fp, 100)); /* "cdef": no newline, fewer than 99 bytes */
   assert_true(bg__file_gets(fp, 3));    /* 2 bytes wanted, 4 buffered */
   assert_true(bg__file_gets(fp, 1));    /* returns at once */
-  flockfile(fp); /* held by this thread: recursive, still inspectable */
+  flockfile(fp);                        /* held by this thread: recursive, still inspectable */
   assert_true(bg__file_rd(fp, 2, 2));
   funlockfile(fp);
   fclose(fp);
@@ -208,13 +208,13 @@ static void stdio_writes_that_fit_the_buffer(void **s) {
   fputc('<', fp);
   assert_true(bg__file_wr(fp, "abc", 1, 3));
   assert_false(bg__file_wr(fp, buf, 1, 64)); /* more than the room left */
-  assert_true(bg__file_wr_char(fp, '\n'));    /* fully buffered: newlines do not flush */
+  assert_true(bg__file_wr_char(fp, '\n'));   /* fully buffered: newlines do not flush */
   assert_true(bg__file_wr_str(fp, "line", 1));
-  assert_false(bg__file_flush_exempt(fp));    /* '<' pending */
+  assert_false(bg__file_flush_exempt(fp)); /* '<' pending */
   assert_false(bg__file_close_exempt(fp));
   fflush(fp);
   assert_true(bg__file_flush_exempt(fp));
-  assert_false(bg__file_flush_exempt(NULL));  /* fflush(NULL): every stream */
+  assert_false(bg__file_flush_exempt(NULL)); /* fflush(NULL): every stream */
   setvbuf(fp, NULL, _IOLBF, 0);
   fputc('<', fp);
   fflush(fp);

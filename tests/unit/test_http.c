@@ -49,7 +49,8 @@ static void fixture_site(bg_rsite_t *s, const char *id, const char *call, uint64
   s->threads = calloc(2, sizeof *s->threads);
   s->threads[s->nthreads++] = strdup(EVIL_THREAD);
   s->frames = calloc(2, sizeof *s->frames);
-  s->frames[0] = (bg_rframe_t){pc, strdup("/usr/bin/app"), pc - 0x1000, strdup(fn), strdup("app.c"), 42, BG_LANG_C};
+  s->frames[0] = (bg_rframe_t){
+      pc, strdup("/usr/bin/app"), pc - 0x1000, strdup(fn), strdup("app.c"), 42, BG_LANG_C};
   s->nframes = 1;
 }
 
@@ -96,8 +97,8 @@ static int snap(bg_model_t *m, void *arg, const bg_http_query_t *q, char *err, s
 static bg_model_t model;
 
 static bg_http_t *start(const char *token) {
-  bg_http_config_t cfg = {.addr = "127.0.0.1:0", .token = token, .snapshot = snap, .arg = &model,
-                          .mode = "live"};
+  bg_http_config_t cfg = {
+      .addr = "127.0.0.1:0", .token = token, .snapshot = snap, .arg = &model, .mode = "live"};
   char err[256] = "";
   int why = -1;
   bg_http_t *h = bg_http_start(&cfg, &why, err, sizeof err);
@@ -152,7 +153,8 @@ static resp_t request(int port, const char *raw) {
 
 static resp_t get(int port, const char *path) {
   char req[4096];
-  snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", path);
+  snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+           path);
   return request(port, req);
 }
 
@@ -193,12 +195,14 @@ static void report_json_parses_back_with_hostile_strings(void **state) {
   json_error_t je;
   json_t *j = json_loads(r.body, 0, &je);
   assert_non_null(j);
-  assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(j, "threads"), 0), "name")),
-                      EVIL_THREAD);
+  assert_string_equal(
+      json_string_value(json_object_get(json_array_get(json_object_get(j, "threads"), 0), "name")),
+      EVIL_THREAD);
   json_t *s0 = json_array_get(json_object_get(j, "sites"), 0);
   assert_string_equal(json_string_value(json_object_get(s0, "call")), EVIL_CALL);
-  assert_string_equal(
-      json_string_value(json_object_get(json_array_get(json_object_get(s0, "frames"), 0), "function")), EVIL_FN);
+  assert_string_equal(json_string_value(json_object_get(
+                          json_array_get(json_object_get(s0, "frames"), 0), "function")),
+                      EVIL_FN);
   assert_int_equal(json_array_size(json_object_get(j, "sites")), 3);
   json_decref(j);
   free(r.raw);
@@ -242,8 +246,9 @@ static void metrics_format_and_escaping(void **state) {
   resp_t r = get(bg_http_port(h), "/metrics");
   assert_int_equal(r.status, 200);
   assert_string_equal(header(&r, "Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
-  const char *fams[] = {"blockguard_violations_total counter", "blockguard_blocked_seconds_total counter",
-                        "blockguard_sites gauge", "blockguard_dropped_sites_total counter"};
+  const char *fams[] = {"blockguard_violations_total counter",
+                        "blockguard_blocked_seconds_total counter", "blockguard_sites gauge",
+                        "blockguard_dropped_sites_total counter"};
   for (size_t i = 0; i < sizeof fams / sizeof *fams; i++) {
     char line[128];
     snprintf(line, sizeof line, "# TYPE %s\n", fams[i]);
@@ -252,10 +257,12 @@ static void metrics_format_and_escaping(void **state) {
     assert_non_null(strstr(r.body, line));
   }
   /* "re\"a\\d\n" → call="re\"a\\d\n" escaped */
-  assert_non_null(strstr(r.body, "blockguard_violations_total{call=\"re\\\"a\\\\d\\n\",category=\"io\","
-                                 "site=\"0000000000abc000\"} 10\n"));
-  assert_non_null(strstr(r.body, "blockguard_blocked_seconds_total{call=\"read\",category=\"io\","
-                                 "site=\"0000000000abc002\"} 0.003000000\n"));
+  assert_non_null(strstr(r.body,
+                         "blockguard_violations_total{call=\"re\\\"a\\\\d\\n\",category=\"io\","
+                         "site=\"0000000000abc000\"} 10\n"));
+  assert_non_null(strstr(r.body,
+                         "blockguard_blocked_seconds_total{call=\"read\",category=\"io\","
+                         "site=\"0000000000abc002\"} 0.003000000\n"));
   assert_non_null(strstr(r.body, "blockguard_sites 3\n"));
   /* no raw newline inside a sample line: every line is a comment or name{...} value */
   for (char *line = r.body; *line; line = strchr(line, '\n') + 1) {
@@ -326,14 +333,18 @@ static void refusals(void **state) {
   r = get(port, "/nope");
   assert_int_equal(r.status, 404);
   free(r.raw);
-  r = request(port, "POST /api/report HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  r = request(
+      port,
+      "POST /api/report HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
   assert_int_equal(r.status, 405);
   assert_string_equal(header(&r, "Allow"), "GET, HEAD");
   free(r.raw);
   r = request(port, "DELETE / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
   assert_int_equal(r.status, 405);
   free(r.raw);
-  r = request(port, "GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
+  r = request(
+      port,
+      "GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello");
   assert_int_equal(r.status, 413);
   free(r.raw);
   r = request(port, "HEAD /api/report HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
@@ -364,13 +375,19 @@ static void token_enforced(void **state) {
     assert_non_null(header(&r, "WWW-Authenticate"));
     free(r.raw);
   }
-  resp_t r = request(port, "GET /api/report HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer s3cret\r\nConnection: close\r\n\r\n");
+  resp_t r = request(
+      port,
+      "GET /api/report HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer s3cret\r\nConnection: close\r\n\r\n");
   assert_int_equal(r.status, 200);
   free(r.raw);
-  r = request(port, "GET /api/report HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer s3cre\r\nConnection: close\r\n\r\n");
+  r = request(
+      port,
+      "GET /api/report HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer s3cre\r\nConnection: close\r\n\r\n");
   assert_int_equal(r.status, 401);
   free(r.raw);
-  r = request(port, "GET /api/report HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer s3cretX\r\nConnection: close\r\n\r\n");
+  r = request(
+      port,
+      "GET /api/report HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer s3cretX\r\nConnection: close\r\n\r\n");
   assert_int_equal(r.status, 401);
   free(r.raw);
   r = get(port, "/metrics?token=s3cret");
@@ -495,10 +512,12 @@ static void stop_is_bounded_when_handler_stuck(void **state) {
  * stopping with a window waiting is prompt and the client gets 503. */
 static int snaps; /* snapshots taken (atomic) */
 
-static int counting_snap(bg_model_t *m, void *arg, const bg_http_query_t *q, char *err, size_t errlen) {
+static int counting_snap(bg_model_t *m, void *arg, const bg_http_query_t *q, char *err,
+                         size_t errlen) {
   int n = __atomic_add_fetch(&snaps, 1, __ATOMIC_ACQ_REL);
   if (snap(m, arg, q, err, errlen) < 0) return -1;
-  for (int i = 0; i < m->nsites; i++) m->sites[i].count = 10 * (uint64_t)n, m->sites[i].total_ns = 1000 * (uint64_t)n;
+  for (int i = 0; i < m->nsites; i++)
+    m->sites[i].count = 10 * (uint64_t)n, m->sites[i].total_ns = 1000 * (uint64_t)n;
   return 0;
 }
 
@@ -519,7 +538,8 @@ static void *get_thread(void *arg) {
 
 static void windows(void **state) {
   (void)state;
-  bg_http_config_t cfg = {.addr = "127.0.0.1:0", .snapshot = counting_snap, .arg = &model, .mode = "live"};
+  bg_http_config_t cfg = {
+      .addr = "127.0.0.1:0", .snapshot = counting_snap, .arg = &model, .mode = "live"};
   char err[256];
   bg_http_t *h = bg_http_start(&cfg, NULL, err, sizeof err);
   assert_non_null(h);
@@ -569,19 +589,29 @@ static int pid7_snap(bg_model_t *m, void *arg, const bg_http_query_t *q, char *e
 
 static void pid_query(void **state) {
   (void)state;
-  bg_http_config_t cfg = {.addr = "127.0.0.1:0", .snapshot = pid7_snap, .arg = &model, .mode = "live"};
+  bg_http_config_t cfg = {
+      .addr = "127.0.0.1:0", .snapshot = pid7_snap, .arg = &model, .mode = "live"};
   char err[256];
   bg_http_t *h = bg_http_start(&cfg, NULL, err, sizeof err);
   assert_non_null(h);
   int port = bg_http_port(h);
-  static const struct { const char *path; int status; } cases[] = {
-      {"/api/report?pid=7", 200}, {"/metrics?pid=7", 200},     {"/api/report?pid=8", 404},
-      {"/api/report?pid=x", 400}, {"/api/report?pid=0", 400},   {"/api/report?pid=-7", 400},
-      {"/api/sites/0000000000abc000?pid=7", 200}, {"/api/sites/0000000000abc000?pid=9", 404},
+  static const struct {
+    const char *path;
+    int status;
+  } cases[] = {
+      {"/api/report?pid=7", 200},
+      {"/metrics?pid=7", 200},
+      {"/api/report?pid=8", 404},
+      {"/api/report?pid=x", 400},
+      {"/api/report?pid=0", 400},
+      {"/api/report?pid=-7", 400},
+      {"/api/sites/0000000000abc000?pid=7", 200},
+      {"/api/sites/0000000000abc000?pid=9", 404},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     resp_t r = get(port, cases[i].path);
-    if (r.status != cases[i].status) fail_msg("%s: %d, want %d", cases[i].path, r.status, cases[i].status);
+    if (r.status != cases[i].status)
+      fail_msg("%s: %d, want %d", cases[i].path, r.status, cases[i].status);
     free(r.raw);
   }
   assert_int_equal(bg_http_stop(h, 1000), 0);
@@ -592,12 +622,25 @@ static void host_check(void **state) {
   (void)state;
   bg_http_t *h = start(NULL);
   int port = bg_http_port(h);
-  static const struct { const char *host; int status; } cases[] = {
-      {"localhost", 200},        {"LOCALHOST.:1", 200},    {"a.b.localhost:80", 200},
-      {"127.0.0.1", 200},        {"127.0.0.1:8080", 200},  {"[::1]:8080", 200},
-      {"10.1.2.3", 200},         {"evil.example", 403},    {"evil.example:8080", 403},
-      {"localhost.evil", 403},   {"127.0.0.1.nip.io", 403}, {"", 403},
-      {"localhost:80x", 403},    {"::1", 403},             {"[::1", 403},
+  static const struct {
+    const char *host;
+    int status;
+  } cases[] = {
+      {"localhost", 200},
+      {"LOCALHOST.:1", 200},
+      {"a.b.localhost:80", 200},
+      {"127.0.0.1", 200},
+      {"127.0.0.1:8080", 200},
+      {"[::1]:8080", 200},
+      {"10.1.2.3", 200},
+      {"evil.example", 403},
+      {"evil.example:8080", 403},
+      {"localhost.evil", 403},
+      {"127.0.0.1.nip.io", 403},
+      {"", 403},
+      {"localhost:80x", 403},
+      {"::1", 403},
+      {"[::1", 403},
   };
   for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
     char req[256];

@@ -59,7 +59,8 @@ static void every_calloc_fails_once(void **state) {
   bg_model_t m;
   char err[512];
   /* Once unarmed: loads jansson (dlopen allocates too) and proves the report reads. */
-  if (bg_model_read_json(report, sizeof report - 1, "r.json", &m, err, sizeof err) != 0) fail_msg("%s", err);
+  if (bg_model_read_json(report, sizeof report - 1, "r.json", &m, err, sizeof err) != 0)
+    fail_msg("%s", err);
   assert_int_equal(m.nsites, 1);
   assert_int_equal(m.nloops, 1);
   assert_int_equal(m.loops[0].nrecent, 1);

@@ -134,40 +134,48 @@ static void perfmap_names(void **s) {
   (void)s;
   char f[128], file[128];
   int line;
-  assert_int_equal(bg__perfmap_parse_name("JS:*handler /srv/app.js:3:17", f, sizeof f, file,
-                                          sizeof file, &line), BG_LANG_JS);
+  assert_int_equal(
+      bg__perfmap_parse_name("JS:*handler /srv/app.js:3:17", f, sizeof f, file, sizeof file, &line),
+      BG_LANG_JS);
   assert_string_equal(f, "handler");
   assert_string_equal(file, "/srv/app.js");
   assert_int_equal(line, 3);
   assert_int_equal(bg__perfmap_parse_name("LazyCompile:~Module._load node:internal/modules/"
-                                          "cjs/loader:1003:24", f, sizeof f, file, sizeof file,
-                                          &line), BG_LANG_JS);
+                                          "cjs/loader:1003:24",
+                                          f, sizeof f, file, sizeof file, &line),
+                   BG_LANG_JS);
   assert_string_equal(f, "Module._load");
   assert_string_equal(file, "node:internal/modules/cjs/loader");
   assert_int_equal(line, 1003);
   /* V8 10 (node 18): no column; node's own modules have a ':' in their name */
   assert_int_equal(bg__perfmap_parse_name("LazyCompile:~readFileSync node:fs:441", f, sizeof f,
-                                          file, sizeof file, &line), BG_LANG_JS);
+                                          file, sizeof file, &line),
+                   BG_LANG_JS);
   assert_string_equal(f, "readFileSync");
   assert_string_equal(file, "node:fs");
   assert_int_equal(line, 441);
   assert_int_equal(bg__perfmap_parse_name("LazyCompile:*readConfig /srv/app.js:7", f, sizeof f,
-                                          file, sizeof file, &line), BG_LANG_JS);
+                                          file, sizeof file, &line),
+                   BG_LANG_JS);
   assert_string_equal(file, "/srv/app.js");
   assert_int_equal(line, 7);
-  assert_int_equal(bg__perfmap_parse_name("JS:~x node:internal/fs/utils:671:5", f, sizeof f,
-                                          file, sizeof file, &line), BG_LANG_JS);
+  assert_int_equal(bg__perfmap_parse_name("JS:~x node:internal/fs/utils:671:5", f, sizeof f, file,
+                                          sizeof file, &line),
+                   BG_LANG_JS);
   assert_string_equal(file, "node:internal/fs/utils");
   assert_int_equal(line, 671);
-  assert_int_equal(bg__perfmap_parse_name("JS:^ /srv/app.js:1:1", f, sizeof f, file, sizeof file,
-                                          &line), BG_LANG_JS);
+  assert_int_equal(
+      bg__perfmap_parse_name("JS:^ /srv/app.js:1:1", f, sizeof f, file, sizeof file, &line),
+      BG_LANG_JS);
   assert_string_equal(f, "(anonymous)");
-  assert_int_equal(bg__perfmap_parse_name("py::Store.commit:/srv/app.py", f, sizeof f, file,
-                                          sizeof file, &line), BG_LANG_PYTHON);
+  assert_int_equal(
+      bg__perfmap_parse_name("py::Store.commit:/srv/app.py", f, sizeof f, file, sizeof file, &line),
+      BG_LANG_PYTHON);
   assert_string_equal(f, "Store.commit");
   assert_string_equal(file, "/srv/app.py");
-  assert_int_equal(bg__perfmap_parse_name("Builtin:ArrayMap", f, sizeof f, file, sizeof file,
-                                          &line), BG_LANG_JIT);
+  assert_int_equal(
+      bg__perfmap_parse_name("Builtin:ArrayMap", f, sizeof f, file, sizeof file, &line),
+      BG_LANG_JIT);
   assert_string_equal(f, "Builtin:ArrayMap");
   assert_string_equal(file, "");
 }
@@ -204,10 +212,10 @@ static void perfmap_lookup(void **s) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(readable_memory),     cmocka_unit_test(readable_futex_fallback),
+      cmocka_unit_test(readable_memory),       cmocka_unit_test(readable_futex_fallback),
       cmocka_unit_test(readable_forget_large), cmocka_unit_test(frames_interned),
-      cmocka_unit_test(no_python_no_change), cmocka_unit_test(debug_offsets_refused),
-      cmocka_unit_test(perfmap_names),       cmocka_unit_test(perfmap_lookup),
+      cmocka_unit_test(no_python_no_change),   cmocka_unit_test(debug_offsets_refused),
+      cmocka_unit_test(perfmap_names),         cmocka_unit_test(perfmap_lookup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

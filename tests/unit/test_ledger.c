@@ -64,7 +64,13 @@ static void in_child(void (*fn)(void)) {
   assert_true(WIFEXITED(st));
   assert_int_equal(WEXITSTATUS(st), 0);
 }
-#define CHECK(x) do { if (!(x)) { fprintf(stderr, "child: %s:%d: %s\n", __FILE__, __LINE__, #x); _exit(1); } } while (0)
+#define CHECK(x)                                                     \
+  do {                                                               \
+    if (!(x)) {                                                      \
+      fprintf(stderr, "child: %s:%d: %s\n", __FILE__, __LINE__, #x); \
+      _exit(1);                                                      \
+    }                                                                \
+  } while (0)
 
 static __attribute__((noipa)) bg__site_t *record(int call) {
   bg__site_t *s = bg__site_get(call, BG_CAT_io, 0, BG_ACT_REPORT);
@@ -257,7 +263,11 @@ static void test_in_flight(void **state) {
   bg__ledger_hdr_t *h = bg__ledger_get();
   bg_model_t m;
   char err[256];
-  bg__lread_t in = {.base = h, .size = h->size, .inflight = 1, .ended = 2, .signal = 9,
+  bg__lread_t in = {.base = h,
+                    .size = h->size,
+                    .inflight = 1,
+                    .ended = 2,
+                    .signal = 9,
                     .end_wall_ns = h->start_wall_ns + (now - h->start_mono_ns)};
   assert_int_equal(bg__ledger_model(&in, &m, err, sizeof err), 0);
   bg_rsite_t *r = site_by_call(&m, "usleep");
@@ -309,7 +319,8 @@ static void test_reader_garbage(void **state) {
     for (int k = 0; k < 8; k++) hb[rand() % (sizeof *c - 16)] = (unsigned char)rand();
     /* and some site records */
     bg__site_t *pool = (bg__site_t *)(copy + h->region[BG_LR_SITES].off);
-    for (int k = 0; k < 8; k++) ((unsigned char *)pool)[rand() % sizeof *pool] = (unsigned char)rand();
+    for (int k = 0; k < 8; k++)
+      ((unsigned char *)pool)[rand() % sizeof *pool] = (unsigned char)rand();
     bg_model_t m;
     char err[256];
     bg__lread_t in = {.base = copy, .size = n, .inflight = 1};

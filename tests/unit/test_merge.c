@@ -13,8 +13,8 @@
 
 #include "report/model.h"
 
-static bg_rsite_t site(const char *id, const char *call, const char *fn, uint64_t off, uint64_t count,
-                       int allowed, const char *thread) {
+static bg_rsite_t site(const char *id, const char *call, const char *fn, uint64_t off,
+                       uint64_t count, int allowed, const char *thread) {
   bg_rsite_t s;
   memset(&s, 0, sizeof s);
   snprintf(s.id, sizeof s.id, "%s", id);
@@ -32,8 +32,10 @@ static bg_rsite_t site(const char *id, const char *call, const char *fn, uint64_
   s.threads[s.nthreads++] = strdup(thread);
   s.frames = calloc(2, sizeof *s.frames);
   s.nframes = 2;
-  s.frames[0] = (bg_rframe_t){0x1000 + off, strdup("/bin/prog"), off, strdup(fn), strdup("prog.c"), 10, BG_LANG_C};
-  s.frames[1] = (bg_rframe_t){0x2000, strdup("/bin/prog"), 0x2000, strdup("main"), strdup("prog.c"), 20, BG_LANG_C};
+  s.frames[0] = (bg_rframe_t){
+      0x1000 + off, strdup("/bin/prog"), off, strdup(fn), strdup("prog.c"), 10, BG_LANG_C};
+  s.frames[1] = (bg_rframe_t){
+      0x2000, strdup("/bin/prog"), 0x2000, strdup("main"), strdup("prog.c"), 20, BG_LANG_C};
   return s;
 }
 
@@ -55,15 +57,18 @@ static void model(bg_model_t *m, int pid, uint64_t started, int n, const bg_rsit
 }
 
 static void add_unmatched(bg_model_t *m, int line) {
-  m->unmatched_rules = realloc(m->unmatched_rules, (size_t)(m->nunmatched + 1) * sizeof *m->unmatched_rules);
+  m->unmatched_rules =
+      realloc(m->unmatched_rules, (size_t)(m->nunmatched + 1) * sizeof *m->unmatched_rules);
   m->unmatched_rules[m->nunmatched++] = (bg_rrule_t){strdup("supp.txt"), line, strdup("allow x")};
 }
 
 static void test_merge(void **state) {
   (void)state;
   bg_model_t child, root, out;
-  bg_rsite_t cs[] = {site("aa", "read", "f", 0x10, 3, 0, "worker"), site("bb", "write", "g", 0x20, 1, 1, "loop")};
-  bg_rsite_t rs[] = {site("aa", "read", "f", 0x10, 2, 0, "loop"), site("bb", "write", "g", 0x20, 4, 0, "loop"),
+  bg_rsite_t cs[] = {site("aa", "read", "f", 0x10, 3, 0, "worker"),
+                     site("bb", "write", "g", 0x20, 1, 1, "loop")};
+  bg_rsite_t rs[] = {site("aa", "read", "f", 0x10, 2, 0, "loop"),
+                     site("bb", "write", "g", 0x20, 4, 0, "loop"),
                      site("cc", "poll", "h", 0x30, 1, 0, "loop")};
   model(&child, 2, 500, 2, cs); /* read in child first: the root started earlier */
   model(&root, 1, 100, 3, rs);
@@ -110,13 +115,15 @@ static void test_merge(void **state) {
 static void test_baseline(void **state) {
   (void)state;
   bg_model_t base, cur;
-  bg_rsite_t bs[] = {site("aa", "read", "f", 0x10, 3, 0, "loop"), site("bb", "write", "g", 0x20, 1, 0, "loop")};
+  bg_rsite_t bs[] = {site("aa", "read", "f", 0x10, 3, 0, "loop"),
+                     site("bb", "write", "g", 0x20, 1, 0, "loop")};
   /* today: aa unchanged; bb rebuilt (offset moved → new id, same functions); dd new;
    * ee allowed (never new); ff has bb's signature too but bb's baseline entry is
    * taken: one-to-one, so ff is new */
-  bg_rsite_t cs[] = {site("aa", "read", "f", 0x10, 9, 0, "loop"), site("b2", "write", "g", 0x28, 1, 0, "loop"),
-                     site("dd", "read", "new_fn", 0x40, 1, 0, "loop"), site("ee", "poll", "h", 0x50, 1, 1, "loop"),
-                     site("ff", "write", "g", 0x2c, 1, 0, "loop")};
+  bg_rsite_t cs[] = {
+      site("aa", "read", "f", 0x10, 9, 0, "loop"), site("b2", "write", "g", 0x28, 1, 0, "loop"),
+      site("dd", "read", "new_fn", 0x40, 1, 0, "loop"), site("ee", "poll", "h", 0x50, 1, 1, "loop"),
+      site("ff", "write", "g", 0x2c, 1, 0, "loop")};
   model(&base, 1, 1, 2, bs);
   model(&cur, 1, 1, 5, cs);
   int is_new[5];
@@ -153,25 +160,29 @@ static void test_corrupt(void **state) {
   expect_read_error("{\"tool\":\"blockguard\",", "invalid JSON");
   expect_read_error("[1,2]", "expected a JSON object");
   expect_read_error("{\"tool\":\"asan\"}", "not a blockguard report");
-  expect_read_error("{\"tool\":\"blockguard\",\"version\":\"1.0.0\"}", "unsupported report version");
-  const char *head = "{\"tool\":\"blockguard\",\"version\":\"0.1.0\",\"pid\":1,\"argv\":[],\"started_ns\":1,"
-                     "\"ended_ns\":2,\"options\":{},\"threads\":[],\"dropped_sites\":0,\"unguarded_reason\":null,";
+  expect_read_error("{\"tool\":\"blockguard\",\"version\":\"1.0.0\"}",
+                    "unsupported report version");
+  const char *head =
+      "{\"tool\":\"blockguard\",\"version\":\"0.1.0\",\"pid\":1,\"argv\":[],\"started_ns\":1,"
+      "\"ended_ns\":2,\"options\":{},\"threads\":[],\"dropped_sites\":0,\"unguarded_reason\":null,";
   char buf[4096];
   snprintf(buf, sizeof buf, "%s\"sites\":{}}", head);
   expect_read_error(buf, "field 'sites': expected an array");
   snprintf(buf, sizeof buf, "%s\"sites\":[{\"id\":\"zz\"}]}", head);
   expect_read_error(buf, "field 'id'");
-  snprintf(buf, sizeof buf,
-           "%s\"sites\":[{\"id\":\"ab\",\"call\":\"read\",\"category\":\"io\",\"action\":\"report\","
-           "\"allowed\":false,\"count\":-1,\"total_ns\":0,\"max_ns\":0,\"hist_log2_ns\":[],"
-           "\"threads\":[],\"frames\":[]}]}",
-           head);
+  snprintf(
+      buf, sizeof buf,
+      "%s\"sites\":[{\"id\":\"ab\",\"call\":\"read\",\"category\":\"io\",\"action\":\"report\","
+      "\"allowed\":false,\"count\":-1,\"total_ns\":0,\"max_ns\":0,\"hist_log2_ns\":[],"
+      "\"threads\":[],\"frames\":[]}]}",
+      head);
   expect_read_error(buf, "field 'count': expected a non-negative integer");
-  snprintf(buf, sizeof buf,
-           "%s\"sites\":[{\"id\":\"ab\",\"call\":\"read\",\"category\":\"io\",\"action\":\"report\","
-           "\"allowed\":false,\"count\":1,\"total_ns\":0,\"max_ns\":0,\"hist_log2_ns\":[],"
-           "\"threads\":[],\"frames\":[{\"pc\":12}]}]}",
-           head);
+  snprintf(
+      buf, sizeof buf,
+      "%s\"sites\":[{\"id\":\"ab\",\"call\":\"read\",\"category\":\"io\",\"action\":\"report\","
+      "\"allowed\":false,\"count\":1,\"total_ns\":0,\"max_ns\":0,\"hist_log2_ns\":[],"
+      "\"threads\":[],\"frames\":[{\"pc\":12}]}]}",
+      head);
   expect_read_error(buf, "field 'pc': expected a hex string");
   snprintf(buf, sizeof buf, "%s\"sites\":[],\"unmatched_rules\":[{\"file\":\"s\"}]}", head);
   expect_read_error(buf, "field 'line': missing");
@@ -200,7 +211,8 @@ static void test_schema2(void **state) {
   bg_model_t a, b, c = {0};
   bg_rsite_t as[] = {site("aa", "read", "f", 0x10, 5, 0, "main")};
   model(&a, 100, 1, 1, as);
-  a.incomplete_reason = strdup("state file could not grow (site table): no space left on the device");
+  a.incomplete_reason =
+      strdup("state file could not grow (site table): no space left on the device");
   a.exit.how = strdup("signal");
   a.exit.signal = 15;
   a.sites[0].in_flight = 1;
@@ -215,9 +227,10 @@ static void test_schema2(void **state) {
   assert_int_equal(b.exit.signal, 15);
   assert_int_equal(b.sites[0].in_flight, 1);
   free(json);
-  const char *v1 = "{\"tool\":\"blockguard\",\"version\":\"0.1.0\",\"pid\":7,\"argv\":[],"
-                   "\"started_ns\":1,\"ended_ns\":2,\"options\":{},\"threads\":[],\"sites\":[],"
-                   "\"dropped_sites\":0,\"unguarded_reason\":null}";
+  const char *v1 =
+      "{\"tool\":\"blockguard\",\"version\":\"0.1.0\",\"pid\":7,\"argv\":[],"
+      "\"started_ns\":1,\"ended_ns\":2,\"options\":{},\"threads\":[],\"sites\":[],"
+      "\"dropped_sites\":0,\"unguarded_reason\":null}";
   assert_int_equal(bg_model_read_json(v1, strlen(v1), "v1.json", &c, err, sizeof err), 0);
   assert_int_equal(c.schema, 1);
   assert_null(c.incomplete_reason);
@@ -233,9 +246,10 @@ static void test_schema2(void **state) {
   assert_int_equal(m.sites[0].in_flight, 1);
   const char *future = "{\"tool\":\"blockguard\",\"version\":\"0.9.0\",\"schema\":3}";
   expect_read_error(future, "upgrade blockguard");
-  const char *bad_how = "{\"tool\":\"blockguard\",\"version\":\"0.2.0\",\"pid\":1,\"argv\":[],"
-                        "\"started_ns\":1,\"ended_ns\":2,\"options\":{},\"threads\":[],\"sites\":[],"
-                        "\"dropped_sites\":0,\"exit\":{\"how\":\"teleported\"}}";
+  const char *bad_how =
+      "{\"tool\":\"blockguard\",\"version\":\"0.2.0\",\"pid\":1,\"argv\":[],"
+      "\"started_ns\":1,\"ended_ns\":2,\"options\":{},\"threads\":[],\"sites\":[],"
+      "\"dropped_sites\":0,\"exit\":{\"how\":\"teleported\"}}";
   expect_read_error(bad_how, "exit.how");
   bg_model_free(&a), bg_model_free(&b), bg_model_free(&c), bg_model_free(&m);
 }
@@ -245,11 +259,13 @@ static void test_schema2(void **state) {
  * document - and errors point at the right line:column of the whole file. */
 static void test_streamed_reader(void **state) {
   (void)state;
-  const char *head = "{\"tool\":\"blockguard\",\"version\":\"0.1.0\",\"pid\":1,\"argv\":[],\"started_ns\":1,"
-                     "\"ended_ns\":2,\"options\":{},\"threads\":[],\"dropped_sites\":0,\"unguarded_reason\":null,";
-  const char *one = "{\"id\":\"ab\",\"call\":\"read\",\"category\":\"io\",\"action\":\"report\","
-                    "\"allowed\":false,\"count\":1,\"total_ns\":0,\"max_ns\":0,\"hist_log2_ns\":[],"
-                    "\"threads\":[],\"frames\":[]}";
+  const char *head =
+      "{\"tool\":\"blockguard\",\"version\":\"0.1.0\",\"pid\":1,\"argv\":[],\"started_ns\":1,"
+      "\"ended_ns\":2,\"options\":{},\"threads\":[],\"dropped_sites\":0,\"unguarded_reason\":null,";
+  const char *one =
+      "{\"id\":\"ab\",\"call\":\"read\",\"category\":\"io\",\"action\":\"report\","
+      "\"allowed\":false,\"count\":1,\"total_ns\":0,\"max_ns\":0,\"hist_log2_ns\":[],"
+      "\"threads\":[],\"frames\":[]}";
   char buf[4096];
   snprintf(buf, sizeof buf, "%s\"sites\":[%s,%s]}", head, one, one);
   bg_model_t m;
@@ -307,7 +323,7 @@ static void test_merge_many(void **state) {
   snprintf(id, sizeof id, "%x", N - 1);
   for (int i = 0; i < out.nsites; i++)
     if (!strcmp(out.sites[i].id, id)) assert_int_equal(out.sites[i].count, 3);
-  assert_non_null(mb.sites); /* moved-from sites are zeroed, still freeable */
+  assert_non_null(mb.sites);         /* moved-from sites are zeroed, still freeable */
   assert_non_null(mb.sites[0].call); /* merged into ma's, not moved */
   assert_null(mb.sites[N - 1].call);
   /* baseline: ma again, but listing its first site twice; one-to-one by id */
@@ -328,12 +344,9 @@ static void test_merge_many(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_streamed_reader),
-      cmocka_unit_test(test_merge_many),
-      cmocka_unit_test(test_merge),
-      cmocka_unit_test(test_baseline),
-      cmocka_unit_test(test_corrupt),
-      cmocka_unit_test(test_schema2),
+      cmocka_unit_test(test_streamed_reader), cmocka_unit_test(test_merge_many),
+      cmocka_unit_test(test_merge),           cmocka_unit_test(test_baseline),
+      cmocka_unit_test(test_corrupt),         cmocka_unit_test(test_schema2),
   };
   return cmocka_run_group_tests_name("merge", tests, NULL, NULL);
 }

@@ -39,10 +39,11 @@ static void defaults_match_design(void **state) {
 
 static void parses_every_kind(void **state) {
   (void)state;
-  assert_int_equal(parse("mode=raise:threads=main,name:io-*:categories=sleep,dns:"
-                         "report=/tmp/r.%p.json:format=sarif:min_us=250:stack_depth=32:"
-                         "max_sites=10:exitcode=3:workers=4:verbosity=2:strict=0:exempt_fds=stdout,tty"),
-                   0);
+  assert_int_equal(
+      parse("mode=raise:threads=main,name:io-*:categories=sleep,dns:"
+            "report=/tmp/r.%p.json:format=sarif:min_us=250:stack_depth=32:"
+            "max_sites=10:exitcode=3:workers=4:verbosity=2:strict=0:exempt_fds=stdout,tty"),
+      0);
   assert_int_equal(o.mode, BG_ACT_RAISE);
   assert_true(o.threads.main);
   assert_false(o.threads.autodetect);
@@ -84,7 +85,8 @@ static void category_removal(void **state) {
 
 static void expect_error(const char *s, const char *needle) {
   assert_int_equal(parse(s), -1);
-  if (!strstr(err, needle)) fail_msg("error for '%s' was '%s', expected to contain '%s'", s, err, needle);
+  if (!strstr(err, needle))
+    fail_msg("error for '%s' was '%s', expected to contain '%s'", s, err, needle);
 }
 
 static void errors_name_the_problem(void **state) {
@@ -132,7 +134,8 @@ static void value_rendering_round_trips(void **state) {
   /* push: the URL (its credentials are redacted in reports, docs/http.md), headers
    * never; several headers, a '|' between them */
   assert_int_equal(parse("push=https://u:p@pyro.example:4040/?name=app{env=prod}:push_interval=30:"
-                         "push_header=Authorization: Bearer t0k|X-Scope-OrgID: team-1"), 0);
+                         "push_header=Authorization: Bearer t0k|X-Scope-OrgID: team-1"),
+                   0);
   assert_string_equal(o.push, "https://u:p@pyro.example:4040/?name=app{env=prod}");
   assert_int_equal(o.push_interval, 30);
   bg__options_value(&o, "push_header", buf, sizeof buf);
@@ -173,10 +176,14 @@ static void globs(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(defaults_match_design),   cmocka_unit_test(parses_every_kind),
-      cmocka_unit_test(colons_inside_values),    cmocka_unit_test(category_removal),
-      cmocka_unit_test(errors_name_the_problem), cmocka_unit_test(value_rendering_round_trips),
-      cmocka_unit_test(globs),                   cmocka_unit_test(every_format_round_trips),
+      cmocka_unit_test(defaults_match_design),
+      cmocka_unit_test(parses_every_kind),
+      cmocka_unit_test(colons_inside_values),
+      cmocka_unit_test(category_removal),
+      cmocka_unit_test(errors_name_the_problem),
+      cmocka_unit_test(value_rendering_round_trips),
+      cmocka_unit_test(globs),
+      cmocka_unit_test(every_format_round_trips),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -61,16 +61,21 @@ static void make_model(bg_model_t *m) {
   m->sites = calloc(3, sizeof *m->sites);
   bg_rsite_t *s = &m->sites[m->nsites++];
   site(s, "00000000000000a1", "read", "io", 5, 5000000, 0);
-  frame(&s->frames[s->nframes++], 0x7f0000012345, "/lib/x86_64-linux-gnu/libc.so.6", 0x12345, "", "", 0, BG_LANG_C);
+  frame(&s->frames[s->nframes++], 0x7f0000012345, "/lib/x86_64-linux-gnu/libc.so.6", 0x12345, "",
+        "", 0, BG_LANG_C);
   frame(&s->frames[s->nframes++], 0, "", 0, "handle", "/app/h.py", 17, BG_LANG_PYTHON);
-  frame(&s->frames[s->nframes++], 0x555500001000, "/opt/srv/bin/srv", 0x1000, "main", "/src/srv.c", 90, BG_LANG_C);
+  frame(&s->frames[s->nframes++], 0x555500001000, "/opt/srv/bin/srv", 0x1000, "main", "/src/srv.c",
+        90, BG_LANG_C);
   s = &m->sites[m->nsites++];
   site(s, "00000000000000b2", "fsync", "disk", 2, 7000000, 0);
-  frame(&s->frames[s->nframes++], 0x555500002000, "/opt/srv/bin/srv", 0x2000, "save;it", "/src/srv.c", 40, BG_LANG_C);
-  frame(&s->frames[s->nframes++], 0x555500001000, "/opt/srv/bin/srv", 0x1000, "main", "/src/srv.c", 90, BG_LANG_C);
+  frame(&s->frames[s->nframes++], 0x555500002000, "/opt/srv/bin/srv", 0x2000, "save;it",
+        "/src/srv.c", 40, BG_LANG_C);
+  frame(&s->frames[s->nframes++], 0x555500001000, "/opt/srv/bin/srv", 0x1000, "main", "/src/srv.c",
+        90, BG_LANG_C);
   s = &m->sites[m->nsites++];
   site(s, "00000000000000c3", "usleep", "sleep", 9, 9, 1);
-  frame(&s->frames[s->nframes++], 0x555500003000, "/opt/srv/bin/srv", 0x3000, "cfg", "/src/cfg.c", 7, BG_LANG_C);
+  frame(&s->frames[s->nframes++], 0x555500003000, "/opt/srv/bin/srv", 0x3000, "cfg", "/src/cfg.c",
+        7, BG_LANG_C);
   m->modules = calloc(2, sizeof *m->modules);
   m->modules[0].path = strdup("/opt/srv/bin/srv");
   m->modules[0].build_id = strdup("0123456789abcdef0123456789abcdef01234567");
@@ -222,8 +227,9 @@ static void folded_stacks(void **state) {
   char *t = bg_render_n(&m, BG_FMT_folded, NULL, NULL);
   assert_non_null(t);
   /* root first, the call as the leaf, ';' inside a name is not a separator */
-  assert_string_equal(t, "main;handle;libc.so.6+0x12345;read 5000000\n"
-                         "main;save?it;fsync 7000000\n");
+  assert_string_equal(t,
+                      "main;handle;libc.so.6+0x12345;read 5000000\n"
+                      "main;save?it;fsync 7000000\n");
   free(t);
   bg_render_opt_t o = {.value = BG_VALUE_VIOLATIONS};
   t = bg_render_n(&m, BG_FMT_folded, &o, NULL);

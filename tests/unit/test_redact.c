@@ -28,7 +28,8 @@ static void expect(const char *how, const char *const *in, const char *const *wa
   for (int i = 0; i < n; i++) v[i] = strdup(in[i]);
   bg_redact_argv(&r, v, n);
   for (int i = 0; i < n; i++) {
-    if (strcmp(v[i], want[i])) fail_msg("redact=%s: argv[%d] '%s' became '%s', want '%s'", how, i, in[i], v[i], want[i]);
+    if (strcmp(v[i], want[i]))
+      fail_msg("redact=%s: argv[%d] '%s' became '%s', want '%s'", how, i, in[i], v[i], want[i]);
     free(v[i]);
   }
   free(v);
@@ -36,23 +37,57 @@ static void expect(const char *how, const char *const *in, const char *const *wa
 
 static void secrets_by_name(void **state) {
   (void)state;
-  const char *in[] = {"./srv", "--db-password=hunter2", "--port=8080", "--token", "abc123",
-                      "--verbose", "MYSQL_PWD=pw1", "--api-key=K", "-v", "X-Auth-Token: t0k",
-                      "--user=alice", "aws.secret_access_key=S", "--keep-alive=5", "pass=x",
-                      "--sessionid", "-q", NULL};
-  const char *want[] = {"./srv", "--db-password=***", "--port=8080", "--token", "***",
-                        "--verbose", "MYSQL_PWD=***", "--api-key=***", "-v", "X-Auth-Token: ***",
-                        "--user=alice", "aws.secret_access_key=***", "--keep-alive=5", "pass=***",
-                        "--sessionid", "-q"};
+  const char *in[] = {"./srv",
+                      "--db-password=hunter2",
+                      "--port=8080",
+                      "--token",
+                      "abc123",
+                      "--verbose",
+                      "MYSQL_PWD=pw1",
+                      "--api-key=K",
+                      "-v",
+                      "X-Auth-Token: t0k",
+                      "--user=alice",
+                      "aws.secret_access_key=S",
+                      "--keep-alive=5",
+                      "pass=x",
+                      "--sessionid",
+                      "-q",
+                      NULL};
+  const char *want[] = {"./srv",
+                        "--db-password=***",
+                        "--port=8080",
+                        "--token",
+                        "***",
+                        "--verbose",
+                        "MYSQL_PWD=***",
+                        "--api-key=***",
+                        "-v",
+                        "X-Auth-Token: ***",
+                        "--user=alice",
+                        "aws.secret_access_key=***",
+                        "--keep-alive=5",
+                        "pass=***",
+                        "--sessionid",
+                        "-q"};
   expect("secrets", in, want);
 }
 
 static void secrets_in_urls(void **state) {
   (void)state;
-  const char *in[] = {"curl", "https://user:pa55@db.example:5432/x?y=1", "postgres://u@h/db",
-                      "see http://plain.example/a@b", "a=b", "http://x:y@a/ and ftp://u:p@b/", NULL};
-  const char *want[] = {"curl", "https://***@db.example:5432/x?y=1", "postgres://***@h/db",
-                        "see http://plain.example/a@b", "a=b", "http://***@a/ and ftp://***@b/"};
+  const char *in[] = {"curl",
+                      "https://user:pa55@db.example:5432/x?y=1",
+                      "postgres://u@h/db",
+                      "see http://plain.example/a@b",
+                      "a=b",
+                      "http://x:y@a/ and ftp://u:p@b/",
+                      NULL};
+  const char *want[] = {"curl",
+                        "https://***@db.example:5432/x?y=1",
+                        "postgres://***@h/db",
+                        "see http://plain.example/a@b",
+                        "a=b",
+                        "http://***@a/ and ftp://***@b/"};
   expect("secrets", in, want);
 }
 
@@ -98,8 +133,8 @@ static void parse_and_text(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(secrets_by_name),      cmocka_unit_test(secrets_in_urls),
-      cmocka_unit_test(argv_mode_and_none),   cmocka_unit_test(idempotent_and_options),
+      cmocka_unit_test(secrets_by_name),    cmocka_unit_test(secrets_in_urls),
+      cmocka_unit_test(argv_mode_and_none), cmocka_unit_test(idempotent_and_options),
       cmocka_unit_test(parse_and_text),
   };
   return cmocka_run_group_tests_name("redact", tests, NULL, NULL);

@@ -60,8 +60,8 @@ static void make_model(bg_model_t *m) {
   s->nframes = 3;
   s->frames = calloc(3, sizeof *s->frames);
   frame(&s->frames[0], 0x7f0000012345, "/lib/x86_64-linux-gnu/libc.so.6", 0x12345, "read", "", 0);
-  frame(&s->frames[1], 0x555500001000, "/opt/srv/bin/srv", 0x1000, "handle_req<int>",
-        "/src/s rv.c", 42);
+  frame(&s->frames[1], 0x555500001000, "/opt/srv/bin/srv", 0x1000, "handle_req<int>", "/src/s rv.c",
+        42);
   frame(&s->frames[2], 0x555500002000, "/opt/srv/bin/srv", 0x2000, "main", "/src/s rv.c", 90);
   s = &m->sites[1];
   strcpy(s->id, "0000000000c0ffee");
@@ -122,14 +122,18 @@ static void test_text(void **state) {
   make_model(&m);
   char *t = bg_render(&m, "text");
   assert_non_null(t);
-  assert_non_null(strstr(t, "==4242==WARNING: blockguard: blocking call read() [io] on guarded thread 'loop"));
+  assert_non_null(
+      strstr(t, "==4242==WARNING: blockguard: blocking call read() [io] on guarded thread 'loop"));
   assert_non_null(strstr(t, "    #0 0x7f0000012345 in read (libc.so.6+0x12345)\n"));
-  assert_non_null(strstr(t, "    #1 0x555500001000 in handle_req<int> /src/s rv.c:42 (srv+0x1000)\n"));
-  assert_non_null(strstr(t, "5 calls, blocked 5.00ms total, 2.00ms max, action report, site 00000000deadbeef"));
+  assert_non_null(
+      strstr(t, "    #1 0x555500001000 in handle_req<int> /src/s rv.c:42 (srv+0x1000)\n"));
+  assert_non_null(
+      strstr(t, "5 calls, blocked 5.00ms total, 2.00ms max, action report, site 00000000deadbeef"));
   assert_non_null(strstr(t, "allowed blocking call usleep() [sleep]"));
   assert_non_null(strstr(t, "allowed by supp.txt:3"));
   assert_non_null(strstr(t, "    supp.txt:9: allow connect fun:old_*\n"));
-  assert_non_null(strstr(t, "SUMMARY: blockguard: 5 violations at 1 site; 1 allowed call at 1 site (pid 4242"));
+  assert_non_null(
+      strstr(t, "SUMMARY: blockguard: 5 violations at 1 site; 1 allowed call at 1 site (pid 4242"));
   /* violations come before allowed sites */
   assert_true(strstr(t, "read()") < strstr(t, "usleep()"));
   free(t);
@@ -168,11 +172,14 @@ static void test_sarif(void **state) {
   assert_int_equal(json_array_size(results), 1); /* the allowed site is not a result */
   json_t *res = json_array_get(results, 0);
   assert_string_equal(json_string_value(json_object_get(res, "ruleId")), "blocking-call/io");
-  json_t *phys = json_object_get(json_array_get(json_object_get(res, "locations"), 0), "physicalLocation");
+  json_t *phys =
+      json_object_get(json_array_get(json_object_get(res, "locations"), 0), "physicalLocation");
   /* first frame with source outside libc: frame 1, path percent-encoded */
-  assert_string_equal(json_string_value(json_object_get(json_object_get(phys, "artifactLocation"), "uri")),
-                      "file:///src/s%20rv.c");
-  assert_int_equal(json_integer_value(json_object_get(json_object_get(phys, "region"), "startLine")), 42);
+  assert_string_equal(
+      json_string_value(json_object_get(json_object_get(phys, "artifactLocation"), "uri")),
+      "file:///src/s%20rv.c");
+  assert_int_equal(
+      json_integer_value(json_object_get(json_object_get(phys, "region"), "startLine")), 42);
   assert_string_equal(json_string_value(json_object_get(json_object_get(res, "partialFingerprints"),
                                                         "blockguardSiteId/v1")),
                       "00000000deadbeef");
@@ -200,19 +207,22 @@ static void test_junit(void **state) {
   make_model(&m);
   char *t = bg_render(&m, "junit");
   assert_non_null(t);
-  assert_non_null(strstr(t, "<testsuites name=\"blockguard\" tests=\"2\" failures=\"1\" errors=\"0\" skipped=\"1\""));
-  assert_non_null(strstr(t, "name=\"read() in handle_req&lt;int&gt; /src/s rv.c:42 [00000000deadbeef]\""));
+  assert_non_null(strstr(
+      t, "<testsuites name=\"blockguard\" tests=\"2\" failures=\"1\" errors=\"0\" skipped=\"1\""));
+  assert_non_null(
+      strstr(t, "name=\"read() in handle_req&lt;int&gt; /src/s rv.c:42 [00000000deadbeef]\""));
   assert_non_null(strstr(t, "<skipped message=\"allowed by supp.txt:3\"/>"));
   assert_non_null(strstr(t, "--name=&lt;&quot;x&amp;y&quot;&gt;"));
   assert_null(strchr(t, '\x01')); /* not an XML character */
   assert_null(strstr(t, "\xff"));
   char *path = write_tmp(t, ".xml");
   char cmd[512];
-  snprintf(cmd, sizeof cmd,
-           "command -v python3 >/dev/null || exit 77; python3 -c \"import sys, xml.etree.ElementTree as E;"
-           " r = E.parse(sys.argv[1]).getroot(); tc = r.findall('.//testcase');"
-           " sys.exit(0 if len(tc) == 2 and len(r.findall('.//failure')) == 1 else 1)\" %s",
-           path);
+  snprintf(
+      cmd, sizeof cmd,
+      "command -v python3 >/dev/null || exit 77; python3 -c \"import sys, xml.etree.ElementTree as E;"
+      " r = E.parse(sys.argv[1]).getroot(); tc = r.findall('.//testcase');"
+      " sys.exit(0 if len(tc) == 2 and len(r.findall('.//failure')) == 1 else 1)\" %s",
+      path);
   int st = system(cmd);
   assert_true(WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == 77));
   unlink(path);

@@ -31,19 +31,21 @@ static void expect_error(const char *text, const char *want) {
   bg__rules_t rs;
   char err[512] = "";
   assert_int_equal(parse(&rs, text, err, sizeof err), -1);
-  if (strncmp(err, want, strlen(want))) fail_msg("for %s\n got '%s'\nwant '%s...'", text, err, want);
+  if (strncmp(err, want, strlen(want)))
+    fail_msg("for %s\n got '%s'\nwant '%s...'", text, err, want);
 }
 
 static void test_parse_good(void **state) {
   (void)state;
   bg__set_calltable(table, 6);
-  const char *text = "# allowlist for the demo\n"
-                     "\n"
-                     "allow read fun:load_* lib:libfoo.so*   # config at start-up\n"
-                     "  deny io thread:loop-[0-9] action:raise\r\n"
-                     "allow\tsleep\n"
-                     "allow *\tfun:main\n"
-                     "deny connect";
+  const char *text =
+      "# allowlist for the demo\n"
+      "\n"
+      "allow read fun:load_* lib:libfoo.so*   # config at start-up\n"
+      "  deny io thread:loop-[0-9] action:raise\r\n"
+      "allow\tsleep\n"
+      "allow *\tfun:main\n"
+      "deny connect";
   bg__rules_t rs;
   char err[512] = "";
   assert_int_equal(parse(&rs, text, err, sizeof err), 0);
@@ -92,7 +94,8 @@ static void test_parse_errors(void **state) {
   expect_error("deny read fun:a fun:b\n", "supp.txt:1:17: duplicate fun:");
   expect_error("deny read action:raise action:warn\n", "supp.txt:1:24: duplicate action:");
   expect_error("allow read lib:libc[.so\n", "supp.txt:1:20: unterminated '[' in glob");
-  expect_error("allow read\n\n\n\tdeny   write  thread:  \n", "supp.txt:4:23: empty value after 'thread:'");
+  expect_error("allow read\n\n\n\tdeny   write  thread:  \n",
+               "supp.txt:4:23: empty value after 'thread:'");
   /* a glob is not checked against the call table: it may match calls added later */
   bg__rules_t rs;
   char err[256];
@@ -126,7 +129,8 @@ static void test_load_file_errors(void **state) {
 static int match(bg__rules_t *rs, const char *call, const char *cat, const char *thread,
                  const char *fun0, const char *lib0, int *action, int *allowed) {
   const char *funs[2] = {fun0, "main"}, *mods[2] = {lib0, "prog"};
-  bg__rule_subject_t s = {call, cat, bg__rules_thread_mask_of(rs, thread), 2, funs, mods, NULL, NULL};
+  bg__rule_subject_t s = {call, cat, bg__rules_thread_mask_of(rs, thread), 2, funs, mods,
+                          NULL, NULL};
   *action = BG_ACT_REPORT;
   *allowed = 0;
   return bg__rules_match(rs, &s, action, allowed);
@@ -135,12 +139,13 @@ static int match(bg__rules_t *rs, const char *call, const char *cat, const char 
 static void test_matcher(void **state) {
   (void)state;
   bg__set_calltable(table, 6);
-  const char *text = "allow io\n"                                 /* 0 */
-                     "deny read fun:handle_*\n"                   /* 1 */
-                     "deny read thread:loop action:raise\n"       /* 2 */
-                     "allow read lib:libcfg.so fun:load_config\n" /* 3 */
-                     "deny sleep action:abort\n"                  /* 4 */
-                     "allow connect\n";                           /* 5: never matches */
+  const char *text =
+      "allow io\n"                                 /* 0 */
+      "deny read fun:handle_*\n"                   /* 1 */
+      "deny read thread:loop action:raise\n"       /* 2 */
+      "allow read lib:libcfg.so fun:load_config\n" /* 3 */
+      "deny sleep action:abort\n"                  /* 4 */
+      "allow connect\n";                           /* 5: never matches */
   bg__rules_t rs;
   char err[256];
   assert_int_equal(parse(&rs, text, err, sizeof err), 0);
@@ -163,7 +168,8 @@ static void test_matcher(void **state) {
   /* every field of a rule must match: lib matches, fun does not → rule 3 loses */
   assert_int_equal(match(&rs, "read", "io", "loop", "other", "libcfg.so", &action, &allowed), 2);
   /* both match → the last rule wins even over an earlier deny */
-  assert_int_equal(match(&rs, "read", "io", "loop", "load_config", "libcfg.so", &action, &allowed), 3);
+  assert_int_equal(match(&rs, "read", "io", "loop", "load_config", "libcfg.so", &action, &allowed),
+                   3);
   assert_true(allowed);
   assert_int_equal(match(&rs, "usleep", "sleep", "main", "x", "prog", &action, &allowed), 4);
   assert_int_equal(action, BG_ACT_ABORT);
@@ -178,11 +184,11 @@ static void test_matcher(void **state) {
 }
 
 /* ---- the installed allowlist decides new sites once ------------------------------- */
-#define SITE_FN(name, call, cat)                                                           \
-  static __attribute__((noipa)) bg__site_t *name(void) {                                \
-    bg__site_t *s = bg__site_get(call, cat, 0, BG_ACT_REPORT);                             \
-    __asm__ volatile("" ::: "memory");                                                     \
-    return s;                                                                              \
+#define SITE_FN(name, call, cat)                               \
+  static __attribute__((noipa)) bg__site_t *name(void) {       \
+    bg__site_t *s = bg__site_get(call, cat, 0, BG_ACT_REPORT); \
+    __asm__ volatile("" ::: "memory");                         \
+    return s;                                                  \
   }
 SITE_FN(load_config, 0, BG_CAT_io)   /* read from load_config: allowed by fun: */
 SITE_FN(serve_request, 0, BG_CAT_io) /* read elsewhere: deny action:raise */
@@ -240,15 +246,17 @@ static void test_src_and_names(void **state) {
   bg__set_calltable(table, 6);
   bg__rules_t rs;
   char err[512];
-  const char *text = "allow read src:*/vendor/client/*.py\n"          /* 0 */
-                     "deny read src:*/vendor/client/*.py fun:Client.get\n" /* 1 */
-                     "allow write fun:ns::Store::flush*\n"              /* 2 */
-                     "allow write fun:_ZN2ns5Store6commitEv\n";         /* 3 */
+  const char *text =
+      "allow read src:*/vendor/client/*.py\n"               /* 0 */
+      "deny read src:*/vendor/client/*.py fun:Client.get\n" /* 1 */
+      "allow write fun:ns::Store::flush*\n"                 /* 2 */
+      "allow write fun:_ZN2ns5Store6commitEv\n";            /* 3 */
   assert_int_equal(parse(&rs, text, err, sizeof err), 0);
   assert_true(rs.need_sources && rs.need_functions);
   const char *mods[3] = {"libc.so.6", "", "python3.11"};
   const char *funs[3] = {"_Py_read", "Client.fetch", "<module>"};
-  const char *files[3] = {"Python/fileutils.c", "/srv/app/vendor/client/http.py", "/srv/app/main.py"};
+  const char *files[3] = {"Python/fileutils.c", "/srv/app/vendor/client/http.py",
+                          "/srv/app/main.py"};
   bg__rule_subject_t s = {"read", "io", 0, 3, funs, mods, files, NULL};
   int action = BG_ACT_REPORT, allowed = 0;
   assert_int_equal(bg__rules_match(&rs, &s, &action, &allowed), 0);
@@ -276,9 +284,9 @@ static void test_src_and_names(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_parse_good),     cmocka_unit_test(test_parse_errors),
+      cmocka_unit_test(test_parse_good),       cmocka_unit_test(test_parse_errors),
       cmocka_unit_test(test_load_file_errors), cmocka_unit_test(test_matcher),
-      cmocka_unit_test(test_installed),      cmocka_unit_test(test_src_and_names),
+      cmocka_unit_test(test_installed),        cmocka_unit_test(test_src_and_names),
   };
   return cmocka_run_group_tests_name("rules", tests, NULL, NULL);
 }

@@ -64,9 +64,9 @@ static void test_round_robin(void **state) {
   assert_int_equal(bg__api_co_spawn(s, letter3, "A"), 0);
   assert_int_equal(bg__api_co_spawn(s, letter3, "B"), 0);
   assert_int_equal(bg__api_co_spawn(s, letter3, "C"), 0);
-  assert_string_equal(logbuf, "");      /* spawn does not run anything */
+  assert_string_equal(logbuf, ""); /* spawn does not run anything */
   assert_int_equal(bg__api_sched_tick(s, 0), 3);
-  assert_string_equal(logbuf, "ABC");   /* each ran exactly once */
+  assert_string_equal(logbuf, "ABC"); /* each ran exactly once */
   assert_int_equal(bg__api_sched_tick(s, 0), 3);
   assert_string_equal(logbuf, "ABCABC");
   assert_int_equal(bg__api_sched_tick(s, 0), 3);
@@ -238,9 +238,10 @@ static void test_heap(void **state) {
   bg__heap_init(&h);
   srand(7);
   size_t nwant = 0;
-  for (int i = 0; i < N; i++) assert_int_equal(bg__heap_push(&h, &t[i], (uint64_t)(rand() % 500)), 0);
+  for (int i = 0; i < N; i++)
+    assert_int_equal(bg__heap_push(&h, &t[i], (uint64_t)(rand() % 500)), 0);
   for (int i = 0; i < N; i += 3) bg__heap_remove(&h, &t[i]); /* cancel a third */
-  bg__heap_remove(&h, &t[0]);                                 /* twice: a no-op */
+  bg__heap_remove(&h, &t[0]);                                /* twice: a no-op */
   /* ... and pop a few, cancel more in between: cuts from inside the tree */
   bg__timer_t *first = bg__heap_pop(&h);
   for (int i = 1; i < N; i += 7)
@@ -351,7 +352,7 @@ static void on_alarm(int sig) { (void)sig; }
 
 static void test_signal_interrupts_sleep(void **state) {
   (void)state;
-  bg_sched_t *s = bg__api_sched_new(64 * 1024); /* real clock */
+  bg_sched_t *s = bg__api_sched_new(64 * 1024);   /* real clock */
   struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART */
   sigaction(SIGALRM, &sa, NULL);
   uint64_t ns = 5000000000ull, t0 = bg__now_ns();

@@ -19,11 +19,11 @@
 #include "guard/sites.h"
 #include "guard/symbolize.h"
 
-#define SITE_FN(name, call, allowed)                                                       \
-  static __attribute__((noipa)) bg__site_t *name(void) {                                \
-    bg__site_t *s = bg__site_get(call, BG_CAT_io, allowed, BG_ACT_REPORT);                 \
-    __asm__ volatile("" ::: "memory");                                                     \
-    return s;                                                                              \
+#define SITE_FN(name, call, allowed)                                       \
+  static __attribute__((noipa)) bg__site_t *name(void) {                   \
+    bg__site_t *s = bg__site_get(call, BG_CAT_io, allowed, BG_ACT_REPORT); \
+    __asm__ volatile("" ::: "memory");                                     \
+    return s;                                                              \
   }
 SITE_FN(site_a, 1, 0) static const int site_a_line = __LINE__;
 SITE_FN(site_b, 1, 0)
@@ -58,7 +58,7 @@ static void test_dedupe(void **state) {
   }
   bg__site_t *b = get(B);
   assert_non_null(b);
-  assert_ptr_not_equal(a, b);   /* same call, other call site */
+  assert_ptr_not_equal(a, b); /* same call, other call site */
   assert_ptr_not_equal(get(C), a);
   assert_ptr_not_equal(get(A_ALLOWED), a); /* inside an allow scope: its own site */
   assert_int_equal(bg__sites_count(), 4);
@@ -120,10 +120,18 @@ static void *worker(void *arg) {
   for (int i = 0; i < ITERS; i++) {
     bg__site_t *s;
     switch ((i + slot) % 4) {
-    case 0: s = get(A); break;
-    case 1: s = get(B); break;
-    case 2: s = get(C); break;
-    default: s = get(D); break;
+      case 0:
+        s = get(A);
+        break;
+      case 1:
+        s = get(B);
+        break;
+      case 2:
+        s = get(C);
+        break;
+      default:
+        s = get(D);
+        break;
     }
     if (s) bg__site_add(s, (uint64_t)(i % 5000), slot);
   }

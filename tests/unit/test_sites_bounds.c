@@ -12,11 +12,11 @@
 #include "guard/options.h"
 #include "guard/sites.h"
 
-#define SITE_FN(name)                                                                      \
-  static __attribute__((noipa)) bg__site_t *name(void) {                                \
-    bg__site_t *s = bg__site_get(1, BG_CAT_sleep, 0, BG_ACT_REPORT);                       \
-    __asm__ volatile("" ::: "memory");                                                     \
-    return s;                                                                              \
+#define SITE_FN(name)                                                \
+  static __attribute__((noipa)) bg__site_t *name(void) {             \
+    bg__site_t *s = bg__site_get(1, BG_CAT_sleep, 0, BG_ACT_REPORT); \
+    __asm__ volatile("" ::: "memory");                               \
+    return s;                                                        \
   }
 SITE_FN(s1)
 SITE_FN(s2)

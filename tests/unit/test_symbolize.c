@@ -47,13 +47,16 @@ static void test_same_names_as_libdw(void **state) {
   dl_iterate_phdr(each_object, &checked);
   assert_true(checked >= 2); /* at least the test and libc have symbols */
   static const char *const big[] = {"/usr/bin/python3", "/usr/lib/x86_64-linux-gnu/libstdc++.so.6",
-                                    "/usr/bin/redis-server", "/usr/lib/x86_64-linux-gnu/libcrypto.so.3"};
+                                    "/usr/bin/redis-server",
+                                    "/usr/lib/x86_64-linux-gnu/libcrypto.so.3"};
   for (size_t i = 0; i < sizeof big / sizeof *big; i++)
     if (access(big[i], R_OK) == 0) assert_true(compare(big[i], &checked) <= 0);
 }
 
 /* A lookup through the index names the function holding the return address. */
-static __attribute__((noinline)) uintptr_t here(void) { return (uintptr_t)__builtin_return_address(0); }
+static __attribute__((noinline)) uintptr_t here(void) {
+  return (uintptr_t)__builtin_return_address(0);
+}
 
 static void test_lookup(void **state) {
   (void)state;
@@ -87,8 +90,8 @@ static void test_fds_out_of_the_way(void **state) {
   for (int fd = probe; fd < 4096; fd++) {
     int fl = fcntl(fd, F_GETFD);
     if (fl < 0 || fd == probe || open_at_start[fd]) continue;
-    assert_true(fd >= 900);            /* moved out of the way */
-    assert_true(fl & FD_CLOEXEC);      /* never inherited by an exec'd program */
+    assert_true(fd >= 900);       /* moved out of the way */
+    assert_true(fl & FD_CLOEXEC); /* never inherited by an exec'd program */
   }
 }
 

@@ -73,12 +73,12 @@ static int ring_ok(void) {
   close((int)fd);
   return 1;
 }
-#define NEED_RING()                                                                      \
-  do {                                                                                   \
-    if (!ring_ok()) {                                                                    \
-      printf("SKIP: io_uring_setup refused here: the ring path cannot be tested\n");     \
-      skip();                                                                            \
-    }                                                                                    \
+#define NEED_RING()                                                                  \
+  do {                                                                               \
+    if (!ring_ok()) {                                                                \
+      printf("SKIP: io_uring_setup refused here: the ring path cannot be tested\n"); \
+      skip();                                                                        \
+    }                                                                                \
   } while (0)
 
 struct reader {

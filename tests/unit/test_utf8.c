@@ -26,20 +26,22 @@
 #define R BG__UTF8_REPLACEMENT
 /* lone 0xff; E2 82 cut short; overlong C0 AF; surrogate ED A0 80; F4 90 80 80 above
  * U+10FFFF; then a valid euro sign, which must survive. */
-#define BAD "rd" "\xff" "x" "\xE2\x82" "y" "\xC0\xAF" "z" "\xED\xA0\x80" "w" "\xF4\x90\x80\x80" "v\xE2\x82\xAC"
+#define BAD "rd\xffx\xE2\x82y\xC0\xAFz\xED\xA0\x80w\xF4\x90\x80\x80v\xE2\x82\xAC"
 #define GOOD "rd" R "x" R R "y" R R "z" R R R "w" R R R R "v\xE2\x82\xAC"
 
 static void policy(void **state) {
-  static const struct { const char *in, *out; } cases[] = {
+  static const struct {
+    const char *in, *out;
+  } cases[] = {
       {"", ""},
       {"plain ascii", "plain ascii"},
       {"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"},
       {"\xff", R},
-      {"a\x80" "b", "a" R "b"},
-      {"\xE2\x82", R R},   /* truncated at the end */
-      {"\xC0\xAF", R R},   /* overlong '/' */
+      {"a\x80\x42", "a" R "B"}, /* \x42: 'B' */
+      {"\xE2\x82", R R},        /* truncated at the end */
+      {"\xC0\xAF", R R},        /* overlong '/' */
       {"\xE0\x80\xAF", R R R},
-      {"\xED\xA0\x80", R R R}, /* U+D800 */
+      {"\xED\xA0\x80", R R R},       /* U+D800 */
       {"\xF4\x90\x80\x80", R R R R}, /* U+110000 */
       {"\xF8\x88\x80\x80\x80", R R R R R},
       {"\xEF\xBF\xBF", "\xEF\xBF\xBF"}, /* U+FFFF is well-formed UTF-8 */

@@ -4,8 +4,8 @@
  * Covers what callers rely on: calls run on another thread while the coroutine
  * waits, errno comes back, dependent calls never deadlock with workers=1, a freed
  * scheduler's in-flight call is discarded safely, a cold call runs on the caller's
- * CPU and leaves no worker pinned, a completion wakes a sleeping scheduler, exit cancels queued calls and
- * abandons a stuck worker within the bound, and a fork child with live workers in the
+ * CPU and leaves no worker pinned, a completion wakes a sleeping scheduler, exit cancels queued
+ * calls and abandons a stuck worker within the bound, and a fork child with live workers in the
  * parent gets a working pool of its own.  Order matters for the first test: it needs a
  * pool that has never started, so it runs first.  Tests that end the pool (shutdown)
  * run in a fork child.
@@ -193,7 +193,8 @@ static void test_many_concurrent(void **state) {
   bg__api_sched_free(s);
 }
 
-/* ---- a scheduler freed while its call runs ---------------------------------------------------- */
+/* ---- a scheduler freed while its call runs ----------------------------------------------------
+ */
 static void orphan_co(void *arg) {
   bg__api_co_offload(do_read, arg);
   fail_msg("an orphaned coroutine must never resume");
@@ -224,7 +225,8 @@ static void test_free_while_running(void **state) {
   free(rd);
 }
 
-/* ---- shutdown ----------------------------------------------------------------------------------- */
+/* ---- shutdown -----------------------------------------------------------------------------------
+ */
 static int stuck_pipe[2];
 static struct io stuck_io, queued_io;
 static int queued_rc = -2, queued_errno;
@@ -291,7 +293,7 @@ static void move_to_b(void *arg) {
   cpu_set_t b;
   CPU_ZERO(&b);
   CPU_SET(cpu_b, &b);
-  sched_setaffinity(0, sizeof b, &b);              /* runs on cpu_b from here */
+  sched_setaffinity(0, sizeof b, &b);               /* runs on cpu_b from here */
   sched_setaffinity(0, sizeof all_cpus, &all_cpus); /* and may stay there */
 }
 static int same_cpu, calls_made;
@@ -319,7 +321,8 @@ static void test_cold_call_on_callers_cpu(void **state) {
   cpu_a = -1;
   for (int c = 0; c < CPU_SETSIZE; c++)
     if (CPU_ISSET(c, &all_cpus)) {
-      if (cpu_a < 0) cpu_a = c;
+      if (cpu_a < 0)
+        cpu_a = c;
       else if (c != cpu_a) {
         cpu_b = c;
         break;
@@ -384,7 +387,8 @@ static void test_shutdown_stuck_worker(void **state) {
   assert_int_equal(WEXITSTATUS(st), 0);
 }
 
-/* ---- fork with live workers --------------------------------------------------------------------- */
+/* ---- fork with live workers ---------------------------------------------------------------------
+ */
 static struct io fork_rd;
 static char fork_buf[8];
 static int fork_rc = -2, fork_errno;
