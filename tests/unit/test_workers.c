@@ -193,8 +193,7 @@ static void test_many_concurrent(void **state) {
   bg__api_sched_free(s);
 }
 
-/* ---- a scheduler freed while its call runs ----------------------------------------------------
- */
+/* ---- a scheduler freed while its call runs --------------------------------------------------- */
 static void orphan_co(void *arg) {
   bg__api_co_offload(do_read, arg);
   fail_msg("an orphaned coroutine must never resume");
@@ -225,8 +224,7 @@ static void test_free_while_running(void **state) {
   free(rd);
 }
 
-/* ---- shutdown -----------------------------------------------------------------------------------
- */
+/* ---- shutdown -------------------------------------------------------------------------------- */
 static int stuck_pipe[2];
 static struct io stuck_io, queued_io;
 static int queued_rc = -2, queued_errno;
@@ -387,8 +385,7 @@ static void test_shutdown_stuck_worker(void **state) {
   assert_int_equal(WEXITSTATUS(st), 0);
 }
 
-/* ---- fork with live workers ---------------------------------------------------------------------
- */
+/* ---- fork with live workers ------------------------------------------------------------------ */
 static struct io fork_rd;
 static char fork_buf[8];
 static int fork_rc = -2, fork_errno;
