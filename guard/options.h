@@ -59,7 +59,7 @@ typedef struct bg__options {
   char http_hosts[BG_OPT_STR_MAX];
   char push[BG_OPT_STR_MAX];
   char push_header[BG_OPT_STR_MAX];
-  char log_path[BG_OPT_STR_MAX];  /* "" (or "auto"): see guard/core.c emit() */
+  char log_path[BG_OPT_STR_MAX];  /* "" (or "auto"): see guard/base.c bg__emit() */
   char collect[BG_OPT_STR_MAX];
   char text[4096];             /* the option string as given, for reports */
 } bg__options_t;
