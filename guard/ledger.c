@@ -26,7 +26,6 @@
 
 #include "guard/guard.h"
 #include "guard/options.h"
-#include "guard/sites.h"
 
 #define ALIGN64(x) (((x) + 63u) & ~(uint64_t)63u)
 #define ARENA_SIZE (8u << 20)  /* language frames' strings live here too */

@@ -27,7 +27,7 @@
  * shares the parent's memory and never writes (callers check bg__ledger_mine()).
  *
  * Extending it (other subsystems): per-thread data goes into bg__ledger_thread_t,
- * per-site data into bg__site_t (guard/sites.h); variable-size data into the arena
+ * per-site data into bg__site_t (below; guard/sites.c keeps them); variable-size data into the arena
  * (bg__ledger_alloc), referenced by offset (bg__ledger_off).  Bump BG_LEDGER_LAYOUT
  * whenever a record or the header changes: readers refuse other layouts by name.
  */
@@ -36,8 +36,49 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <uthash.h>
+
+#include "guard/guard.h" /* BG_MAX_FRAMES */
+
 #define BG_LEDGER_MAGIC "BGLEDGR\0"
 #define BG_LEDGER_LAYOUT 3u
+
+/* ---- a site's record (guard/sites.c fills them; guard/sites.h) ------------------ */
+#define BG_HIST_BUCKETS 48
+#define BG_SITE_THREADS 4
+
+typedef struct bg__site_key {
+  uint16_t call;
+  uint8_t allowed;   /* inside bg_allow_begin/end */
+  uint8_t nframes;
+  uint32_t tmask;    /* which thread: globs of the allowlist the thread's name matches */
+  uintptr_t pcs[BG_MAX_FRAMES];
+} bg__site_key_t;
+
+typedef struct bg__site {
+  bg__site_key_t key;      /* compared over offsetof(pcs) + nframes words */
+  uint64_t hash;           /* of the raw key: in-memory identity */
+  uint64_t id;             /* stable id (call + module basename + offset per frame) */
+  uint16_t mods[BG_MAX_FRAMES]; /* module index per frame (symbolize.h), offsets follow;
+                                   BG_LANG_MODULE for a language frame (guard/lang.h) */
+  uint32_t lframes[BG_MAX_FRAMES]; /* interned language frame per frame, 0 = native */
+  int32_t alias;           /* index of the site with the same stable id that counts this
+                              stack's calls (CPython specialization...), -1 = itself */
+  uint8_t haslang;         /* some frame is a language frame */
+  uint8_t quiet;           /* made by a runtime for the shim (node's perf map): never
+                              a violation, never reported */
+  uint8_t category;
+  uint8_t action;          /* action applied to this site (global mode or a rule) */
+  uint8_t warned;          /* warn: message printed once */
+  uint8_t allowed;         /* allowed by scope (key.allowed) or by an allow rule */
+  uint8_t announced;       /* verbosity=2: "new site" printed once */
+  uint8_t threads_more;    /* hit by more threads than BG_SITE_THREADS */
+  int rule;                /* index of the allowlist rule that decided, -1 = none */
+  uint64_t count, total_ns, max_ns, first_ns, last_ns; /* first/last: monotonic ns */
+  uint64_t hist[BG_HIST_BUCKETS]; /* hist[i]: calls that blocked in [2^(i-1), 2^i) ns */
+  int32_t threads[BG_SITE_THREADS]; /* thread-table slots, -1 = empty */
+  UT_hash_handle hh;
+} bg__site_t;
 
 /* How this image ended so far (hdr.status). */
 enum {

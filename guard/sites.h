@@ -27,45 +27,10 @@
 #define BG_SITES_H
 #include <stdint.h>
 
-#include <uthash.h>
-
 #include "guard/guard.h"
+#include "guard/ledger.h" /* bg__site_t */
 
-#define BG_HIST_BUCKETS 48
-#define BG_SITE_THREADS 4
-
-typedef struct bg__site_key {
-  uint16_t call;
-  uint8_t allowed;   /* inside bg_allow_begin/end */
-  uint8_t nframes;
-  uint32_t tmask;    /* which thread: globs of the allowlist the thread's name matches */
-  uintptr_t pcs[BG_MAX_FRAMES];
-} bg__site_key_t;
-
-typedef struct bg__site {
-  bg__site_key_t key;      /* compared over offsetof(pcs) + nframes words */
-  uint64_t hash;           /* of the raw key: in-memory identity */
-  uint64_t id;             /* stable id (call + module basename + offset per frame) */
-  uint16_t mods[BG_MAX_FRAMES]; /* module index per frame (symbolize.h), offsets follow;
-                                   BG_LANG_MODULE for a language frame (guard/lang.h) */
-  uint32_t lframes[BG_MAX_FRAMES]; /* interned language frame per frame, 0 = native */
-  int32_t alias;           /* index of the site with the same stable id that counts this
-                              stack's calls (CPython specialization...), -1 = itself */
-  uint8_t haslang;         /* some frame is a language frame */
-  uint8_t quiet;           /* made by a runtime for the shim (node's perf map): never
-                              a violation, never reported */
-  uint8_t category;
-  uint8_t action;          /* action applied to this site (global mode or a rule) */
-  uint8_t warned;          /* warn: message printed once */
-  uint8_t allowed;         /* allowed by scope (key.allowed) or by an allow rule */
-  uint8_t announced;       /* verbosity=2: "new site" printed once */
-  uint8_t threads_more;    /* hit by more threads than BG_SITE_THREADS */
-  int rule;                /* index of the allowlist rule that decided, -1 = none */
-  uint64_t count, total_ns, max_ns, first_ns, last_ns; /* first/last: monotonic ns */
-  uint64_t hist[BG_HIST_BUCKETS]; /* hist[i]: calls that blocked in [2^(i-1), 2^i) ns */
-  int32_t threads[BG_SITE_THREADS]; /* thread-table slots, -1 = empty */
-  UT_hash_handle hh;
-} bg__site_t;
+/* bg__site_t, a site's record, is the ledger's (guard/ledger.h): sites live in it. */
 
 /* Finds or creates the site for call `id` with the current stack above the shim.
  * NULL when the table is full (counted in bg__sites_dropped()). */
