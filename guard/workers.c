@@ -397,8 +397,13 @@ int bg__workers_submit(bg__job_t *j, int local) {
   /* A spinning worker takes the job by itself; else wake the worker that went idle
    * last, on this CPU when the caller has nothing else to do and the pool has been
    * idle longer than a worker spins (its CPU may well be halted: see the top). */
+  /* Each spinner takes one job, so only jobs beyond the spinners need a sleeper woken.
+   * (Waking none while any worker spun lost a wake-up: two jobs queued behind one
+   * spinner, the first a read waiting for the second's write, the second behind an
+   * idle worker nobody woke - and the manager counts idle workers as available, so it
+   * added no overflow worker either: test_pingpong_one_worker hung now and then.) */
   worker_t *wake = NULL;
-  if (P.idle && P.nspinning == 0) {
+  if (P.idle && P.qlen > P.nspinning) {
     wake = P.idle;
     idle_remove(wake);
     local = local && bg__now_ns() - P.last_done > BG_WORKER_SPIN_NS;
