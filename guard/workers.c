@@ -545,7 +545,7 @@ void bg__workers_fork_child(void) {
     next = j->next;
     j->err = ECANCELED;
     j->cancelled = 1;
-    bg__inbox_post(j, 0); /* eventfds are replaced right after (offload.c) */
+    bg__inbox_post(j, 0); /* eventfds are replaced right after (inbox.c) */
   }
   for (worker_t *w = P.workers, *next; w; w = next) {
     next = w->next;
