@@ -207,10 +207,15 @@ static void warm_for_children(void) {
 void bg__core_atfork_prepare(void) {
   warm_for_children();
   bg__sites_atfork_prepare();
+  bg__unw_atfork_prepare();
 }
-void bg__core_atfork_parent(void) { bg__sites_atfork_parent(); }
+void bg__core_atfork_parent(void) {
+  bg__unw_atfork_parent();
+  bg__sites_atfork_parent();
+}
 
 void bg__core_atfork_child(void) {
+  bg__unw_atfork_child();
   bg__self.depth++; /* the new ledger's open/fallocate are ours, not the program's */
   self_pid = getpid();
   bg__started_wall = bg__wall_ns();

@@ -335,6 +335,9 @@ long bg__unw_read(int fd, void *buf, size_t n);
 long bg__unw_write(int fd, const void *buf, size_t n);
 /* libunwind itself, dlopen'ed when a thread is first guarded (guard/unwind_lib.c). */
 void bg__unw_load(void);
+void bg__unw_atfork_prepare(void); /* a fork waits for a load in progress */
+void bg__unw_atfork_parent(void);
+void bg__unw_atfork_child(void);
 extern int (*bg__unw_backtrace_fn)(void **, int) BG_HIDDEN;
 /* unw_backtrace, whose first frame is the function this is inlined into; -1 when
  * libunwind is not loaded. */

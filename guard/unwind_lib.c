@@ -31,7 +31,13 @@ int (*bg__unw_backtrace_fn)(void **, int);
 int (*bg__unw_init_local2_fn)(unw_cursor_t *, unw_context_t *, int);
 int (*bg__unw_get_reg_fn)(unw_cursor_t *, unw_regnum_t, unw_word_t *);
 int (*bg__unw_step_fn)(unw_cursor_t *);
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+/* Not pthread_once: a fork while another thread is inside load() left the child with
+ * libunwind's cache lock held (taken in set_caching_policy) and glibc re-running the
+ * once routine there - the child hung on it (t_threads' fork_threads, ~1 run in 8).  A
+ * mutex that fork's prepare step takes (bg__unw_atfork_*) means a fork happens either
+ * before a load starts or after it is done. */
+static pthread_mutex_t load_mu = PTHREAD_MUTEX_INITIALIZER;
+static int load_done; /* tried, whatever came of it */
 
 static void load(void) {
   static const char *names[] = {"libunwind.so.8", "libunwind.so"};
@@ -59,8 +65,19 @@ static void load(void) {
 }
 
 void bg__unw_load(void) {
-  if (__atomic_load_n(&bg__unw_backtrace_fn, __ATOMIC_ACQUIRE)) return;
+  if (__atomic_load_n(&load_done, __ATOMIC_ACQUIRE)) return;
   bg__self.depth++; /* whatever the loader and libunwind's start-up call passes through */
-  pthread_once(&once, load);
+  pthread_mutex_lock(&load_mu);
+  if (!load_done) {
+    load();
+    __atomic_store_n(&load_done, 1, __ATOMIC_RELEASE);
+  }
+  pthread_mutex_unlock(&load_mu);
   bg__self.depth--;
 }
+
+/* Before fork's own locks (glibc runs atfork prepare handlers first), so a load in
+ * progress - dlopen included - finishes. */
+void bg__unw_atfork_prepare(void) { pthread_mutex_lock(&load_mu); }
+void bg__unw_atfork_parent(void) { pthread_mutex_unlock(&load_mu); }
+void bg__unw_atfork_child(void) { pthread_mutex_init(&load_mu, NULL); }

@@ -390,6 +390,23 @@ static json_t *get_array(struct rd *r, json_t *o, const char *key) {
   return v;
 }
 
+
+/* "hist_log2_ns": log2 buckets of a site or a loop (the extra buckets of a newer
+ * writer are ignored).  0 after a failure. */
+static int read_hist(struct rd *r, json_t *js, uint64_t *hist, int *nhist) {
+  json_t *a = get_array(r, js, "hist_log2_ns"), *v;
+  size_t i;
+  if (a) json_array_foreach(a, i, v) {
+      if (i >= BG_MODEL_HIST) break;
+      if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        rd_fail(r, "hist_log2_ns", "expected non-negative integers");
+        return 0;
+      }
+      hist[i] = (uint64_t)json_integer_value(v);
+      *nhist = (int)i + 1;
+    }
+  return 1;
+}
 static void read_loop(struct rd *r, json_t *js, bg_rloop_t *l) {
   if (!json_is_object(js)) return rd_fail(r, "loops[]", "expected an object");
   l->pid = (int)get_uint(r, js, "pid", 0);
@@ -407,15 +424,9 @@ static void read_loop(struct rd *r, json_t *js, bg_rloop_t *l) {
   l->utilization = json_number_value(u);
   l->stalls = get_uint(r, js, "stalls", 0);
   l->stalls_unsampled = get_uint(r, js, "stalls_unsampled", 0);
-  json_t *hist = get_array(r, js, "hist_log2_ns"), *v;
+  if (!read_hist(r, js, l->hist, &l->nhist)) return;
+  json_t *v;
   size_t i;
-  if (hist) json_array_foreach(hist, i, v) {
-      if (i >= BG_MODEL_HIST) break;
-      if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return rd_fail(r, "hist_log2_ns", "expected non-negative integers");
-      l->hist[i] = (uint64_t)json_integer_value(v);
-      l->nhist = (int)i + 1;
-    }
   json_t *rec = json_object_get(js, "recent");
   if (rec && !json_is_array(rec)) return rd_fail(r, "recent", "expected an array");
   if (rec) {
@@ -459,15 +470,9 @@ static void read_site(struct rd *r, json_t *js, bg_rsite_t *s) {
   s->first_ns = get_uint(r, js, "first_ns", 0);
   s->last_ns = get_uint(r, js, "last_ns", 0);
   s->in_flight = get_uint(r, js, "in_flight", 0);
-  json_t *hist = get_array(r, js, "hist_log2_ns"), *v;
+  if (!read_hist(r, js, s->hist, &s->nhist)) return;
+  json_t *v;
   size_t i;
-  if (hist) json_array_foreach(hist, i, v) {
-      if (i >= BG_MODEL_HIST) break;
-      if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return rd_fail(r, "hist_log2_ns", "expected non-negative integers");
-      s->hist[i] = (uint64_t)json_integer_value(v);
-      s->nhist = (int)i + 1;
-    }
   json_t *th = get_array(r, js, "threads");
   if (th) {
     if (!(s->threads = rd_calloc(r, "threads", json_array_size(th), sizeof *s->threads))) return;
