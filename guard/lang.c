@@ -169,6 +169,7 @@ void bg__lang_after_fork(void) {
     pthread_mutex_unlock(&t.lock);
   else
     pthread_mutex_init(&t.lock, NULL); /* records past nrecs may be half-written: unseen */
+  bg__py_after_fork();
   bg__perfmap_after_fork();
 }
 

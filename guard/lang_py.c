@@ -13,6 +13,7 @@
 
 #include <dlfcn.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,19 +171,31 @@ static int detect(void) {
   return 1;
 }
 
+/* Threads creating their first sites at once would detect together, each writing
+ * `py` and the eval ranges (TSan, test_concurrency): one at a time.  Never taken from
+ * a signal handler (sites are resolved in thread context); re-initialised in a fork
+ * child, where its holder does not exist. */
+static pthread_mutex_t detect_mu = PTHREAD_MUTEX_INITIALIZER;
+
 int bg__py_detect(void) {
   if (__atomic_load_n(&bg__py_active, __ATOMIC_ACQUIRE)) return 1;
   uint64_t adds = 0;
   dl_iterate_phdr(read_adds, &adds);
-  if (py.tried && adds == py.adds) return 0;
-  bg__self.depth++; /* dlopen/open/mmap below are ours, never the program's */
-  py.tried = 1;
-  py.adds = adds;
-  int ok = detect();
-  bg__self.depth--;
-  if (ok) __atomic_store_n(&bg__py_active, 1, __ATOMIC_RELEASE);
+  pthread_mutex_lock(&detect_mu);
+  int ok = __atomic_load_n(&bg__py_active, __ATOMIC_ACQUIRE);
+  if (!ok && !(py.tried && adds == py.adds)) {
+    bg__self.depth++; /* dlopen/open/mmap below are ours, never the program's */
+    py.tried = 1;
+    py.adds = adds;
+    ok = detect();
+    bg__self.depth--;
+    if (ok) __atomic_store_n(&bg__py_active, 1, __ATOMIC_RELEASE);
+  }
+  pthread_mutex_unlock(&detect_mu);
   return ok;
 }
+
+void bg__py_after_fork(void) { pthread_mutex_init(&detect_mu, NULL); }
 
 
 /* ---- the violation path ------------------------------------------------------------- */

@@ -41,6 +41,7 @@ static inline int bg__py_is_word(uintptr_t w) { return (w & BG_PY_TAG) != 0; }
 /* Looks for a CPython runtime among the loaded objects (cheap when there is none or it
  * was found before).  Returns 1 when Python frames can be read. */
 int bg__py_detect(void);
+void bg__py_after_fork(void);     /* fork child: detection's lock is free again */
 extern int bg__py_active;           /* detected and usable */
 const char *bg__py_status(void);    /* one line: the version, or why frames are not read */
 int bg__py_unusable(void);          /* a CPython is there, but its frames are not read */
