@@ -21,8 +21,10 @@
  * the server is away).  A regular push in progress when exit begins is cut short (its
  * socket is shut down, bg_pyro_abort), and so is a final push past its time: exit
  * never waits on a slow server longer than that, and the push thread is idle or
- * refusing new sockets before exit goes on.  A process exiting while its push thread
- * still loads libcurl waits for it within the same time.  _exit and abort paths
+ * refusing new sockets before exit goes on; one that finished is joined (200 ms at
+ * most), so its thread-local destructors are over before the TLS library's cleanup
+ * runs.  A process exiting while its push thread still loads libcurl waits for it
+ * within the same time.  _exit and abort paths
  * (bg__at_core_exit) do the same when atexit did not run.  exec loses at most the
  * interval before it (the new image pushes for itself).
  *
@@ -173,7 +175,19 @@ static void final_push_with(int wait_ready) {
     while (st.final != 2 && mono_ms() < grace) pthread_cond_timedwait(&st.cv, &st.mu, &ts);
     break; /* back or not: it holds no lock of the program's, and refuses new sockets */
   }
+  int done = st.final == 2;
   pthread_mutex_unlock(&st.mu);
+  /* Done: wait for the thread to be gone, not just idle.  Its exit runs libcurl's and
+   * the TLS library's thread-local destructors, and the atexit handler that runs right
+   * after this one is OpenSSL's cleanup of the same state: the two ran together now and
+   * then ("malloc_consolidate(): unaligned fastbin chunk" at exit, t_push). */
+  if (done) {
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    rt.tv_nsec += 200000000;
+    if (rt.tv_nsec >= 1000000000) rt.tv_sec++, rt.tv_nsec -= 1000000000;
+    pthread_timedjoin_np(st.th, NULL, &rt);
+  }
   bg__self.depth--;
 }
 
@@ -186,6 +200,7 @@ static void *push_main(void *arg) {
   bg_pyro_t *p = bg_pyro_new(bg__opt.push, app, bg__opt.push_header, err, sizeof err);
   if (!p) {
     if (bg__opt.verbosity >= 1) bg__msg("%s; not pushing", err);
+    pthread_detach(pthread_self()); /* nobody joins a thread that never pushes */
     pthread_mutex_lock(&st.mu);
     st.started = 0; /* exit does not wait for us */
     pthread_cond_broadcast(&st.cv);
@@ -243,8 +258,7 @@ static void start_thread(void) {
   pthread_condattr_destroy(&ca);
   st.start_wall_ns = bg__wall_ns();
   bg__self.depth++; /* a sidecar: never guarded, its calls pass straight through */
-  st.started = pthread_create(&st.th, NULL, push_main, NULL) == 0;
-  if (st.started) pthread_detach(st.th);
+  st.started = pthread_create(&st.th, NULL, push_main, NULL) == 0; /* joined at exit */
   bg__self.depth--;
   if (!st.started && bg__opt.verbosity >= 1) bg__msg("push: cannot start the push thread; not pushing");
 }
