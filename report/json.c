@@ -390,7 +390,6 @@ static json_t *get_array(struct rd *r, json_t *o, const char *key) {
   return v;
 }
 
-
 /* "hist_log2_ns": log2 buckets of a site or a loop (the extra buckets of a newer
  * writer are ignored).  0 after a failure. */
 static int read_hist(struct rd *r, json_t *js, uint64_t *hist, int *nhist) {
