@@ -346,7 +346,7 @@ void bg__core_exec_failed(void) {
 }
 
 static void stall_record(const uintptr_t *pcs, int n, uint64_t ns) {
-  bg__thread_t *t = &bg__self;
+  bg__thread_t *t = bg__self_ptr();
   if (!bg__ready || !(bg__opt.categories & (1u << BG_CAT_stall))) return;
   int saved = errno;
   t->depth++;
@@ -472,7 +472,7 @@ static inline void inflight_pop(bg__ledger_thread_t *r, const bg__call_t *c) {
 /* The verdict, in phases: what cannot be a violation passes; the site (stack +
  * registry, whose rules decide the action); the action; the call in flight. */
 int bg__enter(bg__call_t *c, int id, int category, int exempt, uintptr_t caller) {
-  bg__thread_t *t = &bg__self;
+  bg__thread_t *t = bg__self_ptr();
   if (t->depth || !bg__ready || exempt) return BG_PASS;
   /* The loop that guarded this thread ended (its fd closed, maybe on another thread). */
   if (BG_UNLIKELY(t->loop_fd >= 0) && bg__loop_gone(t) && !t->guarded) return BG_PASS;

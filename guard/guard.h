@@ -83,6 +83,18 @@ typedef struct bg__thread {
 } bg__thread_t;
 
 extern __thread bg__thread_t bg__self __attribute__((tls_model("initial-exec")));
+/* &bg__self, for code that keeps a pointer to it.  Through an empty asm so the compiler
+ * treats the address as a plain value: GCC null-checks the address of an extern TLS
+ * object under -fsanitize=null using the flags of its `add %fs:0,%reg`, and in an
+ * executable (the unit tests link the core's objects) ld relaxes that add into a `lea`,
+ * which sets no flags - the check then reads stale flags and reports a null pointer
+ * that is not (UBSan, test_concurrency, once bg__self moved to guard/base.c).  In the
+ * shared library nothing is relaxed and this costs nothing either way. */
+static inline bg__thread_t *bg__self_ptr(void) {
+  bg__thread_t *t = &bg__self;
+  __asm__("" : "+r"(t));
+  return t;
+}
 
 /* Frames of a captured stack (a site's key, a language merge). */
 #define BG_MAX_FRAMES 64

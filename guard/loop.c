@@ -289,7 +289,7 @@ static int rate_ok(void) {
 
 static void stall_handler(int sig, siginfo_t *si, void *uc) {
   int saved = errno;
-  bg__thread_t *t = &bg__self;
+  bg__thread_t *t = bg__self_ptr();
   t->loop_sigs++; /* a wait this interrupted is made again (bg__loop_eintr_ours) */
   if (si->si_code != SI_TIMER) {
     /* Not our timer: someone sent the signal.  Without us its default action would
@@ -510,7 +510,7 @@ void bg__stall_give_up_for(int sig, void (**old)(int)) {
 
 /* ---- runtimes whose loop wait the shim does not see (guard/sched.c) ------------------ */
 void bg__loop_declared(void) {
-  bg__thread_t *t = &bg__self;
+  bg__thread_t *t = bg__self_ptr();
   t->depth++;
   int saved = errno;
   bg__thread_register();
@@ -677,7 +677,7 @@ static __attribute__((noinline)) int wait_seen_slow(bg__thread_t *t, int kind, u
 }
 
 int bg__loop_wait_seen(int kind, uintptr_t set, uintptr_t n, uintptr_t caller) {
-  bg__thread_t *t = &bg__self;
+  bg__thread_t *t = bg__self_ptr();
   if (BG_UNLIKELY(caller >= t->loop_lo && caller < t->loop_hi)) { /* an adapter runtime's */
     iteration_end();                                                /* own wait */
     return 1;
@@ -729,7 +729,7 @@ static int find_text_cb(struct dl_phdr_info *info, size_t size, void *arg) {
 }
 
 void bg__mark_loop_thread(const void *runtime_text) {
-  bg__thread_t *t = &bg__self;
+  bg__thread_t *t = bg__self_ptr();
   t->depth++;
   if (runtime_text) {
     struct find_text f = {(uintptr_t)runtime_text, 0, 0};

@@ -161,7 +161,7 @@ static void run_here(bg__call_t *c, bg__job_t *j) {
 }
 
 void bg__offload_call(bg__call_t *c, bg__job_t *j) {
-  bg__thread_t *t = &bg__self;
+  bg__thread_t *t = bg__self_ptr();
   j->err = errno;
   t->depth++;
   uint64_t t0 = bg__now_ns();

@@ -201,7 +201,7 @@ static void wake(bg_sched_t *s, bg_co_t *co) {
 
 /* Thread state a coroutine carries: errno and the guard's depth and allow counters. */
 static inline void co_load(bg_sched_t *s, bg_co_t *co) {
-  bg__thread_t *t = &bg__self;
+  bg__thread_t *t = bg__self_ptr();
   t->depth = co->depth;
   t->allow = co->allow;
   *s->errp = co->err;
@@ -211,7 +211,7 @@ static inline void co_load(bg_sched_t *s, bg_co_t *co) {
 }
 
 static inline void co_save(bg_sched_t *s, bg_co_t *co) {
-  bg__thread_t *t = &bg__self;
+  bg__thread_t *t = bg__self_ptr();
   co->depth = t->depth;
   co->allow = t->allow;
   co->err = *s->errp;
@@ -276,7 +276,7 @@ static void reap(bg_sched_t *s, bg_co_t *co);
  * gave the thread back. */
 static void run_batch(bg_sched_t *s) {
   if (!s->rq_head) return;
-  bg__thread_t *t = &bg__self;
+  bg__thread_t *t = bg__self_ptr();
   uint32_t sd = t->depth, sa = t->allow;
   int se = *s->errp;
   s->batch_last = s->rq_tail;
@@ -454,7 +454,7 @@ int bg__co_ring_call(bg_co_t *co, bg__job_t *j) {
   on_thread_stack(co, ring_submit_thunk, &a);
   if (!a.submitted) return 0;
   if (!__atomic_load_n(&j->delivered, __ATOMIC_ACQUIRE)) {
-    bg__thread_t *t = &bg__self;
+    bg__thread_t *t = bg__self_ptr();
     co->job = j;
     s->ring_waiting++;
     t->depth--; /* parked at the coroutine's own depth */
@@ -560,7 +560,7 @@ BG_EXPORT bg_sched_t *bg__api_sched_new(size_t stack_size) {
   size_t maplen = (pg + stack_size + s->block + BG_STACK_TRAILER + pg - 1) & ~(pg - 1);
   s->stack_len = maplen - pg - s->block - BG_STACK_TRAILER;
   bg__stacks_init(&s->stacks, maplen, pg);
-  s->owner_self = &bg__self;
+  s->owner_self = bg__self_ptr();
   s->errp = &errno;
   s->tstack_lo = thread_stack_lo();
   s->now = real_now;
@@ -584,7 +584,7 @@ BG_EXPORT bg_sched_t *bg__api_sched_new(size_t stack_size) {
 
 BG_EXPORT int bg__api_co_spawn(bg_sched_t *s, void (*fn)(void *), void *arg) {
   if (!s || !fn) return errno = EINVAL, -1;
-  if (s->owner_self != &bg__self) return errno = EPERM, -1;
+  if (s->owner_self != bg__self_ptr()) return errno = EPERM, -1;
   char *m = bg__stack_get(&s->stacks);
   if (!m) return -1;
   bg_co_t *co = co_of_map(s, m);
@@ -720,10 +720,10 @@ static void fire_timers(bg_sched_t *s) {
 
 BG_EXPORT int bg__api_sched_tick(bg_sched_t *s, int timeout_ms) {
   if (!s) return errno = EINVAL, -1;
-  if (s->owner_self != &bg__self) return errno = EPERM, -1;
+  if (s->owner_self != bg__self_ptr()) return errno = EPERM, -1;
   if (tls_co || s->ticking) return errno = EDEADLK, -1; /* from inside a coroutine */
   if (s->live == 0) return 0;
-  bg__thread_t *t = &bg__self;
+  bg__thread_t *t = bg__self_ptr();
   int se = *s->errp;
   if (BG_UNLIKELY(!s->marked)) {
     s->marked = 1;
@@ -752,16 +752,16 @@ BG_EXPORT int bg__api_sched_tick(bg_sched_t *s, int timeout_ms) {
 }
 
 BG_EXPORT int bg__api_sched_run(bg_sched_t *s) {
-  if (s && s->owner_self == &bg__self && !s->ticking) s->chaining = 1;
+  if (s && s->owner_self == bg__self_ptr() && !s->ticking) s->chaining = 1;
   int n;
   while ((n = bg__api_sched_tick(s, -1)) > 0) {
   }
-  if (s && s->owner_self == &bg__self && !s->ticking) s->chaining = 0;
+  if (s && s->owner_self == bg__self_ptr() && !s->ticking) s->chaining = 0;
   return n < 0 ? -1 : 0;
 }
 
 BG_EXPORT void bg__api_sched_free(bg_sched_t *s) {
-  if (!s || s->owner_self != &bg__self || s->ticking) return;
+  if (!s || s->owner_self != bg__self_ptr() || s->ticking) return;
   int se = errno;
   bg__self.depth++;
   bg__workers_orphan(&s->inbox);

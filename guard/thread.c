@@ -91,7 +91,7 @@ static int why_of(const bg__thread_t *t) {
 }
 
 int bg__thread_register(void) {
-  bg__thread_t *t = &bg__self;
+  bg__thread_t *t = bg__self_ptr();
   if (t->slot >= 0) return t->slot;
   uint32_t *n, cap;
   bg__thread_slot_t *slots = table(&n, &cap);
@@ -124,7 +124,7 @@ int bg__thread_register(void) {
 
 void bg__thread_refresh(bg__thread_t *t) {
   int why = why_of(t);
-  if (why != BG_WHY_NONE && t == &bg__self) bg__thread_register();
+  if (why != BG_WHY_NONE && t == bg__self_ptr()) bg__thread_register();
   t->why = (uint8_t)why;
   uint32_t *n, cap;
   bg__thread_slot_t *slots = t->slot >= 0 ? table(&n, &cap) : NULL;
@@ -146,7 +146,7 @@ void bg__thread_guard_main(void) {
     prctl(PR_GET_NAME, name, 0, 0, 0);
     if (name_matches(name)) bg__self.roles |= BG_ROLE_NAME;
   }
-  bg__thread_refresh(&bg__self);
+  bg__thread_refresh(bg__self_ptr());
 }
 
 int bg__thread_needs_start_hook(void) {
@@ -154,7 +154,7 @@ int bg__thread_needs_start_hook(void) {
 }
 
 void bg__thread_start(void) {
-  bg__thread_t *t = &bg__self;
+  bg__thread_t *t = bg__self_ptr();
   t->depth++;
   /* Register before reading the name: a rename by another thread either lands before
    * we read it, or finds us in the table. */
@@ -182,7 +182,7 @@ void bg__thread_start_sidecar(void) {
 }
 
 void bg__thread_name_changed(const char *name) {
-  bg__thread_t *t = &bg__self;
+  bg__thread_t *t = bg__self_ptr();
   uint32_t *n, cap;
   bg__thread_slot_t *slots = t->slot >= 0 ? table(&n, &cap) : NULL;
   if (slots && (uint32_t)t->slot < cap) slot_name_store(&slots[t->slot], name);
@@ -229,7 +229,7 @@ const char *bg__thread_name_of_slot(int slot) {
  * again (the epoll fd it inherited is shared with the parent: not a reason to guard).
  * A guard set through the API is kept. */
 void bg__threads_after_fork(void) {
-  bg__thread_t *t = &bg__self;
+  bg__thread_t *t = bg__self_ptr();
   t->slot = -1; /* the child's ledger has an empty thread table (ledger.c) */
   t->rec = NULL;
   t->roles = (uint8_t)((t->roles | BG_ROLE_MAIN) & ~BG_ROLE_LOOP);
@@ -247,7 +247,7 @@ bg__ledger_thread_t *bg__thread_record(int slot) {
 
 /* ---- public API (exported; see include/blockguard.h) ------------------------------ */
 BG_EXPORT int bg__api_thread_guard(int on) {
-  bg__thread_t *t = &bg__self;
+  bg__thread_t *t = bg__self_ptr();
   int prev = t->guarded != 0;
   t->api = on ? 1 : 2;
   bg__thread_refresh(t);

@@ -153,7 +153,7 @@ static void *manager_main(void *arg);
 
 /* A thread that runs offload machinery: unguarded, never re-entering the guard. */
 static void become_internal(const char *name) {
-  bg__thread_t *t = &bg__self;
+  bg__thread_t *t = bg__self_ptr();
   t->depth = 1;
   t->api = 2;
   t->guarded = 0;
