@@ -223,7 +223,7 @@ static void fill_frame(const view_t *v, const bg__lread_t *in, bg_rframe_t *f, u
     f->module = bg_model_strdup(mod < v->nmods ? vstr(v, v->mods[mod].path) : "");
     f->function = bg_model_strdup(vstr(v, lf->function));
     f->file = bg_model_strdup(vstr(v, lf->file));
-    f->line = lf->line;
+    f->line = lf->line > 0 ? lf->line : 0; /* 0: unknown, as for a native frame */
     return;
   }
   bg__sym_t sym;
@@ -509,7 +509,7 @@ int bg__ledger_model(const bg__lread_t *in, bg_model_t *m, char *err, size_t err
       if (__atomic_load_n(&v->rules[i].matched, __ATOMIC_RELAXED)) continue;
       bg_rrule_t *u = &m->unmatched_rules[m->nunmatched++];
       u->file = bg_model_strdup(vstr(v, v->rules[i].file));
-      u->line = v->rules[i].line;
+      u->line = v->rules[i].line > 0 ? v->rules[i].line : 0; /* a corrupt ledger's: reports say 0 */
       u->text = bg_model_strdup(vstr(v, v->rules[i].text));
     }
   }
