@@ -334,15 +334,20 @@ void bg_merge_finish(bg_merge_t *g, bg_model_t *out) {
   memset(g, 0, sizeof *g);
 }
 
-void bg_rproc_from_model(bg_rproc_t *p, const bg_model_t *m, int running) {
-  char cmd[256], state[64];
+/* The command line, arguments joined by spaces, "..." where it did not fit (n >= 8). */
+void bg_model_cmdline(const bg_model_t *m, char *buf, size_t n) {
   size_t k = 0;
-  cmd[0] = 0;
-  for (int i = 0; i < m->argc && k + 4 < sizeof cmd; i++) {
-    int w = snprintf(cmd + k, sizeof cmd - k, "%s%s", i ? " " : "", m->argv[i]);
+  buf[0] = 0;
+  for (int i = 0; i < m->argc && k + 4 < n; i++) {
+    int w = snprintf(buf + k, n - k, "%s%s", i ? " " : "", m->argv[i]);
     k += w > 0 ? (size_t)w : 0;
   }
-  if (k >= sizeof cmd - 4) strcpy(cmd + sizeof cmd - 4, "...");
+  if (k >= n - 4) strcpy(buf + n - 4, "...");
+}
+
+void bg_rproc_from_model(bg_rproc_t *p, const bg_model_t *m, int running) {
+  char cmd[256], state[64];
+  bg_model_cmdline(m, cmd, sizeof cmd);
   const char *how = m->exit.how ? m->exit.how : "";
   if (running || !strcmp(how, "running"))
     snprintf(state, sizeof state, "running");

@@ -192,6 +192,7 @@ void bg_merge_finish(bg_merge_t *g, bg_model_t *out);
 /* The process record of one report: its pid, command, how it ended ("running" when
  * running is set), its violations (report/merge.c). */
 void bg_rproc_from_model(bg_rproc_t *p, const bg_model_t *m, int running);
+void bg_model_cmdline(const bg_model_t *m, char *buf, size_t n); /* argv joined, "..." past n */
 /* A deep copy of in (report/merge.c).  0, or -1 out of memory (out then empty). */
 int bg_model_copy(bg_model_t *out, const bg_model_t *in);
 /* Baseline diff: is_new[i] = cur site i is not allowed and not in base (by id, then

@@ -277,13 +277,7 @@ static void drain_ring(bg_tree_t *t, entry_t *e, int final) {
 /* ---- an image ends ----------------------------------------------------------------------- */
 static char *cmd_of(const bg_model_t *m) {
   char buf[256];
-  size_t k = 0;
-  buf[0] = 0;
-  for (int i = 0; i < m->argc && k + 4 < sizeof buf; i++) {
-    int w = snprintf(buf + k, sizeof buf - k, "%s%.200s", i ? " " : "", m->argv[i]);
-    k += w > 0 ? (size_t)w : 0;
-  }
-  if (k >= sizeof buf - 4) strcpy(buf + sizeof buf - 4, "...");
+  bg_model_cmdline(m, buf, sizeof buf);
   return strdup(buf[0] ? buf : "?");
 }
 
